@@ -1,0 +1,57 @@
+// The engine: batched forward passes over many sequences, each with its own
+// KV cache. Token ids or input embeddings in; logits and/or final-norm hidden
+// states out. This is the CPU f32 reference path (the KV cache is f32 too).
+#ifndef GCACHE_ENGINE_H
+#define GCACHE_ENGINE_H
+#include "gcache/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gc_engine gc_engine;
+typedef struct gc_kv gc_kv;
+
+typedef struct gc_engine_params {
+    int n_threads;   // 0: OpenMP default
+} gc_engine_params;
+
+gc_engine_params gc_engine_default_params(void);
+
+// The engine borrows the model (which must outlive it). Free with gc_engine_free.
+gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine **out);
+void gc_engine_free(gc_engine *e);
+const gc_model *gc_engine_model(const gc_engine *e);
+
+// ---- KV caches ----
+// An empty cache for this engine's model. Owned by the caller (gc_kv_free).
+gc_status gc_kv_new(gc_engine *e, gc_kv **out);
+void gc_kv_free(gc_kv *kv);
+// Number of positions held; the next appended token gets position gc_kv_len().
+int64_t gc_kv_len(const gc_kv *kv);
+// Bytes of K and V held (positions × layers × 2 × kv_heads × head_dim × 4).
+size_t gc_kv_bytes(const gc_kv *kv);
+// A deep copy (caller owns).
+gc_status gc_kv_clone(const gc_kv *kv, gc_kv **out);
+
+// ---- forward ----
+// One sequence's share of a batched step. Exactly one of ids / embeds is set.
+typedef struct gc_seq_step {
+    gc_kv *kv;             // cache to extend (positions kv_len .. kv_len+n-1)
+    int64_t n;             // new positions (>= 1)
+    const int32_t *ids;    // (n) token ids, or NULL
+    const float *embeds;   // (n, D) input embeddings, or NULL
+    float *logits;         // out, or NULL: (n, V) if logits_all else (1, V) for the last position
+    bool logits_all;
+    float *hidden;         // out, or NULL: final-norm hidden states, (n, D) if hidden_all else (1, D)
+    bool hidden_all;
+} gc_seq_step;
+
+// Runs all sequences' new positions through the model in one pass (GEMMs see
+// every token of every sequence). On failure no cache is modified.
+gc_status gc_engine_forward(gc_engine *e, gc_seq_step *steps, int n_steps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,26 @@
+// Latent reasoning (LatentMAS): the realignment map from output hidden states
+// back to input-embedding space, and latent steps.
+#ifndef GCACHE_LATENT_H
+#define GCACHE_LATENT_H
+#include "gcache/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gc_realign gc_realign;
+
+// W_a = solve(W_outᵀW_out + 1e-5·I, W_outᵀW_in) (D×D, computed in float64)
+// and target_norm = mean L2 norm of W_in's rows. With enabled = false W_a = I
+// (the norm rescaling still applies). Caller owns *out (gc_realign_free).
+gc_status gc_realign_new(const gc_model *m, bool enabled, gc_realign **out);
+void gc_realign_free(gc_realign *r);
+double gc_realign_target_norm(const gc_realign *r);
+
+// e (D) = h·W_a rescaled to target_norm / max(‖h·W_a‖, 1e-6).
+void gc_realign_apply(const gc_realign *r, const float *h, float *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

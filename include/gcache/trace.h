@@ -1,0 +1,46 @@
+// Trace programs: a conformance probe that runs `;`-separated segments on one
+// sequence and records logits / hidden states / tokens.
+//   ids:3,17,42  feed tokens      → logits of every position, hidden_last
+//   latent:K     K latent steps   → hidden of each step, logits_last
+//   greedy:N     N argmax tokens  → ids (each fed back)
+#ifndef GCACHE_TRACE_H
+#define GCACHE_TRACE_H
+#include <stdio.h>
+#include "gcache/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum gc_trace_seg_type { GC_SEG_IDS, GC_SEG_LATENT, GC_SEG_GREEDY } gc_trace_seg_type;
+
+typedef struct gc_trace_seg {
+    gc_trace_seg_type type;
+    int64_t n;            // tokens fed / latent steps / greedy tokens
+    float *logits;        // ids: (n, V)
+    float *hidden;        // ids: (1, D) at the last position; latent: (n, D)
+    float *logits_last;   // latent: (V) at the last step
+    int32_t *ids;         // greedy: (n)
+} gc_trace_seg;
+
+typedef struct gc_trace {
+    int n_segs;
+    gc_trace_seg *segs;
+    int64_t vocab, dim;
+} gc_trace;
+
+typedef struct gc_trace_opts {
+    bool realign;   // latent steps use W_a (true) or identity (false)
+} gc_trace_opts;
+
+// Parses and runs `program` on a fresh cache. Caller owns *out (gc_trace_free).
+// A malformed program fails before anything runs, naming the segment.
+gc_status gc_trace_run(gc_engine *e, const char *program, const gc_trace_opts *o, gc_trace **out);
+void gc_trace_free(gc_trace *t);
+// {"segments":[...]} on one line, floats with 9 significant digits.
+void gc_trace_write_json(const gc_trace *t, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,125 @@
+#include "backend/cpu/ops.h"
+#include "model/quant.h"
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+float gc_cpu_dot(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void gc_cpu_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias) {
+    const int64_t N = W->shape[0], K = W->shape[1];
+    const size_t row_bytes = W->nbytes / (size_t)N;
+    const uint8_t *base = W->data;
+    const bool direct = W->dtype == GC_DT_F32;
+#pragma omp parallel
+    {
+        float *buf = direct ? NULL : aligned_alloc(64, ((size_t)K * sizeof(float) + 63) & ~(size_t)63);
+        // Blocks of rows per thread keep the x rows hot in cache across rows.
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; n++) {
+            const float *w;
+            if (direct) {
+                w = (const float *)(base + (size_t)n * row_bytes);
+            } else {
+                gc_dequant_row(W->dtype, base + (size_t)n * row_bytes, buf, K);
+                w = buf;
+            }
+            float b = bias ? bias[n] : 0.0f;
+            for (int64_t t = 0; t < T; t++) y[t * N + n] = gc_cpu_dot(x + t * K, w, K) + b;
+        }
+        free(buf);
+    }
+}
+
+void gc_cpu_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps) {
+#pragma omp parallel for schedule(static) if (T * D > 32768)
+    for (int64_t t = 0; t < T; t++) {
+        const float *xr = x + t * D;
+        float *o = out + t * D;
+        double ss = 0;
+        for (int64_t i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
+        float r = (float)(1.0 / sqrt(ss / (double)D + eps));
+        for (int64_t i = 0; i < D; i++) o[i] = xr[i] * r * w[i];
+    }
+}
+
+void gc_cpu_swiglu(float *out, const float *gate, const float *up, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void gc_cpu_add(float *x, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+void gc_cpu_rope_head(float *x, const float *cos_t, const float *sin_t, int64_t hd, bool neox) {
+    const int64_t half = hd / 2;
+    if (neox) {
+        for (int64_t i = 0; i < half; i++) {
+            float a = x[i], b = x[i + half];
+            x[i] = a * cos_t[i] - b * sin_t[i];
+            x[i + half] = b * cos_t[i] + a * sin_t[i];
+        }
+    } else {
+        for (int64_t i = 0; i < half; i++) {
+            float a = x[2 * i], b = x[2 * i + 1];
+            x[2 * i] = a * cos_t[i] - b * sin_t[i];
+            x[2 * i + 1] = b * cos_t[i] + a * sin_t[i];
+        }
+    }
+}
+
+void gc_cpu_attention_head(float *out, int64_t o_stride, const float *q, int64_t q_stride,
+                           int64_t n_q, int64_t ctx_first_q, const float *k, const float *v,
+                           int64_t n_ctx, int64_t kv_stride, int64_t hd, float scale, float *scratch) {
+    for (int64_t i = 0; i < n_q; i++) {
+        const float *qi = q + i * q_stride;
+        int64_t n = ctx_first_q + i + 1;   // keys visible to this query
+        if (n > n_ctx) n = n_ctx;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < n; j++) {
+            float s = gc_cpu_dot(qi, k + j * kv_stride, hd) * scale;
+            scratch[j] = s;
+            if (s > mx) mx = s;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < n; j++) {
+            scratch[j] = expf(scratch[j] - mx);
+            sum += scratch[j];
+        }
+        float inv = (float)(1.0 / sum);
+        float *o = out + i * o_stride;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int64_t j = 0; j < n; j++) {
+            float p = scratch[j] * inv;
+            const float *vj = v + j * kv_stride;
+            for (int64_t d = 0; d < hd; d++) o[d] += p * vj[d];
+        }
+    }
+}

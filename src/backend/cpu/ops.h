@@ -1,0 +1,36 @@
+// CPU f32 kernels of the forward pass (OpenMP over rows / heads, AVX2+FMA).
+// All activations are row-major f32: a (T, D) matrix holds T tokens of width D.
+#ifndef GC_BACKEND_CPU_OPS_H
+#define GC_BACKEND_CPU_OPS_H
+#include "model/tensor.h"
+
+// dot(a, b) over n floats, f32 FMA accumulation in 4 independent lanes.
+float gc_cpu_dot(const float *a, const float *b, int64_t n);
+
+// y (T, N) = x (T, K) · Wᵀ (+ bias (N)), W a (N, K) weight of any dtype,
+// dequantised one row at a time (each row once per call, whatever T is).
+void gc_cpu_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias);
+
+// out (T, D) = x / sqrt(mean(x²) + eps) * w. out may alias x.
+void gc_cpu_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps);
+
+// out (T, F) = silu(gate) * up, gate/up (T, F). out may alias gate.
+void gc_cpu_swiglu(float *out, const float *gate, const float *up, int64_t n);
+
+// x += y over n floats.
+void gc_cpu_add(float *x, const float *y, int64_t n);
+
+// Rotates one head vector x (hd) in place by the angles' cos/sin tables (hd/2).
+// neox: pairs (i, i+hd/2); otherwise adjacent pairs (2i, 2i+1).
+void gc_cpu_rope_head(float *x, const float *cos_t, const float *sin_t, int64_t hd, bool neox);
+
+// Causal attention of n_q query rows of one head against n_ctx cached keys.
+// Query row i (hd floats at q + i*q_stride) has absolute position
+// ctx_first_q + i and sees keys [0, ctx_first_q + i]. k, v rows are hd floats
+// with row stride kv_stride. Output row i goes to out + i*o_stride.
+// scratch: n_ctx floats.
+void gc_cpu_attention_head(float *out, int64_t o_stride, const float *q, int64_t q_stride,
+                           int64_t n_q, int64_t ctx_first_q, const float *k, const float *v,
+                           int64_t n_ctx, int64_t kv_stride, int64_t hd, float scale, float *scratch);
+
+#endif

@@ -1,0 +1,94 @@
+// gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]
+#include "cli/cli.h"
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model = NULL;
+    long long n_prompt = 128, n_gen = 64, reps = 3, batch = 1;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (strcmp(argv[i], "--help") == 0) {
+            printf("usage: gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]\n\n"
+                   "Prefill of N tokens and greedy decode of M tokens on B sequences at once,\n"
+                   "repeated R times; prints the median tokens/s of each as JSON.\n"
+                   "Token ids are fixed pseudo-random ids, so any model can be measured.\n\n"
+                   "example: gcache bench --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt-tokens 128 --gen-tokens 64\n");
+            return 0;
+        }
+#define OPT(call) if ((r = (call)) < 0) return 2; if (r) continue;
+        OPT(cli_opt_str(argc, argv, &i, "--model", &model));
+        OPT(cli_opt_int(argc, argv, &i, "--prompt-tokens", 1, 1 << 20, &n_prompt));
+        OPT(cli_opt_int(argc, argv, &i, "--gen-tokens", 1, 1 << 20, &n_gen));
+        OPT(cli_opt_int(argc, argv, &i, "--reps", 1, 1000, &reps));
+        OPT(cli_opt_int(argc, argv, &i, "--batch", 1, 4096, &batch));
+#undef OPT
+        return cli_usage_error("bench", "unknown option '%s'", argv[i]);
+    }
+    if (!model) return cli_usage_error("bench", "--model is required");
+    gc_model *m;
+    gc_engine *e;
+    if (cli_open("bench", model, &m, &e)) return 1;
+    gc_model_info in;
+    gc_model_get_info(m, &in);
+    int B = (int)batch;
+    int32_t *ids = malloc((size_t)(n_prompt * B) * sizeof *ids);
+    float *logits = malloc((size_t)(in.vocab_size * B) * sizeof(float));
+    gc_kv **kv = calloc((size_t)B, sizeof *kv);
+    gc_seq_step *st = calloc((size_t)B, sizeof *st);
+    int32_t *next = malloc((size_t)B * sizeof *next);
+    double *pf = calloc((size_t)reps, sizeof(double)), *dc = calloc((size_t)reps, sizeof(double));
+    int rc = 0;
+    if (!ids || !logits || !kv || !st || !next || !pf || !dc) { fprintf(stderr, "gcache bench: out of memory\n"); rc = 1; goto out; }
+    uint64_t x = 88172645463325252ULL;
+    for (long long i = 0; i < n_prompt * B; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        ids[i] = (int32_t)(x % (uint64_t)in.vocab_size);
+    }
+    for (long long r = 0; r < reps && !rc; r++) {
+        for (int b = 0; b < B; b++) {
+            gc_kv_free(kv[b]);
+            kv[b] = NULL;
+            gc_status s = gc_kv_new(e, &kv[b]);
+            if (s != GC_OK) { rc = cli_error("bench", s); break; }
+            st[b] = (gc_seq_step){.kv = kv[b], .n = n_prompt, .ids = ids + b * n_prompt, .logits = logits + b * in.vocab_size};
+        }
+        if (rc) break;
+        double t0 = cli_now();
+        gc_status s = gc_engine_forward(e, st, B);
+        if (s != GC_OK) { rc = cli_error("bench", s); break; }
+        double t1 = cli_now();
+        for (long long g = 0; g < n_gen && !rc; g++) {
+            for (int b = 0; b < B; b++) {
+                const float *lg = logits + b * in.vocab_size;
+                int32_t best = 0;
+                for (int64_t v = 1; v < in.vocab_size; v++) if (lg[v] > lg[best]) best = (int32_t)v;
+                next[b] = best;
+                st[b] = (gc_seq_step){.kv = kv[b], .n = 1, .ids = next + b, .logits = logits + b * in.vocab_size};
+            }
+            if ((s = gc_engine_forward(e, st, B)) != GC_OK) rc = cli_error("bench", s);
+        }
+        double t2 = cli_now();
+        pf[r] = (double)(n_prompt * B) / (t1 - t0);
+        dc[r] = (double)(n_gen * B) / (t2 - t1);
+        fprintf(stderr, "rep %lld: prefill %.1f tok/s, decode %.1f tok/s\n", r + 1, pf[r], dc[r]);
+    }
+    if (!rc) {
+        qsort(pf, (size_t)reps, sizeof *pf, cmp_d);
+        qsort(dc, (size_t)reps, sizeof *dc, cmp_d);
+        printf("{\"model\":\"%s\",\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%lld,"
+               "\"gen_tokens\":%lld,\"reps\":%lld,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f}\n",
+               model, in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
+    }
+out:
+    for (int b = 0; kv && b < B; b++) gc_kv_free(kv[b]);
+    free(kv); free(st); free(next); free(ids); free(logits); free(pf); free(dc);
+    gc_engine_free(e);
+    gc_model_free(m);
+    return rc;
+}

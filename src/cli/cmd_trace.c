@@ -1,0 +1,49 @@
+// gcache trace --model PATH --program P [--no-realign]
+#include "cli/cli.h"
+#include "gcache/trace.h"
+#include <string.h>
+
+int cmd_trace(int argc, char **argv) {
+    const char *model = NULL, *program = NULL;
+    bool no_realign = false;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (strcmp(argv[i], "--help") == 0) {
+            printf("usage: gcache trace --model PATH --program P [--no-realign]\n\n"
+                   "Runs `;`-separated segments on one sequence and prints one JSON object\n"
+                   "{\"segments\":[...]} (floats with 9 significant digits):\n"
+                   "  ids:3,17,42  feed tokens  -> {\"type\":\"ids\",\"logits\":[[V]...],\"hidden_last\":[D]}\n"
+                   "  latent:K     K latent steps (realigned last hidden state fed back as the\n"
+                   "               next input embedding) -> {\"type\":\"latent\",\"hidden\":[[D]...],\"logits_last\":[V]}\n"
+                   "  greedy:N     N argmax tokens, each fed back -> {\"type\":\"greedy\",\"ids\":[...]}\n"
+                   "--no-realign uses W_a = I (the norm rescaling still applies).\n"
+                   "Works on model folders without a tokenizer.\n\n"
+                   "example: gcache trace --model tests/data/tiny/qwen3 --program 'ids:1,2,3;latent:2;greedy:4'\n");
+            return 0;
+        }
+        if ((r = cli_opt_str(argc, argv, &i, "--model", &model)) < 0) return 2;
+        if (r) continue;
+        if ((r = cli_opt_str(argc, argv, &i, "--program", &program)) < 0) return 2;
+        if (r) continue;
+        if (cli_opt_flag(argv, &i, "--no-realign", &no_realign)) continue;
+        return cli_usage_error("trace", "unknown option '%s'", argv[i]);
+    }
+    if (!model || !program) return cli_usage_error("trace", "--model and --program are required");
+    gc_model *m;
+    gc_engine *e;
+    if (cli_open("trace", model, &m, &e)) return 1;
+    gc_trace_opts o = {.realign = !no_realign};
+    gc_trace *t;
+    gc_status s = gc_trace_run(e, program, &o, &t);
+    int rc = 0;
+    if (s != GC_OK) {
+        rc = cli_error("trace", s);
+    } else {
+        gc_trace_write_json(t, stdout);
+        if (fflush(stdout) != 0 || ferror(stdout)) { fprintf(stderr, "gcache trace: write error\n"); rc = 1; }
+        gc_trace_free(t);
+    }
+    gc_engine_free(e);
+    gc_model_free(m);
+    return rc;
+}

@@ -1,0 +1,239 @@
+// The batched forward pass on the CPU (f32 reference path).
+//
+// All new positions of all sequences in a step are stacked into one
+// activation matrix X (T, D), T = Σ n_s, so every linear layer is one
+// matmul over T rows. Attention is per (sequence, head) against that
+// sequence's cache, which already holds this step's keys/values.
+#include "engine/engine.h"
+#include "backend/cpu/ops.h"
+#include "model/quant.h"
+#include "core/error.h"
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+gc_engine_params gc_engine_default_params(void) {
+    gc_engine_params p = {0};
+    return p;
+}
+
+gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine **out) {
+    gc_engine *e = calloc(1, sizeof *e);
+    if (!e) return gc_fail(GC_ERR_OOM, "out of memory");
+    e->m = m;
+    e->p = p ? *p : gc_engine_default_params();
+    int64_t hd = m->cfg.head_dim;
+    e->inv_freq = malloc((size_t)(hd / 2) * sizeof(float));
+    if (!e->inv_freq) { free(e); return gc_fail(GC_ERR_OOM, "out of memory"); }
+    // HF: inv_freq = 1 / base ** (arange(0, hd, 2).float() / hd), all in f32.
+    for (int64_t i = 0; i < hd / 2; i++) {
+        float expo = (float)(2 * i) / (float)hd;
+        e->inv_freq[i] = 1.0f / (float)pow(m->cfg.rope_theta, (double)expo);
+    }
+    if (e->p.n_threads > 0) omp_set_num_threads(e->p.n_threads);
+    *out = e;
+    return GC_OK;
+}
+
+void gc_engine_free(gc_engine *e) {
+    if (!e) return;
+    free(e->inv_freq);
+    free(e);
+}
+
+const gc_model *gc_engine_model(const gc_engine *e) { return e->m; }
+
+// Scratch for one step; every buffer is (T, width).
+typedef struct step_bufs {
+    float *x, *xn, *q, *k, *v, *att, *tmp, *gate, *up;
+    float *cos_t, *sin_t;     // (T, hd/2)
+    int64_t *pos;             // (T) absolute position of each row
+} step_bufs;
+
+static void free_bufs(step_bufs *b) {
+    free(b->x); free(b->xn); free(b->q); free(b->k); free(b->v); free(b->att);
+    free(b->tmp); free(b->gate); free(b->up); free(b->cos_t); free(b->sin_t); free(b->pos);
+}
+
+static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
+    memset(b, 0, sizeof *b);
+    int64_t D = c->hidden_size, hd = c->head_dim;
+    int64_t qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, F = c->intermediate_size;
+    int64_t wide = qd > D ? qd : D;
+    b->x = malloc((size_t)(T * D) * sizeof(float));
+    b->xn = malloc((size_t)(T * D) * sizeof(float));
+    b->q = malloc((size_t)(T * qd) * sizeof(float));
+    b->k = malloc((size_t)(T * kvd) * sizeof(float));
+    b->v = malloc((size_t)(T * kvd) * sizeof(float));
+    b->att = malloc((size_t)(T * wide) * sizeof(float));
+    b->tmp = malloc((size_t)(T * D) * sizeof(float));
+    b->gate = malloc((size_t)(T * F) * sizeof(float));
+    b->up = malloc((size_t)(T * F) * sizeof(float));
+    b->cos_t = malloc((size_t)(T * hd / 2) * sizeof(float));
+    b->sin_t = malloc((size_t)(T * hd / 2) * sizeof(float));
+    b->pos = malloc((size_t)T * sizeof(int64_t));
+    if (!b->x || !b->xn || !b->q || !b->k || !b->v || !b->att || !b->tmp || !b->gate || !b->up ||
+        !b->cos_t || !b->sin_t || !b->pos) {
+        free_bufs(b);
+        return gc_fail(GC_ERR_OOM, "out of memory for a step of %lld positions", (long long)T);
+    }
+    return GC_OK;
+}
+
+static gc_status validate(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {
+    const gc_model_config *c = &e->m->cfg;
+    int64_t T = 0;
+    for (int s = 0; s < n_steps; s++) {
+        const gc_seq_step *q = &st[s];
+        if (!q->kv || q->kv->e != e) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache missing or from another engine", s);
+        if (q->n < 1) return gc_fail(GC_ERR_INVALID_ARG, "step %d: no positions", s);
+        if ((q->ids == NULL) == (q->embeds == NULL))
+            return gc_fail(GC_ERR_INVALID_ARG, "step %d: give exactly one of ids / embeds", s);
+        if (q->kv->len + q->n > c->max_position)
+            return gc_fail(GC_ERR_RANGE, "sequence of %lld positions exceeds the model context of %lld",
+                           (long long)(q->kv->len + q->n), (long long)c->max_position);
+        for (int t = 0; q->ids && t < q->n; t++)
+            if (q->ids[t] < 0 || q->ids[t] >= c->vocab_size)
+                return gc_fail(GC_ERR_INVALID_ARG, "token id %d out of range [0, %lld)", q->ids[t],
+                               (long long)c->vocab_size);
+        for (int j = 0; j < s; j++)
+            if (st[j].kv == q->kv) return gc_fail(GC_ERR_INVALID_ARG, "steps %d and %d share one cache", j, s);
+        T += q->n;
+    }
+    *T_out = T;
+    return GC_OK;
+}
+
+// Q/K per-head RMSNorm (Qwen3): rows of hd floats.
+static void head_norm(float *x, int64_t rows, int64_t hd, const float *w, double eps) {
+    gc_cpu_rmsnorm(x, x, w, rows, hd, eps);
+}
+
+gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
+    const gc_model *m = e->m;
+    const gc_model_config *c = &m->cfg;
+    int64_t T = 0;
+    GC_TRY(validate(e, st, n_steps, &T));
+    for (int s = 0; s < n_steps; s++) GC_TRY(gc_kv_reserve(st[s].kv, st[s].kv->len + st[s].n));
+
+    step_bufs b;
+    GC_TRY(alloc_bufs(&b, c, T));
+    const int64_t D = c->hidden_size, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads;
+    const int64_t qd = H * hd, kvd = KV * hd, F = c->intermediate_size, half = hd / 2;
+    const bool neox = c->rope_style == GC_ROPE_NEOX;
+
+    // Inputs and positions.
+    const size_t erow = m->tok_embd->nbytes / (size_t)c->vocab_size;
+    for (int s = 0, r = 0; s < n_steps; s++) {
+        for (int64_t i = 0; i < st[s].n; i++, r++) {
+            float *xr = b.x + r * D;
+            if (st[s].ids)
+                gc_dequant_row(m->tok_embd->dtype, (const uint8_t *)m->tok_embd->data + (size_t)st[s].ids[i] * erow, xr, D);
+            else
+                memcpy(xr, st[s].embeds + i * D, (size_t)D * sizeof(float));
+            b.pos[r] = st[s].kv->len + i;
+        }
+    }
+    // RoPE tables; HF computes angle = pos * inv_freq in f32, then cos/sin.
+    for (int64_t r = 0; r < T; r++)
+        for (int64_t i = 0; i < half; i++) {
+            float ang = (float)b.pos[r] * e->inv_freq[i];
+            b.cos_t[r * half + i] = (float)cos((double)ang);
+            b.sin_t[r * half + i] = (float)sin((double)ang);
+        }
+
+    const float scale = (float)(1.0 / sqrt((double)hd));
+    int64_t max_ctx = 0;
+    for (int s = 0; s < n_steps; s++)
+        if (st[s].kv->len + st[s].n > max_ctx) max_ctx = st[s].kv->len + st[s].n;
+
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        const gc_layer_weights *L = &m->layers[l];
+        gc_cpu_rmsnorm(b.xn, b.x, L->attn_norm, T, D, c->rms_eps);
+        gc_cpu_matmul(b.q, b.xn, T, L->wq, L->bq);
+        gc_cpu_matmul(b.k, b.xn, T, L->wk, L->bk);
+        gc_cpu_matmul(b.v, b.xn, T, L->wv, L->bv);
+        if (L->q_norm) head_norm(b.q, T * H, hd, L->q_norm, c->rms_eps);
+        if (L->k_norm) head_norm(b.k, T * KV, hd, L->k_norm, c->rms_eps);
+        for (int64_t r = 0; r < T; r++) {
+            for (int64_t h = 0; h < H; h++) gc_cpu_rope_head(b.q + r * qd + h * hd, b.cos_t + r * half, b.sin_t + r * half, hd, neox);
+            for (int64_t h = 0; h < KV; h++) gc_cpu_rope_head(b.k + r * kvd + h * hd, b.cos_t + r * half, b.sin_t + r * half, hd, neox);
+        }
+        // Append this step's K/V rows to each cache.
+        for (int s = 0, r = 0; s < n_steps; s++) {
+            gc_kv *kv = st[s].kv;
+            size_t bytes = (size_t)(st[s].n * kvd) * sizeof(float);
+            memcpy(kv->k[l] + kv->len * kvd, b.k + (int64_t)r * kvd, bytes);
+            memcpy(kv->v[l] + kv->len * kvd, b.v + (int64_t)r * kvd, bytes);
+            r += (int)st[s].n;
+        }
+        // Attention, one task per (sequence, head); GQA maps head h to kv head h / (H/KV).
+        int64_t n_tasks = (int64_t)n_steps * H;
+#pragma omp parallel
+        {
+            float *scratch = malloc((size_t)max_ctx * sizeof(float));
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t task = 0; task < n_tasks; task++) {
+                int s = (int)(task / H);
+                int64_t h = task % H, kh = h / (H / KV);
+                int64_t r0 = 0;
+                for (int j = 0; j < s; j++) r0 += st[j].n;
+                gc_kv *kv = st[s].kv;
+                gc_cpu_attention_head(b.att + r0 * qd + h * hd, qd, b.q + r0 * qd + h * hd, qd, st[s].n, kv->len,
+                                      kv->k[l] + kh * hd, kv->v[l] + kh * hd, kv->len + st[s].n, kvd, hd, scale,
+                                      scratch);
+            }
+            free(scratch);
+        }
+        gc_cpu_matmul(b.tmp, b.att, T, L->wo, NULL);
+        gc_cpu_add(b.x, b.tmp, T * D);
+        gc_cpu_rmsnorm(b.xn, b.x, L->ffn_norm, T, D, c->rms_eps);
+        gc_cpu_matmul(b.gate, b.xn, T, L->w_gate, NULL);
+        gc_cpu_matmul(b.up, b.xn, T, L->w_up, NULL);
+        gc_cpu_swiglu(b.gate, b.gate, b.up, T * F);
+        gc_cpu_matmul(b.tmp, b.gate, T, L->w_down, NULL);
+        gc_cpu_add(b.x, b.tmp, T * D);
+    }
+    gc_cpu_rmsnorm(b.xn, b.x, m->final_norm, T, D, c->rms_eps);
+
+    // Outputs: gather the rows whose logits are wanted, one matmul for all.
+    int64_t n_out = 0;
+    for (int s = 0; s < n_steps; s++)
+        if (st[s].logits) n_out += st[s].logits_all ? st[s].n : 1;
+    gc_status status = GC_OK;
+    if (n_out > 0) {
+        float *rows = malloc((size_t)(n_out * D) * sizeof(float));
+        float *lg = malloc((size_t)(n_out * c->vocab_size) * sizeof(float));
+        if (!rows || !lg) {
+            status = gc_fail(GC_ERR_OOM, "out of memory for logits");
+        } else {
+            int64_t k = 0, r = 0;
+            for (int s = 0; s < n_steps; r += st[s].n, s++) {
+                if (!st[s].logits) continue;
+                int64_t first = st[s].logits_all ? 0 : st[s].n - 1;
+                for (int64_t i = first; i < st[s].n; i++, k++) memcpy(rows + k * D, b.xn + (r + i) * D, (size_t)D * sizeof(float));
+            }
+            gc_cpu_matmul(lg, rows, n_out, m->lm_head, NULL);
+            k = 0;
+            for (int s = 0; s < n_steps; s++) {
+                if (!st[s].logits) continue;
+                int64_t cnt = st[s].logits_all ? st[s].n : 1;
+                memcpy(st[s].logits, lg + k * c->vocab_size, (size_t)(cnt * c->vocab_size) * sizeof(float));
+                k += cnt;
+            }
+        }
+        free(rows);
+        free(lg);
+    }
+    for (int s = 0, r = 0; s < n_steps; r += (int)st[s].n, s++) {
+        if (!st[s].hidden) continue;
+        int64_t first = st[s].hidden_all ? 0 : st[s].n - 1;
+        memcpy(st[s].hidden, b.xn + (r + first) * D, (size_t)((st[s].n - first) * D) * sizeof(float));
+    }
+    if (status == GC_OK)
+        for (int s = 0; s < n_steps; s++) st[s].kv->len += st[s].n;
+    free_bufs(&b);
+    (void)F;
+    return status;
+}

@@ -1,0 +1,171 @@
+// The LatentMAS realignment matrix, in float64.
+//   G = W_outᵀW_out + 1e-5·I   (D×D, symmetric positive definite)
+//   R = W_outᵀW_in             (D×D)
+//   W_a = G⁻¹R via Cholesky (G = LLᵀ).
+// W_in / W_out are (V, D) weights of any dtype, read one row block at a time.
+#include "gcache/latent.h"
+#include "model/model.h"
+#include "model/quant.h"
+#include "core/error.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct gc_realign {
+    int64_t D;
+    bool identity;
+    double *wa_t;        // (D, D) W_a transposed: e_j = Σ_i h_i wa_t[j*D + i]
+    double target_norm;
+};
+
+enum { ROWS = 64 };   // rows dequantised per block
+
+// Dequantises rows [r0, r0+n) of W into dst (n, D) double.
+static void rows_f64(const gc_tensor *W, int64_t r0, int64_t n, double *dst, float *tmp) {
+    int64_t D = W->shape[1];
+    size_t rb = W->nbytes / (size_t)W->shape[0];
+    for (int64_t r = 0; r < n; r++) {
+        gc_dequant_row(W->dtype, (const uint8_t *)W->data + (size_t)(r0 + r) * rb, tmp, D);
+        for (int64_t i = 0; i < D; i++) dst[r * D + i] = tmp[i];
+    }
+}
+
+// acc (D, D) += Aᵀ B for A, B (n, D).
+static void acc_atb(double *acc, const double *A, const double *B, int64_t n, int64_t D) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < D; i++) {
+        double *row = acc + i * D;
+        for (int64_t r = 0; r < n; r++) {
+            double a = A[r * D + i];
+            const double *b = B + r * D;
+            for (int64_t j = 0; j < D; j++) row[j] += a * b[j];
+        }
+    }
+}
+
+static gc_status compute(const gc_model *m, gc_realign *r) {
+    const gc_tensor *Win = m->tok_embd, *Wout = m->lm_head;
+    const int64_t D = r->D, V = Win->shape[0];
+    bool tied = Win == Wout;
+    double *G = calloc((size_t)(D * D), sizeof(double));
+    double *R = tied ? NULL : calloc((size_t)(D * D), sizeof(double));
+    double *A = malloc((size_t)(ROWS * D) * sizeof(double));
+    double *B = tied ? NULL : malloc((size_t)(ROWS * D) * sizeof(double));
+    float *tmp = malloc((size_t)D * sizeof(float));
+    gc_status s = GC_OK;
+    if (!G || !A || !tmp || (!tied && (!R || !B))) { s = gc_fail(GC_ERR_OOM, "out of memory for realignment"); goto done; }
+    for (int64_t r0 = 0; r0 < V; r0 += ROWS) {
+        int64_t n = V - r0 < ROWS ? V - r0 : ROWS;
+        rows_f64(Wout, r0, n, A, tmp);
+        acc_atb(G, A, A, n, D);
+        if (!tied) {
+            rows_f64(Win, r0, n, B, tmp);
+            acc_atb(R, A, B, n, D);
+        }
+    }
+    if (tied) {   // R = W_outᵀW_in = G before regularisation
+        R = malloc((size_t)(D * D) * sizeof(double));
+        if (!R) { s = gc_fail(GC_ERR_OOM, "out of memory for realignment"); goto done; }
+        memcpy(R, G, (size_t)(D * D) * sizeof(double));
+    }
+    for (int64_t i = 0; i < D; i++) G[i * D + i] += 1e-5;
+    // In-place Cholesky: lower triangle of G becomes L.
+    for (int64_t j = 0; j < D; j++) {
+        double d = G[j * D + j];
+        for (int64_t k = 0; k < j; k++) d -= G[j * D + k] * G[j * D + k];
+        if (!(d > 0)) { s = gc_fail(GC_ERR_INTERNAL, "realignment: W_outᵀW_out + 1e-5·I is not positive definite"); goto done; }
+        double ljj = sqrt(d);
+        G[j * D + j] = ljj;
+#pragma omp parallel for schedule(static) if (D > 256)
+        for (int64_t i = j + 1; i < D; i++) {
+            double x = G[i * D + j];
+            for (int64_t k = 0; k < j; k++) x -= G[i * D + k] * G[j * D + k];
+            G[i * D + j] = x / ljj;
+        }
+    }
+    // Solve L Y = R (forward), then Lᵀ X = Y (backward), all D columns at once
+    // by operating on whole rows of R.
+    for (int64_t i = 0; i < D; i++) {
+        double *ri = R + i * D;
+        for (int64_t k = 0; k < i; k++) {
+            double l = G[i * D + k];
+            const double *rk = R + k * D;
+            for (int64_t j = 0; j < D; j++) ri[j] -= l * rk[j];
+        }
+        double inv = 1.0 / G[i * D + i];
+        for (int64_t j = 0; j < D; j++) ri[j] *= inv;
+    }
+    for (int64_t i = D - 1; i >= 0; i--) {
+        double *ri = R + i * D;
+        for (int64_t k = i + 1; k < D; k++) {
+            double l = G[k * D + i];
+            const double *rk = R + k * D;
+            for (int64_t j = 0; j < D; j++) ri[j] -= l * rk[j];
+        }
+        double inv = 1.0 / G[i * D + i];
+        for (int64_t j = 0; j < D; j++) ri[j] *= inv;
+    }
+    // Store transposed so that applying reads rows contiguously.
+    for (int64_t i = 0; i < D; i++)
+        for (int64_t j = 0; j < D; j++) G[j * D + i] = R[i * D + j];
+    r->wa_t = G;
+    G = NULL;
+done:
+    free(G); free(R); free(A); free(B); free(tmp);
+    return s;
+}
+
+gc_status gc_realign_new(const gc_model *m, bool enabled, gc_realign **out) {
+    *out = NULL;
+    gc_realign *r = calloc(1, sizeof *r);
+    if (!r) return gc_fail(GC_ERR_OOM, "out of memory");
+    r->D = m->cfg.hidden_size;
+    r->identity = !enabled;
+    // target_norm: mean row norm of the input embedding, accumulated in f64.
+    float *tmp = malloc((size_t)r->D * sizeof(float));
+    if (!tmp) { free(r); return gc_fail(GC_ERR_OOM, "out of memory"); }
+    const gc_tensor *W = m->tok_embd;
+    size_t rb = W->nbytes / (size_t)W->shape[0];
+    double total = 0;
+    for (int64_t v = 0; v < W->shape[0]; v++) {
+        gc_dequant_row(W->dtype, (const uint8_t *)W->data + (size_t)v * rb, tmp, r->D);
+        double ss = 0;
+        for (int64_t i = 0; i < r->D; i++) ss += (double)tmp[i] * tmp[i];
+        total += sqrt(ss);
+    }
+    free(tmp);
+    r->target_norm = total / (double)W->shape[0];
+    if (enabled) {
+        gc_status s = compute(m, r);
+        if (s != GC_OK) { gc_realign_free(r); return s; }
+    }
+    *out = r;
+    return GC_OK;
+}
+
+void gc_realign_free(gc_realign *r) {
+    if (!r) return;
+    free(r->wa_t);
+    free(r);
+}
+
+double gc_realign_target_norm(const gc_realign *r) { return r->target_norm; }
+
+void gc_realign_apply(const gc_realign *r, const float *h, float *e) {
+    const int64_t D = r->D;
+    double ss = 0;
+    for (int64_t j = 0; j < D; j++) {
+        double acc = 0;
+        if (r->identity) {
+            acc = h[j];
+        } else {
+            const double *col = r->wa_t + j * D;
+            for (int64_t i = 0; i < D; i++) acc += (double)h[i] * col[i];
+        }
+        e[j] = (float)acc;
+        ss += acc * acc;
+    }
+    double nrm = sqrt(ss);
+    float scale = (float)(r->target_norm / (nrm > 1e-6 ? nrm : 1e-6));
+    for (int64_t j = 0; j < D; j++) e[j] *= scale;
+}
