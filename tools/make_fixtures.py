@@ -16,11 +16,20 @@ Trace program semantics (must match src/engine/trace.c):
               e = h @ W_a; e *= target_norm / max(|e|, 1e-6); feed e as the next
               input embedding. out: hidden of each step, logits of the last step
   greedy:N    N times: t = argmax(last logits); feed t. out: ids
+  save:NAME   remember a copy of the current cache's tensors under NAME
+  reset       empty cache
+  concat:A,B  cache := DynamicCache of torch.cat([A, B], dim=seq) per layer
+  keep:N      cache := the last N positions per layer
+  wsum:A@w,B@v  cache := w*A[-L:] + v*B[-L:], L = min length
+New tokens after a cache of length L get positions L, L+1, ... (HF derives
+cache_position from the cache length), and keys keep the rotary positions
+they were computed at — exactly what gcache's zero-copy cache values do.
 """
 import argparse, json, os, random
 import numpy as np
 import torch
 import transformers as tf
+from transformers import DynamicCache
 
 FAMILIES = {
     # Qwen3: tied embeddings, explicit head_dim != hidden/heads, q/k norm.
@@ -72,6 +81,22 @@ class Runner:
         self.model, self.cache = model, None
         self.wa, self.target = realign(model, realign_on)
         self.last_logits = self.last_hidden = None
+        self.saved = {}
+
+    def tensors(self):
+        """Per-layer (K, V) of the current cache, (1, kv_heads, len, hd) each."""
+        if self.cache is None:
+            return []
+        return [(l.keys.clone(), l.values.clone()) for l in self.cache.layers]
+
+    def set_tensors(self, kvs):
+        if not kvs or kvs[0][0].shape[2] == 0:
+            self.cache = None
+            return
+        c = DynamicCache()
+        for i, (k, v) in enumerate(kvs):
+            c.update(k.clone(), v.clone(), i)
+        self.cache = c
 
     def feed(self, ids=None, embeds=None):
         out = self.model.model(input_ids=ids, inputs_embeds=embeds, past_key_values=self.cache, use_cache=True)
@@ -109,6 +134,28 @@ class Runner:
                     toks.append(t)
                     self.feed(ids=torch.tensor([[t]]))
                 segs.append(dict(type="greedy", ids=toks, min_margin=min(margins)))
+            elif kind == "save":
+                self.saved[arg] = self.tensors()
+                segs.append(dict(type="save"))
+            elif kind == "reset":
+                self.cache = None
+                segs.append(dict(type="reset"))
+            elif kind == "concat":
+                parts = [self.saved[n] for n in arg.split(",")]
+                self.set_tensors([(torch.cat([p[l][0] for p in parts], 2), torch.cat([p[l][1] for p in parts], 2))
+                                  for l in range(len(parts[0]))])
+                segs.append(dict(type="concat"))
+            elif kind == "keep":
+                n = int(arg)
+                self.set_tensors([(k[:, :, k.shape[2] - min(n, k.shape[2]):], v[:, :, v.shape[2] - min(n, v.shape[2]):])
+                                  for k, v in self.tensors()])
+                segs.append(dict(type="keep"))
+            elif kind == "wsum":
+                named = [(self.saved[x.split("@")[0]], float(x.split("@")[1])) for x in arg.split(",")]
+                L = min(p[0][0].shape[2] for p, _ in named)
+                self.set_tensors([(sum(w * p[l][0][:, :, -L:] for p, w in named), sum(w * p[l][1][:, :, -L:] for p, w in named))
+                                  for l in range(len(named[0][0]))])
+                segs.append(dict(type="wsum"))
             else:
                 raise ValueError(seg)
         return segs, arrays
@@ -120,6 +167,10 @@ def programs(rng, vocab):
         dict(program=f"ids:{r(300)};latent:4;ids:{r(17)};greedy:12", realign=True),
         dict(program=f"ids:{r(40)};latent:6;greedy:6", realign=False),
         dict(program=f"ids:{r(5)};greedy:3;ids:{r(1)};latent:1;greedy:2", realign=True),
+        # KV cache values: fork, reset, concat, keep-last, weighted sum.
+        dict(program=f"ids:{r(40)};save:A;ids:{r(12)};save:B;reset;ids:{r(20)};save:C;concat:A,C;ids:{r(8)};"
+                     f"greedy:4;concat:B,A;keep:30;ids:{r(5)};latent:3;wsum:A@0.7,C@0.3;ids:{r(6)};greedy:3",
+             realign=True),
     ]
 
 

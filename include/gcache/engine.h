@@ -4,16 +4,16 @@
 #ifndef GCACHE_ENGINE_H
 #define GCACHE_ENGINE_H
 #include "gcache/model.h"
+#include "gcache/kv.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef struct gc_engine gc_engine;
-typedef struct gc_kv gc_kv;
 
 typedef struct gc_engine_params {
-    int n_threads;   // 0: OpenMP default
+    int n_threads;          // 0: OpenMP default
+    size_t kv_pool_bytes;   // cap on KV block memory; 0 = limited only by malloc
 } gc_engine_params;
 
 gc_engine_params gc_engine_default_params(void);
@@ -23,16 +23,7 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
 void gc_engine_free(gc_engine *e);
 const gc_model *gc_engine_model(const gc_engine *e);
 
-// ---- KV caches ----
-// An empty cache for this engine's model. Owned by the caller (gc_kv_free).
-gc_status gc_kv_new(gc_engine *e, gc_kv **out);
-void gc_kv_free(gc_kv *kv);
-// Number of positions held; the next appended token gets position gc_kv_len().
-int64_t gc_kv_len(const gc_kv *kv);
-// Bytes of K and V held (positions × layers × 2 × kv_heads × head_dim × 4).
-size_t gc_kv_bytes(const gc_kv *kv);
-// A deep copy (caller owns).
-gc_status gc_kv_clone(const gc_kv *kv, gc_kv **out);
+// KV caches (gc_kv_new etc.) are declared in gcache/kv.h.
 
 // ---- forward ----
 // One sequence's share of a batched step. Exactly one of ids / embeds is set.

@@ -3,6 +3,14 @@
 //   ids:3,17,42  feed tokens      → logits of every position, hidden_last
 //   latent:K     K latent steps   → hidden of each step, logits_last
 //   greedy:N     N argmax tokens  → ids (each fed back)
+// Cache operations (they print {"type":"save"} etc.):
+//   save:NAME             fork the current cache under NAME (zero-copy)
+//   reset                 start an empty cache
+//   concat:A,B,…          current := A ‖ B ‖ … (saved caches)
+//   keep:N                keep the last N positions of the current cache
+//   wsum:A@0.7,B@0.3      current := Σ wᵢ·cacheᵢ over their last min-length positions
+// After reset/concat/keep/wsum the next token-producing segment must be ids:
+// (latent and greedy need the last position's hidden state / logits).
 #ifndef GCACHE_TRACE_H
 #define GCACHE_TRACE_H
 #include <stdio.h>
@@ -12,7 +20,10 @@
 extern "C" {
 #endif
 
-typedef enum gc_trace_seg_type { GC_SEG_IDS, GC_SEG_LATENT, GC_SEG_GREEDY } gc_trace_seg_type;
+typedef enum gc_trace_seg_type {
+    GC_SEG_IDS, GC_SEG_LATENT, GC_SEG_GREEDY,
+    GC_SEG_SAVE, GC_SEG_RESET, GC_SEG_CONCAT, GC_SEG_KEEP, GC_SEG_WSUM,
+} gc_trace_seg_type;
 
 typedef struct gc_trace_seg {
     gc_trace_seg_type type;
@@ -21,6 +32,7 @@ typedef struct gc_trace_seg {
     float *hidden;        // ids: (1, D) at the last position; latent: (n, D)
     float *logits_last;   // latent: (V) at the last step
     int32_t *ids;         // greedy: (n)
+    int64_t cache_len;    // length of the current cache after the segment
 } gc_trace_seg;
 
 typedef struct gc_trace {

@@ -32,12 +32,15 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
         e->inv_freq[i] = 1.0f / (float)pow(m->cfg.rope_theta, (double)expo);
     }
     if (e->p.n_threads > 0) omp_set_num_threads(e->p.n_threads);
+    gc_status st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads * hd, e->p.kv_pool_bytes);
+    if (st != GC_OK) { free(e->inv_freq); free(e); return st; }
     *out = e;
     return GC_OK;
 }
 
 void gc_engine_free(gc_engine *e) {
     if (!e) return;
+    gc_kv_pool_destroy(&e->pool);
     free(e->inv_freq);
     free(e);
 }
@@ -90,6 +93,7 @@ static gc_status validate(const gc_engine *e, const gc_seq_step *st, int n_steps
         if (q->n < 1) return gc_fail(GC_ERR_INVALID_ARG, "step %d: no positions", s);
         if ((q->ids == NULL) == (q->embeds == NULL))
             return gc_fail(GC_ERR_INVALID_ARG, "step %d: give exactly one of ids / embeds", s);
+        if (q->kv->pending) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache has an open reservation", s);
         if (q->kv->len + q->n > c->max_position)
             return gc_fail(GC_ERR_RANGE, "sequence of %lld positions exceeds the model context of %lld",
                            (long long)(q->kv->len + q->n), (long long)c->max_position);
@@ -115,10 +119,20 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
     const gc_model_config *c = &m->cfg;
     int64_t T = 0;
     GC_TRY(validate(e, st, n_steps, &T));
-    for (int s = 0; s < n_steps; s++) GC_TRY(gc_kv_reserve(st[s].kv, st[s].kv->len + st[s].n));
-
     step_bufs b;
     GC_TRY(alloc_bufs(&b, c, T));
+    // Slots for the new positions of every sequence (rolled back on failure).
+    gc_kv_slot *slots = malloc((size_t)T * sizeof *slots);
+    if (!slots) { free_bufs(&b); return gc_fail(GC_ERR_OOM, "out of memory"); }
+    for (int s = 0, r = 0; s < n_steps; r += (int)st[s].n, s++) {
+        gc_status rs = gc_kv_reserve_append(st[s].kv, st[s].n, slots + r);
+        if (rs != GC_OK) {
+            for (int j = 0; j < s; j++) gc_kv_rollback(st[j].kv);
+            free(slots);
+            free_bufs(&b);
+            return rs;
+        }
+    }
     const int64_t D = c->hidden_size, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads;
     const int64_t qd = H * hd, kvd = KV * hd, F = c->intermediate_size, half = hd / 2;
     const bool neox = c->rope_style == GC_ROPE_NEOX;
@@ -145,8 +159,11 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
 
     const float scale = (float)(1.0 / sqrt((double)hd));
     int64_t max_ctx = 0;
-    for (int s = 0; s < n_steps; s++)
+    int max_spans = 1;
+    for (int s = 0; s < n_steps; s++) {
         if (st[s].kv->len + st[s].n > max_ctx) max_ctx = st[s].kv->len + st[s].n;
+        if (st[s].kv->n_spans > max_spans) max_spans = st[s].kv->n_spans;
+    }
 
     for (int64_t l = 0; l < c->n_layers; l++) {
         const gc_layer_weights *L = &m->layers[l];
@@ -160,30 +177,39 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
             for (int64_t h = 0; h < H; h++) gc_cpu_rope_head(b.q + r * qd + h * hd, b.cos_t + r * half, b.sin_t + r * half, hd, neox);
             for (int64_t h = 0; h < KV; h++) gc_cpu_rope_head(b.k + r * kvd + h * hd, b.cos_t + r * half, b.sin_t + r * half, hd, neox);
         }
-        // Append this step's K/V rows to each cache.
-        for (int s = 0, r = 0; s < n_steps; s++) {
-            gc_kv *kv = st[s].kv;
-            size_t bytes = (size_t)(st[s].n * kvd) * sizeof(float);
-            memcpy(kv->k[l] + kv->len * kvd, b.k + (int64_t)r * kvd, bytes);
-            memcpy(kv->v[l] + kv->len * kvd, b.v + (int64_t)r * kvd, bytes);
-            r += (int)st[s].n;
+        // Write this step's K/V rows into their reserved slots.
+        for (int64_t r = 0; r < T; r++) {
+            memcpy(gc_kv_block_k(&e->pool, slots[r].b, l) + slots[r].idx * kvd, b.k + r * kvd, (size_t)kvd * sizeof(float));
+            memcpy(gc_kv_block_v(&e->pool, slots[r].b, l) + slots[r].idx * kvd, b.v + r * kvd, (size_t)kvd * sizeof(float));
         }
         // Attention, one task per (sequence, head); GQA maps head h to kv head h / (H/KV).
         int64_t n_tasks = (int64_t)n_steps * H;
 #pragma omp parallel
         {
             float *scratch = malloc((size_t)max_ctx * sizeof(float));
+            gc_attn_seg *segs = malloc((size_t)max_spans * sizeof *segs);
 #pragma omp for schedule(dynamic, 1)
             for (int64_t task = 0; task < n_tasks; task++) {
                 int s = (int)(task / H);
                 int64_t h = task % H, kh = h / (H / KV);
                 int64_t r0 = 0;
                 for (int j = 0; j < s; j++) r0 += st[j].n;
-                gc_kv *kv = st[s].kv;
-                gc_cpu_attention_head(b.att + r0 * qd + h * hd, qd, b.q + r0 * qd + h * hd, qd, st[s].n, kv->len,
-                                      kv->k[l] + kh * hd, kv->v[l] + kh * hd, kv->len + st[s].n, kvd, hd, scale,
-                                      scratch);
+                const gc_kv *kv = st[s].kv;
+                for (int i = 0; i < kv->n_spans; i++) {
+                    const gc_kv_span *sp = &kv->spans[i];
+                    segs[i] = (gc_attn_seg){
+                        .k = gc_kv_block_k(&e->pool, sp->b, l) + sp->off * kvd + kh * hd,
+                        .v = gc_kv_block_v(&e->pool, sp->b, l) + sp->off * kvd + kh * hd,
+                        .n = sp->n,
+                        .k_scale = sp->k_scale ? sp->k_scale[l] : 1.0f,
+                        .v_scale = sp->v_scale ? sp->v_scale[l] : 1.0f,
+                        .hidden = sp->gate && !sp->gate[l],
+                    };
+                }
+                gc_cpu_attention(b.att + r0 * qd + h * hd, qd, b.q + r0 * qd + h * hd, qd, st[s].n, kv->len, segs,
+                                 kv->n_spans, kvd, hd, scale, scratch);
             }
+            free(segs);
             free(scratch);
         }
         gc_cpu_matmul(b.tmp, b.att, T, L->wo, NULL);
@@ -231,8 +257,11 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
         int64_t first = st[s].hidden_all ? 0 : st[s].n - 1;
         memcpy(st[s].hidden, b.xn + (r + first) * D, (size_t)((st[s].n - first) * D) * sizeof(float));
     }
-    if (status == GC_OK)
-        for (int s = 0; s < n_steps; s++) st[s].kv->len += st[s].n;
+    for (int s = 0; s < n_steps; s++) {
+        if (status == GC_OK) gc_kv_commit(st[s].kv, st[s].n);
+        else gc_kv_rollback(st[s].kv);
+    }
+    free(slots);
     free_bufs(&b);
     (void)F;
     return status;

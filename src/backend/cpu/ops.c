@@ -95,31 +95,46 @@ void gc_cpu_rope_head(float *x, const float *cos_t, const float *sin_t, int64_t 
     }
 }
 
-void gc_cpu_attention_head(float *out, int64_t o_stride, const float *q, int64_t q_stride,
-                           int64_t n_q, int64_t ctx_first_q, const float *k, const float *v,
-                           int64_t n_ctx, int64_t kv_stride, int64_t hd, float scale, float *scratch) {
+void gc_cpu_attention(float *out, int64_t o_stride, const float *q, int64_t q_stride, int64_t n_q,
+                      int64_t ctx_first_q, const gc_attn_seg *segs, int n_segs, int64_t kv_stride, int64_t hd,
+                      float scale, float *scratch) {
     for (int64_t i = 0; i < n_q; i++) {
         const float *qi = q + i * q_stride;
-        int64_t n = ctx_first_q + i + 1;   // keys visible to this query
-        if (n > n_ctx) n = n_ctx;
+        const int64_t n_vis = ctx_first_q + i + 1;
         float mx = -INFINITY;
-        for (int64_t j = 0; j < n; j++) {
-            float s = gc_cpu_dot(qi, k + j * kv_stride, hd) * scale;
-            scratch[j] = s;
-            if (s > mx) mx = s;
+        int64_t p = 0;
+        for (int s = 0; s < n_segs && p < n_vis; s++) {
+            const gc_attn_seg *g = &segs[s];
+            int64_t m = g->n < n_vis - p ? g->n : n_vis - p;
+            float sc = scale * g->k_scale;
+            for (int64_t j = 0; j < m; j++) {
+                float x = g->hidden ? -INFINITY : gc_cpu_dot(qi, g->k + j * kv_stride, hd) * sc;
+                scratch[p + j] = x;
+                if (x > mx) mx = x;
+            }
+            p += m;
         }
         double sum = 0;
-        for (int64_t j = 0; j < n; j++) {
-            scratch[j] = expf(scratch[j] - mx);
-            sum += scratch[j];
+        for (int64_t j = 0; j < p; j++) {
+            float e = scratch[j] == -INFINITY ? 0.0f : expf(scratch[j] - mx);
+            scratch[j] = e;
+            sum += e;
         }
         float inv = (float)(1.0 / sum);
         float *o = out + i * o_stride;
         memset(o, 0, (size_t)hd * sizeof *o);
-        for (int64_t j = 0; j < n; j++) {
-            float p = scratch[j] * inv;
-            const float *vj = v + j * kv_stride;
-            for (int64_t d = 0; d < hd; d++) o[d] += p * vj[d];
+        p = 0;
+        for (int s = 0; s < n_segs && p < n_vis; s++) {
+            const gc_attn_seg *g = &segs[s];
+            int64_t m = g->n < n_vis - p ? g->n : n_vis - p;
+            float vs = g->v_scale * inv;
+            for (int64_t j = 0; j < m; j++) {
+                float w = scratch[p + j] * vs;
+                if (w == 0.0f) continue;
+                const float *vj = g->v + j * kv_stride;
+                for (int64_t d = 0; d < hd; d++) o[d] += w * vj[d];
+            }
+            p += m;
         }
     }
 }

@@ -24,13 +24,22 @@ void gc_cpu_add(float *x, const float *y, int64_t n);
 // neox: pairs (i, i+hd/2); otherwise adjacent pairs (2i, 2i+1).
 void gc_cpu_rope_head(float *x, const float *cos_t, const float *sin_t, int64_t hd, bool neox);
 
-// Causal attention of n_q query rows of one head against n_ctx cached keys.
-// Query row i (hd floats at q + i*q_stride) has absolute position
-// ctx_first_q + i and sees keys [0, ctx_first_q + i]. k, v rows are hd floats
-// with row stride kv_stride. Output row i goes to out + i*o_stride.
-// scratch: n_ctx floats.
-void gc_cpu_attention_head(float *out, int64_t o_stride, const float *q, int64_t q_stride,
-                           int64_t n_q, int64_t ctx_first_q, const float *k, const float *v,
-                           int64_t n_ctx, int64_t kv_stride, int64_t hd, float scale, float *scratch);
+// A run of cached keys/values for one KV head: n rows of hd floats at k / v
+// with row stride kv_stride; keys scaled by k_scale, values by v_scale;
+// hidden runs are masked out of the softmax.
+typedef struct gc_attn_seg {
+    const float *k, *v;
+    int64_t n;
+    float k_scale, v_scale;
+    bool hidden;
+} gc_attn_seg;
+
+// Causal attention of n_q query rows of one head over the concatenation of
+// segs (n_ctx positions in total). Query row i (hd floats at q + i*q_stride)
+// has absolute index ctx_first_q + i and sees positions [0, ctx_first_q + i].
+// Output row i goes to out + i*o_stride. scratch: n_ctx floats.
+void gc_cpu_attention(float *out, int64_t o_stride, const float *q, int64_t q_stride, int64_t n_q,
+                      int64_t ctx_first_q, const gc_attn_seg *segs, int n_segs, int64_t kv_stride, int64_t hd,
+                      float scale, float *scratch);
 
 #endif
