@@ -45,6 +45,24 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
                       const gc_gen_params *p, gc_gen_stream_fn stream, void *user, gc_gen_result *res);
 void gc_gen_result_free(gc_gen_result *r);
 
+// ---- batched generation ----
+// One sequence of a batch: its cache, its prompt (appended to the cache
+// first; may be empty when the cache's last logits are given in `logits`)
+// and its own sampling seed, so results do not depend on batch composition.
+typedef struct gc_gen_seq {
+    gc_kv *kv;
+    const int32_t *prompt;
+    int64_t n_prompt;
+    uint64_t seed;
+    gc_gen_result res;     // out: filled like gc_generate's result
+} gc_gen_seq;
+
+// Prefills every prompt in one engine step, then decodes all unfinished
+// sequences together, one token each per step, until each stops. Text is
+// not streamed. On failure every result holds what was generated so far.
+gc_status gc_generate_batch(gc_engine *e, const gc_tokenizer *tok, gc_gen_seq *seqs, int n,
+                            const gc_gen_params *p);
+
 #ifdef __cplusplus
 }
 #endif

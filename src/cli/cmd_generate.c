@@ -127,7 +127,8 @@ int cmd_generate(int argc, char **argv) {
         int n = 0;
         if (o.system) msgs[n++] = (gc_chat_msg){"system", o.system};
         msgs[n++] = (gc_chat_msg){"user", o.prompt};
-        s = gc_chat_format(tok, msgs, (size_t)n, true, o.no_think ? GC_THINK_OFF : GC_THINK_DEFAULT, &text);
+        gc_chat_opts co = {.add_generation_prompt = true, .enable_thinking = !o.no_think};
+        s = gc_chat_format(gc_chat_detect(gc_tokenizer_chat_template(tok)), msgs, (size_t)n, &co, &text, NULL);
         if (s != GC_OK) { rc = cli_error("generate", s); goto out; }
     } else {
         text = strdup(o.prompt);
@@ -179,7 +180,12 @@ int cmd_chat(int argc, char **argv) {
         if (first && o.system) msgs[n++] = (gc_chat_msg){"system", o.system};
         msgs[n++] = (gc_chat_msg){"user", line};
         char *text = NULL;
-        s = gc_chat_format_turn(tok, msgs, (size_t)n, first, o.no_think ? GC_THINK_OFF : GC_THINK_DEFAULT, &text);
+        // Later turns use plain ChatML: the template's default system prompt
+        // belongs only at the start of the conversation.
+        gc_chat_opts co = {.add_generation_prompt = true, .enable_thinking = !o.no_think};
+        gc_chat_style style = first ? gc_chat_detect(gc_tokenizer_chat_template(tok)) : GC_CHAT_CHATML;
+        if (!first && gc_chat_detect(gc_tokenizer_chat_template(tok)) == GC_CHAT_QWEN3) style = GC_CHAT_QWEN3;
+        s = gc_chat_format(style, msgs, (size_t)n, &co, &text, NULL);
         if (s != GC_OK) { rc = cli_error("chat", s); break; }
         // Close the previous assistant turn: its last sampled token (unless it
         // was the end-of-turn token itself) and "<|im_end|>\n" are not in the

@@ -1,6 +1,6 @@
 // The generation loop. Text is held back while it could still be the start of
 // a stop string, so the stream never shows text that is later cut.
-#include "gcache/generate.h"
+#include "engine/gen_internal.h"
 #include "core/error.h"
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +43,7 @@ static bool tb_append(textbuf *b, const char *p, size_t n) {
     return true;
 }
 
-static bool is_stop_id(const gc_engine *e, const gc_tokenizer *tok, int32_t id) {
+bool gc_gen_is_stop_id(const gc_engine *e, const gc_tokenizer *tok, int32_t id) {
     int n;
     const int32_t *eos = gc_model_eos_ids(gc_engine_model(e), &n);
     for (int i = 0; i < n; i++)
@@ -56,8 +56,8 @@ static bool is_stop_id(const gc_engine *e, const gc_tokenizer *tok, int32_t id) 
     return false;
 }
 
-// Earliest occurrence of any stop string in s[0..len), or len if none.
-static size_t find_stop(const gc_gen_params *p, const char *s, size_t len) {
+
+size_t gc_gen_find_stop(const gc_gen_params *p, const char *s, size_t len) {
     size_t best = len;
     for (int i = 0; i < GC_MAX_STOP && p->stop[i]; i++) {
         size_t sl = strlen(p->stop[i]);
@@ -108,14 +108,14 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
     for (int i = 0; i < p->max_tokens; i++) {
         int32_t id = gc_sampler_sample(smp, logits);
         res->unfed = id;
-        if (!p->ignore_eos && is_stop_id(e, tok, id)) { res->finish = GC_FINISH_EOS; break; }
+        if (!p->ignore_eos && gc_gen_is_stop_id(e, tok, id)) { res->finish = GC_FINISH_EOS; break; }
         res->ids[res->n_ids++] = id;
         if (dt) {
             const char *piece;
             size_t pl = gc_detok_push(dt, id, &piece);
             if (!tb_append(&tb, piece, pl)) { s = gc_fail(GC_ERR_OOM, "out of memory"); goto done; }
         }
-        size_t stop_at = find_stop(p, tb.s ? tb.s : "", tb.len);
+        size_t stop_at = gc_gen_find_stop(p, tb.s ? tb.s : "", tb.len);
         if (stop_at < tb.len) {
             tb.len = stop_at;
             tb.s[stop_at] = 0;

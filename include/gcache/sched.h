@@ -1,0 +1,74 @@
+// The agent scheduler: runs the agent graphs of many questions together.
+//
+// Every question is a DAG of agent nodes. A node starts when its
+// predecessors are done: its input cache is the concatenation of what each
+// predecessor exposes (cache mode), or its prompt receives their text (text
+// mode). It then appends its prompt, runs its latent steps, and/or decodes
+// text. At every tick the scheduler puts every ready node of every question
+// into ONE engine step — prompt prefills, latent steps and decode tokens
+// mixed — so the weights are read once per tick for the whole batch.
+#ifndef GCACHE_SCHED_H
+#define GCACHE_SCHED_H
+#include "gcache/engine.h"
+#include "gcache/generate.h"
+#include "gcache/latent.h"
+#include "gcache/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GC_MAX_PREDS 16
+#define GC_MAX_NODES 64
+
+// What a finished node hands to its successors.
+typedef enum gc_pass_mode {
+    GC_PASS_WHOLE = 0,   // its whole cache (input + own prompt + latent steps)
+    GC_PASS_OWN,         // only the positions it added (prompt + latent steps)
+    GC_PASS_LATENT,      // only its latent positions
+} gc_pass_mode;
+
+typedef struct gc_node {
+    // ---- spec (set by the caller) ----
+    const char *role;          // for logs / results
+    int n_preds;
+    int preds[GC_MAX_PREDS];   // indices of earlier nodes of the same question
+    bool text_in;              // predecessors' text replaces "{context}" in the prompt
+    const char *prompt;        // chat-formatted prompt text ("{context}" allowed with text_in)
+    int latent_steps;          // m latent steps after the prompt
+    int max_tokens;            // > 0: decode up to this many tokens of text
+    gc_pass_mode pass;
+    // ---- results (filled by gc_sched_run) ----
+    char *text;                // decoded text (malloc'd) or NULL
+    int64_t prompt_tokens, out_tokens, latent_done;
+    int64_t cache_in_len;      // positions received from predecessors
+    int64_t cache_out_len;     // positions exposed to successors
+    size_t cache_out_bytes;
+    gc_finish finish;
+    double t_start, t_end;     // seconds since the run began
+} gc_node;
+
+typedef struct gc_qgraph {
+    int n_nodes;
+    gc_node nodes[GC_MAX_NODES];   // in topological order (preds have lower indices)
+    int output;                    // the node whose text is the answer
+    uint64_t seed;                 // sampling seed of this question
+    double t_done;                 // seconds since the run began when its last node finished
+} gc_qgraph;
+
+typedef struct gc_sched_params {
+    gc_sampler_params sampling;
+    const gc_realign *realign;     // required when any node has latent steps
+    const char *stop[GC_MAX_STOP]; // extra stop strings for decoding nodes
+} gc_sched_params;
+
+// Runs all graphs to completion. Node results are filled in; the caller
+// frees them with gc_qgraph_clear. On failure the graphs hold partial results.
+gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *graphs, int n,
+                       const gc_sched_params *p);
+void gc_qgraph_clear(gc_qgraph *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

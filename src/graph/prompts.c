@@ -1,0 +1,290 @@
+// Prompt sets: JSON data files with each role's system and user templates.
+// Placeholders: {question}, {answer_instruction}; text_context holds
+// {context} (what earlier agents wrote, TextMAS).
+#include "gcache/mas.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/file.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char *const gc_embedded_prompts[][2];
+
+#define MAX_AGENTS 8
+
+typedef struct role_t { char *role, *system, *user; } role_t;
+
+typedef struct mode_spec {
+    int n_agents;
+    role_t agents[MAX_AGENTS];
+    role_t judger;
+} mode_spec;
+
+struct gc_prompt_set {
+    char *family, *answer_instruction, *text_context;
+    char **tasks;
+    int n_tasks;
+    role_t single;
+    mode_spec seq, hier;
+};
+
+static gc_status dup_str(const char *path, const cJSON *obj, const char *field, char **out) {
+    const char *s;
+    GC_TRY(gc_json_req_string(path, obj, field, &s));
+    if (!(*out = strdup(s))) return gc_fail(GC_ERR_OOM, "out of memory");
+    return GC_OK;
+}
+
+static gc_status read_role(const char *path, const cJSON *obj, role_t *r) {
+    if (!cJSON_IsObject(obj)) return gc_fail(GC_ERR_FORMAT, "%s: a role must be an object", path);
+    GC_TRY(dup_str(path, obj, "role", &r->role));
+    GC_TRY(dup_str(path, obj, "system", &r->system));
+    GC_TRY(dup_str(path, obj, "user", &r->user));
+    if (!strstr(r->user, "{question}"))
+        return gc_fail(GC_ERR_FORMAT, "%s: role \"%s\": field \"user\" must contain {question}", path, r->role);
+    return GC_OK;
+}
+
+static gc_status read_mode(const char *path, const cJSON *root, const char *field, mode_spec *m) {
+    const cJSON *obj;
+    GC_TRY(gc_json_req_object(path, root, field, &obj));
+    const cJSON *agents;
+    GC_TRY(gc_json_req_array(path, obj, "agents", &agents));
+    int n = cJSON_GetArraySize(agents);
+    if (n < 1 || n > MAX_AGENTS)
+        return gc_fail(GC_ERR_FORMAT, "%s: field \"%s.agents\": expected 1 to %d agents, got %d", path, field, MAX_AGENTS, n);
+    for (int i = 0; i < n; i++) GC_TRY(read_role(path, cJSON_GetArrayItem(agents, i), &m->agents[i]));
+    m->n_agents = n;
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, "judger");
+    if (!j) return gc_fail(GC_ERR_FORMAT, "%s: field \"%s.judger\" is missing", path, field);
+    return read_role(path, j, &m->judger);
+}
+
+static void free_role(role_t *r) { free(r->role); free(r->system); free(r->user); }
+
+void gc_prompts_free(gc_prompt_set *p) {
+    if (!p) return;
+    free(p->family); free(p->answer_instruction); free(p->text_context);
+    for (int i = 0; i < p->n_tasks; i++) free(p->tasks[i]);
+    free(p->tasks);
+    free_role(&p->single);
+    mode_spec *ms[] = {&p->seq, &p->hier};
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < ms[k]->n_agents; i++) free_role(&ms[k]->agents[i]);
+        free_role(&ms[k]->judger);
+    }
+    free(p);
+}
+
+static gc_status parse(const char *text, size_t len, const char *path, gc_prompt_set **out) {
+    cJSON *root;
+    GC_TRY(gc_json_parse(text, len, path, &root));
+    gc_prompt_set *p = calloc(1, sizeof *p);
+    gc_status s = p ? GC_OK : gc_fail(GC_ERR_OOM, "out of memory");
+    const cJSON *single = NULL, *tasks = NULL;
+    if (s == GC_OK) s = dup_str(path, root, "family", &p->family);
+    if (s == GC_OK) s = dup_str(path, root, "answer_instruction", &p->answer_instruction);
+    if (s == GC_OK) s = dup_str(path, root, "text_context", &p->text_context);
+    if (s == GC_OK && !strstr(p->text_context, "{context}"))
+        s = gc_fail(GC_ERR_FORMAT, "%s: field \"text_context\" must contain {context}", path);
+    if (s == GC_OK) s = gc_json_req_object(path, root, "single", &single);
+    if (s == GC_OK) s = read_role(path, single, &p->single);
+    if (s == GC_OK) s = read_mode(path, root, "sequential", &p->seq);
+    if (s == GC_OK) s = read_mode(path, root, "hierarchical", &p->hier);
+    if (s == GC_OK) s = gc_json_req_array(path, root, "tasks", &tasks);
+    if (s == GC_OK) {
+        int n = cJSON_GetArraySize(tasks);
+        p->tasks = calloc((size_t)(n ? n : 1), sizeof *p->tasks);
+        if (!p->tasks) s = gc_fail(GC_ERR_OOM, "out of memory");
+        for (int i = 0; s == GC_OK && i < n; i++) {
+            cJSON *t = cJSON_GetArrayItem(tasks, i);
+            if (!cJSON_IsString(t)) s = gc_fail(GC_ERR_FORMAT, "%s: field \"tasks[%d]\": expected a string", path, i);
+            else if (!(p->tasks[p->n_tasks++] = strdup(t->valuestring))) s = gc_fail(GC_ERR_OOM, "out of memory");
+        }
+    }
+    cJSON_Delete(root);
+    if (s != GC_OK) { gc_prompts_free(p); return s; }
+    *out = p;
+    return GC_OK;
+}
+
+gc_status gc_prompts_load(const char *name, gc_prompt_set **out) {
+    *out = NULL;
+    for (int i = 0; gc_embedded_prompts[i][0]; i++)
+        if (strcmp(gc_embedded_prompts[i][0], name) == 0) {
+            char label[96];
+            snprintf(label, sizeof label, "prompts/%s.json (embedded)", name);
+            return parse(gc_embedded_prompts[i][1], strlen(gc_embedded_prompts[i][1]), label, out);
+        }
+    size_t n = strlen(name);
+    if (n < 5 || strcmp(name + n - 5, ".json") != 0)
+        return gc_fail(GC_ERR_INVALID_ARG, "prompt set '%s': not an embedded family (math, choice, code) nor a .json file", name);
+    char *text;
+    size_t len;
+    GC_TRY(gc_file_read_all(name, &text, &len));
+    gc_status s = parse(text, len, name, out);
+    free(text);
+    return s;
+}
+
+gc_status gc_prompts_for_task(const char *task, gc_prompt_set **out) {
+    *out = NULL;
+    for (int i = 0; gc_embedded_prompts[i][0]; i++) {
+        gc_prompt_set *p;
+        GC_TRY(gc_prompts_load(gc_embedded_prompts[i][0], &p));
+        for (int k = 0; k < p->n_tasks; k++)
+            if (strcmp(p->tasks[k], task) == 0) { *out = p; return GC_OK; }
+        gc_prompts_free(p);
+    }
+    return gc_fail(GC_ERR_INVALID_ARG, "no prompt set for task '%s'", task);
+}
+
+const char *gc_prompts_family(const gc_prompt_set *p) { return p->family; }
+
+// ---- building graphs ----
+
+gc_mas_params gc_mas_default_params(void) {
+    gc_mas_params p = {.method = GC_METHOD_LATENTMAS, .mode = GC_MAS_SEQUENTIAL, .latent_steps = 10,
+                       .pass = GC_PASS_WHOLE, .think = false, .max_tokens = 512, .agent_max_tokens = 256,
+                       .style = GC_CHAT_CHATML};
+    return p;
+}
+
+gc_status gc_method_from_name(const char *name, gc_method *out) {
+    const char *n[] = {"single", "textmas", "latentmas"};
+    for (int i = 0; i < 3; i++) if (strcmp(name, n[i]) == 0) { *out = (gc_method)i; return GC_OK; }
+    return gc_fail(GC_ERR_INVALID_ARG, "unknown method '%s' (single, textmas, latentmas)", name);
+}
+
+const char *gc_method_name(gc_method m) {
+    return m == GC_METHOD_SINGLE ? "single" : m == GC_METHOD_TEXTMAS ? "textmas" : "latentmas";
+}
+
+gc_status gc_mas_mode_from_name(const char *name, gc_mas_mode *out) {
+    if (strcmp(name, "sequential") == 0) { *out = GC_MAS_SEQUENTIAL; return GC_OK; }
+    if (strcmp(name, "hierarchical") == 0) { *out = GC_MAS_HIERARCHICAL; return GC_OK; }
+    return gc_fail(GC_ERR_INVALID_ARG, "unknown mode '%s' (sequential, hierarchical)", name);
+}
+
+gc_status gc_pass_from_name(const char *name, gc_pass_mode *out) {
+    const char *n[] = {"whole", "own", "latent"};
+    for (int i = 0; i < 3; i++) if (strcmp(name, n[i]) == 0) { *out = (gc_pass_mode)i; return GC_OK; }
+    return gc_fail(GC_ERR_INVALID_ARG, "unknown pass mode '%s' (whole, own, latent)", name);
+}
+
+// Replaces every {key} of tmpl; returns malloc'd text or NULL on OOM.
+static char *subst(const char *tmpl, const char *const *keys, const char *const *vals, int n) {
+    size_t cap = strlen(tmpl) + 1;
+    for (const char *c = tmpl; *c; c++)
+        if (*c == '{')
+            for (int k = 0; k < n; k++)
+                if (strncmp(c + 1, keys[k], strlen(keys[k])) == 0 && c[1 + strlen(keys[k])] == '}') cap += strlen(vals[k]);
+    char *out = malloc(cap), *w = out;
+    if (!out) return NULL;
+    for (const char *c = tmpl; *c;) {
+        int hit = -1;
+        if (*c == '{')
+            for (int k = 0; k < n && hit < 0; k++)
+                if (strncmp(c + 1, keys[k], strlen(keys[k])) == 0 && c[1 + strlen(keys[k])] == '}') hit = k;
+        if (hit >= 0) {
+            size_t vl = strlen(vals[hit]);
+            memcpy(w, vals[hit], vl);
+            w += vl;
+            c += strlen(keys[hit]) + 2;
+        } else {
+            *w++ = *c++;
+        }
+    }
+    *w = 0;
+    return out;
+}
+
+// The chat-formatted prompt of one role. text_mode appends the text_context
+// block (its {context} is filled in by the scheduler when the node starts).
+static gc_status role_prompt(const gc_prompt_set *ps, const gc_mas_params *p, const role_t *r, const char *question,
+                             bool text_mode, char **out) {
+    const char *keys[] = {"question", "answer_instruction"};
+    const char *vals[] = {question, ps->answer_instruction};
+    char *user = subst(r->user, keys, vals, 2);
+    if (!user) return gc_fail(GC_ERR_OOM, "out of memory");
+    if (text_mode) {
+        char *u2 = malloc(strlen(user) + strlen(ps->text_context) + 1);
+        if (!u2) { free(user); return gc_fail(GC_ERR_OOM, "out of memory"); }
+        strcpy(u2, user);
+        strcat(u2, ps->text_context);
+        free(user);
+        user = u2;
+    }
+    gc_chat_msg msgs[2] = {{"system", r->system}, {"user", user}};
+    gc_chat_opts co = {.add_generation_prompt = true, .enable_thinking = p->think};
+    char *text;
+    gc_status s = gc_chat_format(p->style, msgs, 2, &co, &text, NULL);
+    free(user);
+    GC_TRY(s);
+    if (p->think && p->style != GC_CHAT_QWEN3) {
+        char *t2 = malloc(strlen(text) + 10);
+        if (!t2) { free(text); return gc_fail(GC_ERR_OOM, "out of memory"); }
+        strcpy(t2, text);
+        strcat(t2, "<think>\n");
+        free(text);
+        text = t2;
+    }
+    *out = text;
+    return GC_OK;
+}
+
+gc_status gc_mas_build(const gc_prompt_set *ps, const gc_mas_params *p, const char *question, uint64_t seed,
+                       gc_qgraph *g) {
+    memset(g, 0, sizeof *g);
+    g->seed = seed;
+    gc_status s = GC_OK;
+    if (p->method == GC_METHOD_SINGLE) {
+        gc_node *nd = &g->nodes[0];
+        nd->role = ps->single.role;
+        nd->max_tokens = p->max_tokens;
+        g->n_nodes = 1;
+        s = role_prompt(ps, p, &ps->single, question, false, (char **)&nd->prompt);
+        if (s != GC_OK) gc_mas_clear(g);
+        return s;
+    }
+    const mode_spec *m = p->mode == GC_MAS_SEQUENTIAL ? &ps->seq : &ps->hier;
+    bool text = p->method == GC_METHOD_TEXTMAS;
+    for (int i = 0; i < m->n_agents && s == GC_OK; i++) {
+        gc_node *nd = &g->nodes[g->n_nodes++];
+        nd->role = m->agents[i].role;
+        nd->text_in = text;
+        // Sequential: each agent follows the previous one; hierarchical: the
+        // domain agents all start from the question alone.
+        // In text mode a sequential agent reads every earlier agent's text; in
+        // cache mode the previous agent's cache already carries the chain.
+        if (p->mode == GC_MAS_SEQUENTIAL && text)
+            for (int k = 0; k < i; k++) nd->preds[nd->n_preds++] = k;
+        else if (p->mode == GC_MAS_SEQUENTIAL && i > 0)
+            nd->preds[nd->n_preds++] = i - 1;
+        if (text) nd->max_tokens = p->agent_max_tokens;
+        else nd->latent_steps = p->latent_steps;
+        nd->pass = p->pass;
+        s = role_prompt(ps, p, &m->agents[i], question, text && nd->n_preds > 0, (char **)&nd->prompt);
+    }
+    if (s == GC_OK) {
+        gc_node *j = &g->nodes[g->n_nodes];
+        j->role = m->judger.role;
+        j->text_in = text;
+        j->max_tokens = p->max_tokens;
+        if (p->mode == GC_MAS_SEQUENTIAL && !text) j->preds[j->n_preds++] = g->n_nodes - 1;
+        else for (int i = 0; i < m->n_agents; i++) j->preds[j->n_preds++] = i;
+        g->output = g->n_nodes++;
+        s = role_prompt(ps, p, &m->judger, question, text, (char **)&j->prompt);
+    }
+    if (s != GC_OK) gc_mas_clear(g);
+    return s;
+}
+
+void gc_mas_clear(gc_qgraph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        free((char *)g->nodes[i].prompt);
+        g->nodes[i].prompt = NULL;
+    }
+    gc_qgraph_clear(g);
+}

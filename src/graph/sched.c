@@ -1,0 +1,298 @@
+// The agent scheduler (see gcache/sched.h).
+#include "gcache/sched.h"
+#include "engine/gen_internal.h"
+#include "core/error.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum phase { P_WAIT, P_PREFILL, P_LATENT, P_DECODE, P_DONE } phase;
+
+// Run-time state of one node.
+typedef struct nstate {
+    phase ph;
+    gc_kv *kv;            // the node's working cache
+    gc_kv *exposed;       // what successors receive (set when done)
+    int32_t *ids;         // prompt tokens
+    size_t n_ids;
+    int64_t own_start, latent_start;
+    float *hidden;        // (D) last position's final-norm hidden state
+    float *emb;           // (D) next latent input
+    float *logits;        // (V) when decoding
+    gc_sampler *smp;
+    gc_detok *dt;
+    char *text;
+    size_t len, cap;
+    int32_t next;
+} nstate;
+
+typedef struct run {
+    gc_engine *e;
+    const gc_tokenizer *tok;
+    const gc_sched_params *p;
+    gc_qgraph *const *g;
+    int n;
+    nstate **st;          // st[q][node]
+    int64_t V, D;
+    double t0;
+} run;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool text_append(nstate *s, const char *p, size_t n) {
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        while (cap < s->len + n + 1) cap *= 2;
+        char *nt = realloc(s->text, cap);
+        if (!nt) return false;
+        s->text = nt;
+        s->cap = cap;
+    }
+    memcpy(s->text + s->len, p, n);
+    s->len += n;
+    s->text[s->len] = 0;
+    return true;
+}
+
+// The prompt with "{context}" replaced by the predecessors' texts.
+static char *build_prompt(const gc_qgraph *g, const gc_node *nd) {
+    const char *mark = nd->text_in ? strstr(nd->prompt, "{context}") : NULL;
+    if (!mark) return strdup(nd->prompt);
+    size_t ctx_len = 0;
+    for (int i = 0; i < nd->n_preds; i++) {
+        const gc_node *pn = &g->nodes[nd->preds[i]];
+        ctx_len += strlen(pn->role) + (pn->text ? strlen(pn->text) : 0) + 8;
+    }
+    size_t total = strlen(nd->prompt) + ctx_len + 1;
+    char *out = malloc(total), *w = out;
+    if (!out) return NULL;
+    memcpy(w, nd->prompt, (size_t)(mark - nd->prompt));
+    w += mark - nd->prompt;
+    for (int i = 0; i < nd->n_preds; i++) {
+        const gc_node *pn = &g->nodes[nd->preds[i]];
+        w += sprintf(w, "[%s]:\n%s\n\n", pn->role, pn->text ? pn->text : "");
+    }
+    strcpy(w, mark + strlen("{context}"));
+    return out;
+}
+
+static gc_status start_node(run *R, int q, int i) {
+    const gc_qgraph *g = R->g[q];
+    gc_node *nd = (gc_node *)&g->nodes[i];
+    nstate *s = &R->st[q][i];
+    // Input cache: the predecessors' exposed caches, concatenated (zero-copy).
+    gc_kv *parts[GC_MAX_PREDS];
+    int np = 0;
+    if (!nd->text_in)
+        for (int k = 0; k < nd->n_preds; k++) parts[np++] = R->st[q][nd->preds[k]].exposed;
+    if (np > 0) GC_TRY(gc_kv_concat(parts, np, &s->kv));
+    else GC_TRY(gc_kv_new(R->e, &s->kv));
+    nd->cache_in_len = gc_kv_len(s->kv);
+    char *prompt = build_prompt(g, nd);
+    if (!prompt) return gc_fail(GC_ERR_OOM, "out of memory");
+    gc_status st = gc_tokenizer_encode(R->tok, prompt, strlen(prompt), true, &s->ids, &s->n_ids);
+    free(prompt);
+    GC_TRY(st);
+    if (s->n_ids == 0) return gc_fail(GC_ERR_INVALID_ARG, "node %d (%s): empty prompt", i, nd->role);
+    nd->prompt_tokens = (int64_t)s->n_ids;
+    s->own_start = gc_kv_len(s->kv);
+    s->hidden = malloc((size_t)R->D * sizeof(float));
+    s->emb = malloc((size_t)R->D * sizeof(float));
+    if (!s->hidden || !s->emb) return gc_fail(GC_ERR_OOM, "out of memory");
+    if (nd->max_tokens > 0) {
+        s->logits = malloc((size_t)R->V * sizeof(float));
+        gc_sampler_params sp = R->p->sampling;
+        sp.seed = g->seed * 1000003ULL + (uint64_t)i;
+        if (!s->logits) return gc_fail(GC_ERR_OOM, "out of memory");
+        GC_TRY(gc_sampler_new(&sp, R->V, &s->smp));
+        if (!(s->dt = gc_detok_new(R->tok, true))) return gc_fail(GC_ERR_OOM, "out of memory");
+    }
+    if (nd->latent_steps > 0 && !R->p->realign)
+        return gc_fail(GC_ERR_INVALID_ARG, "node %d (%s): latent steps need a realignment map", i, nd->role);
+    nd->t_start = now_s() - R->t0;
+    s->ph = P_PREFILL;
+    return GC_OK;
+}
+
+static gc_status finish_node(run *R, int q, int i) {
+    gc_node *nd = (gc_node *)&R->g[q]->nodes[i];
+    nstate *s = &R->st[q][i];
+    int64_t len = gc_kv_len(s->kv);
+    switch (nd->pass) {
+    case GC_PASS_WHOLE: GC_TRY(gc_kv_fork(s->kv, &s->exposed)); break;
+    case GC_PASS_OWN: GC_TRY(gc_kv_slice(s->kv, s->own_start, len, &s->exposed)); break;
+    case GC_PASS_LATENT:
+        GC_TRY(gc_kv_slice(s->kv, s->latent_start, s->latent_start + nd->latent_done, &s->exposed));
+        break;
+    }
+    gc_kv_free(s->kv);
+    s->kv = NULL;
+    nd->cache_out_len = gc_kv_len(s->exposed);
+    nd->cache_out_bytes = gc_kv_bytes(s->exposed);
+    if (s->dt) {
+        const char *piece;
+        size_t pl = gc_detok_flush(s->dt, &piece);
+        if (nd->finish != GC_FINISH_STOP && !text_append(s, piece, pl)) return gc_fail(GC_ERR_OOM, "out of memory");
+    }
+    if (nd->max_tokens > 0) {
+        nd->text = s->text ? s->text : calloc(1, 1);
+        s->text = NULL;
+    }
+    nd->t_end = now_s() - R->t0;
+    s->ph = P_DONE;
+    return GC_OK;
+}
+
+// Samples the next token of a decoding node from its logits; finishes the
+// node on a stop token / stop string / length.
+static gc_status decode_next(run *R, int q, int i) {
+    gc_node *nd = (gc_node *)&R->g[q]->nodes[i];
+    nstate *s = &R->st[q][i];
+    s->ph = P_DECODE;
+    int32_t id = gc_sampler_sample(s->smp, s->logits);
+    if (gc_gen_is_stop_id(R->e, R->tok, id)) {
+        nd->finish = GC_FINISH_EOS;
+        return finish_node(R, q, i);
+    }
+    nd->out_tokens++;
+    const char *piece;
+    size_t pl = gc_detok_push(s->dt, id, &piece);
+    if (!text_append(s, piece, pl)) return gc_fail(GC_ERR_OOM, "out of memory");
+    gc_gen_params gp = gc_gen_default_params();
+    memcpy(gp.stop, R->p->stop, sizeof gp.stop);
+    size_t cut = gc_gen_find_stop(&gp, s->text, s->len);
+    if (cut < s->len) {
+        s->len = cut;
+        s->text[cut] = 0;
+        nd->finish = GC_FINISH_STOP;
+        return finish_node(R, q, i);
+    }
+    if (nd->out_tokens >= nd->max_tokens) {
+        nd->finish = GC_FINISH_LENGTH;
+        return finish_node(R, q, i);
+    }
+    s->next = id;
+    return GC_OK;
+}
+
+// After the node's prompt or a latent step: next latent input, decoding, or done.
+static gc_status after_forward(run *R, int q, int i) {
+    gc_node *nd = (gc_node *)&R->g[q]->nodes[i];
+    nstate *s = &R->st[q][i];
+    if (s->ph == P_PREFILL) s->latent_start = gc_kv_len(s->kv);
+    else if (s->ph == P_LATENT) nd->latent_done++;
+    else return decode_next(R, q, i);
+    if (nd->latent_done < nd->latent_steps) {
+        gc_realign_apply(R->p->realign, s->hidden, s->emb);
+        s->ph = P_LATENT;
+        return GC_OK;
+    }
+    if (nd->max_tokens > 0) return decode_next(R, q, i);
+    return finish_node(R, q, i);
+}
+
+gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *graphs, int n,
+                       const gc_sched_params *p) {
+    if (!tok) return gc_fail(GC_ERR_INVALID_ARG, "the agent scheduler needs a tokenizer");
+    if (n < 1) return GC_OK;
+    gc_model_info info;
+    gc_model_get_info(gc_engine_model(e), &info);
+    run R = {.e = e, .tok = tok, .p = p, .g = graphs, .n = n, .V = info.vocab_size, .D = info.hidden_size, .t0 = now_s()};
+    int total = 0;
+    for (int q = 0; q < n; q++) {
+        const gc_qgraph *g = graphs[q];
+        if (g->n_nodes < 1 || g->n_nodes > GC_MAX_NODES || g->output < 0 || g->output >= g->n_nodes)
+            return gc_fail(GC_ERR_INVALID_ARG, "question %d: bad graph (%d nodes, output %d)", q, g->n_nodes, g->output);
+        for (int i = 0; i < g->n_nodes; i++) {
+            const gc_node *nd = &g->nodes[i];
+            if (!nd->prompt || nd->n_preds < 0 || nd->n_preds > GC_MAX_PREDS || nd->latent_steps < 0 || nd->max_tokens < 0)
+                return gc_fail(GC_ERR_INVALID_ARG, "question %d node %d: bad spec", q, i);
+            for (int k = 0; k < nd->n_preds; k++)
+                if (nd->preds[k] < 0 || nd->preds[k] >= i)
+                    return gc_fail(GC_ERR_INVALID_ARG, "question %d node %d: predecessor %d is not an earlier node", q, i, nd->preds[k]);
+        }
+        total += g->n_nodes;
+    }
+    R.st = calloc((size_t)n, sizeof *R.st);
+    gc_seq_step *steps = calloc((size_t)total, sizeof *steps);
+    int (*who)[2] = calloc((size_t)total, sizeof *who);
+    gc_status st = (!R.st || !steps || !who) ? gc_fail(GC_ERR_OOM, "out of memory") : GC_OK;
+    for (int q = 0; st == GC_OK && q < n; q++)
+        if (!(R.st[q] = calloc((size_t)graphs[q]->n_nodes, sizeof **R.st))) st = gc_fail(GC_ERR_OOM, "out of memory");
+
+    while (st == GC_OK) {
+        // Start every node whose predecessors are done.
+        for (int q = 0; st == GC_OK && q < n; q++)
+            for (int i = 0; st == GC_OK && i < graphs[q]->n_nodes; i++) {
+                if (R.st[q][i].ph != P_WAIT) continue;
+                const gc_node *nd = &graphs[q]->nodes[i];
+                bool ready = true;
+                for (int k = 0; k < nd->n_preds; k++) ready &= R.st[q][nd->preds[k]].ph == P_DONE;
+                if (ready) st = start_node(&R, q, i);
+            }
+        if (st != GC_OK) break;
+        // One engine step over every active node of every question.
+        int m = 0;
+        for (int q = 0; q < n; q++)
+            for (int i = 0; i < graphs[q]->n_nodes; i++) {
+                nstate *s = &R.st[q][i];
+                const gc_node *nd = &graphs[q]->nodes[i];
+                gc_seq_step *x = &steps[m];
+                bool want_logits = nd->max_tokens > 0;
+                switch (s->ph) {
+                case P_PREFILL:
+                    *x = (gc_seq_step){.kv = s->kv, .n = (int64_t)s->n_ids, .ids = s->ids, .hidden = s->hidden,
+                                       .logits = want_logits ? s->logits : NULL};
+                    break;
+                case P_LATENT:
+                    *x = (gc_seq_step){.kv = s->kv, .n = 1, .embeds = s->emb, .hidden = s->hidden,
+                                       .logits = want_logits ? s->logits : NULL};
+                    break;
+                case P_DECODE:
+                    *x = (gc_seq_step){.kv = s->kv, .n = 1, .ids = &s->next, .logits = s->logits};
+                    break;
+                default: continue;
+                }
+                who[m][0] = q;
+                who[m][1] = i;
+                m++;
+            }
+        if (m == 0) break;
+        if ((st = gc_engine_forward(e, steps, m)) != GC_OK) break;
+        for (int k = 0; st == GC_OK && k < m; k++) st = after_forward(&R, who[k][0], who[k][1]);
+        // A question is done when all of its nodes are.
+        for (int q = 0; st == GC_OK && q < n; q++) {
+            if (graphs[q]->t_done > 0) continue;
+            bool done = true;
+            for (int i = 0; i < graphs[q]->n_nodes; i++) done &= R.st[q][i].ph == P_DONE;
+            if (done) ((gc_qgraph *)graphs[q])->t_done = now_s() - R.t0;
+        }
+    }
+    for (int q = 0; R.st && q < n; q++) {
+        for (int i = 0; R.st[q] && i < graphs[q]->n_nodes; i++) {
+            nstate *s = &R.st[q][i];
+            gc_kv_free(s->kv);
+            gc_kv_free(s->exposed);
+            free(s->ids); free(s->hidden); free(s->emb); free(s->logits); free(s->text);
+            gc_sampler_free(s->smp);
+            gc_detok_free(s->dt);
+        }
+        free(R.st[q]);
+    }
+    free(R.st);
+    free(steps);
+    free(who);
+    return st;
+}
+
+void gc_qgraph_clear(gc_qgraph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        free(g->nodes[i].text);
+        g->nodes[i].text = NULL;
+    }
+}

@@ -1,0 +1,139 @@
+// Streaming detokenizer: token bytes are appended to a pending tail and only
+// whole UTF-8 characters leave it. Invalid bytes become U+FFFD, one per
+// maximal subpart (the Unicode / WHATWG rule, as Python and Rust apply it).
+#include "model/tokenizer.h"
+#include <stdlib.h>
+#include <string.h>
+
+static const char REPLACEMENT[] = "\xEF\xBF\xBD";
+
+struct gc_detok {
+    const gc_tokenizer *t;
+    bool skip_special;
+    uint8_t pend[4];  // an incomplete but so far valid character (at most 3 bytes)
+    size_t npend;
+    char *out;
+    size_t len, cap;
+    uint8_t *in;  // pending + new bytes
+    size_t in_cap;
+};
+
+gc_detok *gc_detok_new(const gc_tokenizer *t, bool skip_special) {
+    gc_detok *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->t = t;
+    d->skip_special = skip_special;
+    d->cap = 64;
+    d->out = malloc(d->cap);
+    if (!d->out) {
+        free(d);
+        return NULL;
+    }
+    d->out[0] = 0;
+    return d;
+}
+
+void gc_detok_free(gc_detok *d) {
+    if (!d) return;
+    free(d->out);
+    free(d->in);
+    free(d);
+}
+
+// On OOM the output is truncated rather than failing: the API has no status.
+static void emit(gc_detok *d, const void *s, size_t n) {
+    if (d->len + n + 1 > d->cap) {
+        size_t cap = d->cap;
+        while (cap < d->len + n + 1) cap *= 2;
+        char *nb = realloc(d->out, cap);
+        if (!nb) return;
+        d->out = nb;
+        d->cap = cap;
+    }
+    memcpy(d->out + d->len, s, n);
+    d->len += n;
+    d->out[d->len] = 0;
+}
+
+// Emits the complete characters of in[0..n); keeps a valid incomplete tail
+// pending unless `final`.
+static void process(gc_detok *d, const uint8_t *in, size_t n, bool final) {
+    size_t i = 0, run = 0;  // [run, i) is valid text not yet emitted
+    d->npend = 0;
+    while (i < n) {
+        uint8_t c = in[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t need;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) need = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            need = 3;
+            if (c == 0xE0) lo = 0xA0;
+            if (c == 0xED) hi = 0x9F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 4;
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F;
+        } else {
+            need = 0;
+        }
+        size_t k = 1;  // bytes of this character that are valid so far
+        if (need) {
+            while (k < need && i + k < n) {
+                uint8_t b = in[i + k];
+                if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) break;
+                k++;
+            }
+            if (k == need) {
+                i += k;
+                continue;
+            }
+            if (i + k == n && !final) {  // incomplete at the end: wait for more
+                emit(d, in + run, i - run);
+                memcpy(d->pend, in + i, k);
+                d->npend = k;
+                return;
+            }
+        }
+        emit(d, in + run, i - run);
+        emit(d, REPLACEMENT, 3);
+        i += k;
+        run = i;
+    }
+    emit(d, in + run, n - run);
+}
+
+static size_t feed(gc_detok *d, const uint8_t *bytes, size_t n, bool final, const char **out) {
+    d->len = 0;
+    d->out[0] = 0;
+    size_t total = d->npend + n;
+    if (total > d->in_cap) {
+        uint8_t *nb = realloc(d->in, total);
+        if (!nb) {
+            *out = d->out;
+            return 0;
+        }
+        d->in = nb;
+        d->in_cap = total;
+    }
+    if (total) {
+        memcpy(d->in, d->pend, d->npend);
+        if (n) memcpy(d->in + d->npend, bytes, n);
+    }
+    process(d, d->in, total, final);
+    *out = d->out;
+    return d->len;
+}
+
+size_t gc_detok_push(gc_detok *d, int32_t id, const char **out) {
+    const gc_tokenizer *t = d->t;
+    if (id < 0 || id >= t->n) return feed(d, (const uint8_t *)REPLACEMENT, 3, false, out);
+    const gc_tok_entry *e = &t->tok[id];
+    if (d->skip_special && (e->flags & GC_TOK_SPECIAL)) return feed(d, NULL, 0, false, out);
+    return feed(d, e->bytes, e->n_bytes, false, out);
+}
+
+size_t gc_detok_flush(gc_detok *d, const char **out) { return feed(d, NULL, 0, true, out); }
