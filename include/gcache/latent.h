@@ -13,7 +13,17 @@ typedef struct gc_realign gc_realign;
 // W_a = solve(W_outᵀW_out + 1e-5·I, W_outᵀW_in) (D×D, computed in float64)
 // and target_norm = mean L2 norm of W_in's rows. With enabled = false W_a = I
 // (the norm rescaling still applies). Caller owns *out (gc_realign_free).
+// W_a is cached on disk, keyed by a hash of the embedding weights, in
+// gc_realign_cache_dir(); a missing, corrupt or stale cache file is
+// recomputed and rewritten.
 gc_status gc_realign_new(const gc_model *m, bool enabled, gc_realign **out);
+// Same with an explicit cache folder (NULL: no disk cache).
+gc_status gc_realign_new_cached(const gc_model *m, bool enabled, const char *cache_dir, gc_realign **out);
+// $GC_CACHE_DIR, else $XDG_CACHE_HOME/gcache, else $HOME/.cache/gcache, else
+// NULL. GC_CACHE_DIR=off disables the cache. Malloc'd; caller frees.
+char *gc_realign_cache_dir(void);
+// True if the last gc_realign_new* on this handle came from the disk cache.
+bool gc_realign_from_cache(const gc_realign *r);
 void gc_realign_free(gc_realign *r);
 double gc_realign_target_norm(const gc_realign *r);
 

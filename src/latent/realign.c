@@ -5,6 +5,7 @@
 // W_in / W_out are (V, D) weights of any dtype, read one row block at a time.
 #include "gcache/latent.h"
 #include "model/model.h"
+#include "latent/realign_cache.h"
 #include "model/quant.h"
 #include "core/error.h"
 #include <math.h>
@@ -14,6 +15,7 @@
 struct gc_realign {
     int64_t D;
     bool identity;
+    bool from_cache;
     double *wa_t;        // (D, D) W_a transposed: e_j = Σ_i h_i wa_t[j*D + i]
     double target_norm;
 };
@@ -116,6 +118,15 @@ done:
 }
 
 gc_status gc_realign_new(const gc_model *m, bool enabled, gc_realign **out) {
+    char *dir = gc_realign_cache_dir();
+    gc_status s = gc_realign_new_cached(m, enabled, dir, out);
+    free(dir);
+    return s;
+}
+
+bool gc_realign_from_cache(const gc_realign *r) { return r->from_cache; }
+
+gc_status gc_realign_new_cached(const gc_model *m, bool enabled, const char *cache_dir, gc_realign **out) {
     *out = NULL;
     gc_realign *r = calloc(1, sizeof *r);
     if (!r) return gc_fail(GC_ERR_OOM, "out of memory");
@@ -136,8 +147,14 @@ gc_status gc_realign_new(const gc_model *m, bool enabled, gc_realign **out) {
     free(tmp);
     r->target_norm = total / (double)W->shape[0];
     if (enabled) {
-        gc_status s = compute(m, r);
-        if (s != GC_OK) { gc_realign_free(r); return s; }
+        double cached_target;
+        if (cache_dir && gc_realign_cache_load(m, cache_dir, &r->wa_t, &cached_target, r->D) == GC_OK) {
+            r->from_cache = true;
+        } else {
+            gc_status s = compute(m, r);
+            if (s != GC_OK) { gc_realign_free(r); return s; }
+            if (cache_dir) gc_realign_cache_store(m, cache_dir, r->wa_t, r->target_norm, r->D);
+        }
     }
     *out = r;
     return GC_OK;
