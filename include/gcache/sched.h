@@ -28,6 +28,12 @@ typedef enum gc_pass_mode {
     GC_PASS_LATENT,      // only its latent positions
 } gc_pass_mode;
 
+// How a node combines the caches it receives (cache mode).
+typedef enum gc_fuse_mode {
+    GC_FUSE_CONCAT = 0,   // pred₀ ‖ pred₁ ‖ … along the sequence (zero-copy)
+    GC_FUSE_WSUM,         // Σ wᵢ·predᵢ over their last min-length positions
+} gc_fuse_mode;
+
 typedef struct gc_node {
     // ---- spec (set by the caller) ----
     const char *role;          // for logs / results
@@ -38,6 +44,9 @@ typedef struct gc_node {
     int latent_steps;          // m latent steps after the prompt
     int max_tokens;            // > 0: decode up to this many tokens of text
     gc_pass_mode pass;
+    gc_fuse_mode fuse;
+    float fuse_w[GC_MAX_PREDS];  // GC_FUSE_WSUM weights, one per predecessor
+    const uint8_t *gate;       // (n_layers) 0 hides the received cache in that layer; NULL = all on
     // ---- results (filled by gc_sched_run) ----
     char *text;                // decoded text (malloc'd) or NULL
     int64_t prompt_tokens, out_tokens, latent_done;

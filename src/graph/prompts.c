@@ -1,7 +1,7 @@
 // Prompt sets: JSON data files with each role's system and user templates.
 // Placeholders: {question}, {answer_instruction}; text_context holds
 // {context} (what earlier agents wrote, TextMAS).
-#include "gcache/mas.h"
+#include "graph/prompt_set.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/file.h"
@@ -10,24 +10,6 @@
 #include <string.h>
 
 extern const char *const gc_embedded_prompts[][2];
-
-#define MAX_AGENTS 8
-
-typedef struct role_t { char *role, *system, *user; } role_t;
-
-typedef struct mode_spec {
-    int n_agents;
-    role_t agents[MAX_AGENTS];
-    role_t judger;
-} mode_spec;
-
-struct gc_prompt_set {
-    char *family, *answer_instruction, *text_context;
-    char **tasks;
-    int n_tasks;
-    role_t single;
-    mode_spec seq, hier;
-};
 
 static gc_status dup_str(const char *path, const cJSON *obj, const char *field, char **out) {
     const char *s;
@@ -63,12 +45,64 @@ static gc_status read_mode(const char *path, const cJSON *root, const char *fiel
 
 static void free_role(role_t *r) { free(r->role); free(r->system); free(r->user); }
 
+static int role_index(const graph_spec *g, const char *name) {
+    for (int i = 0; i < g->n_roles; i++)
+        if (strcmp(g->roles[i].role, name) == 0) return i;
+    return -1;
+}
+
+// The optional "graph" section: {"roles": [{name, description, system, user}],
+// "role_graph": [[a, b], ...], "decision": {role, system, user}}.
+static gc_status read_graph(const char *path, const cJSON *root, gc_prompt_set *p) {
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "graph");
+    if (!g) return GC_OK;
+    graph_spec *gs = &p->graph;
+    const cJSON *roles, *edges, *dec;
+    GC_TRY(gc_json_req_array(path, g, "roles", &roles));
+    int n = cJSON_GetArraySize(roles);
+    if (n < 1 || n > MAX_GRAPH_ROLES)
+        return gc_fail(GC_ERR_FORMAT, "%s: field \"graph.roles\": expected 1 to %d roles", path, MAX_GRAPH_ROLES);
+    for (int i = 0; i < n; i++) {
+        const cJSON *r = cJSON_GetArrayItem(roles, i);
+        if (!cJSON_IsObject(r)) return gc_fail(GC_ERR_FORMAT, "%s: field \"graph.roles[%d]\": expected an object", path, i);
+        role_t *rt = &gs->roles[i];
+        GC_TRY(dup_str(path, r, "name", &rt->role));
+        GC_TRY(dup_str(path, r, "system", &rt->system));
+        GC_TRY(dup_str(path, r, "user", &rt->user));
+        GC_TRY(dup_str(path, r, "description", &gs->descriptions[i]));
+        gs->n_roles = i + 1;
+        if (!strstr(rt->user, "{question}"))
+            return gc_fail(GC_ERR_FORMAT, "%s: graph role \"%s\": field \"user\" must contain {question}", path, rt->role);
+    }
+    GC_TRY(gc_json_req_array(path, g, "role_graph", &edges));
+    for (int i = 0; i < cJSON_GetArraySize(edges); i++) {
+        const cJSON *e = cJSON_GetArrayItem(edges, i);
+        const cJSON *a = cJSON_GetArrayItem(e, 0), *b = cJSON_GetArrayItem(e, 1);
+        if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsString(a) || !cJSON_IsString(b))
+            return gc_fail(GC_ERR_FORMAT, "%s: field \"graph.role_graph[%d]\": expected [\"role\", \"role\"]", path, i);
+        int ia = role_index(gs, a->valuestring), ib = role_index(gs, b->valuestring);
+        if (ia < 0 || ib < 0)
+            return gc_fail(GC_ERR_FORMAT, "%s: field \"graph.role_graph[%d]\": unknown role \"%s\"", path, i,
+                           ia < 0 ? a->valuestring : b->valuestring);
+        if (gs->n_edges == MAX_ROLE_EDGES) return gc_fail(GC_ERR_FORMAT, "%s: more than %d role edges", path, MAX_ROLE_EDGES);
+        gs->edges[gs->n_edges][0] = ia;
+        gs->edges[gs->n_edges++][1] = ib;
+    }
+    dec = cJSON_GetObjectItemCaseSensitive(g, "decision");
+    if (!dec) return gc_fail(GC_ERR_FORMAT, "%s: field \"graph.decision\" is missing", path);
+    GC_TRY(read_role(path, dec, &gs->decision));
+    p->has_graph = true;
+    return GC_OK;
+}
+
 void gc_prompts_free(gc_prompt_set *p) {
     if (!p) return;
     free(p->family); free(p->answer_instruction); free(p->text_context);
     for (int i = 0; i < p->n_tasks; i++) free(p->tasks[i]);
     free(p->tasks);
     free_role(&p->single);
+    for (int i = 0; i < p->graph.n_roles; i++) { free_role(&p->graph.roles[i]); free(p->graph.descriptions[i]); }
+    free_role(&p->graph.decision);
     mode_spec *ms[] = {&p->seq, &p->hier};
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < ms[k]->n_agents; i++) free_role(&ms[k]->agents[i]);
@@ -92,6 +126,7 @@ static gc_status parse(const char *text, size_t len, const char *path, gc_prompt
     if (s == GC_OK) s = read_role(path, single, &p->single);
     if (s == GC_OK) s = read_mode(path, root, "sequential", &p->seq);
     if (s == GC_OK) s = read_mode(path, root, "hierarchical", &p->hier);
+    if (s == GC_OK) s = read_graph(path, root, p);
     if (s == GC_OK) s = gc_json_req_array(path, root, "tasks", &tasks);
     if (s == GC_OK) {
         int n = cJSON_GetArraySize(tasks);
@@ -202,7 +237,7 @@ static char *subst(const char *tmpl, const char *const *keys, const char *const 
 
 // The chat-formatted prompt of one role. text_mode appends the text_context
 // block (its {context} is filled in by the scheduler when the node starts).
-static gc_status role_prompt(const gc_prompt_set *ps, const gc_mas_params *p, const role_t *r, const char *question,
+gc_status gc_role_prompt(const gc_prompt_set *ps, const gc_mas_params *p, const role_t *r, const char *question,
                              bool text_mode, char **out) {
     const char *keys[] = {"question", "answer_instruction"};
     const char *vals[] = {question, ps->answer_instruction};
@@ -244,7 +279,7 @@ gc_status gc_mas_build(const gc_prompt_set *ps, const gc_mas_params *p, const ch
         nd->role = ps->single.role;
         nd->max_tokens = p->max_tokens;
         g->n_nodes = 1;
-        s = role_prompt(ps, p, &ps->single, question, false, (char **)&nd->prompt);
+        s = gc_role_prompt(ps, p, &ps->single, question, false, (char **)&nd->prompt);
         if (s != GC_OK) gc_mas_clear(g);
         return s;
     }
@@ -265,7 +300,7 @@ gc_status gc_mas_build(const gc_prompt_set *ps, const gc_mas_params *p, const ch
         if (text) nd->max_tokens = p->agent_max_tokens;
         else nd->latent_steps = p->latent_steps;
         nd->pass = p->pass;
-        s = role_prompt(ps, p, &m->agents[i], question, text && nd->n_preds > 0, (char **)&nd->prompt);
+        s = gc_role_prompt(ps, p, &m->agents[i], question, text && nd->n_preds > 0, (char **)&nd->prompt);
     }
     if (s == GC_OK) {
         gc_node *j = &g->nodes[g->n_nodes];
@@ -275,7 +310,7 @@ gc_status gc_mas_build(const gc_prompt_set *ps, const gc_mas_params *p, const ch
         if (p->mode == GC_MAS_SEQUENTIAL && !text) j->preds[j->n_preds++] = g->n_nodes - 1;
         else for (int i = 0; i < m->n_agents; i++) j->preds[j->n_preds++] = i;
         g->output = g->n_nodes++;
-        s = role_prompt(ps, p, &m->judger, question, text, (char **)&j->prompt);
+        s = gc_role_prompt(ps, p, &m->judger, question, text, (char **)&j->prompt);
     }
     if (s != GC_OK) gc_mas_clear(g);
     return s;

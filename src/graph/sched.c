@@ -85,13 +85,16 @@ static gc_status start_node(run *R, int q, int i) {
     const gc_qgraph *g = R->g[q];
     gc_node *nd = (gc_node *)&g->nodes[i];
     nstate *s = &R->st[q][i];
-    // Input cache: the predecessors' exposed caches, concatenated (zero-copy).
+    // Input cache: the predecessors' exposed caches, fused (concatenation is
+    // zero-copy; a weighted sum materialises new blocks), then gated per layer.
     gc_kv *parts[GC_MAX_PREDS];
     int np = 0;
     if (!nd->text_in)
         for (int k = 0; k < nd->n_preds; k++) parts[np++] = R->st[q][nd->preds[k]].exposed;
-    if (np > 0) GC_TRY(gc_kv_concat(parts, np, &s->kv));
-    else GC_TRY(gc_kv_new(R->e, &s->kv));
+    if (np == 0) GC_TRY(gc_kv_new(R->e, &s->kv));
+    else if (nd->fuse == GC_FUSE_WSUM) GC_TRY(gc_kv_wsum(parts, nd->fuse_w, np, &s->kv));
+    else GC_TRY(gc_kv_concat(parts, np, &s->kv));
+    if (nd->gate && gc_kv_len(s->kv) > 0) GC_TRY(gc_kv_scale(s->kv, 0, gc_kv_len(s->kv), NULL, NULL, nd->gate));
     nd->cache_in_len = gc_kv_len(s->kv);
     char *prompt = build_prompt(g, nd);
     if (!prompt) return gc_fail(GC_ERR_OOM, "out of memory");
