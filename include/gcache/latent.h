@@ -27,6 +27,12 @@ bool gc_realign_from_cache(const gc_realign *r);
 void gc_realign_free(gc_realign *r);
 double gc_realign_target_norm(const gc_realign *r);
 
+// Text embedding from the local model: the mean over positions of the
+// final-norm hidden states of `text` (run on a fresh cache), L2-normalised.
+// out: hidden_size doubles. Used as node features of the learned topology.
+struct gc_tokenizer;
+gc_status gc_text_embed_model(gc_engine *e, const struct gc_tokenizer *tok, const char *text, double *out);
+
 // e (D) = h·W_a rescaled to target_norm / max(‖h·W_a‖, 1e-6).
 void gc_realign_apply(const gc_realign *r, const float *h, float *e);
 
