@@ -65,8 +65,22 @@ typedef struct gc_qgraph {
     double t_done;                 // seconds since the run began when its last node finished
 } gc_qgraph;
 
+// Step-by-step events, for --trace files and live logs.
+typedef enum gc_sched_event_kind { GC_EV_NODE_START, GC_EV_NODE_DONE, GC_EV_QUESTION_DONE } gc_sched_event_kind;
+
+typedef struct gc_sched_event {
+    gc_sched_event_kind kind;
+    int question, node;          // indices into the graphs array / its nodes
+    const gc_qgraph *graph;      // node results are filled in for NODE_DONE
+    double t;                    // seconds since the run began
+} gc_sched_event;
+
+typedef void (*gc_sched_event_fn)(void *user, const gc_sched_event *ev);
+
 typedef struct gc_sched_params {
     gc_sampler_params sampling;
+    gc_sched_event_fn on_event;    // optional
+    void *user;
     const gc_realign *realign;     // required when any node has latent steps
     const char *stop[GC_MAX_STOP]; // extra stop strings for decoding nodes
 } gc_sched_params;

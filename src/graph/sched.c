@@ -81,6 +81,12 @@ static char *build_prompt(const gc_qgraph *g, const gc_node *nd) {
     return out;
 }
 
+static void emit(run *R, gc_sched_event_kind k, int q, int i) {
+    if (!R->p->on_event) return;
+    gc_sched_event ev = {.kind = k, .question = q, .node = i, .graph = R->g[q], .t = now_s() - R->t0};
+    R->p->on_event(R->p->user, &ev);
+}
+
 static gc_status start_node(run *R, int q, int i) {
     const gc_qgraph *g = R->g[q];
     gc_node *nd = (gc_node *)&g->nodes[i];
@@ -119,6 +125,7 @@ static gc_status start_node(run *R, int q, int i) {
         return gc_fail(GC_ERR_INVALID_ARG, "node %d (%s): latent steps need a realignment map", i, nd->role);
     nd->t_start = now_s() - R->t0;
     s->ph = P_PREFILL;
+    emit(R, GC_EV_NODE_START, q, i);
     return GC_OK;
 }
 
@@ -148,6 +155,7 @@ static gc_status finish_node(run *R, int q, int i) {
     }
     nd->t_end = now_s() - R->t0;
     s->ph = P_DONE;
+    emit(R, GC_EV_NODE_DONE, q, i);
     return GC_OK;
 }
 
@@ -273,7 +281,10 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
             if (graphs[q]->t_done > 0) continue;
             bool done = true;
             for (int i = 0; i < graphs[q]->n_nodes; i++) done &= R.st[q][i].ph == P_DONE;
-            if (done) ((gc_qgraph *)graphs[q])->t_done = now_s() - R.t0;
+            if (done) {
+                ((gc_qgraph *)graphs[q])->t_done = now_s() - R.t0;
+                emit(&R, GC_EV_QUESTION_DONE, q, graphs[q]->output);
+            }
         }
     }
     for (int q = 0; R.st && q < n; q++) {
