@@ -30,5 +30,6 @@ int cmd_info(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
 
 #endif

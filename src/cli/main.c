@@ -12,7 +12,8 @@ static void usage(FILE *f) {
             "  info      describe a model (HF folder or GGUF file)\n"
             "  trace     run a conformance trace program, print JSON\n"
             "  bench     measure prefill and decode speed\n"
-            "  plot      draw training curves (SVG, PNG) from a training log\n",
+            "  plot      draw training curves (SVG, PNG) from a training log\n"
+            "  graph     draw the learned topology (Graphviz) of a training run\n",
             GC_VERSION_MAJOR, GC_VERSION_MINOR, GC_VERSION_PATCH);
 }
 
@@ -27,7 +28,7 @@ int main(int argc, char **argv) {
     }
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"generate", cmd_generate}, {"chat", cmd_chat}, {"info", cmd_info},
-        {"trace", cmd_trace}, {"bench", cmd_bench}, {"plot", cmd_plot},
+        {"trace", cmd_trace}, {"bench", cmd_bench}, {"plot", cmd_plot}, {"graph", cmd_graph},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
