@@ -11,12 +11,20 @@ extern "C" {
 #endif
 
 
+// Where the engine runs. CUDA: bf16 weights and KV cache on GPU 0, f32
+// accumulation (src/backend/cuda/); needs a build with nvcc and a GPU, else
+// gc_engine_new fails with GC_ERR_UNSUPPORTED.
+typedef enum gc_device { GC_DEVICE_CPU = 0, GC_DEVICE_CUDA = 1 } gc_device;
+
 typedef struct gc_engine_params {
     int n_threads;          // 0: OpenMP default
-    size_t kv_pool_bytes;   // cap on KV block memory; 0 = limited only by malloc
+    size_t kv_pool_bytes;   // cap on KV block memory; 0 = limited only by malloc (cudaMalloc on CUDA)
+    int device;             // gc_device; default GC_DEVICE_CPU
 } gc_engine_params;
 
 gc_engine_params gc_engine_default_params(void);
+// True when this build has CUDA support and a CUDA device is present.
+bool gc_engine_cuda_available(void);
 
 // The engine borrows the model (which must outlive it). Free with gc_engine_free.
 gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine **out);
@@ -36,6 +44,8 @@ typedef struct gc_seq_step {
     bool logits_all;
     float *hidden;         // out, or NULL: final-norm hidden states, (n, D) if hidden_all else (1, D)
     bool hidden_all;
+    int32_t *argmax;       // out, or NULL: greedy token (argmax of the last position's logits, ties →
+                           // lowest id), computed on the device with GC_DEVICE_CUDA (logits may be NULL)
 } gc_seq_step;
 
 // Runs all sequences' new positions through the model in one pass (GEMMs see

@@ -24,6 +24,7 @@ int cli_open(const char *cmd, const char *path, gc_model **m, gc_engine **e);
 
 double cli_now(void);
 
+int cmd_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_info(int argc, char **argv);

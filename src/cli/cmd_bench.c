@@ -1,5 +1,6 @@
-// gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]
+// gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B] [--device cuda|cpu]
 #include "cli/cli.h"
+#include "cli/cli_device.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,13 +12,16 @@ static int cmp_d(const void *a, const void *b) {
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long long n_prompt = 128, n_gen = 64, reps = 3, batch = 1;
+    int device = cli_default_device();
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]\n\n"
+            printf("usage: gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]\n"
+                   "                    [--device cuda|cpu]\n\n"
                    "Prefill of N tokens and greedy decode of M tokens on B sequences at once,\n"
                    "repeated R times; prints the median tokens/s of each as JSON.\n"
-                   "Token ids are fixed pseudo-random ids, so any model can be measured.\n\n"
+                   "Token ids are fixed pseudo-random ids, so any model can be measured.\n"
+                   "--device: default cuda when a GPU is present (greedy argmax then runs on the GPU).\n\n"
                    "example: gcache bench --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt-tokens 128 --gen-tokens 64\n");
             return 0;
         }
@@ -27,13 +31,14 @@ int cmd_bench(int argc, char **argv) {
         OPT(cli_opt_int(argc, argv, &i, "--gen-tokens", 1, 1 << 20, &n_gen));
         OPT(cli_opt_int(argc, argv, &i, "--reps", 1, 1000, &reps));
         OPT(cli_opt_int(argc, argv, &i, "--batch", 1, 4096, &batch));
+        OPT(cli_opt_device(argc, argv, &i, &device));
 #undef OPT
         return cli_usage_error("bench", "unknown option '%s'", argv[i]);
     }
     if (!model) return cli_usage_error("bench", "--model is required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open("bench", model, &m, &e)) return 1;
+    if (cli_open_on("bench", model, device, &m, &e)) return 1;
     gc_model_info in;
     gc_model_get_info(m, &in);
     int B = (int)batch;
@@ -57,6 +62,7 @@ int cmd_bench(int argc, char **argv) {
             gc_status s = gc_kv_new(e, &kv[b]);
             if (s != GC_OK) { rc = cli_error("bench", s); break; }
             st[b] = (gc_seq_step){.kv = kv[b], .n = n_prompt, .ids = ids + b * n_prompt, .logits = logits + b * in.vocab_size};
+            if (device == GC_DEVICE_CUDA) st[b] = (gc_seq_step){.kv = kv[b], .n = n_prompt, .ids = ids + b * n_prompt, .argmax = next + b};
         }
         if (rc) break;
         double t0 = cli_now();
@@ -65,6 +71,10 @@ int cmd_bench(int argc, char **argv) {
         double t1 = cli_now();
         for (long long g = 0; g < n_gen && !rc; g++) {
             for (int b = 0; b < B; b++) {
+                if (device == GC_DEVICE_CUDA) {   // argmax on the device: no logits copied back
+                    st[b] = (gc_seq_step){.kv = kv[b], .n = 1, .ids = next + b, .argmax = next + b};
+                    continue;
+                }
                 const float *lg = logits + b * in.vocab_size;
                 int32_t best = 0;
                 for (int64_t v = 1; v < in.vocab_size; v++) if (lg[v] > lg[best]) best = (int32_t)v;
@@ -81,9 +91,9 @@ int cmd_bench(int argc, char **argv) {
     if (!rc) {
         qsort(pf, (size_t)reps, sizeof *pf, cmp_d);
         qsort(dc, (size_t)reps, sizeof *dc, cmp_d);
-        printf("{\"model\":\"%s\",\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%lld,"
+        printf("{\"model\":\"%s\",\"device\":\"%s\",\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%lld,"
                "\"gen_tokens\":%lld,\"reps\":%lld,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f}\n",
-               model, in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
+               model, device == GC_DEVICE_CUDA ? "cuda" : "cpu", in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
     }
 out:
     for (int b = 0; kv && b < B; b++) gc_kv_free(kv[b]);

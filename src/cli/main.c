@@ -7,6 +7,7 @@ static void usage(FILE *f) {
             "gcache %d.%d.%d — graph-guided KV-cache communication between LLM agents\n\n"
             "usage: gcache <command> [options]   (gcache <command> --help for details)\n\n"
             "commands:\n"
+            "  run       evaluate a method (single, textmas, latentmas, gcache) on a task file\n"
             "  generate  generate text from a prompt (streams, ends with tokens/s)\n"
             "  chat      interactive chat in the terminal\n"
             "  info      describe a model (HF folder or GGUF file)\n"
@@ -27,7 +28,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     struct { const char *name; int (*fn)(int, char **); } cmds[] = {
-        {"generate", cmd_generate}, {"chat", cmd_chat}, {"info", cmd_info},
+        {"run", cmd_run}, {"generate", cmd_generate}, {"chat", cmd_chat}, {"info", cmd_info},
         {"trace", cmd_trace}, {"bench", cmd_bench}, {"plot", cmd_plot}, {"graph", cmd_graph},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)

@@ -10,6 +10,7 @@ struct gc_engine {
     gc_engine_params p;
     float *inv_freq;   // (hd/2) RoPE inverse frequencies, f32 exactly as HF computes them
     gc_kv_pool pool;   // every cache of this engine lives here
+    struct gc_cuda_ctx *cuda;   // device state when p.device is GC_DEVICE_CUDA, else NULL
 };
 
 #endif

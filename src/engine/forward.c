@@ -6,6 +6,7 @@
 // sequence's cache, which already holds this step's keys/values.
 #include "engine/engine.h"
 #include "backend/cpu/ops.h"
+#include "backend/cuda/cuda_backend.h"
 #include "model/quant.h"
 #include "core/error.h"
 #include <math.h>
@@ -33,6 +34,7 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
     }
     if (e->p.n_threads > 0) omp_set_num_threads(e->p.n_threads);
     gc_status st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads * hd, e->p.kv_pool_bytes);
+    if (st == GC_OK && e->p.device != GC_DEVICE_CPU) st = gc_cuda_engine_init(e);   // weights + KV blocks to the GPU
     if (st != GC_OK) { free(e->inv_freq); free(e); return st; }
     *out = e;
     return GC_OK;
@@ -41,6 +43,7 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
 void gc_engine_free(gc_engine *e) {
     if (!e) return;
     gc_kv_pool_destroy(&e->pool);
+    gc_cuda_engine_free(e);
     free(e->inv_freq);
     free(e);
 }
@@ -115,6 +118,7 @@ static void head_norm(float *x, int64_t rows, int64_t hd, const float *w, double
 }
 
 gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
+    if (e->cuda) return gc_cuda_forward(e, st, n_steps);
     const gc_model *m = e->m;
     const gc_model_config *c = &m->cfg;
     int64_t T = 0;

@@ -19,6 +19,10 @@ typedef struct gc_kv_pool {
     int64_t live_blocks;         // allocated and not free
     gc_kv_block *free_list;
     int64_t n_free;
+    // CUDA: block data lives on the device as bf16 (data is then a device
+    // address, never dereferenced on the host; see backend/cuda/cuda_backend.h).
+    void *dev;                   // the CUDA context, or NULL for host blocks
+    size_t elem_bytes;           // 4 (host f32) or 2 (device bf16)
 } gc_kv_pool;
 
 // A run of consecutive positions inside one block, with optional per-layer

@@ -1,5 +1,6 @@
 // The block pool: fixed-size blocks, a free list, an optional byte limit.
 #include "kv/kv_internal.h"
+#include "backend/cuda/cuda_backend.h"
 #include "core/error.h"
 #include <stdlib.h>
 
@@ -14,6 +15,8 @@ gc_status gc_kv_pool_init(gc_kv_pool *p, int64_t n_layers, int64_t row, size_t m
     p->live_blocks = 0;
     p->free_list = NULL;
     p->n_free = 0;
+    p->dev = NULL;   // gc_cuda_engine_init moves block storage to the device
+    p->elem_bytes = sizeof(float);
     return GC_OK;
 }
 
@@ -21,7 +24,7 @@ void gc_kv_pool_destroy(gc_kv_pool *p) {
     gc_kv_block *b = p->free_list;
     while (b) {
         gc_kv_block *n = b->next_free;
-        free(b->data);
+        if (!p->dev) free(b->data);   // device storage belongs to the CUDA context's chunks
         free(b);
         b = n;
     }
@@ -37,14 +40,21 @@ gc_status gc_kv_block_alloc(gc_kv_pool *p, gc_kv_block **out) {
     } else {
         if (p->max_blocks && p->live_blocks >= p->max_blocks)
             return gc_fail(GC_ERR_OOM, "KV pool exhausted: all %lld blocks (%zu bytes each) are in use",
-                           (long long)p->max_blocks, p->block_floats * sizeof(float));
+                           (long long)p->max_blocks, p->block_floats * p->elem_bytes);
         b = malloc(sizeof *b);
-        float *d = b ? aligned_alloc(64, (p->block_floats * sizeof(float) + 63) & ~(size_t)63) : NULL;
-        if (!d) {
-            free(b);
-            return gc_fail(GC_ERR_OOM, "out of memory allocating a KV block");
+        if (b && p->dev) {
+            void *dd = NULL;
+            gc_status st = gc_cuda_kv_block_new(p->dev, p->block_floats, &dd);
+            if (st != GC_OK) { free(b); return st; }
+            b->data = dd;
+        } else {
+            float *d = b ? aligned_alloc(64, (p->block_floats * sizeof(float) + 63) & ~(size_t)63) : NULL;
+            if (!d) {
+                free(b);
+                return gc_fail(GC_ERR_OOM, "out of memory allocating a KV block");
+            }
+            b->data = d;
         }
-        b->data = d;
     }
     b->refs = 1;
     b->used = 0;

@@ -42,6 +42,7 @@ void gc_detok_free(gc_detok *d) {
 
 // On OOM the output is truncated rather than failing: the API has no status.
 static void emit(gc_detok *d, const void *s, size_t n) {
+    if (n == 0) return;
     if (d->len + n + 1 > d->cap) {
         size_t cap = d->cap;
         while (cap < d->len + n + 1) cap *= 2;
@@ -60,6 +61,7 @@ static void emit(gc_detok *d, const void *s, size_t n) {
 static void process(gc_detok *d, const uint8_t *in, size_t n, bool final) {
     size_t i = 0, run = 0;  // [run, i) is valid text not yet emitted
     d->npend = 0;
+    if (n == 0) return;
     while (i < n) {
         uint8_t c = in[i];
         if (c < 0x80) {

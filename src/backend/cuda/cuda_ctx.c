@@ -1,0 +1,446 @@
+// CUDA backend: device context, weight upload, KV block storage, realignment.
+#ifdef GC_HAVE_CUDA
+#include "backend/cuda/cuda_internal.h"
+#include "model/quant.h"
+#include "core/error.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+gc_status gc_cu_fail(cudaError_t e, const char *what) {
+    gc_status s = e == cudaErrorMemoryAllocation ? GC_ERR_OOM : GC_ERR_DEVICE;
+    cudaGetLastError();   // clear a sticky-free error so later calls can report their own
+    return gc_fail(s, "CUDA: %s failed: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+gc_status gc_cublas_fail(cublasStatus_t e, const char *what) {
+    gc_status s = e == CUBLAS_STATUS_ALLOC_FAILED ? GC_ERR_OOM : GC_ERR_DEVICE;
+    return gc_fail(s, "cuBLAS: %s failed: %s", what, cublasGetStatusString(e));
+}
+
+gc_status gc_cu_malloc(void **p, size_t bytes, const char *what) {
+    *p = NULL;
+    if (!bytes) return GC_OK;
+    cudaError_t e = cudaMalloc(p, bytes);
+    if (e != cudaSuccess) {
+        *p = NULL;
+        cudaGetLastError();
+        size_t fr = 0, tot = 0;
+        cudaMemGetInfo(&fr, &tot);
+        return gc_fail(e == cudaErrorMemoryAllocation ? GC_ERR_OOM : GC_ERR_DEVICE,
+                       "CUDA: out of device memory allocating %s (%.1f MiB; %.1f of %.1f MiB free): %s", what,
+                       (double)bytes / 1048576.0, (double)fr / 1048576.0, (double)tot / 1048576.0,
+                       cudaGetErrorString(e));
+    }
+    return GC_OK;
+}
+
+int gc_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+bool gc_engine_cuda_available(void) { return gc_cuda_device_count() > 0; }
+
+// ---- weights ----
+
+enum { STAGE_BYTES = 32 << 20 };
+
+gc_status gc_cu_upload_matrix(cudaStream_t s, bf16_t *dst, const gc_tensor *W, int64_t N, int64_t K, const char *name) {
+    if (W->ndim != 2 || W->shape[0] != N || W->shape[1] != K)
+        return gc_fail(GC_ERR_FORMAT, "CUDA upload: tensor %s has shape (%lld, %lld), expected (%lld, %lld)", name,
+                       (long long)W->shape[0], (long long)(W->ndim > 1 ? W->shape[1] : 0), (long long)N, (long long)K);
+    const size_t src_row = W->nbytes / (size_t)N;
+    if (W->dtype == GC_DT_BF16) {
+        CU_TRY(cudaMemcpyAsync(dst, W->data, (size_t)(N * K) * 2, cudaMemcpyHostToDevice, s));
+        CU_TRY(cudaStreamSynchronize(s));
+        return GC_OK;
+    }
+    int64_t rows = STAGE_BYTES / (K * 2);
+    if (rows < 1) rows = 1;
+    if (rows > N) rows = N;
+    bf16_t *stage = NULL;
+    float *tmp = malloc((size_t)K * sizeof(float));
+    cudaError_t e = cudaMallocHost((void **)&stage, (size_t)(rows * K) * 2);
+    if (e != cudaSuccess || !tmp) {
+        free(tmp);
+        if (e == cudaSuccess) cudaFreeHost(stage);
+        else cudaGetLastError();
+        return gc_fail(GC_ERR_OOM, "out of host memory staging %s for upload", name);
+    }
+    gc_status st = GC_OK;
+    for (int64_t r0 = 0; r0 < N && st == GC_OK; r0 += rows) {
+        int64_t n = N - r0 < rows ? N - r0 : rows;
+        for (int64_t r = 0; r < n; r++) {
+            gc_dequant_row(W->dtype, (const uint8_t *)W->data + (size_t)(r0 + r) * src_row, tmp, K);
+            for (int64_t k = 0; k < K; k++) stage[r * K + k] = gc_f32_to_bf16(tmp[k]);
+        }
+        e = cudaMemcpyAsync(dst + r0 * K, stage, (size_t)(n * K) * 2, cudaMemcpyHostToDevice, s);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+        if (e != cudaSuccess) st = gc_cu_fail(e, "weight upload");
+    }
+    cudaFreeHost(stage);
+    free(tmp);
+    return st;
+}
+
+static gc_status upload_f32(cudaStream_t s, float **dst, const float *src, int64_t n, const char *what) {
+    *dst = NULL;
+    if (!src) return GC_OK;
+    GC_TRY(gc_cu_malloc((void **)dst, (size_t)n * sizeof(float), what));
+    CU_TRY(cudaMemcpyAsync(*dst, src, (size_t)n * sizeof(float), cudaMemcpyHostToDevice, s));
+    return GC_OK;
+}
+
+gc_status gc_cu_gemm(cublasHandle_t h, float *y, const bf16_t *x, int64_t T, const bf16_t *W, int64_t N, int64_t K,
+                     bool accumulate) {
+    // Column-major view: yᵀ (N, T) = W (K, N)ᵀ · xᵀ (K, T).
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    CUBLAS_TRY(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)T, (int)K, &alpha, W, CUDA_R_16BF, (int)K, x,
+                            CUDA_R_16BF, (int)K, &beta, y, CUDA_R_32F, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return GC_OK;
+}
+
+static void free_layers(gc_cuda_ctx *c) {
+    if (!c->layers) return;
+    for (int64_t l = 0; l < c->L; l++) {
+        cu_layer *y = &c->layers[l];
+        cudaFree(y->wqkv); cudaFree(y->wo); cudaFree(y->wgu); cudaFree(y->wdown);
+        cudaFree(y->attn_norm); cudaFree(y->ffn_norm); cudaFree(y->q_norm); cudaFree(y->k_norm); cudaFree(y->bqkv);
+    }
+    free(c->layers);
+    c->layers = NULL;
+}
+
+static const char *const PROF_NAMES[CU_PROF_KINDS] = {
+    "embed+rope", "rmsnorm", "qkv gemm", "qkv epilogue", "attention", "o gemm", "gate/up gemm",
+    "swiglu", "down gemm", "final norm", "logits gemm", "argmax", "output copies"};
+
+void gc_cu_prof_mark(gc_cuda_ctx *c, int kind) {
+    if (!c->prof || c->n_ev >= CU_PROF_EV) return;
+    if (cudaEventRecord(c->prof_ev[c->n_ev], c->stream) != cudaSuccess) { cudaGetLastError(); return; }
+    c->prof_kind[c->n_ev++] = kind;
+}
+
+void gc_cu_prof_collect(gc_cuda_ctx *c) {
+    if (!c->prof) return;
+    const int q = c->prof_cls;
+    for (int i = 1; i < c->n_ev; i++) {
+        float ms = 0;
+        int k = c->prof_kind[i];
+        if (k < 0 || k >= CU_PROF_KINDS || cudaEventElapsedTime(&ms, c->prof_ev[i - 1], c->prof_ev[i]) != cudaSuccess)
+            continue;
+        c->prof_ms[q][k] += ms;
+        c->prof_n[q][k]++;
+    }
+    c->n_ev = 0;
+    c->prof_steps[q]++;
+}
+
+void gc_cu_prof_print(gc_cuda_ctx *c) {
+    for (int q = 0; c->prof && q < 2; q++) {
+        if (!c->prof_steps[q]) continue;
+        double tot = 0;
+        for (int k = 0; k < CU_PROF_KINDS; k++) tot += c->prof_ms[q][k];
+        fprintf(stderr, "gcache cuda profile, %s steps: %ld steps, %.3f ms device time (%.3f ms per step)\n",
+                q ? "large (> 64 rows)" : "small (<= 64 rows)", c->prof_steps[q], tot, tot / (double)c->prof_steps[q]);
+        for (int k = 0; k < CU_PROF_KINDS; k++)
+            if (c->prof_n[q][k])
+                fprintf(stderr, "  %-14s %9.3f ms %5.1f%%  %7ld launches  %8.2f us each\n", PROF_NAMES[k],
+                        c->prof_ms[q][k], 100.0 * c->prof_ms[q][k] / tot, c->prof_n[q][k],
+                        1000.0 * c->prof_ms[q][k] / (double)c->prof_n[q][k]);
+    }
+}
+
+static void ctx_free(gc_cuda_ctx *c) {
+    if (!c) return;
+    if (c->stream) cudaStreamSynchronize(c->stream);
+    gc_cu_prof_print(c);
+    for (int i = 0; c->prof && i < CU_PROF_EV; i++) cudaEventDestroy(c->prof_ev[i]);
+    gc_cu_free_graphs(c);
+    free_layers(c);
+    if (c->lm_head != c->embd) cudaFree(c->lm_head);
+    cudaFree(c->embd);
+    cudaFree(c->final_norm); cudaFree(c->inv_freq);
+    for (int i = 0; i < c->n_chunks; i++) cudaFree(c->chunks[i]);
+    free(c->chunks);
+    cudaFree(c->x); cudaFree(c->qkv); cudaFree(c->gu); cudaFree(c->cos_t); cudaFree(c->sin_t);
+    cudaFree(c->xn); cudaFree(c->q); cudaFree(c->att); cudaFree(c->act); cudaFree(c->emb_in);
+    cudaFree(c->rows_bf); cudaFree(c->hid); cudaFree(c->logits); cudaFree(c->amax); cudaFreeHost(c->amax_h);
+    cudaFree(c->part_o); cudaFree(c->part_ml); cudaFree(c->counters);
+    cudaFree(c->meta.d); cudaFreeHost(c->meta.h);
+    if (c->blas) cublasDestroy(c->blas);
+    cudaFree(c->blas_ws);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+static gc_status upload_layer(gc_cuda_ctx *c, const gc_layer_weights *W, cu_layer *y, int64_t l) {
+    const int64_t D = c->D, qd = c->qd, kvd = c->kvd, F = c->F, NQKV = qd + 2 * kvd;
+    char nm[64];
+    snprintf(nm, sizeof nm, "layer %lld weights", (long long)l);
+    GC_TRY(gc_cu_malloc((void **)&y->wqkv, (size_t)(NQKV * D) * 2, nm));
+    GC_TRY(gc_cu_malloc((void **)&y->wo, (size_t)(D * qd) * 2, nm));
+    GC_TRY(gc_cu_malloc((void **)&y->wgu, (size_t)(2 * F * D) * 2, nm));
+    GC_TRY(gc_cu_malloc((void **)&y->wdown, (size_t)(D * F) * 2, nm));
+    GC_TRY(gc_cu_upload_matrix(c->stream, y->wqkv, W->wq, qd, D, "q_proj"));
+    GC_TRY(gc_cu_upload_matrix(c->stream, y->wqkv + qd * D, W->wk, kvd, D, "k_proj"));
+    GC_TRY(gc_cu_upload_matrix(c->stream, y->wqkv + (qd + kvd) * D, W->wv, kvd, D, "v_proj"));
+    GC_TRY(gc_cu_upload_matrix(c->stream, y->wo, W->wo, D, qd, "o_proj"));
+    GC_TRY(gc_cu_upload_matrix(c->stream, y->wgu, W->w_gate, F, D, "gate_proj"));
+    GC_TRY(gc_cu_upload_matrix(c->stream, y->wgu + F * D, W->w_up, F, D, "up_proj"));
+    GC_TRY(gc_cu_upload_matrix(c->stream, y->wdown, W->w_down, D, F, "down_proj"));
+    GC_TRY(upload_f32(c->stream, &y->attn_norm, W->attn_norm, D, nm));
+    GC_TRY(upload_f32(c->stream, &y->ffn_norm, W->ffn_norm, D, nm));
+    GC_TRY(upload_f32(c->stream, &y->q_norm, W->q_norm, c->hd, nm));
+    GC_TRY(upload_f32(c->stream, &y->k_norm, W->k_norm, c->hd, nm));
+    if (W->bq && W->bk && W->bv) {
+        GC_TRY(gc_cu_malloc((void **)&y->bqkv, (size_t)NQKV * sizeof(float), nm));
+        CU_TRY(cudaMemcpyAsync(y->bqkv, W->bq, (size_t)qd * 4, cudaMemcpyHostToDevice, c->stream));
+        CU_TRY(cudaMemcpyAsync(y->bqkv + qd, W->bk, (size_t)kvd * 4, cudaMemcpyHostToDevice, c->stream));
+        CU_TRY(cudaMemcpyAsync(y->bqkv + qd + kvd, W->bv, (size_t)kvd * 4, cudaMemcpyHostToDevice, c->stream));
+    }
+    CU_TRY(cudaStreamSynchronize(c->stream));
+    c->weight_bytes += (size_t)(NQKV * D + D * qd + 3 * F * D) * 2;
+    return GC_OK;
+}
+
+static int env_int(const char *name, int dflt) {
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : dflt;
+}
+
+static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
+    const gc_model *m = e->m;
+    const gc_model_config *cf = &m->cfg;
+    int n_dev = gc_cuda_device_count();
+    if (n_dev < 1) return gc_fail(GC_ERR_UNSUPPORTED, "CUDA: no CUDA device found (cudaGetDeviceCount reports none)");
+    c->device = 0;
+    CU_TRY(cudaSetDevice(c->device));
+    CU_TRY(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, c->device));
+    c->D = cf->hidden_size; c->H = cf->n_heads; c->KV = cf->n_kv_heads; c->hd = cf->head_dim;
+    c->F = cf->intermediate_size; c->V = cf->vocab_size; c->L = cf->n_layers;
+    c->qd = c->H * c->hd; c->kvd = c->KV * c->hd; c->half = c->hd / 2;
+    c->eps = (float)cf->rms_eps;
+    c->neox = cf->rope_style == GC_ROPE_NEOX;
+    if ((c->hd & 1) || c->hd > 256 || c->H % c->KV || c->H / c->KV > 64)
+        return gc_fail(GC_ERR_UNSUPPORTED, "CUDA: head_dim %lld / %lld query heads per KV head not supported "
+                       "(head_dim must be even and <= 256, at most 64 query heads per KV head)",
+                       (long long)c->hd, (long long)(c->H / c->KV));
+    // Measured on the H200 (bench/RESULTS.md): cuBLAS beats the small-T kernel
+    // at batch 1 on Qwen3-4B (245 vs 209 tok/s), so it is off by default.
+    c->gemv_max_t = env_int("GC_CUDA_GEMV_MAX_T", 0);
+    if (c->gemv_max_t > GCK_GEMV_MAX_T) c->gemv_max_t = GCK_GEMV_MAX_T;
+    c->use_graphs = env_int("GC_CUDA_GRAPHS", 1) != 0;
+    c->gemv_blocks = c->n_sm * env_int("GC_CUDA_GEMV_BLOCKS_PER_SM", 4);
+    if (env_int("GC_CUDA_PROFILE", 0)) {
+        for (int i = 0; i < CU_PROF_EV; i++) CU_TRY(cudaEventCreate(&c->prof_ev[i]));
+        c->prof = true;
+    }
+    CU_TRY(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    CUBLAS_TRY(cublasCreate(&c->blas));
+    CUBLAS_TRY(cublasSetStream(c->blas, c->stream));
+    // A fixed workspace keeps cuBLAS from allocating while a graph is captured.
+    const size_t ws = 32 << 20;
+    GC_TRY(gc_cu_malloc(&c->blas_ws, ws, "cuBLAS workspace"));
+    CUBLAS_TRY(cublasSetWorkspace(c->blas, c->blas_ws, ws));
+
+    GC_TRY(gc_cu_malloc((void **)&c->embd, (size_t)(c->V * c->D) * 2, "token embeddings"));
+    GC_TRY(gc_cu_upload_matrix(c->stream, c->embd, m->tok_embd, c->V, c->D, "embed_tokens"));
+    c->weight_bytes += (size_t)(c->V * c->D) * 2;
+    if (m->lm_head == m->tok_embd) {
+        c->lm_head = c->embd;
+    } else {
+        GC_TRY(gc_cu_malloc((void **)&c->lm_head, (size_t)(c->V * c->D) * 2, "lm_head"));
+        GC_TRY(gc_cu_upload_matrix(c->stream, c->lm_head, m->lm_head, c->V, c->D, "lm_head"));
+        c->weight_bytes += (size_t)(c->V * c->D) * 2;
+    }
+    GC_TRY(upload_f32(c->stream, &c->final_norm, m->final_norm, c->D, "final norm"));
+    GC_TRY(upload_f32(c->stream, &c->inv_freq, e->inv_freq, c->half, "RoPE frequencies"));
+    c->layers = calloc((size_t)c->L, sizeof *c->layers);
+    if (!c->layers) return gc_fail(GC_ERR_OOM, "out of memory");
+    for (int64_t l = 0; l < c->L; l++) GC_TRY(upload_layer(c, &m->layers[l], &c->layers[l], l));
+    CU_TRY(cudaStreamSynchronize(c->stream));
+    c->next_chunk_blocks = 8;
+    return GC_OK;
+}
+
+gc_status gc_cuda_engine_init(gc_engine *e) {
+    if (e->p.device != GC_DEVICE_CUDA) return gc_fail(GC_ERR_INVALID_ARG, "unknown engine device %d", e->p.device);
+    gc_cuda_ctx *c = calloc(1, sizeof *c);
+    if (!c) return gc_fail(GC_ERR_OOM, "out of memory");
+    gc_status s = ctx_init(e, c);
+    if (s != GC_OK) {
+        ctx_free(c);
+        return s;
+    }
+    e->cuda = c;
+    e->pool.dev = c;
+    e->pool.elem_bytes = 2;
+    size_t bb = e->pool.block_floats * 2;
+    e->pool.max_blocks = e->p.kv_pool_bytes ? (int64_t)(e->p.kv_pool_bytes / bb) : 0;
+    if (e->p.kv_pool_bytes && e->pool.max_blocks < 1) {
+        e->cuda = NULL;
+        e->pool.dev = NULL;
+        ctx_free(c);
+        return gc_fail(GC_ERR_INVALID_ARG, "KV pool limit of %zu bytes is below one block (%zu bytes)",
+                       e->p.kv_pool_bytes, bb);
+    }
+    return GC_OK;
+}
+
+void gc_cuda_engine_free(gc_engine *e) {
+    if (!e || !e->cuda) return;
+    ctx_free(e->cuda);
+    e->cuda = NULL;
+    e->pool.dev = NULL;
+}
+
+// ---- KV block storage ----
+
+gc_status gc_cuda_kv_block_new(void *dev, size_t elems, void **data) {
+    gc_cuda_ctx *c = dev;
+    const size_t bytes = (elems * 2 + 255) & ~(size_t)255;
+    if (c->chunk_left < bytes) {
+        size_t nb = c->next_chunk_blocks;
+        void *p = NULL;
+        cudaError_t e = cudaMalloc(&p, nb * bytes);
+        while (e != cudaSuccess && nb > 1) {   // the device is nearly full: try smaller chunks
+            cudaGetLastError();
+            nb /= 2;
+            e = cudaMalloc(&p, nb * bytes);
+        }
+        if (e != cudaSuccess) {
+            cudaGetLastError();
+            return gc_fail(GC_ERR_OOM, "CUDA: out of device memory for KV blocks (%.1f MiB of blocks allocated)",
+                           (double)c->kv_bytes / 1048576.0);
+        }
+        if (c->n_chunks == c->cap_chunks) {
+            int cap = c->cap_chunks ? 2 * c->cap_chunks : 16;
+            void **nc = realloc(c->chunks, (size_t)cap * sizeof *nc);
+            if (!nc) { cudaFree(p); return gc_fail(GC_ERR_OOM, "out of memory"); }
+            c->chunks = nc;
+            c->cap_chunks = cap;
+        }
+        c->chunks[c->n_chunks++] = p;
+        c->chunk_cur = p;
+        c->chunk_left = nb * bytes;
+        c->kv_bytes += nb * bytes;
+        if (c->next_chunk_blocks < 512) c->next_chunk_blocks *= 2;
+    }
+    *data = c->chunk_cur;
+    c->chunk_cur += bytes;
+    c->chunk_left -= bytes;
+    return GC_OK;
+}
+
+gc_status gc_cuda_kv_get(void *dev, const void *data, size_t off, size_t n, float *dst) {
+    gc_cuda_ctx *c = dev;
+    if (!n) return GC_OK;
+    bf16_t *tmp = malloc(n * 2);
+    if (!tmp) return gc_fail(GC_ERR_OOM, "out of memory");
+    cudaError_t e = cudaMemcpyAsync(tmp, (const bf16_t *)data + off, n * 2, cudaMemcpyDeviceToHost, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess) { free(tmp); return gc_cu_fail(e, "KV read"); }
+    for (size_t i = 0; i < n; i++) dst[i] = gc_bf16_to_f32(tmp[i]);
+    free(tmp);
+    return GC_OK;
+}
+
+gc_status gc_cuda_kv_set(void *dev, void *data, size_t off, size_t n, const float *src) {
+    gc_cuda_ctx *c = dev;
+    if (!n) return GC_OK;
+    bf16_t *tmp = malloc(n * 2);
+    if (!tmp) return gc_fail(GC_ERR_OOM, "out of memory");
+    for (size_t i = 0; i < n; i++) tmp[i] = gc_f32_to_bf16(src[i]);
+    cudaError_t e = cudaMemcpyAsync((bf16_t *)data + off, tmp, n * 2, cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    free(tmp);
+    if (e != cudaSuccess) return gc_cu_fail(e, "KV write");
+    return GC_OK;
+}
+
+gc_status gc_cuda_kv_copy(void *dev, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n) {
+    gc_cuda_ctx *c = dev;
+    if (!n) return GC_OK;
+    CU_TRY(cudaMemcpyAsync((bf16_t *)dst + dst_off, (const bf16_t *)src + src_off, n * 2, cudaMemcpyDeviceToDevice,
+                           c->stream));
+    return GC_OK;
+}
+
+// ---- realignment ----
+
+struct gc_cuda_realign {
+    gc_cuda_ctx *c;
+    int64_t D;
+    double target;
+    float *w;         // (D, D) W_a in column-major order (= wa_t row-major), or NULL for identity
+    float *h, *e;     // (cap, D)
+    int64_t cap;
+};
+
+void gc_cuda_realign_free(gc_cuda_realign *r) {
+    if (!r) return;
+    cudaFree(r->w); cudaFree(r->h); cudaFree(r->e);
+    free(r);
+}
+
+gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out) {
+    *out = NULL;
+    if (!e->cuda) return gc_fail(GC_ERR_INVALID_ARG, "realign on the device needs an engine with device = cuda");
+    gc_cuda_realign *r = calloc(1, sizeof *r);
+    if (!r) return gc_fail(GC_ERR_OOM, "out of memory");
+    r->c = e->cuda;
+    r->D = D;
+    r->target = target_norm;
+    if (wa_t) {
+        float *tmp = malloc((size_t)(D * D) * sizeof(float));
+        if (!tmp) { free(r); return gc_fail(GC_ERR_OOM, "out of memory"); }
+        for (int64_t i = 0; i < D * D; i++) tmp[i] = (float)wa_t[i];
+        gc_status s = gc_cu_malloc((void **)&r->w, (size_t)(D * D) * sizeof(float), "realignment matrix");
+        cudaError_t ce = cudaSuccess;
+        if (s == GC_OK) ce = cudaMemcpy(r->w, tmp, (size_t)(D * D) * sizeof(float), cudaMemcpyHostToDevice);
+        free(tmp);
+        if (s == GC_OK && ce != cudaSuccess) s = gc_cu_fail(ce, "realignment upload");
+        if (s != GC_OK) { gc_cuda_realign_free(r); return s; }
+    }
+    *out = r;
+    return GC_OK;
+}
+
+gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out) {
+    if (n <= 0) return GC_OK;
+    gc_cuda_ctx *c = r->c;
+    const int64_t D = r->D;
+    if (n > r->cap) {
+        cudaFree(r->h); cudaFree(r->e);
+        r->h = r->e = NULL;
+        r->cap = 0;
+        GC_TRY(gc_cu_malloc((void **)&r->h, (size_t)(n * D) * sizeof(float), "realignment input"));
+        GC_TRY(gc_cu_malloc((void **)&r->e, (size_t)(n * D) * sizeof(float), "realignment output"));
+        r->cap = n;
+    }
+    const size_t bytes = (size_t)(n * D) * sizeof(float);
+    CU_TRY(cudaMemcpyAsync(r->h, h, bytes, cudaMemcpyHostToDevice, c->stream));
+    if (r->w) {
+        // eᵀ (D, n) = W_aᵀ · hᵀ; r->w read as column-major (D, D) is W_a.
+        const float one = 1.0f, zero = 0.0f;
+        CUBLAS_TRY(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));
+        cublasStatus_t bs = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)D, (int)n, (int)D, &one, r->w, (int)D,
+                                        r->h, (int)D, &zero, r->e, (int)D);
+        CUBLAS_TRY(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
+        if (bs != CUBLAS_STATUS_SUCCESS) return gc_cublas_fail(bs, "cublasSgemm (realign)");
+    } else {
+        CU_TRY(cudaMemcpyAsync(r->e, r->h, bytes, cudaMemcpyDeviceToDevice, c->stream));
+    }
+    CU_TRY(gck_rescale_rows(c->stream, r->e, (int)n, (int)D, r->target));
+    CU_TRY(cudaMemcpyAsync(out, r->e, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CU_TRY(cudaStreamSynchronize(c->stream));
+    return GC_OK;
+}
+
+#endif

@@ -1,0 +1,74 @@
+// The CUDA backend's entry points when the library is built without nvcc:
+// every call says so with GC_ERR_UNSUPPORTED.
+#ifndef GC_HAVE_CUDA
+#include "backend/cuda/cuda_backend.h"
+#include "core/error.h"
+
+#define NO_CUDA gc_fail(GC_ERR_UNSUPPORTED, "this gcache was built without CUDA (nvcc was not found at configure " \
+                        "time, or GC_CUDA=OFF); use device = cpu")
+
+int gc_cuda_device_count(void) { return 0; }
+bool gc_engine_cuda_available(void) { return false; }
+gc_status gc_cuda_engine_init(gc_engine *e) { (void)e; return NO_CUDA; }
+void gc_cuda_engine_free(gc_engine *e) { (void)e; }
+gc_status gc_cuda_forward(gc_engine *e, gc_seq_step *steps, int n_steps) { (void)e; (void)steps; (void)n_steps; return NO_CUDA; }
+gc_status gc_cuda_kv_block_new(void *dev, size_t elems, void **data) { (void)dev; (void)elems; *data = NULL; return NO_CUDA; }
+gc_status gc_cuda_kv_get(void *dev, const void *data, size_t off, size_t n, float *dst) {
+    (void)dev; (void)data; (void)off; (void)n; (void)dst;
+    return NO_CUDA;
+}
+gc_status gc_cuda_kv_set(void *dev, void *data, size_t off, size_t n, const float *src) {
+    (void)dev; (void)data; (void)off; (void)n; (void)src;
+    return NO_CUDA;
+}
+gc_status gc_cuda_kv_copy(void *dev, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n) {
+    (void)dev; (void)dst; (void)dst_off; (void)src; (void)src_off; (void)n;
+    return NO_CUDA;
+}
+gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out) {
+    (void)e; (void)wa_t; (void)D; (void)target_norm;
+    *out = NULL;
+    return NO_CUDA;
+}
+void gc_cuda_realign_free(gc_cuda_realign *r) { (void)r; }
+gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out) {
+    (void)r; (void)h; (void)n; (void)out;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps) {
+    (void)out; (void)x; (void)w; (void)T; (void)D; (void)eps;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate, int own) {
+    (void)y; (void)x; (void)T; (void)W; (void)accumulate; (void)own;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_gemv_fused(float *y, const float *x, int mode, const float *w, double eps, int64_t T,
+                                  const gc_tensor *W) {
+    (void)y; (void)x; (void)mode; (void)w; (void)eps; (void)T; (void)W;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F) {
+    (void)out; (void)gu; (void)T; (void)F;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const float *bias, const float *q_norm,
+                           const float *k_norm, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H,
+                           int64_t KV, int64_t hd, double eps, bool neox) {
+    (void)q; (void)k; (void)v; (void)qkv; (void)bias; (void)q_norm; (void)k_norm; (void)pos; (void)inv_freq;
+    (void)T; (void)H; (void)KV; (void)hd; (void)eps; (void)neox;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, const float *v, int64_t n_q,
+                                 int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
+                                 const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
+                                 int max_split, int tile_m) {
+    (void)out; (void)q; (void)k; (void)v; (void)n_q; (void)ctx_first; (void)seg_n; (void)seg_ks; (void)seg_vs;
+    (void)seg_hidden; (void)n_segs; (void)H; (void)KV; (void)hd; (void)max_split; (void)tile_m;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V) {
+    (void)out; (void)x; (void)n; (void)V;
+    return NO_CUDA;
+}
+#endif

@@ -1,0 +1,288 @@
+// Single kernels on host arrays, for tests/unit/test_cuda.c. Outputs are
+// poisoned with NaN (all bits set) before each run, so an element a kernel
+// fails to write shows up.
+#ifdef GC_HAVE_CUDA
+#include "backend/cuda/cuda_internal.h"
+#include "model/quant.h"
+#include "core/error.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct tctx {
+    cudaStream_t s;
+    cublasHandle_t h;
+    void *ptrs[32];
+    int n;
+} tctx;
+
+static gc_status t_open(tctx *t) {
+    memset(t, 0, sizeof *t);
+    if (gc_cuda_device_count() < 1) return gc_fail(GC_ERR_UNSUPPORTED, "CUDA: no device");
+    CU_TRY(cudaStreamCreate(&t->s));
+    CUBLAS_TRY(cublasCreate(&t->h));
+    CUBLAS_TRY(cublasSetStream(t->h, t->s));
+    return GC_OK;
+}
+
+static void t_close(tctx *t) {
+    if (t->s) cudaStreamSynchronize(t->s);
+    for (int i = 0; i < t->n; i++) cudaFree(t->ptrs[i]);
+    if (t->h) cublasDestroy(t->h);
+    if (t->s) cudaStreamDestroy(t->s);
+}
+
+// Device buffer of `bytes`, filled with 0xFF (NaN as f32 and bf16), or with src.
+static gc_status t_buf(tctx *t, void **d, size_t bytes, const void *src) {
+    *d = NULL;
+    if (t->n == 32) return gc_fail(GC_ERR_INTERNAL, "test context full");
+    GC_TRY(gc_cu_malloc(d, bytes ? bytes : 16, "test buffer"));
+    t->ptrs[t->n++] = *d;
+    if (src) CU_TRY(cudaMemcpy(*d, src, bytes, cudaMemcpyHostToDevice));
+    else CU_TRY(cudaMemset(*d, 0xFF, bytes ? bytes : 16));
+    return GC_OK;
+}
+
+static gc_status t_bf16(tctx *t, void **d, const float *src, size_t n) {
+    bf16_t *h = malloc(n * 2 + 2);
+    if (!h) return gc_fail(GC_ERR_OOM, "out of memory");
+    for (size_t i = 0; i < n; i++) h[i] = gc_f32_to_bf16(src[i]);
+    gc_status s = t_buf(t, d, n * 2, h);
+    free(h);
+    return s;
+}
+
+static gc_status t_get_bf16(float *dst, const void *d, size_t n) {
+    bf16_t *h = malloc(n * 2 + 2);
+    if (!h) return gc_fail(GC_ERR_OOM, "out of memory");
+    cudaError_t e = cudaMemcpy(h, d, n * 2, cudaMemcpyDeviceToHost);
+    for (size_t i = 0; e == cudaSuccess && i < n; i++) dst[i] = gc_bf16_to_f32(h[i]);
+    free(h);
+    if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
+    return GC_OK;
+}
+
+static gc_status t_sync(tctx *t, cudaError_t launch) {
+    if (launch != cudaSuccess) return gc_cu_fail(launch, "kernel launch");
+    CU_TRY(cudaStreamSynchronize(t->s));
+    CU_TRY(cudaGetLastError());
+    return GC_OK;
+}
+
+#define T_RUN(expr) do { gc_status s_ = (expr); if (s_ != GC_OK) { t_close(&t); return s_; } } while (0)
+
+gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps) {
+    tctx t;
+    void *dx, *dw, *dout;
+    T_RUN(t_open(&t));
+    T_RUN(t_buf(&t, &dx, (size_t)(T * D) * 4, x));
+    T_RUN(t_buf(&t, &dw, (size_t)D * 4, w));
+    T_RUN(t_buf(&t, &dout, (size_t)(T * D) * 2, NULL));
+    T_RUN(t_sync(&t, gck_rmsnorm(t.s, dout, NULL, dx, dw, NULL, (int)T, (int)D, (float)eps)));
+    T_RUN(t_get_bf16(out, dout, (size_t)(T * D)));
+    t_close(&t);
+    return GC_OK;
+}
+
+gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate, int own) {
+    const int64_t N = W->shape[0], K = W->shape[1];
+    tctx t;
+    void *dx, *dw, *dy;
+    T_RUN(t_open(&t));
+    T_RUN(t_bf16(&t, &dx, x, (size_t)(T * K)));
+    T_RUN(t_buf(&t, &dw, (size_t)(N * K) * 2, NULL));
+    T_RUN(gc_cu_upload_matrix(t.s, dw, W, N, K, "test weight"));
+    T_RUN(t_buf(&t, &dy, (size_t)(T * N) * 4, accumulate ? y : NULL));
+    if (own) {
+        if (T > GCK_GEMV_MAX_T) { t_close(&t); return gc_fail(GC_ERR_INVALID_ARG, "small-T kernel: T <= %d", GCK_GEMV_MAX_T); }
+        T_RUN(t_sync(&t, gck_gemv(t.s, dy, dx, GCK_X_BF16, NULL, 0.0f, dw, (int)T, (int)N, (int)K, accumulate, 0)));
+    } else {
+        T_RUN(gc_cu_gemm(t.h, dy, dx, T, dw, N, K, accumulate));
+        T_RUN(t_sync(&t, cudaSuccess));
+    }
+    cudaError_t e = cudaMemcpy(y, dy, (size_t)(T * N) * 4, cudaMemcpyDeviceToHost);
+    t_close(&t);
+    if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
+    return GC_OK;
+}
+
+gc_status gc_cuda_test_gemv_fused(float *y, const float *x, int mode, const float *w, double eps, int64_t T,
+                                  const gc_tensor *W) {
+    const int64_t N = W->shape[0], K = W->shape[1];
+    if (T > GCK_GEMV_MAX_T || (mode != GCK_X_NORM && mode != GCK_X_SWIGLU))
+        return gc_fail(GC_ERR_INVALID_ARG, "gemv_fused: bad mode or T");
+    tctx t;
+    void *dx, *dw, *dy, *dnw = NULL;
+    T_RUN(t_open(&t));
+    T_RUN(t_buf(&t, &dx, (size_t)(T * K * (mode == GCK_X_SWIGLU ? 2 : 1)) * 4, x));
+    if (w) T_RUN(t_buf(&t, &dnw, (size_t)K * 4, w));
+    T_RUN(t_buf(&t, &dw, (size_t)(N * K) * 2, NULL));
+    T_RUN(gc_cu_upload_matrix(t.s, dw, W, N, K, "test weight"));
+    T_RUN(t_buf(&t, &dy, (size_t)(T * N) * 4, NULL));
+    T_RUN(t_sync(&t, gck_gemv(t.s, dy, dx, mode, dnw, (float)eps, dw, (int)T, (int)N, (int)K, 0, 0)));
+    cudaError_t e = cudaMemcpy(y, dy, (size_t)(T * N) * 4, cudaMemcpyDeviceToHost);
+    t_close(&t);
+    if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
+    return GC_OK;
+}
+
+gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F) {
+    tctx t;
+    void *dg, *dout;
+    T_RUN(t_open(&t));
+    T_RUN(t_buf(&t, &dg, (size_t)(T * 2 * F) * 4, gu));
+    T_RUN(t_buf(&t, &dout, (size_t)(T * F) * 2, NULL));
+    T_RUN(t_sync(&t, gck_swiglu(t.s, dout, dg, (int)T, (int)F)));
+    T_RUN(t_get_bf16(out, dout, (size_t)(T * F)));
+    t_close(&t);
+    return GC_OK;
+}
+
+gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const float *bias, const float *q_norm,
+                           const float *k_norm, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H,
+                           int64_t KV, int64_t hd, double eps, bool neox) {
+    const int64_t W3 = (H + 2 * KV) * hd, row = KV * hd, half = hd / 2;
+    const int64_t nb = (T + 15) / 16, blk = 2 * 16 * row;   // one layer per fake block
+    tctx t;
+    void *dqkv, *db = NULL, *dqn = NULL, *dkn = NULL, *dpos, *dinv, *dcos, *dsin, *dq, *dblocks, *dbase, *didx;
+    uint64_t *base = malloc((size_t)T * 8);
+    int32_t *idx = malloc((size_t)T * 4);
+    bf16_t *hb = malloc((size_t)(nb * blk) * 2);
+    if (!base || !idx || !hb) { free(base); free(idx); free(hb); return gc_fail(GC_ERR_OOM, "out of memory"); }
+    gc_status s = t_open(&t);
+    if (s == GC_OK) s = t_buf(&t, &dqkv, (size_t)(T * W3) * 4, qkv);
+    if (s == GC_OK && bias) s = t_buf(&t, &db, (size_t)W3 * 4, bias);
+    if (s == GC_OK && q_norm) s = t_buf(&t, &dqn, (size_t)hd * 4, q_norm);
+    if (s == GC_OK && k_norm) s = t_buf(&t, &dkn, (size_t)hd * 4, k_norm);
+    if (s == GC_OK) s = t_buf(&t, &dpos, (size_t)T * 4, pos);
+    if (s == GC_OK) s = t_buf(&t, &dinv, (size_t)half * 4, inv_freq);
+    if (s == GC_OK) s = t_buf(&t, &dcos, (size_t)(T * half) * 4, NULL);
+    if (s == GC_OK) s = t_buf(&t, &dsin, (size_t)(T * half) * 4, NULL);
+    if (s == GC_OK) s = t_buf(&t, &dq, (size_t)(T * H * hd) * 2, NULL);
+    if (s == GC_OK) s = t_buf(&t, &dblocks, (size_t)(nb * blk) * 2, NULL);
+    if (s == GC_OK) {
+        for (int64_t r = 0; r < T; r++) {
+            base[r] = (uint64_t)(uintptr_t)((bf16_t *)dblocks + (r / 16) * blk);
+            idx[r] = (int32_t)(r % 16);
+        }
+        s = t_buf(&t, &dbase, (size_t)T * 8, base);
+    }
+    if (s == GC_OK) s = t_buf(&t, &didx, (size_t)T * 4, idx);
+    if (s == GC_OK) s = t_sync(&t, gck_rope_table(t.s, dcos, dsin, dpos, dinv, (int)T, (int)half));
+    if (s == GC_OK)
+        s = t_sync(&t, gck_qkv_post(t.s, dqkv, db, dqn, dkn, dcos, dsin, dq, dbase, didx, 0, (int)T, (int)H, (int)KV,
+                                    (int)hd, (float)eps, neox));
+    if (s == GC_OK) s = t_get_bf16(q, dq, (size_t)(T * H * hd));
+    if (s == GC_OK) {
+        cudaError_t e = cudaMemcpy(hb, dblocks, (size_t)(nb * blk) * 2, cudaMemcpyDeviceToHost);
+        if (e != cudaSuccess) s = gc_cu_fail(e, "cudaMemcpy");
+        for (int64_t r = 0; s == GC_OK && r < T; r++)
+            for (int64_t j = 0; j < row; j++) {
+                k[r * row + j] = gc_bf16_to_f32(hb[(r / 16) * blk + (r % 16) * row + j]);
+                v[r * row + j] = gc_bf16_to_f32(hb[(r / 16) * blk + 16 * row + (r % 16) * row + j]);
+            }
+    }
+    t_close(&t);
+    free(base); free(idx); free(hb);
+    return s;
+}
+
+gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, const float *v, int64_t n_q,
+                                 int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
+                                 const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
+                                 int max_split, int tile_m) {
+    const int64_t row = KV * hd, blk = 2 * 16 * row, G = H / KV;
+    int64_t n_ctx = 0, nb = 0;
+    for (int i = 0; i < n_segs; i++) { n_ctx += seg_n[i]; nb += (seg_n[i] + 15) / 16; }
+    if (n_ctx != ctx_first + n_q) return gc_fail(GC_ERR_INVALID_ARG, "attention test: segments must cover the context");
+    if (tile_m != 16 && tile_m != 64) return gc_fail(GC_ERR_INVALID_ARG, "tile_m is 16 or 64");
+    if (n_q * G > 16 && tile_m == 16) tile_m = 64;
+    bf16_t *hb = calloc((size_t)(nb * blk), 2);
+    gck_span *spans = calloc((size_t)nb, sizeof *spans);
+    gck_mod *mods = calloc((size_t)nb, sizeof *mods);
+    if (max_split > GCK_MAX_SPLIT) max_split = GCK_MAX_SPLIT;
+    const int64_t qt = tile_m / G, cap_items = KV * ((n_q + qt - 1) / qt) * (max_split > 0 ? max_split : 1);
+    gck_item *items = calloc((size_t)cap_items, sizeof *items);
+    gck_group *groups = calloc((size_t)cap_items, sizeof *groups);
+    if (!hb || !spans || !mods || !items || !groups) {
+        free(hb); free(spans); free(mods); free(items); free(groups);
+        return gc_fail(GC_ERR_OOM, "out of memory");
+    }
+    tctx t;
+    void *dq, *dblocks, *dout, *dspans, *dmods, *ditems, *dgroups, *dseq, *dn, *dpo, *dpml, *dcnt;
+    gc_status s = t_open(&t);
+    if (s == GC_OK) s = t_bf16(&t, &dq, q, (size_t)(n_q * H * hd));
+    if (s == GC_OK) s = t_buf(&t, &dblocks, (size_t)(nb * blk) * 2, NULL);
+    // Segment i fills its own blocks; each block is one span with the segment's modifiers.
+    int64_t p = 0, b = 0, n_sp = 0;
+    for (int i = 0; s == GC_OK && i < n_segs; i++) {
+        for (int64_t o = 0; o < seg_n[i]; o += 16, b++) {
+            const int64_t n = seg_n[i] - o < 16 ? seg_n[i] - o : 16;
+            for (int64_t j = 0; j < n; j++)
+                for (int64_t e = 0; e < row; e++) {
+                    hb[b * blk + j * row + e] = gc_f32_to_bf16(k[(p + o + j) * row + e]);
+                    hb[b * blk + 16 * row + j * row + e] = gc_f32_to_bf16(v[(p + o + j) * row + e]);
+                }
+            mods[n_sp] = (gck_mod){.k_scale = seg_ks[i], .v_scale = seg_vs[i], .hidden = seg_hidden[i]};
+            spans[n_sp] = (gck_span){.base = (uint64_t)(uintptr_t)((bf16_t *)dblocks + b * blk), .off = 0,
+                                     .start = (int32_t)(p + o), .n = (int32_t)n, .mod = (int32_t)n_sp};
+            n_sp++;
+        }
+        p += seg_n[i];
+    }
+    int64_t n_items = 0, n_groups = 0, n_parts = 0, it = 0, gr = 0, part = 0;
+    const int64_t want = max_split > 0 ? max_split : 1;
+    gc_cu_count_items(n_q, ctx_first, qt, KV, want, &n_items, &n_groups, &n_parts);
+    gc_cu_build_items(spans, 0, n_sp, 0, n_q, ctx_first, qt, KV, want, items, &it, groups, &gr, &part);
+    gck_seq seq = {.row0 = 0, .n = (int32_t)n_q, .ctx_first = (int32_t)ctx_first, .span0 = 0, .n_spans = (int32_t)n_sp};
+    int32_t n_items32 = (int32_t)it;
+    if (s == GC_OK && (it != n_items || gr != n_groups || part != n_parts))
+        s = gc_fail(GC_ERR_INTERNAL, "attention test: item count mismatch");
+    if (s == GC_OK) s = t_buf(&t, &dout, (size_t)(n_q * H * hd) * 2, NULL);
+    if (s == GC_OK) { cudaError_t e = cudaMemcpy(dblocks, hb, (size_t)(nb * blk) * 2, cudaMemcpyHostToDevice); if (e) s = gc_cu_fail(e, "cudaMemcpy"); }
+    if (s == GC_OK) s = t_buf(&t, &dspans, (size_t)n_sp * sizeof *spans, spans);
+    if (s == GC_OK) s = t_buf(&t, &dmods, (size_t)n_sp * sizeof *mods, mods);
+    if (s == GC_OK) s = t_buf(&t, &ditems, (size_t)it * sizeof *items, items);
+    if (s == GC_OK) s = t_buf(&t, &dgroups, (size_t)(gr ? gr : 1) * sizeof *groups, groups);
+    if (s == GC_OK) s = t_buf(&t, &dseq, sizeof seq, &seq);
+    if (s == GC_OK) s = t_buf(&t, &dn, 4, &n_items32);
+    if (s == GC_OK) s = t_buf(&t, &dpo, (size_t)((part ? part : 1) * tile_m * hd) * 4, NULL);
+    if (s == GC_OK) s = t_buf(&t, &dpml, (size_t)((part ? part : 1) * tile_m * 2) * 4, NULL);
+    if (s == GC_OK) s = t_buf(&t, &dcnt, (size_t)(gr ? gr : 1) * 4, NULL);
+    if (s == GC_OK) { cudaError_t e = cudaMemset(dcnt, 0, (size_t)(gr ? gr : 1) * 4); if (e) s = gc_cu_fail(e, "cudaMemset"); }
+    if (s == GC_OK) {
+        gck_attn_args a = {.out = dout, .part_o = dpo, .part_ml = dpml, .counters = dcnt, .q = dq, .items = ditems,
+                           .n_items = dn, .groups = dgroups, .seqs = dseq, .spans = dspans, .mods = dmods,
+                           .layer = 0, .n_layers = 1, .H = (int)H, .KV = (int)KV, .hd = (int)hd,
+                           .scale = (float)(1.0 / sqrt((double)hd))};
+        // Two extra blocks past n_items check that surplus blocks (as in graphs) exit.
+        s = t_sync(&t, gck_attention(t.s, tile_m, &a, (int)it + 2));
+    }
+    if (s == GC_OK) s = t_get_bf16(out, dout, (size_t)(n_q * H * hd));
+    // The counters must be back at zero for the next step.
+    if (s == GC_OK && gr) {
+        int32_t *cnt = malloc((size_t)gr * 4);
+        if (cnt && cudaMemcpy(cnt, dcnt, (size_t)gr * 4, cudaMemcpyDeviceToHost) == cudaSuccess)
+            for (int64_t i = 0; i < gr; i++)
+                if (cnt[i]) s = gc_fail(GC_ERR_INTERNAL, "attention: split counter %lld left at %d", (long long)i, cnt[i]);
+        free(cnt);
+    }
+    t_close(&t);
+    free(hb); free(spans); free(mods); free(items); free(groups);
+    return s;
+}
+
+gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V) {
+    tctx t;
+    void *dx, *dout;
+    T_RUN(t_open(&t));
+    T_RUN(t_buf(&t, &dx, (size_t)(n * V) * 4, x));
+    T_RUN(t_buf(&t, &dout, (size_t)n * 4, NULL));
+    T_RUN(t_sync(&t, gck_argmax(t.s, dout, dx, (int)n, (int)V)));
+    cudaError_t e = cudaMemcpy(out, dout, (size_t)n * 4, cudaMemcpyDeviceToHost);
+    t_close(&t);
+    if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
+    return GC_OK;
+}
+
+#endif

@@ -1,0 +1,696 @@
+// Device kernels of the CUDA backend. Shapes are in kernels.h; numerics
+// follow the CPU path (src/backend/cpu/ops.c): f32 arithmetic, bf16 only
+// where values are stored for a GEMM or the KV cache.
+#include "backend/cuda/kernels.h"
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <mma.h>
+#include <stdint.h>
+
+using namespace nvcuda;
+typedef __nv_bfloat16 bf16;
+
+#define FULL_MASK 0xffffffffu
+
+static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+static __device__ __forceinline__ uint16_t f2bf(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+
+// Sum over the block (blockDim.x a multiple of 32, <= 1024); sh: 32 doubles.
+static __device__ double block_sum(double v, double *sh) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < nw ? sh[lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+        if (lane == 0) sh[0] = v;
+    }
+    __syncthreads();
+    double r = sh[0];
+    __syncthreads();
+    return r;
+}
+
+// 1 / sqrt(mean(x²) + eps) as the CPU computes it (sum in double).
+static __device__ float row_rstd(const float *x, int D, float eps, double *sh) {
+    double ss = 0;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) ss += (double)x[i] * x[i];
+    ss = block_sum(ss, sh);
+    return (float)(1.0 / sqrt(ss / (double)D + (double)eps));
+}
+
+static inline unsigned cdiv(long long a, long long b) { return (unsigned)((a + b - 1) / b); }
+
+// ---------------------------------------------------------------- elementwise
+
+__global__ void embed_kernel(float *x, const uint16_t *embd, const int32_t *ids, const float *emb_in, int D) {
+    const int r = blockIdx.x;
+    const int id = ids[r];
+    float *xr = x + (size_t)r * D;
+    if (id >= 0) {
+        const uint16_t *er = embd + (size_t)id * D;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) xr[i] = bf2f(er[i]);
+    } else {
+        const float *src = emb_in + (size_t)(-id - 1) * D;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) xr[i] = src[i];
+    }
+}
+
+extern "C" cudaError_t gck_embed(cudaStream_t s, float *x, const uint16_t *embd, const int32_t *ids, const float *emb_in,
+                                 int T, int D) {
+    if (T <= 0) return cudaSuccess;
+    embed_kernel<<<T, 256, 0, s>>>(x, embd, ids, emb_in, D);
+    return cudaGetLastError();
+}
+
+__global__ void rope_table_kernel(float *cos_t, float *sin_t, const int32_t *pos, const float *inv_freq, int T, int half) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)T * half) return;
+    const int r = (int)(i / half), j = (int)(i % half);
+    const float ang = (float)pos[r] * inv_freq[j];
+    cos_t[i] = (float)cos((double)ang);
+    sin_t[i] = (float)sin((double)ang);
+}
+
+extern "C" cudaError_t gck_rope_table(cudaStream_t s, float *cos_t, float *sin_t, const int32_t *pos,
+                                      const float *inv_freq, int T, int half) {
+    if (T <= 0) return cudaSuccess;
+    rope_table_kernel<<<cdiv((long long)T * half, 256), 256, 0, s>>>(cos_t, sin_t, pos, inv_freq, T, half);
+    return cudaGetLastError();
+}
+
+__global__ void rmsnorm_kernel(uint16_t *out_bf, float *out_f, const float *x, const float *w, const int32_t *rows,
+                               int D, float eps) {
+    __shared__ double sh[32];
+    const int i = blockIdx.x;
+    const float *xr = x + (size_t)(rows ? rows[i] : i) * D;
+    if ((D & 3) == 0) {   // 16-byte accesses
+        const float4 *x4 = (const float4 *)xr, *w4 = (const float4 *)w;
+        double ss = 0;
+        for (int j = threadIdx.x; j < D / 4; j += blockDim.x) {
+            const float4 v = x4[j];
+            ss += (double)v.x * v.x + (double)v.y * v.y + (double)v.z * v.z + (double)v.w * v.w;
+        }
+        ss = block_sum(ss, sh);
+        const float r = (float)(1.0 / sqrt(ss / (double)D + (double)eps));
+        for (int j = threadIdx.x; j < D / 4; j += blockDim.x) {
+            const float4 v = x4[j], g = w4[j];
+            const float4 o = make_float4(v.x * r * g.x, v.y * r * g.y, v.z * r * g.z, v.w * r * g.w);
+            if (out_bf) {
+                ushort4 b;
+                b.x = f2bf(o.x); b.y = f2bf(o.y); b.z = f2bf(o.z); b.w = f2bf(o.w);
+                *(ushort4 *)(out_bf + (size_t)i * D + 4 * j) = b;
+            }
+            if (out_f) *(float4 *)(out_f + (size_t)i * D + 4 * j) = o;
+        }
+        return;
+    }
+    const float r = row_rstd(xr, D, eps, sh);
+    for (int j = threadIdx.x; j < D; j += blockDim.x) {
+        float v = xr[j] * r * w[j];
+        if (out_bf) out_bf[(size_t)i * D + j] = f2bf(v);
+        if (out_f) out_f[(size_t)i * D + j] = v;
+    }
+}
+
+extern "C" cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_f, const float *x, const float *w,
+                                   const int32_t *rows, int n, int D, float eps) {
+    if (n <= 0) return cudaSuccess;
+    rmsnorm_kernel<<<n, D >= 2048 ? 512 : 256, 0, s>>>(out_bf, out_f, x, w, rows, D, eps);
+    return cudaGetLastError();
+}
+
+// Grid (row, head group of 8): one warp per head, through a per-warp smem
+// row so RoPE can pair any two dimensions.
+__global__ void __launch_bounds__(256) qkv_post_kernel(const float *qkv, const float *bias, const float *qn,
+                                                       const float *kn, const float *cos_t, const float *sin_t,
+                                                       uint16_t *q_out, const uint64_t *slot_base,
+                                                       const int32_t *slot_idx, int layer, int H, int KV, int hd,
+                                                       float eps, int neox) {
+    extern __shared__ float qkv_sm[];
+    const int r = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int j = blockIdx.y * 8 + warp;   // this warp's head: q heads, then k, then v
+    if (j >= H + 2 * KV) return;
+    const int half = hd / 2, W3 = (H + 2 * KV) * hd, row = KV * hd;
+    float *buf = qkv_sm + warp * hd;
+    const float *src = qkv + (size_t)r * W3;
+    const float *ct = cos_t + (size_t)r * half, *stab = sin_t + (size_t)r * half;
+    uint16_t *blk = slot_base ? (uint16_t *)(uintptr_t)slot_base[r] : NULL;
+    const size_t kslot = blk ? ((size_t)(layer * 2) * 16 + slot_idx[r]) * row : 0;
+    const size_t vslot = blk ? ((size_t)(layer * 2 + 1) * 16 + slot_idx[r]) * row : 0;
+    {
+        for (int d = lane; d < hd; d += 32) buf[d] = src[j * hd + d] + (bias ? bias[j * hd + d] : 0.0f);
+        __syncwarp();
+        if (j < H + KV) {
+            const float *nw = j < H ? qn : kn;
+            if (nw) {
+                double ss = 0;
+                for (int d = lane; d < hd; d += 32) ss += (double)buf[d] * buf[d];
+                for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(FULL_MASK, ss, o);
+                const float rs = (float)(1.0 / sqrt(ss / (double)hd + (double)eps));
+                __syncwarp();
+                for (int d = lane; d < hd; d += 32) buf[d] = buf[d] * rs * nw[d];
+                __syncwarp();
+            }
+            uint16_t *dst = j < H ? q_out + (size_t)r * H * hd + (size_t)j * hd : blk + kslot + (size_t)(j - H) * hd;
+            for (int i = lane; i < half; i += 32) {
+                const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
+                const float a = buf[ia], b = buf[ib], c = ct[i], sn = stab[i];
+                dst[ia] = f2bf(a * c - b * sn);
+                dst[ib] = f2bf(b * c + a * sn);
+            }
+        } else {
+            uint16_t *dst = blk + vslot + (size_t)(j - H - KV) * hd;
+            for (int d = lane; d < hd; d += 32) dst[d] = f2bf(buf[d]);
+        }
+        __syncwarp();
+    }
+}
+
+extern "C" cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const float *bias, const float *qn,
+                                    const float *kn, const float *cos_t, const float *sin_t, uint16_t *q_out,
+                                    const uint64_t *slot_base, const int32_t *slot_idx, int layer, int T, int H, int KV,
+                                    int hd, float eps, int neox) {
+    if (T <= 0) return cudaSuccess;
+    const dim3 grid((unsigned)T, (unsigned)((H + 2 * KV + 7) / 8));
+    qkv_post_kernel<<<grid, 256, (size_t)8 * hd * sizeof(float), s>>>(qkv, bias, qn, kn, cos_t, sin_t, q_out, slot_base,
+                                                                   slot_idx, layer, H, KV, hd, eps, neox);
+    return cudaGetLastError();
+}
+
+static __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+__global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)T * F) return;
+    const long long r = i / F, j = i % F;
+    const float *row = gu + r * 2 * F;
+    out[i] = f2bf(silu_mul(row[j], row[F + j]));
+}
+
+// Four elements per thread with 16-byte loads (F % 4 == 0).
+__global__ void swiglu4_kernel(uint16_t *out, const float *gu, int T, int F) {
+    const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    if (i >= (long long)T * F) return;
+    const long long r = i / F, j = i % F;
+    const float4 g = *(const float4 *)(gu + r * 2 * F + j), u = *(const float4 *)(gu + r * 2 * F + F + j);
+    ushort4 o;
+    o.x = f2bf(silu_mul(g.x, u.x)); o.y = f2bf(silu_mul(g.y, u.y));
+    o.z = f2bf(silu_mul(g.z, u.z)); o.w = f2bf(silu_mul(g.w, u.w));
+    *(ushort4 *)(out + i) = o;
+}
+
+extern "C" cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F) {
+    if (T <= 0) return cudaSuccess;
+    if (F % 4 == 0) swiglu4_kernel<<<cdiv((long long)T * F / 4, 256), 256, 0, s>>>(out, gu, T, F);
+    else swiglu_kernel<<<cdiv((long long)T * F, 256), 256, 0, s>>>(out, gu, T, F);
+    return cudaGetLastError();
+}
+
+__global__ void to_bf16_kernel(uint16_t *out, const float *in, size_t n) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = f2bf(in[i]);
+}
+
+extern "C" cudaError_t gck_to_bf16(cudaStream_t s, uint16_t *out, const float *in, size_t n) {
+    if (!n) return cudaSuccess;
+    to_bf16_kernel<<<cdiv((long long)n, 256), 256, 0, s>>>(out, in, n);
+    return cudaGetLastError();
+}
+
+__global__ void rescale_rows_kernel(float *e, int D, double target) {
+    __shared__ double sh[32];
+    float *row = e + (size_t)blockIdx.x * D;
+    double ss = 0;
+    for (int i = threadIdx.x; i < D; i += blockDim.x) ss += (double)row[i] * row[i];
+    ss = block_sum(ss, sh);
+    const double nrm = sqrt(ss);
+    const float sc = (float)(target / (nrm > 1e-6 ? nrm : 1e-6));
+    for (int i = threadIdx.x; i < D; i += blockDim.x) row[i] *= sc;
+}
+
+extern "C" cudaError_t gck_rescale_rows(cudaStream_t s, float *e, int n, int D, double target) {
+    if (n <= 0) return cudaSuccess;
+    rescale_rows_kernel<<<n, 256, 0, s>>>(e, D, target);
+    return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- argmax
+
+__global__ void __launch_bounds__(1024) argmax_kernel(int32_t *out, const float *x, int V) {
+    __shared__ float bv[32];
+    __shared__ int bi[32];
+    const float *row = x + (size_t)blockIdx.x * V;
+    float best = -INFINITY;
+    int idx = INT32_MAX;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) {
+        float val = row[v];
+        if (val != val) val = -INFINITY;
+        if (val > best || idx == INT32_MAX) { best = val; idx = v; }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(FULL_MASK, best, o);
+        int oi = __shfl_xor_sync(FULL_MASK, idx, o);
+        if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) { bv[warp] = best; bi[warp] = idx; }
+    __syncthreads();
+    if (warp == 0) {
+        const int nw = blockDim.x >> 5;
+        best = lane < nw ? bv[lane] : -INFINITY;
+        idx = lane < nw ? bi[lane] : INT32_MAX;
+        for (int o = 16; o > 0; o >>= 1) {
+            float ov = __shfl_xor_sync(FULL_MASK, best, o);
+            int oi = __shfl_xor_sync(FULL_MASK, idx, o);
+            if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
+        }
+        if (lane == 0) out[blockIdx.x] = idx;
+    }
+}
+
+extern "C" cudaError_t gck_argmax(cudaStream_t s, int32_t *out, const float *x, int n, int V) {
+    if (n <= 0) return cudaSuccess;
+    argmax_kernel<<<n, 1024, 0, s>>>(out, x, V);
+    return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- small-T GEMV
+// Decode-sized products are bound by reading W once: each warp streams whole
+// rows of W with 16-byte loads (four in flight per lane) against the T input
+// rows, which the block first stages in shared memory as bf16 (normalising
+// or applying SwiGLU on the way when asked).
+
+static __device__ __forceinline__ void fma8(float &acc, const int4 &w, const int4 &x) {
+    const __nv_bfloat162 *wp = (const __nv_bfloat162 *)&w, *xp = (const __nv_bfloat162 *)&x;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 a = __bfloat1622float2(wp[i]), b = __bfloat1622float2(xp[i]);
+        acc = fmaf(a.x, b.x, acc);
+        acc = fmaf(a.y, b.y, acc);
+    }
+}
+
+template <int TT>
+__global__ void __launch_bounds__(256) gemv_kernel(float *y, const void *x, int mode, const float *w, float eps,
+                                                   const uint16_t *W, int N, int K, int accumulate) {
+    extern __shared__ int4 gemv_sm[];
+    __shared__ double sh[32];
+    uint16_t *xs = (uint16_t *)gemv_sm;
+    if (mode == GCK_X_BF16) {
+        const int4 *src = (const int4 *)x;
+        for (int i = threadIdx.x; i < TT * K / 8; i += blockDim.x) gemv_sm[i] = src[i];
+    } else if (mode == GCK_X_NORM) {
+        for (int t = 0; t < TT; t++) {
+            const float *xr = (const float *)x + (size_t)t * K;
+            const float r = row_rstd(xr, K, eps, sh);
+            for (int i = threadIdx.x; i < K; i += blockDim.x) xs[t * K + i] = f2bf(xr[i] * r * w[i]);
+        }
+    } else {
+        for (int i = threadIdx.x; i < TT * K; i += blockDim.x) {
+            const int t = i / K, j = i % K;
+            const float *row = (const float *)x + (size_t)t * 2 * K;
+            xs[i] = f2bf(silu_mul(row[j], row[K + j]));
+        }
+    }
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int nc = K / 8;
+    for (int n = blockIdx.x * 8 + warp; n < N; n += gridDim.x * 8) {
+        const int4 *wr = (const int4 *)(W + (size_t)n * K);
+        float acc[TT];
+#pragma unroll
+        for (int t = 0; t < TT; t++) acc[t] = 0.0f;
+        int c = lane;
+        for (; c + 224 < nc; c += 256) {
+            int4 wv[8];
+#pragma unroll
+            for (int u = 0; u < 8; u++) wv[u] = __ldg(wr + c + 32 * u);
+#pragma unroll
+            for (int t = 0; t < TT; t++) {
+                const int4 *xt = gemv_sm + t * nc;
+#pragma unroll
+                for (int u = 0; u < 8; u++) fma8(acc[t], wv[u], xt[c + 32 * u]);
+            }
+        }
+        for (; c + 96 < nc; c += 128) {
+            const int4 w0 = __ldg(wr + c), w1 = __ldg(wr + c + 32), w2 = __ldg(wr + c + 64), w3 = __ldg(wr + c + 96);
+#pragma unroll
+            for (int t = 0; t < TT; t++) {
+                const int4 *xt = gemv_sm + t * nc;
+                fma8(acc[t], w0, xt[c]);
+                fma8(acc[t], w1, xt[c + 32]);
+                fma8(acc[t], w2, xt[c + 64]);
+                fma8(acc[t], w3, xt[c + 96]);
+            }
+        }
+        for (; c < nc; c += 32) {
+            const int4 w0 = __ldg(wr + c);
+#pragma unroll
+            for (int t = 0; t < TT; t++) fma8(acc[t], w0, gemv_sm[t * nc + c]);
+        }
+#pragma unroll
+        for (int t = 0; t < TT; t++) {
+            float v = acc[t];
+            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(FULL_MASK, v, o);
+            if (lane == 0) {
+                float *yp = y + (size_t)t * N + n;
+                *yp = accumulate ? *yp + v : v;
+            }
+        }
+    }
+}
+
+extern "C" size_t gck_gemv_smem(int T, int K) { return (size_t)T * K * 2; }
+
+template <int TT>
+static cudaError_t gemv_launch(cudaStream_t s, float *y, const void *x, int mode, const float *w, float eps,
+                               const uint16_t *W, int N, int K, int accumulate, int max_blocks) {
+    const size_t smem = gck_gemv_smem(TT, K);
+    if (smem > 48 * 1024) {
+        cudaError_t e = cudaFuncSetAttribute(gemv_kernel<TT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+    }
+    unsigned grid = cdiv(N, 8);
+    if (max_blocks > 0 && grid > (unsigned)max_blocks) grid = (unsigned)max_blocks;
+    gemv_kernel<TT><<<grid, 256, smem, s>>>(y, x, mode, w, eps, W, N, K, accumulate);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t gck_gemv(cudaStream_t s, float *y, const void *x, int mode, const float *w, float eps,
+                                const uint16_t *W, int T, int N, int K, int accumulate, int max_blocks) {
+    if (K % 8) return cudaErrorInvalidValue;
+    switch (T) {
+    case 1: return gemv_launch<1>(s, y, x, mode, w, eps, W, N, K, accumulate, max_blocks);
+    case 2: return gemv_launch<2>(s, y, x, mode, w, eps, W, N, K, accumulate, max_blocks);
+    case 3: return gemv_launch<3>(s, y, x, mode, w, eps, W, N, K, accumulate, max_blocks);
+    case 4: return gemv_launch<4>(s, y, x, mode, w, eps, W, N, K, accumulate, max_blocks);
+    case 5: return gemv_launch<5>(s, y, x, mode, w, eps, W, N, K, accumulate, max_blocks);
+    case 6: return gemv_launch<6>(s, y, x, mode, w, eps, W, N, K, accumulate, max_blocks);
+    case 7: return gemv_launch<7>(s, y, x, mode, w, eps, W, N, K, accumulate, max_blocks);
+    case 8: return gemv_launch<8>(s, y, x, mode, w, eps, W, N, K, accumulate, max_blocks);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+// ---------------------------------------------------------------- attention
+// Flash-attention over paged spans with tensor cores (WMMA bf16, f32
+// accumulation). A block takes one item: the G = H/KV query heads of KV head
+// kh for nq query positions, stacked as M tile rows (row r = position
+// q0 + r/G, head kh·G + r%G), and walks its cache range in tiles of 64
+// positions: S = Q·Kᵀ (WMMA) → online softmax in f32 (per-column key scale,
+// hidden spans and the causal limit masked; the value scale folded into P)
+// → O += P·V (WMMA, O kept in shared memory as f32).
+
+enum { KT = 64, SLD = KT + 4 };   // KV tile; f32 score row stride (P reuses it as bf16, stride 2·SLD)
+
+static __host__ __device__ inline int pad16(int x) { return (x + 15) & ~15; }
+static __host__ __device__ inline size_t align128(size_t x) { return (x + 127) & ~(size_t)127; }
+
+struct attn_smem {
+    size_t q, k, v, s, o, m, l, a, kf, vf, ptr, starts, total;
+};
+
+enum { MAX_SMEM_SPANS = 512 };
+
+static __host__ __device__ attn_smem attn_layout(int M, int hd) {
+    const int hdp = pad16(hd), ldh = hdp + 8, ldo = hdp + 4;
+    attn_smem L;
+    size_t off = 0;
+    L.q = off; off = align128(off + (size_t)M * ldh * 2);
+    L.k = off; off = align128(off + (size_t)KT * ldh * 2);
+    L.v = off; off = align128(off + (size_t)KT * ldh * 2);
+    L.s = off; off = align128(off + (size_t)M * SLD * 4);
+    L.o = off; off = align128(off + (size_t)M * ldo * 4);
+    L.m = off; off = align128(off + (size_t)M * 4);
+    L.l = off; off = align128(off + (size_t)M * 4);
+    L.a = off; off = align128(off + (size_t)M * 4);
+    L.kf = off; off = align128(off + (size_t)KT * 4);
+    L.vf = off; off = align128(off + (size_t)KT * 4);
+    L.ptr = off; off = align128(off + (size_t)KT * 8);
+    L.starts = off; off = align128(off + (size_t)MAX_SMEM_SPANS * 4);
+    L.total = off + 16;
+    return L;
+}
+
+extern "C" size_t gck_attention_smem(int tile_m, int hd) { return attn_layout(tile_m, hd).total; }
+
+template <int M, int NW>
+__global__ void __launch_bounds__(NW * 32) attention_kernel(const gck_attn_args a) {
+    if ((int)blockIdx.x >= *a.n_items) return;
+    extern __shared__ __align__(128) unsigned char att_sm[];
+    __shared__ int last_flag;
+    constexpr int NT = NW * 32, TPR = NT / M, CPT = KT / TPR;   // threads per row, columns per thread
+    static_assert(NT % M == 0 && KT % TPR == 0 && TPR <= 32, "tile shape");
+    static_assert(M * (GCK_MAX_SPLIT + 1) <= M * SLD, "split weights fit in the score tile");
+    const int tid = threadIdx.x, warp = tid >> 5;
+    const gck_item it = a.items[blockIdx.x];
+    const gck_seq sq = a.seqs[it.seq];
+    const int hd = a.hd, hdp = pad16(hd), ldh = hdp + 8, ldo = hdp + 4;
+    const int G = a.H / a.KV, R = it.nq * G, qd = a.H * hd, row = a.KV * hd;
+    const attn_smem L = attn_layout(M, hd);
+    bf16 *sQ = (bf16 *)(att_sm + L.q), *sK = (bf16 *)(att_sm + L.k), *sV = (bf16 *)(att_sm + L.v);
+    float *sS = (float *)(att_sm + L.s), *sO = (float *)(att_sm + L.o);
+    bf16 *sP = (bf16 *)sS;   // row r of P overlays row r of S (same byte stride)
+    float *sM = (float *)(att_sm + L.m), *sL = (float *)(att_sm + L.l), *sA = (float *)(att_sm + L.a);
+    float *sKf = (float *)(att_sm + L.kf), *sVf = (float *)(att_sm + L.vf);
+    uint64_t *sPtr = (uint64_t *)(att_sm + L.ptr);
+    int *sStart = (int *)(att_sm + L.starts);
+
+    // Q tile (rows past R and columns past hd are zero).
+    for (int idx = tid; idx < M * (hdp / 2); idx += NT) {
+        const int r = idx / (hdp / 2), d = (idx % (hdp / 2)) * 2;
+        uint32_t v = 0;
+        if (r < R && d < hd) {
+            const int i = it.q0 + r / G, h = it.kh * G + r % G;
+            v = *(const uint32_t *)(a.q + (size_t)(sq.row0 + i) * qd + (size_t)h * hd + d);
+        }
+        *(uint32_t *)(sQ + r * ldh + d) = v;
+    }
+    for (int idx = tid; idx < M * ldo; idx += NT) sO[idx] = 0.0f;
+    for (int r = tid; r < M; r += NT) { sM[r] = -INFINITY; sL[r] = 0.0f; }
+    const int n_sp = it.span_hi - it.span_lo;
+    const bool starts_in_smem = n_sp <= MAX_SMEM_SPANS;
+    if (starts_in_smem)
+        for (int j = tid; j < n_sp; j += NT) sStart[j] = a.spans[it.span_lo + j].start;
+    __syncthreads();
+
+    const size_t plane = (size_t)16 * row;   // elements between a block's K and V planes of one layer
+    for (int p0 = it.kv_lo; p0 < it.kv_hi; p0 += KT) {
+        // Where each of the tile's positions lives, and its key / value factors.
+        if (tid < KT) {
+            const int p = p0 + tid;
+            uint64_t addr = 0;
+            float kf = -INFINITY, vf = 0.0f;
+            if (p < it.kv_hi) {
+                int lo = 0, hi = n_sp - 1;   // last span with start <= p
+                while (lo < hi) {
+                    const int mid = (lo + hi + 1) >> 1;
+                    const int st = starts_in_smem ? sStart[mid] : a.spans[it.span_lo + mid].start;
+                    if (st <= p) lo = mid; else hi = mid - 1;
+                }
+                const gck_span sp = a.spans[it.span_lo + lo];
+                const int slot = sp.off + (p - sp.start);
+                addr = sp.base + (((size_t)(a.layer * 2) * 16 + slot) * row + (size_t)it.kh * hd) * 2;
+                float ks = 1.0f, vs = 1.0f;
+                int hidden = 0;
+                if (sp.mod >= 0) {
+                    const gck_mod md = a.mods[(size_t)sp.mod * a.n_layers + a.layer];
+                    ks = md.k_scale; vs = md.v_scale; hidden = md.hidden;
+                }
+                if (!hidden) { kf = a.scale * ks; vf = vs; }
+            }
+            sPtr[tid] = addr; sKf[tid] = kf; sVf[tid] = vf;
+        }
+        __syncthreads();
+        // K and V rows of the tile (zero where the position is absent).
+        if ((hd & 7) == 0) {
+            const int cpr = hdp / 8, total = KT * cpr;
+            for (int base = tid; base < total; base += 4 * NT) {
+                int4 kv[4], vv[4];
+#pragma unroll
+                for (int u = 0; u < 4; u++) {   // issue every load before the first store
+                    const int idx = base + u * NT, j = idx / cpr, d = (idx % cpr) * 8;
+                    kv[u] = make_int4(0, 0, 0, 0);
+                    vv[u] = kv[u];
+                    const uint64_t ad = idx < total ? sPtr[j] : 0;
+                    if (ad && d < hd) {
+                        const bf16 *kp = (const bf16 *)(uintptr_t)ad + d;
+                        kv[u] = __ldg((const int4 *)kp);
+                        vv[u] = __ldg((const int4 *)(kp + plane));
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < 4; u++) {
+                    const int idx = base + u * NT, j = idx / cpr, d = (idx % cpr) * 8;
+                    if (idx < total) {
+                        *(int4 *)(sK + j * ldh + d) = kv[u];
+                        *(int4 *)(sV + j * ldh + d) = vv[u];
+                    }
+                }
+            }
+        } else {
+            const int cpr = hdp / 2;
+            for (int idx = tid; idx < KT * cpr; idx += NT) {
+                const int j = idx / cpr, d = (idx % cpr) * 2;
+                uint32_t kv = 0, vv = 0;
+                const uint64_t ad = sPtr[j];
+                if (ad && d < hd) {
+                    const bf16 *kp = (const bf16 *)(uintptr_t)ad + d;
+                    kv = *(const uint32_t *)kp;
+                    vv = *(const uint32_t *)(kp + plane);
+                }
+                *(uint32_t *)(sK + j * ldh + d) = kv;
+                *(uint32_t *)(sV + j * ldh + d) = vv;
+            }
+        }
+        __syncthreads();
+        // S = Q·Kᵀ
+        for (int t = warp; t < (M / 16) * (KT / 16); t += NW) {
+            const int tm = t / (KT / 16), tn = t % (KT / 16);
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+            wmma::fill_fragment(acc, 0.0f);
+            for (int k0 = 0; k0 < hdp; k0 += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+                wmma::load_matrix_sync(fa, sQ + tm * 16 * ldh + k0, ldh);
+                wmma::load_matrix_sync(fb, sK + tn * 16 * ldh + k0, ldh);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+            wmma::store_matrix_sync(sS + tm * 16 * SLD + tn * 16, acc, SLD, wmma::mem_row_major);
+        }
+        __syncthreads();
+        // Online softmax: TPR consecutive lanes per row, CPT columns each.
+        {
+            const int r = tid / TPR, c0 = (tid % TPR) * CPT;
+            const int qpos = sq.ctx_first + it.q0 + r / G;
+            float sv[CPT];
+            float mx = -INFINITY;
+#pragma unroll
+            for (int c = 0; c < CPT; c++) {
+                const int p = p0 + c0 + c;
+                const float kf = sKf[c0 + c];
+                const bool ok = r < R && p < it.kv_hi && p <= qpos && kf != -INFINITY;
+                sv[c] = ok ? sS[r * SLD + c0 + c] * kf : -INFINITY;
+                mx = fmaxf(mx, sv[c]);
+            }
+            for (int o = TPR / 2; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(FULL_MASK, mx, o));
+            const float m_old = sM[r], m_new = fmaxf(m_old, mx);
+            const float alpha = m_new == -INFINITY ? 1.0f : __expf(m_old - m_new);
+            float sum = 0.0f;
+#pragma unroll
+            for (int c = 0; c < CPT; c++) {
+                const float e = sv[c] == -INFINITY ? 0.0f : __expf(sv[c] - m_new);
+                sum += e;
+                sv[c] = e * sVf[c0 + c];
+            }
+            for (int o = TPR / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(FULL_MASK, sum, o);
+            // All lanes of this row have read their S values (the shuffles above
+            // order it), so P may now overwrite the row.
+#pragma unroll
+            for (int c = 0; c < CPT; c++) sP[r * 2 * SLD + c0 + c] = __float2bfloat16_rn(sv[c]);
+            if (tid % TPR == 0) {
+                sM[r] = m_new;
+                sL[r] = sL[r] * alpha + sum;
+                sA[r] = alpha;
+            }
+        }
+        __syncthreads();
+        for (int idx = tid; idx < R * hdp; idx += NT) {
+            const int r = idx / hdp, d = idx % hdp;
+            sO[r * ldo + d] *= sA[r];
+        }
+        __syncthreads();
+        // O += P·V
+        for (int t = warp; t < (M / 16) * (hdp / 16); t += NW) {
+            const int tm = t / (hdp / 16), tn = t % (hdp / 16);
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+            wmma::load_matrix_sync(acc, sO + tm * 16 * ldo + tn * 16, ldo, wmma::mem_row_major);
+            for (int k0 = 0; k0 < KT; k0 += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+                wmma::load_matrix_sync(fa, sP + tm * 16 * 2 * SLD + k0, 2 * SLD);
+                wmma::load_matrix_sync(fb, sV + k0 * ldh + tn * 16, ldh);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+            wmma::store_matrix_sync(sO + tm * 16 * ldo + tn * 16, acc, ldo, wmma::mem_row_major);
+        }
+        __syncthreads();
+    }
+
+    if (it.part < 0) {
+        for (int idx = tid; idx < R * hd; idx += NT) {
+            const int r = idx / hd, d = idx % hd;
+            const int i = it.q0 + r / G, h = it.kh * G + r % G;
+            const float l = sL[r];
+            a.out[(size_t)(sq.row0 + i) * qd + (size_t)h * hd + d] = f2bf(l > 0.0f ? sO[r * ldo + d] / l : 0.0f);
+        }
+        return;
+    }
+    // Partial result; the last split of the group to finish merges all of them.
+    float *po = a.part_o + (size_t)it.part * M * hd;
+    for (int idx = tid; idx < R * hd; idx += NT) {
+        const int r = idx / hd, d = idx % hd;
+        po[r * hd + d] = sO[r * ldo + d];
+    }
+    for (int r = tid; r < R; r += NT) {
+        a.part_ml[((size_t)it.part * M + r) * 2] = sM[r];
+        a.part_ml[((size_t)it.part * M + r) * 2 + 1] = sL[r];
+    }
+    __threadfence();
+    __syncthreads();
+    const gck_group g = a.groups[it.group];
+    if (tid == 0) {
+        const int done = atomicAdd(a.counters + it.group, 1);
+        last_flag = done == g.nsplit - 1;
+        if (last_flag) a.counters[it.group] = 0;
+    }
+    __syncthreads();
+    if (!last_flag) return;
+    __threadfence();
+    // Per row: the common max, each split's weight exp(m_s - max) and the
+    // denominator, once (sS is free now); then each output element is one
+    // weighted sum over the splits.
+    float *wgt = sS;   // (M, GCK_MAX_SPLIT) weights, then (M) 1/denominator at wgt + M*GCK_MAX_SPLIT
+    for (int r = tid; r < R; r += NT) {
+        float mx = -INFINITY;
+        for (int sp = 0; sp < g.nsplit; sp++) mx = fmaxf(mx, __ldcg(a.part_ml + ((size_t)(g.part0 + sp) * M + r) * 2));
+        float den = 0.0f;
+        for (int sp = 0; sp < g.nsplit; sp++) {
+            const size_t pr = (size_t)(g.part0 + sp) * M + r;
+            const float m = __ldcg(a.part_ml + pr * 2);
+            const float f = (mx == -INFINITY || m == -INFINITY) ? 0.0f : __expf(m - mx);
+            wgt[r * GCK_MAX_SPLIT + sp] = f;
+            den += f * __ldcg(a.part_ml + pr * 2 + 1);
+        }
+        wgt[M * GCK_MAX_SPLIT + r] = den > 0.0f ? 1.0f / den : 0.0f;
+    }
+    __syncthreads();
+    for (int idx = tid; idx < R * hd; idx += NT) {
+        const int r = idx / hd, d = idx % hd;
+        float num = 0.0f;
+        for (int sp = 0; sp < g.nsplit; sp++)
+            num += wgt[r * GCK_MAX_SPLIT + sp] * __ldcg(a.part_o + ((size_t)(g.part0 + sp) * M + r) * hd + d);
+        const int i = g.q0 + r / G, h = g.kh * G + r % G;
+        a.out[(size_t)(sq.row0 + i) * qd + (size_t)h * hd + d] = f2bf(num * wgt[M * GCK_MAX_SPLIT + r]);
+    }
+}
+
+template <int M, int NW>
+static cudaError_t attention_launch(cudaStream_t s, const gck_attn_args *a, int grid) {
+    const size_t smem = attn_layout(M, a->hd).total;
+    cudaError_t e = cudaFuncSetAttribute(attention_kernel<M, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    attention_kernel<M, NW><<<grid, NW * 32, smem, s>>>(*a);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t gck_attention(cudaStream_t s, int tile_m, const gck_attn_args *a, int grid) {
+    if (grid <= 0) return cudaSuccess;
+    if (a->hd > 256 || (a->hd & 1)) return cudaErrorInvalidValue;
+    if (tile_m == 16) return attention_launch<16, 4>(s, a, grid);
+    if (tile_m == 64) return attention_launch<64, 8>(s, a, grid);
+    return cudaErrorInvalidValue;
+}

@@ -1,0 +1,117 @@
+// Device kernels of the CUDA backend (kernels.cu) and the plain-C structs
+// the host fills for them. Every launcher returns the launch's cudaError_t.
+// bf16 values travel as uint16_t on the C side.
+#ifndef GC_BACKEND_CUDA_KERNELS_H
+#define GC_BACKEND_CUDA_KERNELS_H
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// One sequence of a step, as the attention sees it.
+typedef struct gck_seq {
+    int32_t row0;        // first row of its new positions in the (T, ·) activations
+    int32_t n;           // new positions
+    int32_t ctx_first;   // absolute position of its first new row (= cache length before the step)
+    int32_t span0;       // first of its spans in the span table
+    int32_t n_spans;
+    int32_t pad[3];
+} gck_seq;
+
+// A cache span: n positions starting at sequence position `start`, stored at
+// block slots off .. off+n-1 of the bf16 block at device address `base`.
+typedef struct gck_span {
+    uint64_t base;
+    int32_t off, start, n;
+    int32_t mod;         // -1: no modifiers, else row of the modifier table
+} gck_span;
+
+// Per-layer span modifiers: mods[mod * n_layers + layer].
+typedef struct gck_mod {
+    float k_scale, v_scale;
+    int32_t hidden, pad;
+} gck_mod;
+
+// One attention work item: query positions q0 .. q0+nq-1 of sequence `seq`,
+// all query heads of KV head kh, against cache positions [kv_lo, kv_hi).
+// part < 0: the item covers the whole visible context and writes the final
+// output; otherwise it writes partial results (slot part) and the last split
+// of group `group` to finish merges them.
+typedef struct gck_item {
+    int32_t seq, kh, q0, nq;
+    int32_t kv_lo, kv_hi;
+    int32_t span_lo, span_hi;   // spans (global indices) that overlap [kv_lo, kv_hi)
+    int32_t part, group;
+    int32_t pad[2];
+} gck_item;
+
+#define GCK_MAX_SPLIT 16   // context splits per work item at most
+
+typedef struct gck_group {
+    int32_t seq, kh, q0, nq, part0, nsplit, pad[2];
+} gck_group;
+
+typedef struct gck_attn_args {
+    uint16_t *out;             // (T, H·hd) attention output, bf16
+    float *part_o;             // (parts, M, hd) unnormalised partial outputs
+    float *part_ml;            // (parts, M, 2) running max and sum
+    int32_t *counters;         // (groups) finished splits; left at 0
+    const uint16_t *q;         // (T, H·hd) rotated queries, bf16
+    const gck_item *items;
+    const int32_t *n_items;    // device scalar: blocks past it exit
+    const gck_group *groups;
+    const gck_seq *seqs;
+    const gck_span *spans;
+    const gck_mod *mods;
+    int32_t layer, n_layers, H, KV, hd;
+    float scale;
+} gck_attn_args;
+
+// How a small-T GEMV reads its input rows.
+enum { GCK_X_BF16 = 0, GCK_X_NORM = 1, GCK_X_SWIGLU = 2 };
+
+// x (T, D) f32 residual from token ids (ids[r] >= 0: row of embd (V, D) bf16)
+// or input embeddings (ids[r] < 0: row -ids[r]-1 of emb_in (·, D) f32).
+cudaError_t gck_embed(cudaStream_t s, float *x, const uint16_t *embd, const int32_t *ids, const float *emb_in, int T,
+                      int D);
+// cos/sin (T, half): angle = (float)pos · inv_freq in f32, cos/sin in double.
+cudaError_t gck_rope_table(cudaStream_t s, float *cos_t, float *sin_t, const int32_t *pos, const float *inv_freq, int T,
+                           int half);
+// RMSNorm of n rows of x (D): row i of the outputs is x[rows ? rows[i] : i];
+// out_bf (n, D) bf16 and/or out_f (n, D) f32 (either may be NULL).
+cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_f, const float *x, const float *w,
+                        const int32_t *rows, int n, int D, float eps);
+// q/k/v epilogue: qkv (T, (H+2KV)·hd) f32 (+ bias), per-head RMSNorm of q, k
+// (qn/kn may be NULL), RoPE; q to q_out (T, H·hd) bf16, k/v into the KV block
+// at slot_base[r] (device address), slot slot_idx[r], layer `layer`.
+cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const float *bias, const float *qn, const float *kn,
+                         const float *cos_t, const float *sin_t, uint16_t *q_out, const uint64_t *slot_base,
+                         const int32_t *slot_idx, int layer, int T, int H, int KV, int hd, float eps, int neox);
+// out (T, F) bf16 = silu(gu[:, :F]) · gu[:, F:].
+cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F);
+// Paged attention; tile_m 16 (decode: few query rows per KV head) or 64.
+// grid blocks, those past *n_items exit.
+cudaError_t gck_attention(cudaStream_t s, int tile_m, const gck_attn_args *a, int grid);
+// Dynamic shared memory the attention kernel needs (for checks).
+size_t gck_attention_smem(int tile_m, int hd);
+// y (T, N) f32 (= or +=) x · Wᵀ for T <= GCK_GEMV_MAX_T, W (N, K) bf16, K % 8 == 0.
+// mode GCK_X_NORM: x is the f32 residual (T, K), normalised with w/eps;
+// GCK_X_SWIGLU: x is f32 (T, 2K) gate|up. Both round to bf16 first.
+#define GCK_GEMV_MAX_T 8
+// max_blocks bounds the grid (each block stages x once, then streams rows).
+cudaError_t gck_gemv(cudaStream_t s, float *y, const void *x, int mode, const float *w, float eps, const uint16_t *W,
+                     int T, int N, int K, int accumulate, int max_blocks);
+size_t gck_gemv_smem(int T, int K);
+// out[i] = argmax of row i of x (n, V) (ties → lowest index).
+cudaError_t gck_argmax(cudaStream_t s, int32_t *out, const float *x, int n, int V);
+// e (n, D) *= target / max(‖e_i‖, 1e-6), row-wise (norm in double).
+cudaError_t gck_rescale_rows(cudaStream_t s, float *e, int n, int D, double target);
+// out (n) bf16 = in (n) f32, round to nearest even.
+cudaError_t gck_to_bf16(cudaStream_t s, uint16_t *out, const float *in, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

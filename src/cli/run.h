@@ -1,0 +1,52 @@
+// Shared state of `gcache run` (cmd_run.c: options, batches, records;
+// run_gcache.c: the agent-graph method with policy training).
+#ifndef GC_CLI_RUN_H
+#define GC_CLI_RUN_H
+#include "cli/run_io.h"
+#include "gcache/graph.h"
+#include <stdio.h>
+
+typedef struct run_opts {
+    const char *method, *task, *dataset, *model, *out, *prompts, *trace, *mode, *pass, *topology, *fuse, *checkpoint;
+    long long max_samples, offset, batch, seed, max_tokens, agent_max_tokens, latent_steps, top_k;
+    long long agents, rounds, train_iters, batch_size;
+    double temperature, top_p, lr;
+    bool resume, strict, think, no_realign, text_mode, no_baseline;
+} run_opts;
+
+typedef struct run_ctx run_ctx;
+// Called with each finished question's record before it is written (adds fields).
+typedef void (*run_record_fn)(run_ctx *c, int64_t qi, const gc_qgraph *g, cJSON *rec);
+// Builds the graph of question qi.
+typedef gc_status (*run_build_fn)(run_ctx *c, int64_t qi, gc_qgraph *g, void *user);
+
+struct run_ctx {
+    const run_opts *o;
+    char out_dir[1024];
+    runio_set *data;
+    gc_model *m;
+    gc_engine *e;
+    const gc_tokenizer *tok;
+    gc_chat_style style;
+    gc_prompt_set *ps;
+    gc_realign *ra;
+    runio_results *res;
+    FILE *trace;
+    gc_sched_params sp;
+    const char **batch_ids;     // ids of the batch in flight (for trace lines)
+    run_record_fn on_record;
+    void *user;
+};
+
+run_opts run_default_opts(void);
+int run_open(run_ctx *c, const run_opts *o);
+void run_close(run_ctx *c);
+gc_sched_params run_sched_params(run_ctx *c);
+int64_t run_pending(run_ctx *c, int64_t first, int64_t count, int64_t *idx);
+cJSON *run_record(run_ctx *c, int64_t qi, const gc_qgraph *g, double wall_s, double batch_s, int batch_n);
+void run_trace_event(void *user, const gc_sched_event *ev);
+int run_batches(run_ctx *c, const int64_t *idx, int64_t n, run_build_fn build, void *user, runio_progress *pb,
+                int64_t *done);
+int run_gcache(const run_opts *o);
+
+#endif
