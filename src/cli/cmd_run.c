@@ -3,6 +3,7 @@
 //   gcache                         (the agent graph with learned topology; see run_gcache.c)
 #include "cli/cli.h"
 #include "cli/run.h"
+#include "cli/cli_device.h"
 #include "gcache/mas.h"
 #include "gcache/tokenizer.h"
 #include <errno.h>
@@ -32,6 +33,7 @@ static void run_help(void) {
            "  --think               thinking mode: prompts end with <think>\n"
            "  --prompts FILE        a prompt-set JSON instead of the task's embedded one\n"
            "  --trace FILE          JSON line per step of every question (node start/done, caches, text)\n"
+           "  --device cuda|cpu     default cuda when a GPU is present\n"
            "LatentMAS / TextMAS:\n"
            "  --mode sequential|hierarchical   (default sequential)\n"
            "  --latent-steps N      latent steps per agent (default 10)\n"
@@ -70,6 +72,7 @@ run_opts run_default_opts(void) {
     o.train_iters = 10;
     o.batch_size = 4;
     o.lr = 0.1;
+    o.device = cli_default_device();
     return o;
 }
 
@@ -106,6 +109,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_float(argc, argv, &i, "--temperature", 0, 100, &o->temperature));
         OPT(cli_opt_float(argc, argv, &i, "--top-p", 1e-6, 1, &o->top_p));
         OPT(cli_opt_float(argc, argv, &i, "--lr", 0, 100, &o->lr));
+        OPT(cli_opt_device(argc, argv, &i, &o->device));
         OPT(cli_opt_flag(argv, &i, "--resume", &o->resume));
         OPT(cli_opt_flag(argv, &i, "--strict", &o->strict));
         OPT(cli_opt_flag(argv, &i, "--think", &o->think));
@@ -149,7 +153,7 @@ int run_open(run_ctx *c, const run_opts *o) {
     }
     gc_status s = runio_load(o->task, o->dataset, o->strict, (uint64_t)o->seed, &c->data);
     if (s != GC_OK) return cli_error("run", s);
-    if (cli_open("run", o->model, &c->m, &c->e)) return 1;
+    if (cli_open_on("run", o->model, o->device, &c->m, &c->e)) return 1;
     c->tok = gc_model_tokenizer(c->m);
     if (!c->tok) return cli_usage_error("run", "model %s has no tokenizer", o->model);
     c->style = gc_chat_detect(gc_tokenizer_chat_template(c->tok));

@@ -12,6 +12,7 @@ typedef struct run_opts {
     long long agents, rounds, train_iters, batch_size;
     double temperature, top_p, lr;
     bool resume, strict, think, no_realign, text_mode, no_baseline;
+    int device;   // GC_DEVICE_CPU / GC_DEVICE_CUDA
 } run_opts;
 
 typedef struct run_ctx run_ctx;

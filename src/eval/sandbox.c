@@ -344,7 +344,12 @@ static void classify(gc_sandbox_result *r, const run_state *rs, bool timed_out, 
     int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     r->signal = sig;
     double cpu_limit = ceil(lim->cpu_seconds > 0 ? lim->cpu_seconds : 1);
-    if (sig == SIGXCPU || (sig == SIGKILL && r->cpu_seconds >= cpu_limit - 0.05)) {
+    // The program is PID 1 of its PID namespace, where a kernel SIGXCPU with
+    // the default action is ignored; the hard RLIMIT_CPU then ends it with
+    // SIGKILL. Our own kills are the wall-clock ones handled above, so a
+    // SIGKILL after most of the CPU budget (rusage can lag under load) is the
+    // CPU limit.
+    if (sig == SIGXCPU || (sig == SIGKILL && !memory && r->cpu_seconds >= 0.5 * cpu_limit)) {
         r->outcome = GC_SBX_CPU;
         snprintf(r->reason, sizeof r->reason, "CPU-time limit %.0f s", cpu_limit);
     } else if (memory) {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# LatentMAS / TextMAS pipelines on the H200 with a random-weight Qwen3-4B
+# shape (Qwen's real tokenizer, so prompts have their real lengths), through
+# `gcache run --device cuda`: batch 1, 16 and 128 questions per engine batch.
+# Random weights never emit EOS, so every answer runs to --max-tokens (256):
+# the worst case. Carried: .carry/bin/gcache + .carry/lib, .carry/data.
+set -u
+OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
+MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
+CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
+export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
+export GC_CACHE_DIR=$MODELS/cache PYTHONUNBUFFERED=1
+M=$MODELS/qwen3-4b
+[ -d "$M" ] || python3 bench/cuda/hf_bench.py --models qwen3-4b --save "$MODELS" --no-hf 2>&1 | tail -1
+cp .carry/data/tokenizer.json "$M/"
+G=.carry/bin/gcache
+D=.carry/data/gsm8k-160.jsonl
+common="--task gsm8k --dataset $D --model $M --device cuda --latent-steps 10 --max-tokens 256 --agent-max-tokens 256 --temperature 0"
+# warm-up (realignment matrix computed once and cached on disk)
+$G run --method latentmas $common --max-samples 1 --batch 1 --out $OUT/warm > $OUT/warm.log 2>&1
+for spec in "latentmas 1 4" "latentmas 16 32" "latentmas 128 128" "textmas 16 32" "single 16 32"; do
+  set -- $spec
+  /usr/bin/time -f "$1 batch $2: %e s wall" $G run --method $1 $common --batch $2 --max-samples $3 --out $OUT/$1-b$2 \
+    > $OUT/$1-b$2.log 2>&1
+  tail -n 8 $OUT/$1-b$2.log
+done
