@@ -13,4 +13,8 @@ struct gc_engine {
     struct gc_cuda_ctx *cuda;   // device state when p.device is GC_DEVICE_CUDA, else NULL
 };
 
+// Checks a batch of steps (caches, ids in range, context length, no cache
+// twice) and sums their positions into *T. Shared by the CPU and CUDA paths.
+gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T);
+
 #endif

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,7 +88,7 @@ static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
     return GC_OK;
 }
 
-static gc_status validate(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {
+gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {
     const gc_model_config *c = &e->m->cfg;
     int64_t T = 0;
     for (int s = 0; s < n_steps; s++) {
@@ -108,6 +109,7 @@ static gc_status validate(const gc_engine *e, const gc_seq_step *st, int n_steps
             if (st[j].kv == q->kv) return gc_fail(GC_ERR_INVALID_ARG, "steps %d and %d share one cache", j, s);
         T += q->n;
     }
+    if (T > INT32_MAX / 2) return gc_fail(GC_ERR_RANGE, "step of %lld positions is too large", (long long)T);
     *T_out = T;
     return GC_OK;
 }
@@ -122,7 +124,7 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
     const gc_model *m = e->m;
     const gc_model_config *c = &m->cfg;
     int64_t T = 0;
-    GC_TRY(validate(e, st, n_steps, &T));
+    GC_TRY(gc_engine_validate_steps(e, st, n_steps, &T));
     step_bufs b;
     GC_TRY(alloc_bufs(&b, c, T));
     // Slots for the new positions of every sequence (rolled back on failure).

@@ -2,6 +2,7 @@
 // a stop string, so the stream never shows text that is later cut.
 #include "engine/gen_internal.h"
 #include "core/error.h"
+#include "core/strbuf.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,22 +27,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-typedef struct textbuf { char *s; size_t len, cap; } textbuf;
-
-static bool tb_append(textbuf *b, const char *p, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) return false;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, p, n);
-    b->len += n;
-    b->s[b->len] = 0;
-    return true;
-}
 
 bool gc_gen_is_stop_id(const gc_engine *e, const gc_tokenizer *tok, int32_t id) {
     int n;
@@ -92,7 +77,7 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
     gc_sampler *smp = NULL;
     float *logits = malloc((size_t)V * sizeof(float));
     gc_detok *dt = tok ? gc_detok_new(tok, true) : NULL;
-    textbuf tb = {0};
+    gc_strbuf tb = {0};
     size_t emitted = 0;
     gc_status s = GC_OK;
     res->ids = malloc(((size_t)p->max_tokens + 1) * sizeof(int32_t));
@@ -113,7 +98,7 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
         if (dt) {
             const char *piece;
             size_t pl = gc_detok_push(dt, id, &piece);
-            if (!tb_append(&tb, piece, pl)) { s = gc_fail(GC_ERR_OOM, "out of memory"); goto done; }
+            if (!gc_strbuf_append(&tb, piece, pl)) { s = gc_fail(GC_ERR_OOM, "out of memory"); goto done; }
         }
         size_t stop_at = gc_gen_find_stop(p, tb.s ? tb.s : "", tb.len);
         if (stop_at < tb.len) {
@@ -135,7 +120,7 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
     if (dt && res->finish != GC_FINISH_STOP) {
         const char *piece;
         size_t pl = gc_detok_flush(dt, &piece);
-        if (!tb_append(&tb, piece, pl)) { s = gc_fail(GC_ERR_OOM, "out of memory"); goto done; }
+        if (!gc_strbuf_append(&tb, piece, pl)) { s = gc_fail(GC_ERR_OOM, "out of memory"); goto done; }
     }
     if (stream && tb.len > emitted) stream(user, tb.s + emitted, tb.len - emitted);
     res->decode_s = now_s() - t1;

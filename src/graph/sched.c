@@ -2,6 +2,7 @@
 #include "gcache/sched.h"
 #include "engine/gen_internal.h"
 #include "core/error.h"
+#include "core/strbuf.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,7 @@ typedef struct nstate {
     float *logits;        // (V) when decoding
     gc_sampler *smp;
     gc_detok *dt;
-    char *text;
-    size_t len, cap;
+    gc_strbuf text;
     int32_t next;
 } nstate;
 
@@ -44,20 +44,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static bool text_append(nstate *s, const char *p, size_t n) {
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        while (cap < s->len + n + 1) cap *= 2;
-        char *nt = realloc(s->text, cap);
-        if (!nt) return false;
-        s->text = nt;
-        s->cap = cap;
-    }
-    memcpy(s->text + s->len, p, n);
-    s->len += n;
-    s->text[s->len] = 0;
-    return true;
-}
 
 // The prompt with "{context}" replaced by the predecessors' texts.
 static char *build_prompt(const gc_qgraph *g, const gc_node *nd) {
@@ -147,11 +133,11 @@ static gc_status finish_node(run *R, int q, int i) {
     if (s->dt) {
         const char *piece;
         size_t pl = gc_detok_flush(s->dt, &piece);
-        if (nd->finish != GC_FINISH_STOP && !text_append(s, piece, pl)) return gc_fail(GC_ERR_OOM, "out of memory");
+        if (nd->finish != GC_FINISH_STOP && !gc_strbuf_append(&s->text, piece, pl)) return gc_fail(GC_ERR_OOM, "out of memory");
     }
     if (nd->max_tokens > 0) {
-        nd->text = s->text ? s->text : calloc(1, 1);
-        s->text = NULL;
+        nd->text = s->text.s ? s->text.s : calloc(1, 1);
+        s->text.s = NULL;
     }
     nd->t_end = now_s() - R->t0;
     s->ph = P_DONE;
@@ -173,13 +159,13 @@ static gc_status decode_next(run *R, int q, int i) {
     nd->out_tokens++;
     const char *piece;
     size_t pl = gc_detok_push(s->dt, id, &piece);
-    if (!text_append(s, piece, pl)) return gc_fail(GC_ERR_OOM, "out of memory");
+    if (!gc_strbuf_append(&s->text, piece, pl)) return gc_fail(GC_ERR_OOM, "out of memory");
     gc_gen_params gp = gc_gen_default_params();
     memcpy(gp.stop, R->p->stop, sizeof gp.stop);
-    size_t cut = gc_gen_find_stop(&gp, s->text, s->len);
-    if (cut < s->len) {
-        s->len = cut;
-        s->text[cut] = 0;
+    size_t cut = gc_gen_find_stop(&gp, s->text.s, s->text.len);
+    if (cut < s->text.len) {
+        s->text.len = cut;
+        s->text.s[cut] = 0;
         nd->finish = GC_FINISH_STOP;
         return finish_node(R, q, i);
     }
@@ -292,7 +278,7 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
             nstate *s = &R.st[q][i];
             gc_kv_free(s->kv);
             gc_kv_free(s->exposed);
-            free(s->ids); free(s->hidden); free(s->emb); free(s->logits); free(s->text);
+            free(s->ids); free(s->hidden); free(s->emb); free(s->logits); free(s->text.s);
             gc_sampler_free(s->smp);
             gc_detok_free(s->dt);
         }

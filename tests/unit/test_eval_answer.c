@@ -271,7 +271,7 @@ static void test_degenerate_outputs_are_fast(void **st) {
         free(s);
     }
     double dt = now_s() - t0;
-    if (dt > 1.5) fail_msg("degenerate inputs took %.2f s", dt);
+    if (dt > 5.0) fail_msg("degenerate inputs took %.2f s (quadratic?)", dt);
 }
 
 int main(void) {

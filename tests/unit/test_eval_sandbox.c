@@ -96,17 +96,19 @@ static void test_files_stay_in_private_dir(void **st) {
 static void test_cpu_and_wall_limits(void **st) {
     (void)st;
     gc_sandbox_limits l = small_limits();
-    l.wall_seconds = 4;
+    // A generous wall limit: on a loaded machine 1 s of CPU can take several
+    // seconds of wall time; the outcome shows the CPU limit, not the wall, ended it.
+    l.wall_seconds = 30;
     gc_sandbox_result r = run("while True:\n    pass\n", &l);
     expect_outcome(&r, GC_SBX_CPU);
-    assert_true(r.wall_seconds < 3.5);
+    assert_true(r.wall_seconds < 29);
     assert_true(r.cpu_seconds >= 0.9);
     gc_sandbox_result_free(&r);
 
     l.wall_seconds = 1;
     r = run("import time\nprint('start', flush=True)\ntime.sleep(60)\n", &l);
     expect_outcome(&r, GC_SBX_TIMEOUT);
-    assert_true(r.wall_seconds >= 1.0 && r.wall_seconds < 2.5);
+    assert_true(r.wall_seconds >= 1.0 && r.wall_seconds < 6.0);
     assert_non_null(strstr(r.output, "start"));  // output before the kill is kept
     assert_non_null(strstr(r.reason, "wall-clock"));
     gc_sandbox_result_free(&r);

@@ -292,31 +292,6 @@ static gc_status upload_meta(gc_cuda_ctx *c, const size_t *off, const size_t *us
     return GC_OK;
 }
 
-static gc_status validate(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {
-    const gc_model_config *c = &e->m->cfg;
-    int64_t T = 0;
-    for (int s = 0; s < n_steps; s++) {
-        const gc_seq_step *q = &st[s];
-        if (!q->kv || q->kv->e != e) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache missing or from another engine", s);
-        if (q->n < 1) return gc_fail(GC_ERR_INVALID_ARG, "step %d: no positions", s);
-        if ((q->ids == NULL) == (q->embeds == NULL))
-            return gc_fail(GC_ERR_INVALID_ARG, "step %d: give exactly one of ids / embeds", s);
-        if (q->kv->pending) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache has an open reservation", s);
-        if (q->kv->len + q->n > c->max_position)
-            return gc_fail(GC_ERR_RANGE, "sequence of %lld positions exceeds the model context of %lld",
-                           (long long)(q->kv->len + q->n), (long long)c->max_position);
-        for (int t = 0; q->ids && t < q->n; t++)
-            if (q->ids[t] < 0 || q->ids[t] >= c->vocab_size)
-                return gc_fail(GC_ERR_INVALID_ARG, "token id %d out of range [0, %lld)", q->ids[t],
-                               (long long)c->vocab_size);
-        for (int j = 0; j < s; j++)
-            if (st[j].kv == q->kv) return gc_fail(GC_ERR_INVALID_ARG, "steps %d and %d share one cache", j, s);
-        T += q->n;
-    }
-    if (T > INT32_MAX / 2) return gc_fail(GC_ERR_RANGE, "step of %lld positions is too large", (long long)T);
-    *T_out = T;
-    return GC_OK;
-}
 
 void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t *items,
                        int64_t *groups, int64_t *parts) {
@@ -512,7 +487,7 @@ gc_status gc_cuda_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
     gc_cuda_ctx *c = e->cuda;
     if (!c) return gc_fail(GC_ERR_INVALID_ARG, "engine was not created with device = cuda");
     int64_t T = 0;
-    GC_TRY(validate(e, st, n_steps, &T));
+    GC_TRY(gc_engine_validate_steps(e, st, n_steps, &T));
     gc_kv_slot *slots = malloc((size_t)T * sizeof *slots);
     seq_out *so = malloc((size_t)n_steps * sizeof *so);
     if (!slots || !so) {
