@@ -48,6 +48,8 @@ static void run_help(void) {
            "  --train-iters N       policy-gradient iterations before evaluating (default 10)\n"
            "  --batch-size N        questions per training iteration (default 4)\n"
            "  --lr LR               Adam learning rate (default 0.1)\n"
+           "  --edge-temperature T  τ of p = sigmoid(S'/τ) (default 1, as GDesigner: edge probabilities\n"
+           "                        then stay in [0.27, 0.73]; ≤ 0.25 lets one topology exceed 0.9)\n"
            "  --no-baseline         REINFORCE without the running-mean baseline (GDesigner exactly)\n"
            "  --checkpoint DIR      policy checkpoints + training log (resumable; default OUT)\n\n"
            "example: gcache run --method latentmas --task gsm8k --dataset ../shared/data/gsm8k/test.jsonl \\\n"
@@ -72,6 +74,7 @@ run_opts run_default_opts(void) {
     o.train_iters = 10;
     o.batch_size = 4;
     o.lr = 0.1;
+    o.edge_temperature = 1.0;
     o.device = cli_default_device();
     return o;
 }
@@ -109,6 +112,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_float(argc, argv, &i, "--temperature", 0, 100, &o->temperature));
         OPT(cli_opt_float(argc, argv, &i, "--top-p", 1e-6, 1, &o->top_p));
         OPT(cli_opt_float(argc, argv, &i, "--lr", 0, 100, &o->lr));
+        OPT(cli_opt_float(argc, argv, &i, "--edge-temperature", 1e-3, 100, &o->edge_temperature));
         OPT(cli_opt_device(argc, argv, &i, &o->device));
         OPT(cli_opt_flag(argv, &i, "--resume", &o->resume));
         OPT(cli_opt_flag(argv, &i, "--strict", &o->strict));

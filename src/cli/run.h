@@ -10,7 +10,7 @@ typedef struct run_opts {
     const char *method, *task, *dataset, *model, *out, *prompts, *trace, *mode, *pass, *topology, *fuse, *checkpoint;
     long long max_samples, offset, batch, seed, max_tokens, agent_max_tokens, latent_steps, top_k;
     long long agents, rounds, train_iters, batch_size;
-    double temperature, top_p, lr;
+    double temperature, top_p, lr, edge_temperature;
     bool resume, strict, think, no_realign, text_mode, no_baseline;
     int device;   // GC_DEVICE_CPU / GC_DEVICE_CUDA
 } run_opts;

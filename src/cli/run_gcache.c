@@ -164,6 +164,7 @@ static int train_and_eval(run_ctx *c, gopts *go) {
     pp.feat_dim = (int)(2 * L.D);
     pp.n_layers = (int)mi.n_layers;
     pp.lr = o->lr;
+    pp.temperature = o->edge_temperature;
     pp.use_baseline = !o->no_baseline;
     pp.learn_gates = go->gp.cache_mode;
     pp.learn_fuse = go->gp.cache_mode && go->gp.fuse == GC_FUSE_WSUM;
