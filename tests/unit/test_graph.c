@@ -79,6 +79,20 @@ static void test_build_rounds(void **st) {
         assert_true(adj[i * 5 + i] == 0);
         for (int j = 0; j < 5; j++) assert_true(adj[i * 5 + j] == adj[j * 5 + i]);
     }
+    // Every embedded role graph must leave some agent pairs unconnected: with a
+    // complete graph Â = D^-1/2 (A+I) D^-1/2 averages all nodes, every GCN row
+    // becomes identical and the learned edge probabilities are all 1/2.
+    const char *fams[] = {"math", "choice", "code"};
+    for (int f = 0; f < 3; f++) {
+        gc_prompt_set *q;
+        assert_int_equal(gc_prompts_load(fams[f], &q), GC_OK);
+        double a4[16];
+        gc_prompts_role_adjacency(q, 4, a4);
+        int zeros = 0;
+        for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) zeros += i != j && a4[i * 4 + j] == 0;
+        assert_true(zeros > 0);
+        gc_prompts_free(q);
+    }
     gc_topo t;
     gc_topology_fixed(GC_TOPO_CHAIN, 3, 0, &t);
     t.spatial[0][1] = 0;
