@@ -24,6 +24,10 @@ int cli_open(const char *cmd, const char *path, gc_model **m, gc_engine **e);
 
 double cli_now(void);
 
+// Runs an external program (argv[0] looked up in PATH, NULL-terminated argv)
+// and waits; true when it exited with status 0.
+bool cli_run_tool(char *const argv[]);
+
 int cmd_run(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_chat(int argc, char **argv);

@@ -6,7 +6,6 @@
 #include "core/json.h"
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 // Last well-formed line of a JSONL file, parsed.
@@ -83,14 +82,9 @@ int cmd_graph(int argc, char **argv) {
     free(logp);
     const char *ext = strrchr(out, '.');
     const char *fmt = ext && strcmp(ext, ".png") == 0 ? "-Tpng" : "-Tsvg";
-    pid_t pid = fork();
-    if (pid == 0) {
-        execlp("dot", "dot", fmt, "-o", out, dotpath, (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
+    char *dot[] = {"dot", (char *)fmt, "-o", (char *)out, dotpath, NULL};
     int rc = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    if (!cli_run_tool(dot)) {
         fprintf(stderr, "gcache graph: Graphviz `dot` failed (apt-get install graphviz)\n");
         rc = 1;
     } else {

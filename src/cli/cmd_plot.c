@@ -6,8 +6,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define MAX_SERIES 160
 
@@ -134,13 +132,8 @@ int cmd_plot(int argc, char **argv) {
         else fprintf(stderr, "gcache plot: wrote %s (%d iterations)\n", out, c.n);
     }
     if (!rc && png) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            execlp("rsvg-convert", "rsvg-convert", "-o", png, out, (char *)NULL);
-            _exit(127);
-        }
-        int st = 0;
-        if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char *conv[] = {"rsvg-convert", "-o", (char *)png, (char *)out, NULL};
+        if (!cli_run_tool(conv)) {
             fprintf(stderr, "gcache plot: could not render %s (is rsvg-convert installed? apt-get install librsvg2-bin)\n", png);
             rc = 1;
         }
