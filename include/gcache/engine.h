@@ -30,6 +30,8 @@ bool gc_engine_cuda_available(void);
 gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine **out);
 void gc_engine_free(gc_engine *e);
 const gc_model *gc_engine_model(const gc_engine *e);
+// Where the engine runs.
+gc_device gc_engine_device(const gc_engine *e);
 
 // KV caches (gc_kv_new etc.) are declared in gcache/kv.h.
 
@@ -44,8 +46,10 @@ typedef struct gc_seq_step {
     bool logits_all;
     float *hidden;         // out, or NULL: final-norm hidden states, (n, D) if hidden_all else (1, D)
     bool hidden_all;
-    int32_t *argmax;       // out, or NULL: greedy token (argmax of the last position's logits, ties →
-                           // lowest id), computed on the device with GC_DEVICE_CUDA (logits may be NULL)
+    int32_t *argmax;       // out, or NULL: the next token from the last position's logits, chosen on
+                           // the device with GC_DEVICE_CUDA (logits may be NULL): greedy (ties →
+                           // lowest id), or drawn by `draw` when set (gc_token_draw_row)
+    const struct gc_token_draw *draw;   // with argmax: temperature/top-k/top-p and the uniform u
 } gc_seq_step;
 
 // Runs all sequences' new positions through the model in one pass (GEMMs see

@@ -35,6 +35,10 @@ gc_status gc_text_embed_model(gc_engine *e, const struct gc_tokenizer *tok, cons
 
 // e (D) = h·W_a rescaled to target_norm / max(‖h·W_a‖, 1e-6).
 void gc_realign_apply(const gc_realign *r, const float *h, float *e);
+// The same for n rows h (n, D) → out (n, D); with a CUDA engine the product
+// runs on its device (f32, one GEMM for all rows) through a copy of W_a the
+// engine keeps. e may be NULL (host).
+gc_status gc_realign_apply_rows(const gc_realign *r, gc_engine *e, const float *h, int64_t n, float *out);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,27 @@ gc_status gc_sampler_new(const gc_sampler_params *p, int64_t vocab, gc_sampler *
 void gc_sampler_free(gc_sampler *s);
 // Draws one id from logits (vocab floats; not modified).
 int32_t gc_sampler_sample(gc_sampler *s, const float *logits);
+// The parameters the sampler was made with.
+const gc_sampler_params *gc_sampler_get_params(const gc_sampler *s);
+// Advances the sampler's stream by one uniform in [0, 1) and returns it (the
+// u of a gc_token_draw, so a device draw is seeded like a host one).
+double gc_sampler_next_unit(gc_sampler *s);
+
+// One draw by a fixed rule that the CUDA backend computes on the device
+// (gc_seq_step.draw), given the uniform u:
+//   temperature <= 0: argmax (ties → lowest id). Else p_i = exp((l_i − max) / T);
+//   top_k > 0 keeps the ids whose logit is >= the k-th largest (ties kept);
+//   top_p < 1 then keeps the ids whose logit is >= the largest threshold at
+//   which the kept mass is >= top_p of the top-k mass; the result is the
+//   first id, in index order, at which the running kept mass exceeds u · total.
+// Same distribution as gc_sampler_sample, which walks the ids in probability
+// order instead, so the two pick differently draw by draw.
+typedef struct gc_token_draw {
+    float temperature, top_p;
+    int32_t top_k;
+    float u;
+} gc_token_draw;
+int32_t gc_token_draw_row(const float *logits, int64_t vocab, const gc_token_draw *d);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 // matmul over T rows. Attention is per (sequence, head) against that
 // sequence's cache, which already holds this step's keys/values.
 #include "engine/engine.h"
+#include "gcache/sampler.h"
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_backend.h"
 #include "model/quant.h"
@@ -62,6 +63,8 @@ static void free_bufs(step_bufs *b) {
     free(b->x); free(b->xn); free(b->q); free(b->k); free(b->v); free(b->att);
     free(b->tmp); free(b->gate); free(b->up); free(b->cos_t); free(b->sin_t); free(b->pos);
 }
+
+gc_device gc_engine_device(const gc_engine *e) { return e->cuda ? GC_DEVICE_CUDA : GC_DEVICE_CPU; }
 
 static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
     memset(b, 0, sizeof *b);
@@ -231,8 +234,9 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
 
     // Outputs: gather the rows whose logits are wanted, one matmul for all.
     int64_t n_out = 0;
+    // A step needs its rows' logits when it asks for them or for a token.
     for (int s = 0; s < n_steps; s++)
-        if (st[s].logits) n_out += st[s].logits_all ? st[s].n : 1;
+        if (st[s].logits || st[s].argmax) n_out += st[s].logits && st[s].logits_all ? st[s].n : 1;
     gc_status status = GC_OK;
     if (n_out > 0) {
         float *rows = malloc((size_t)(n_out * D) * sizeof(float));
@@ -242,16 +246,22 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
         } else {
             int64_t k = 0, r = 0;
             for (int s = 0; s < n_steps; r += st[s].n, s++) {
-                if (!st[s].logits) continue;
-                int64_t first = st[s].logits_all ? 0 : st[s].n - 1;
+                if (!st[s].logits && !st[s].argmax) continue;
+                int64_t first = st[s].logits && st[s].logits_all ? 0 : st[s].n - 1;
                 for (int64_t i = first; i < st[s].n; i++, k++) memcpy(rows + k * D, b.xn + (r + i) * D, (size_t)D * sizeof(float));
             }
             gc_cpu_matmul(lg, rows, n_out, m->lm_head, NULL);
             k = 0;
             for (int s = 0; s < n_steps; s++) {
-                if (!st[s].logits) continue;
-                int64_t cnt = st[s].logits_all ? st[s].n : 1;
-                memcpy(st[s].logits, lg + k * c->vocab_size, (size_t)(cnt * c->vocab_size) * sizeof(float));
+                if (!st[s].logits && !st[s].argmax) continue;
+                int64_t cnt = st[s].logits && st[s].logits_all ? st[s].n : 1;
+                if (st[s].logits)
+                    memcpy(st[s].logits, lg + k * c->vocab_size, (size_t)(cnt * c->vocab_size) * sizeof(float));
+                if (st[s].argmax) {
+                    const gc_token_draw greedy = {0};
+                    *st[s].argmax = gc_token_draw_row(lg + (k + cnt - 1) * c->vocab_size, c->vocab_size,
+                                                      st[s].draw ? st[s].draw : &greedy);
+                }
                 k += cnt;
             }
         }

@@ -64,6 +64,14 @@ static size_t held_back(const gc_gen_params *p, const char *s, size_t len) {
     return hold;
 }
 
+// Asks the engine for the token instead of the logits, drawing u first.
+static void dev_step(gc_seq_step *st, gc_sampler *smp, gc_token_draw *draw, int32_t *out) {
+    st->logits = NULL;
+    st->argmax = out;
+    st->draw = draw;
+    if (draw->temperature > 0.0f) draw->u = (float)gc_sampler_next_unit(smp);
+}
+
 gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const int32_t *prompt, int64_t n_prompt,
                       const gc_gen_params *p, gc_gen_stream_fn stream, void *user, gc_gen_result *res) {
     memset(res, 0, sizeof *res);
@@ -84,14 +92,21 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
     if (!logits || !res->ids || (tok && !dt)) { s = gc_fail(GC_ERR_OOM, "out of memory"); goto done; }
     if ((s = gc_sampler_new(&p->sampling, V, &smp)) != GC_OK) goto done;
 
+    // On a CUDA engine the token is chosen on the device (one int back
+    // instead of the logits row), seeded from the same sampler stream.
+    const bool dev = gc_engine_device(e) == GC_DEVICE_CUDA;
+    gc_token_draw draw = {.temperature = p->sampling.temperature, .top_p = p->sampling.top_p,
+                          .top_k = p->sampling.top_k};
+    int32_t dev_id = -1;
     double t0 = now_s();
     gc_seq_step st = {.kv = kv, .n = n_prompt, .ids = prompt, .logits = logits};
+    if (dev) dev_step(&st, smp, &draw, &dev_id);
     if ((s = gc_engine_forward(e, &st, 1)) != GC_OK) goto done;
     double t1 = now_s();
     res->prefill_s = t1 - t0;
     res->finish = GC_FINISH_LENGTH;
     for (int i = 0; i < p->max_tokens; i++) {
-        int32_t id = gc_sampler_sample(smp, logits);
+        int32_t id = dev ? dev_id : gc_sampler_sample(smp, logits);
         res->unfed = id;
         if (!p->ignore_eos && gc_gen_is_stop_id(e, tok, id)) { res->finish = GC_FINISH_EOS; break; }
         res->ids[res->n_ids++] = id;
@@ -114,6 +129,7 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
         }
         if (i + 1 == p->max_tokens) break;   // the last token needs no forward pass
         gc_seq_step d = {.kv = kv, .n = 1, .ids = &id, .logits = logits};
+        if (dev) dev_step(&d, smp, &draw, &dev_id);
         if ((s = gc_engine_forward(e, &d, 1)) != GC_OK) goto done;
         res->unfed = -1;
     }

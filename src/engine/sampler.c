@@ -117,3 +117,63 @@ int32_t gc_sampler_sample(gc_sampler *s, const float *logits) {
     }
     return s->cand[n - 1].id;
 }
+
+const gc_sampler_params *gc_sampler_get_params(const gc_sampler *s) { return &s->p; }
+
+double gc_sampler_next_unit(gc_sampler *s) { return next_unit(s->s); }
+
+static int cmp_float_desc(const void *a, const void *b) {
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+// The host side of the device draw (see gcache/sampler.h). Thresholds are on
+// logit values (p is monotone in the logit); masses in double.
+int32_t gc_token_draw_row(const float *logits, int64_t V, const gc_token_draw *d) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < V; i++)
+        if (logits[i] > logits[best] || logits[best] != logits[best]) best = i;
+    if (!(d->temperature > 0.0f) || V < 2) return (int32_t)best;
+    const double mx = logits[best], inv_t = 1.0 / d->temperature;
+    float *sorted = NULL;
+    float thr = -INFINITY;
+    if ((d->top_k > 0 && d->top_k < V) || d->top_p < 1.0f) {
+        sorted = malloc((size_t)V * sizeof *sorted);
+        if (!sorted) return (int32_t)best;   // out of memory: degrade to greedy
+        int64_t n = 0;
+        for (int64_t i = 0; i < V; i++)
+            if (logits[i] == logits[i]) sorted[n++] = logits[i];
+        qsort(sorted, (size_t)n, sizeof *sorted, cmp_float_desc);
+        int64_t kept = n;
+        if (d->top_k > 0 && d->top_k < n) {
+            thr = sorted[d->top_k - 1];
+            while (kept > 0 && sorted[kept - 1] < thr) kept--;
+        }
+        if (d->top_p < 1.0f) {
+            double z = 0;
+            for (int64_t i = 0; i < kept; i++) z += exp(((double)sorted[i] - mx) * inv_t);
+            double acc = 0;
+            for (int64_t i = 0; i < kept; i++) {
+                acc += exp(((double)sorted[i] - mx) * inv_t);
+                if (acc >= d->top_p * z) {
+                    if (sorted[i] > thr) thr = sorted[i];
+                    break;
+                }
+            }
+        }
+        free(sorted);
+    }
+    double total = 0;
+    for (int64_t i = 0; i < V; i++)
+        if (logits[i] >= thr) total += exp(((double)logits[i] - mx) * inv_t);
+    const double target = (double)d->u * total;
+    double acc = 0;
+    int64_t last = best;
+    for (int64_t i = 0; i < V; i++) {
+        if (!(logits[i] >= thr)) continue;
+        acc += exp(((double)logits[i] - mx) * inv_t);
+        last = i;
+        if (target < acc) return (int32_t)i;
+    }
+    return (int32_t)last;
+}

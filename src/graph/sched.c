@@ -1,6 +1,8 @@
 // The agent scheduler (see gcache/sched.h).
 #include "gcache/sched.h"
 #include "engine/gen_internal.h"
+#include "gcache/latent.h"
+#include "gcache/sampler.h"
 #include "core/error.h"
 #include "core/strbuf.h"
 #include <stdio.h>
@@ -20,8 +22,10 @@ typedef struct nstate {
     int64_t own_start, latent_start;
     float *hidden;        // (D) last position's final-norm hidden state
     float *emb;           // (D) next latent input
-    float *logits;        // (V) when decoding
-    gc_sampler *smp;
+    float *logits;        // (V) when decoding on the host
+    gc_sampler *smp;      // sampling parameters and RNG stream (host draws, or u of device draws)
+    gc_token_draw draw;   // the next device draw
+    int32_t tok;          // the token the engine chose (device path)
     gc_detok *dt;
     gc_strbuf text;
     int32_t next;
@@ -36,6 +40,11 @@ typedef struct run {
     nstate **st;          // st[q][node]
     int64_t V, D;
     double t0;
+    bool dev;             // CUDA engine: tokens chosen on the device, realignment there too
+    float *rh, *re;       // (total nodes, D) rows to realign this step, packed, and their results
+    int (*lat)[2];        // (total nodes) the (question, node) of each packed row
+    int n_lat;
+    double t_fwd, t_host; // GC_SCHED_PROFILE: seconds in the engine / in the scheduler
 } run;
 
 static double now_s(void) {
@@ -100,10 +109,9 @@ static gc_status start_node(run *R, int q, int i) {
     s->emb = malloc((size_t)R->D * sizeof(float));
     if (!s->hidden || !s->emb) return gc_fail(GC_ERR_OOM, "out of memory");
     if (nd->max_tokens > 0) {
-        s->logits = malloc((size_t)R->V * sizeof(float));
+        if (!R->dev && !(s->logits = malloc((size_t)R->V * sizeof(float)))) return gc_fail(GC_ERR_OOM, "out of memory");
         gc_sampler_params sp = R->p->sampling;
         sp.seed = g->seed * 1000003ULL + (uint64_t)i;
-        if (!s->logits) return gc_fail(GC_ERR_OOM, "out of memory");
         GC_TRY(gc_sampler_new(&sp, R->V, &s->smp));
         if (!(s->dt = gc_detok_new(R->tok, true))) return gc_fail(GC_ERR_OOM, "out of memory");
     }
@@ -151,7 +159,7 @@ static gc_status decode_next(run *R, int q, int i) {
     gc_node *nd = (gc_node *)&R->g[q]->nodes[i];
     nstate *s = &R->st[q][i];
     s->ph = P_DECODE;
-    int32_t id = gc_sampler_sample(s->smp, s->logits);
+    int32_t id = R->dev ? s->tok : gc_sampler_sample(s->smp, s->logits);
     if (gc_gen_is_stop_id(R->e, R->tok, id)) {
         nd->finish = GC_FINISH_EOS;
         return finish_node(R, q, i);
@@ -185,12 +193,50 @@ static gc_status after_forward(run *R, int q, int i) {
     else if (s->ph == P_LATENT) nd->latent_done++;
     else return decode_next(R, q, i);
     if (nd->latent_done < nd->latent_steps) {
-        gc_realign_apply(R->p->realign, s->hidden, s->emb);
+        // Realigned with every other node's row after the step (realign_pending).
+        memcpy(R->rh + (size_t)R->n_lat * R->D, s->hidden, (size_t)R->D * sizeof(float));
+        R->lat[R->n_lat][0] = q;
+        R->lat[R->n_lat][1] = i;
+        R->n_lat++;
         s->ph = P_LATENT;
         return GC_OK;
     }
     if (nd->max_tokens > 0) return decode_next(R, q, i);
     return finish_node(R, q, i);
+}
+
+// The next input embeddings of every node that continues with a latent step:
+// one batched realignment (on the device for a CUDA engine).
+static gc_status realign_pending(run *R) {
+    if (R->n_lat == 0) return GC_OK;
+    GC_TRY(gc_realign_apply_rows(R->p->realign, R->dev ? R->e : NULL, R->rh, R->n_lat, R->re));
+    for (int k = 0; k < R->n_lat; k++)
+        memcpy(R->st[R->lat[k][0]][R->lat[k][1]].emb, R->re + (size_t)k * R->D, (size_t)R->D * sizeof(float));
+    R->n_lat = 0;
+    return GC_OK;
+}
+
+// True when this step's output is the node's next token (the last position
+// of its prompt or of its last latent step, or a decode step).
+static bool wants_token(const gc_node *nd, const nstate *s) {
+    if (nd->max_tokens <= 0) return false;
+    if (s->ph == P_DECODE) return true;
+    if (s->ph == P_PREFILL) return nd->latent_steps == 0;
+    return s->ph == P_LATENT && nd->latent_done + 1 >= nd->latent_steps;
+}
+
+// Points the step at where the next token goes: the logits row (host
+// sampling) or the device's choice with this node's draw.
+static void want_token(run *R, nstate *s, gc_seq_step *x) {
+    if (!R->dev) {
+        x->logits = s->logits;
+        return;
+    }
+    const gc_sampler_params *sp = gc_sampler_get_params(s->smp);
+    s->draw = (gc_token_draw){.temperature = sp->temperature, .top_p = sp->top_p, .top_k = sp->top_k};
+    if (sp->temperature > 0.0f) s->draw.u = (float)gc_sampler_next_unit(s->smp);
+    x->argmax = &s->tok;
+    x->draw = &s->draw;
 }
 
 gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *graphs, int n,
@@ -199,7 +245,8 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     if (n < 1) return GC_OK;
     gc_model_info info;
     gc_model_get_info(gc_engine_model(e), &info);
-    run R = {.e = e, .tok = tok, .p = p, .g = graphs, .n = n, .V = info.vocab_size, .D = info.hidden_size, .t0 = now_s()};
+    run R = {.e = e, .tok = tok, .p = p, .g = graphs, .n = n, .V = info.vocab_size, .D = info.hidden_size, .t0 = now_s(),
+             .dev = gc_engine_device(e) == GC_DEVICE_CUDA};
     int total = 0;
     for (int q = 0; q < n; q++) {
         const gc_qgraph *g = graphs[q];
@@ -218,7 +265,11 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     R.st = calloc((size_t)n, sizeof *R.st);
     gc_seq_step *steps = calloc((size_t)total, sizeof *steps);
     int (*who)[2] = calloc((size_t)total, sizeof *who);
-    gc_status st = (!R.st || !steps || !who) ? gc_fail(GC_ERR_OOM, "out of memory") : GC_OK;
+    R.rh = malloc((size_t)total * (size_t)R.D * sizeof(float));
+    R.re = malloc((size_t)total * (size_t)R.D * sizeof(float));
+    R.lat = calloc((size_t)total, sizeof *R.lat);
+    gc_status st = (!R.st || !steps || !who || !R.rh || !R.re || !R.lat) ? gc_fail(GC_ERR_OOM, "out of memory") : GC_OK;
+    const bool prof = getenv("GC_SCHED_PROFILE") && *getenv("GC_SCHED_PROFILE") == '1';
     for (int q = 0; st == GC_OK && q < n; q++)
         if (!(R.st[q] = calloc((size_t)graphs[q]->n_nodes, sizeof **R.st))) st = gc_fail(GC_ERR_OOM, "out of memory");
 
@@ -240,28 +291,31 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
                 nstate *s = &R.st[q][i];
                 const gc_node *nd = &graphs[q]->nodes[i];
                 gc_seq_step *x = &steps[m];
-                bool want_logits = nd->max_tokens > 0;
                 switch (s->ph) {
                 case P_PREFILL:
-                    *x = (gc_seq_step){.kv = s->kv, .n = (int64_t)s->n_ids, .ids = s->ids, .hidden = s->hidden,
-                                       .logits = want_logits ? s->logits : NULL};
+                    *x = (gc_seq_step){.kv = s->kv, .n = (int64_t)s->n_ids, .ids = s->ids, .hidden = s->hidden};
                     break;
                 case P_LATENT:
-                    *x = (gc_seq_step){.kv = s->kv, .n = 1, .embeds = s->emb, .hidden = s->hidden,
-                                       .logits = want_logits ? s->logits : NULL};
+                    *x = (gc_seq_step){.kv = s->kv, .n = 1, .embeds = s->emb, .hidden = s->hidden};
                     break;
                 case P_DECODE:
-                    *x = (gc_seq_step){.kv = s->kv, .n = 1, .ids = &s->next, .logits = s->logits};
+                    *x = (gc_seq_step){.kv = s->kv, .n = 1, .ids = &s->next};
                     break;
                 default: continue;
                 }
+                if (wants_token(nd, s)) want_token(&R, s, x);
                 who[m][0] = q;
                 who[m][1] = i;
                 m++;
             }
         if (m == 0) break;
+        const double tf0 = now_s();
         if ((st = gc_engine_forward(e, steps, m)) != GC_OK) break;
+        const double tf1 = now_s();
         for (int k = 0; st == GC_OK && k < m; k++) st = after_forward(&R, who[k][0], who[k][1]);
+        if (st == GC_OK) st = realign_pending(&R);
+        R.t_fwd += tf1 - tf0;
+        R.t_host += now_s() - tf1;
         // A question is done when all of its nodes are.
         for (int q = 0; st == GC_OK && q < n; q++) {
             if (graphs[q]->t_done > 0) continue;
@@ -287,6 +341,10 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     free(R.st);
     free(steps);
     free(who);
+    free(R.rh); free(R.re); free(R.lat);
+    if (prof)
+        fprintf(stderr, "sched: %.3f s in the engine, %.3f s in the scheduler after steps, %.3f s in all\n", R.t_fwd,
+                R.t_host, now_s() - R.t0);
     return st;
 }
 

@@ -6,6 +6,8 @@
 #include "gcache/latent.h"
 #include "model/model.h"
 #include "latent/realign_cache.h"
+#include "engine/engine.h"
+#include "backend/cuda/cuda_backend.h"
 #include "model/quant.h"
 #include "core/error.h"
 #include <math.h>
@@ -18,6 +20,7 @@ struct gc_realign {
     bool from_cache;
     double *wa_t;        // (D, D) W_a transposed: e_j = Σ_i h_i wa_t[j*D + i]
     double target_norm;
+    uint64_t id;         // unique per handle: the key of the engine's device copy
 };
 
 enum { ROWS = 64 };   // rows dequantised per block
@@ -130,6 +133,8 @@ gc_status gc_realign_new_cached(const gc_model *m, bool enabled, const char *cac
     *out = NULL;
     gc_realign *r = calloc(1, sizeof *r);
     if (!r) return gc_fail(GC_ERR_OOM, "out of memory");
+    static _Atomic uint64_t next_id = 1;
+    r->id = next_id++;
     r->D = m->cfg.hidden_size;
     r->identity = !enabled;
     // target_norm: mean row norm of the input embedding, accumulated in f64.
@@ -185,4 +190,11 @@ void gc_realign_apply(const gc_realign *r, const float *h, float *e) {
     double nrm = sqrt(ss);
     float scale = (float)(r->target_norm / (nrm > 1e-6 ? nrm : 1e-6));
     for (int64_t j = 0; j < D; j++) e[j] *= scale;
+}
+
+gc_status gc_realign_apply_rows(const gc_realign *r, gc_engine *e, const float *h, int64_t n, float *out) {
+    if (e && e->cuda)
+        return gc_cuda_realign_rows(e, r->id, r->identity ? NULL : r->wa_t, r->D, r->target_norm, h, n, out);
+    for (int64_t i = 0; i < n; i++) gc_realign_apply(r, h + i * r->D, out + i * r->D);
+    return GC_OK;
 }

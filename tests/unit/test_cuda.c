@@ -23,6 +23,7 @@
 #include "gcache/engine.h"
 #include "gcache/trace.h"
 #include "gcache/latent.h"
+#include "gcache/sampler.h"
 #include "engine/engine.h"
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_backend.h"
@@ -346,6 +347,51 @@ static void test_argmax(void **st) {
     assert_int_equal(out[3], V - 1);
     assert_int_equal(out[4], 13);
     free(x);
+}
+
+// The device draw against gc_token_draw_row (the host statement of the same
+// rule): greedy rows exactly; drawn rows may differ only where the target
+// u·total lands within float rounding of a boundary between two ids, so
+// nearly all of 2 × 300 draws must agree. Logits: a peaked softmax (a few
+// dozen ids matter) and a flat one (random weights: tens of thousands kept).
+static void test_device_sample(void **st) {
+    (void)st;
+    NEED_GPU();
+    const int64_t V = 151936, n = 300;
+    float *x = xmalloc(n * V * 4);
+    gc_token_draw *d = xmalloc(n * sizeof *d);
+    int32_t *got = xmalloc(n * 4);
+    for (int flat = 0; flat < 2; flat++) {
+        fill(x, n * V, flat ? 2.0f : 1.0f);
+        for (int64_t r = 0; r < n; r++) {
+            if (!flat)
+                for (int j = 0; j < 40; j++) x[r * V + (int64_t)((urand() + 1.0f) * 0.5f * (float)(V - 1))] += 8.0f + 4.0f * urand();
+            const int kind = (int)(r % 6);
+            d[r] = (gc_token_draw){.temperature = kind == 0 ? 0.0f : 0.3f + 0.2f * (float)kind,
+                                   .top_p = kind >= 3 ? 0.5f + 0.1f * (float)kind : 1.0f,
+                                   .top_k = kind == 2 || kind == 5 ? 50 * kind : 0,
+                                   .u = (urand() + 1.0f) * 0.5f};
+        }
+        assert_int_equal(gc_cuda_test_sample(got, x, d, n, V), GC_OK);
+        int same = 0, greedy_same = 0, greedy = 0;
+        for (int64_t r = 0; r < n; r++) {
+            const int32_t ref = gc_token_draw_row(x + r * V, V, &d[r]);
+            same += got[r] == ref;
+            if (d[r].temperature <= 0.0f) { greedy++; greedy_same += got[r] == ref; }
+            assert_true(got[r] >= 0 && got[r] < V);
+        }
+        print_message("device draws (%s logits): %d of %lld equal to the host rule\n", flat ? "flat" : "peaked", same,
+                      (long long)n);
+        assert_int_equal(greedy_same, greedy);
+        assert_true(same >= n - 3);
+    }
+    // top_k = 1 and a tiny top_p always give the argmax; u at the ends stays in range.
+    fill(x, 4 * V, 3.0f);
+    gc_token_draw e[4] = {{1.0f, 1.0f, 1, 0.999f}, {1.0f, 1e-6f, 0, 0.5f}, {0.7f, 1.0f, 0, 0.0f}, {0.7f, 1.0f, 0, 1.0f}};
+    assert_int_equal(gc_cuda_test_sample(got, x, e, 4, V), GC_OK);
+    for (int r = 0; r < 2; r++) assert_int_equal(got[r], gc_token_draw_row(x + r * V, V, &(gc_token_draw){0}));
+    for (int r = 2; r < 4; r++) assert_true(got[r] >= 0 && got[r] < V);
+    free(x); free(d); free(got);
 }
 
 // ------------------------------------------------------------------ engine
@@ -794,6 +840,7 @@ int main(void) {
         cmocka_unit_test(test_qkv),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_argmax),
+        cmocka_unit_test(test_device_sample),
         cmocka_unit_test(test_trace_conformance),
         cmocka_unit_test(test_greedy_fixtures),
         cmocka_unit_test(test_latent_vs_cpu),

@@ -49,6 +49,11 @@ typedef struct gc_cuda_realign gc_cuda_realign;
 gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out);
 void gc_cuda_realign_free(gc_cuda_realign *r);
 gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out);
+// gc_cuda_realign_apply through a map the engine keeps: made from wa_t on
+// the first call with a given key (and remade when the key changes). key:
+// an identifier unique to the map's source (gc_realign's id).
+gc_status gc_cuda_realign_rows(gc_engine *e, uint64_t key, const double *wa_t, int64_t D, double target_norm,
+                               const float *h, int64_t n, float *out);
 
 // ---- single kernels on host arrays, for tests (tests/unit/test_cuda.c) ----
 // Each uploads its inputs, fills the device outputs with NaN, runs the kernel
@@ -82,6 +87,9 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
                                  int max_split, int tile_m);
 // argmax of each of n rows of V floats (ties → lowest index).
 gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V);
+// One device draw per row of x (n, V) (gck_sample), draws on the host.
+struct gc_token_draw;
+gc_status gc_cuda_test_sample(int32_t *out, const float *x, const struct gc_token_draw *draws, int64_t n, int64_t V);
 
 #ifdef __cplusplus
 }

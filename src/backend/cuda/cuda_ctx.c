@@ -171,6 +171,8 @@ static void ctx_free(gc_cuda_ctx *c) {
     cudaFree(c->x); cudaFree(c->qkv); cudaFree(c->gu); cudaFree(c->cos_t); cudaFree(c->sin_t);
     cudaFree(c->xn); cudaFree(c->q); cudaFree(c->att); cudaFree(c->act); cudaFree(c->emb_in);
     cudaFree(c->rows_bf); cudaFree(c->hid); cudaFree(c->logits); cudaFree(c->amax); cudaFreeHost(c->amax_h);
+    cudaFree(c->draws); cudaFreeHost(c->draws_h);
+    gc_cuda_realign_free(c->ra);
     cudaFree(c->part_o); cudaFree(c->part_ml); cudaFree(c->counters);
     cudaFree(c->meta.d); cudaFreeHost(c->meta.h);
     if (c->blas) cublasDestroy(c->blas);
@@ -444,3 +446,16 @@ gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, f
 }
 
 #endif
+
+gc_status gc_cuda_realign_rows(gc_engine *e, uint64_t key, const double *wa_t, int64_t D, double target_norm,
+                               const float *h, int64_t n, float *out) {
+    gc_cuda_ctx *c = e->cuda;
+    if (!c) return gc_fail(GC_ERR_INVALID_ARG, "realign on the device needs an engine with device = cuda");
+    if (!c->ra || c->ra_key != key) {
+        gc_cuda_realign_free(c->ra);
+        c->ra = NULL;
+        GC_TRY(gc_cuda_realign_new(e, wa_t, D, target_norm, &c->ra));
+        c->ra_key = key;
+    }
+    return gc_cuda_realign_apply(c->ra, h, n, out);
+}

@@ -10,6 +10,7 @@
 // adds one position) replay a captured CUDA graph of the whole layer stack.
 #ifdef GC_HAVE_CUDA
 #include "backend/cuda/cuda_internal.h"
+#include "gcache/sampler.h"
 #include "core/error.h"
 #include <math.h>
 #include <stdlib.h>
@@ -69,12 +70,14 @@ static gc_status ensure_emb(gc_cuda_ctx *c, int64_t n) {
 static gc_status ensure_logits(gc_cuda_ctx *c, int64_t rows) {
     if (rows <= c->cap_logit_rows) return GC_OK;
     cudaStreamSynchronize(c->stream);
-    cudaFree(c->logits); cudaFree(c->amax); cudaFreeHost(c->amax_h);
-    c->logits = NULL; c->amax = NULL; c->amax_h = NULL;
+    cudaFree(c->logits); cudaFree(c->amax); cudaFreeHost(c->amax_h); cudaFree(c->draws); cudaFreeHost(c->draws_h);
+    c->logits = NULL; c->amax = NULL; c->amax_h = NULL; c->draws = NULL; c->draws_h = NULL;
     c->cap_logit_rows = 0;
     GC_TRY(gc_cu_malloc((void **)&c->logits, (size_t)(rows * c->V) * sizeof(float), "logits"));
     GC_TRY(gc_cu_malloc((void **)&c->amax, (size_t)rows * sizeof(int32_t), "argmax"));
     CU_TRY(cudaMallocHost((void **)&c->amax_h, (size_t)rows * sizeof(int32_t)));
+    GC_TRY(gc_cu_malloc((void **)&c->draws, (size_t)rows * sizeof(gck_draw), "draw parameters"));
+    CU_TRY(cudaMallocHost((void **)&c->draws_h, (size_t)rows * sizeof(gck_draw)));
     c->cap_logit_rows = rows;
     return GC_OK;
 }
@@ -340,7 +343,7 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
                          const gc_kv_slot *slots, seq_out *so) {
     const int64_t G = c->H / c->KV, L = c->L;
     int64_t n_span = 0, n_mod = 0, n_out = 0, n_hid = 0, n_emb = 0;
-    bool decode = true, any_argmax = false;
+    bool decode = true, any_argmax = false, any_draw = false;
     int tile_m = 16;
     for (int s = 0; s < n_steps; s++) {
         const gc_seq_step *q = &st[s];
@@ -358,6 +361,7 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
         if (q->n != 1) decode = false;
         if (q->n * G > 16) tile_m = 64;
         any_argmax |= q->argmax != NULL;
+        any_draw |= q->argmax && q->draw && q->draw->temperature > 0.0f;
     }
     const int64_t qt = tile_m / G;   // query positions per item
     int64_t n_base = 0;
@@ -453,7 +457,22 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
             lp.small = nk <= c->gemv_max_t && c->D % 8 == 0;
             GC_TRY(linear(c, &lp, c->logits, c->rows_bf + k0 * c->D, GCK_X_BF16, NULL, c->lm_head, c->V, c->D, false));
             gc_cu_prof_mark(c, 10);
-            if (any_argmax) {
+            if (any_draw) {
+                // Rows that draw get their parameters, every other row is greedy.
+                for (int64_t k = 0; k < nk; k++) c->draws_h[k] = (gck_draw){0};
+                for (int s = 0; s < n_steps; s++) {
+                    const int64_t last = so[s].out0 + so[s].n_out - 1;
+                    const gc_token_draw *d = st[s].draw;
+                    if (st[s].argmax && d && so[s].n_out > 0 && last >= k0 && last < k1)
+                        c->draws_h[last - k0] = (gck_draw){.temperature = d->temperature, .top_p = d->top_p,
+                                                           .top_k = d->top_k, .u = d->u};
+                }
+                CU_TRY(cudaMemcpyAsync(c->draws, c->draws_h, (size_t)nk * sizeof(gck_draw), cudaMemcpyHostToDevice,
+                                       c->stream));
+                CU_TRY(gck_sample(c->stream, c->amax, c->logits, c->draws, (int)nk, (int)c->V));
+                gc_cu_prof_mark(c, 11);
+                CU_TRY(cudaMemcpyAsync(c->amax_h, c->amax, (size_t)nk * 4, cudaMemcpyDeviceToHost, c->stream));
+            } else if (any_argmax) {
                 CU_TRY(gck_argmax(c->stream, c->amax, c->logits, (int)nk, (int)c->V));
                 gc_cu_prof_mark(c, 11);
                 CU_TRY(cudaMemcpyAsync(c->amax_h, c->amax, (size_t)nk * 4, cudaMemcpyDeviceToHost, c->stream));

@@ -80,10 +80,13 @@ typedef struct gc_cuda_ctx {
     float *logits;            // (cap_logit_rows, V)
     int32_t *amax;            // (cap_logit_rows)
     int32_t *amax_h;          // pinned (cap_logit_rows)
+    gck_draw *draws, *draws_h;  // (cap_logit_rows) per-row draw parameters, device / pinned host
     int64_t cap_parts, cap_counters;
     float *part_o, *part_ml;
     int32_t *counters;
     cu_meta meta;
+    struct gc_cuda_realign *ra;   // the realignment map last used through gc_cuda_realign_rows
+    uint64_t ra_key;              // ... and the key it was made for
     uint64_t gen;             // bumped whenever a buffer a graph uses moves
     uint64_t clock;
     cu_graph graphs[CU_MAX_GRAPHS];

@@ -35,6 +35,11 @@ gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, f
     (void)r; (void)h; (void)n; (void)out;
     return NO_CUDA;
 }
+gc_status gc_cuda_realign_rows(gc_engine *e, uint64_t key, const double *wa_t, int64_t D, double target_norm,
+                               const float *h, int64_t n, float *out) {
+    (void)e; (void)key; (void)wa_t; (void)D; (void)target_norm; (void)h; (void)n; (void)out;
+    return NO_CUDA;
+}
 gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps) {
     (void)out; (void)x; (void)w; (void)T; (void)D; (void)eps;
     return NO_CUDA;
@@ -69,6 +74,10 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
 }
 gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V) {
     (void)out; (void)x; (void)n; (void)V;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_sample(int32_t *out, const float *x, const struct gc_token_draw *draws, int64_t n, int64_t V) {
+    (void)out; (void)x; (void)draws; (void)n; (void)V;
     return NO_CUDA;
 }
 #endif

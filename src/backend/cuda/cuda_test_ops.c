@@ -3,6 +3,7 @@
 // fails to write shows up.
 #ifdef GC_HAVE_CUDA
 #include "backend/cuda/cuda_internal.h"
+#include "gcache/sampler.h"
 #include "model/quant.h"
 #include "core/error.h"
 #include <math.h>
@@ -279,6 +280,27 @@ gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V
     T_RUN(t_buf(&t, &dx, (size_t)(n * V) * 4, x));
     T_RUN(t_buf(&t, &dout, (size_t)n * 4, NULL));
     T_RUN(t_sync(&t, gck_argmax(t.s, dout, dx, (int)n, (int)V)));
+    cudaError_t e = cudaMemcpy(out, dout, (size_t)n * 4, cudaMemcpyDeviceToHost);
+    t_close(&t);
+    if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
+    return GC_OK;
+}
+
+gc_status gc_cuda_test_sample(int32_t *out, const float *x, const gc_token_draw *draws, int64_t n, int64_t V) {
+    tctx t;
+    void *dx, *dd, *dout;
+    gck_draw *hd = malloc((size_t)n * sizeof *hd);
+    if (!hd) return gc_fail(GC_ERR_OOM, "out of memory");
+    for (int64_t i = 0; i < n; i++)
+        hd[i] = (gck_draw){.temperature = draws[i].temperature, .top_p = draws[i].top_p, .top_k = draws[i].top_k,
+                           .u = draws[i].u};
+    gc_status st = t_open(&t);
+    if (st == GC_OK) st = t_buf(&t, &dx, (size_t)(n * V) * 4, x);
+    if (st == GC_OK) st = t_buf(&t, &dd, (size_t)n * sizeof *hd, hd);
+    if (st == GC_OK) st = t_buf(&t, &dout, (size_t)n * 4, NULL);
+    free(hd);
+    if (st != GC_OK) { t_close(&t); return st; }
+    T_RUN(t_sync(&t, gck_sample(t.s, dout, dx, dd, (int)n, (int)V)));
     cudaError_t e = cudaMemcpy(out, dout, (size_t)n * 4, cudaMemcpyDeviceToHost);
     t_close(&t);
     if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");

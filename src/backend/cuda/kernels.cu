@@ -237,46 +237,6 @@ extern "C" cudaError_t gck_rescale_rows(cudaStream_t s, float *e, int n, int D, 
     return cudaGetLastError();
 }
 
-// ---------------------------------------------------------------- argmax
-
-__global__ void __launch_bounds__(1024) argmax_kernel(int32_t *out, const float *x, int V) {
-    __shared__ float bv[32];
-    __shared__ int bi[32];
-    const float *row = x + (size_t)blockIdx.x * V;
-    float best = -INFINITY;
-    int idx = INT32_MAX;
-    for (int v = threadIdx.x; v < V; v += blockDim.x) {
-        float val = row[v];
-        if (val != val) val = -INFINITY;
-        if (val > best || idx == INT32_MAX) { best = val; idx = v; }
-    }
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(FULL_MASK, best, o);
-        int oi = __shfl_xor_sync(FULL_MASK, idx, o);
-        if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
-    }
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) { bv[warp] = best; bi[warp] = idx; }
-    __syncthreads();
-    if (warp == 0) {
-        const int nw = blockDim.x >> 5;
-        best = lane < nw ? bv[lane] : -INFINITY;
-        idx = lane < nw ? bi[lane] : INT32_MAX;
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(FULL_MASK, best, o);
-            int oi = __shfl_xor_sync(FULL_MASK, idx, o);
-            if (ov > best || (ov == best && oi < idx)) { best = ov; idx = oi; }
-        }
-        if (lane == 0) out[blockIdx.x] = idx;
-    }
-}
-
-extern "C" cudaError_t gck_argmax(cudaStream_t s, int32_t *out, const float *x, int n, int V) {
-    if (n <= 0) return cudaSuccess;
-    argmax_kernel<<<n, 1024, 0, s>>>(out, x, V);
-    return cudaGetLastError();
-}
-
 // ---------------------------------------------------------------- small-T GEMV
 // Decode-sized products are bound by reading W once: each warp streams whole
 // rows of W with 16-byte loads (four in flight per lane) against the T input

@@ -104,8 +104,16 @@ size_t gck_attention_smem(int tile_m, int hd);
 cudaError_t gck_gemv(cudaStream_t s, float *y, const void *x, int mode, const float *w, float eps, const uint16_t *W,
                      int T, int N, int K, int accumulate, int max_blocks);
 size_t gck_gemv_smem(int T, int K);
-// out[i] = argmax of row i of x (n, V) (ties → lowest index).
+// out[i] = argmax of row i of x (n, V) (ties → lowest index). (sample.cu)
 cudaError_t gck_argmax(cudaStream_t s, int32_t *out, const float *x, int n, int V);
+// One token per row of x (n, V) by draws[i] (device array): temperature <= 0
+// → argmax, else the draw of gc_token_draw_row (gcache/sampler.h). (sample.cu)
+typedef struct gck_draw {
+    float temperature, top_p;
+    int32_t top_k;
+    float u;   // uniform in [0, 1)
+} gck_draw;
+cudaError_t gck_sample(cudaStream_t s, int32_t *out, const float *x, const gck_draw *draws, int n, int V);
 // e (n, D) *= target / max(‖e_i‖, 1e-6), row-wise (norm in double).
 cudaError_t gck_rescale_rows(cudaStream_t s, float *e, int n, int D, double target);
 // out (n) bf16 = in (n) f32, round to nearest even.

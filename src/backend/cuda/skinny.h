@@ -1,0 +1,36 @@
+// Skinny GEMM for decode steps (skinny.cu): y(T,N) (+)= x(T,K) · W(N,K)ᵀ
+// for T = 1..16 token rows. W bf16 row-major (N rows of K), x bf16 row-major
+// (T rows of K), y f32 row-major (T rows of N). A pure weight-bandwidth
+// problem: W is read once from HBM, x stays in L1/L2.
+// bf16 values travel as uint16_t on the C side.
+#ifndef GC_BACKEND_CUDA_SKINNY_H
+#define GC_BACKEND_CUDA_SKINNY_H
+#include <cuda_runtime_api.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Variants (all deterministic, f32 accumulation, every y element written once):
+//   0      the default: picks a tensor-core configuration from (T, N, K)
+//   1..10  fixed tensor-core configurations (mma.m16n8k16, W = A operand);
+//          gck_skinny_variant_name() says which (rows per warp, k unroll,
+//          warps per block splitting K, cluster split, cache hints)
+//   11     CUDA-core path (one warp per 2 rows, 16-byte loads, FMA);
+//          T <= 4 only, larger T runs variant 0
+// Requirements: N % 16 == 0, K % 64 == 0, 1 <= T <= 16, x and W 16-byte
+// aligned; otherwise cudaErrorInvalidValue. accumulate != 0: y = y + x·Wᵀ.
+// No allocation, no synchronisation, capturable in CUDA graphs; concurrent
+// launches on different streams don't interfere (no scratch memory).
+#define GCK_SKINNY_NVARIANTS 12
+cudaError_t gck_skinny(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
+                       int accumulate, int variant);
+
+// Short description of a variant (static string; "?" when out of range).
+const char *gck_skinny_variant_name(int variant);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
