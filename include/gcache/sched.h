@@ -47,6 +47,12 @@ typedef struct gc_node {
     gc_fuse_mode fuse;
     float fuse_w[GC_MAX_PREDS];  // GC_FUSE_WSUM weights, one per predecessor
     const uint8_t *gate;       // (n_layers) 0 hides the received cache in that layer; NULL = all on
+    // Optional teacher-forced scoring: where decoding would begin (after the
+    // prompt and latent steps), score_prefix then score_text are fed on a
+    // fork of the node's cache, and the log-probabilities of score_text's
+    // tokens are summed (a dense training signal: how likely the node finds
+    // the known answer). Runs in the same engine steps as everything else.
+    const char *score_prefix, *score_text;
     // ---- results (filled by gc_sched_run) ----
     char *text;                // decoded text (malloc'd) or NULL
     int64_t prompt_tokens, out_tokens, latent_done;
@@ -55,6 +61,8 @@ typedef struct gc_node {
     size_t cache_out_bytes;
     gc_finish finish;
     double t_start, t_end;     // seconds since the run began
+    double score_logp;         // Σ log p(score_text tokens), when scored
+    int64_t score_tokens;      // how many tokens that sum covers (0: not scored)
 } gc_node;
 
 typedef struct gc_qgraph {

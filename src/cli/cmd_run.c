@@ -51,6 +51,12 @@ static void run_help(void) {
            "  --edge-temperature T  τ of p = sigmoid(S'/τ) (default 1, as GDesigner: edge probabilities\n"
            "                        then stay in [0.27, 0.73]; ≤ 0.25 lets one topology exceed 0.9)\n"
            "  --no-baseline         REINFORCE without the running-mean baseline (GDesigner exactly)\n"
+           "  --reward correct|likelihood  training utility: 1/0 answer correctness (default, GDesigner),\n"
+           "                        or the decision node's per-token probability of the gold answer,\n"
+           "                        exp(mean log p), teacher-forced after its prompt (dense: it moves\n"
+           "                        the policy even when no answer is right)\n"
+           "  --score-answer        record that probability (answer_logp, mean log p per token) for\n"
+           "                        every evaluated question (on with --reward likelihood)\n"
            "  --checkpoint DIR      policy checkpoints + training log (resumable; default OUT)\n\n"
            "example: gcache run --method latentmas --task gsm8k --dataset ../shared/data/gsm8k/test.jsonl \\\n"
            "           --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --max-samples 50 --latent-steps 10\n");
@@ -71,6 +77,7 @@ run_opts run_default_opts(void) {
     o.agents = 4;
     o.rounds = 1;
     o.fuse = "concat";
+    o.reward = "correct";
     o.train_iters = 10;
     o.batch_size = 4;
     o.lr = 0.1;
@@ -120,6 +127,8 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_flag(argv, &i, "--no-realign", &o->no_realign));
         OPT(cli_opt_flag(argv, &i, "--text-mode", &o->text_mode));
         OPT(cli_opt_flag(argv, &i, "--no-baseline", &o->no_baseline));
+        OPT(cli_opt_flag(argv, &i, "--score-answer", &o->score_answer));
+        OPT(cli_opt_str(argc, argv, &i, "--reward", &o->reward));
 #undef OPT
         return cli_usage_error("run", "unknown option '%s'", argv[i]);
     }
@@ -248,6 +257,8 @@ cJSON *run_record(run_ctx *c, int64_t qi, const gc_qgraph *g, double wall_s, dou
     cJSON_AddNumberToObject(rec, "wall_s", wall_s);
     cJSON_AddNumberToObject(rec, "seconds", batch_s / batch_n);   // batch time shared by its questions
     cJSON_AddItemToObject(rec, "agents", agents);
+    const gc_node *out = &g->nodes[g->output];
+    if (out->score_tokens > 0) cJSON_AddNumberToObject(rec, "answer_logp", out->score_logp / (double)out->score_tokens);
     return rec;
 }
 

@@ -7,11 +7,11 @@
 #include <stdio.h>
 
 typedef struct run_opts {
-    const char *method, *task, *dataset, *model, *out, *prompts, *trace, *mode, *pass, *topology, *fuse, *checkpoint;
+    const char *method, *task, *dataset, *model, *out, *prompts, *trace, *mode, *pass, *topology, *fuse, *checkpoint, *reward;
     long long max_samples, offset, batch, seed, max_tokens, agent_max_tokens, latent_steps, top_k;
     long long agents, rounds, train_iters, batch_size;
     double temperature, top_p, lr, edge_temperature;
-    bool resume, strict, think, no_realign, text_mode, no_baseline;
+    bool resume, strict, think, no_realign, text_mode, no_baseline, score_answer;
     int device;   // GC_DEVICE_CPU / GC_DEVICE_CUDA
 } run_opts;
 

@@ -5,13 +5,25 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "gcache/learn.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct gopts {
     gc_graph_params gp;
     gc_topology topo;
+    bool score;        // score the gold answer on the decision node
+    bool likelihood;   // ... and train on it (--reward likelihood)
 } gopts;
+
+// The teacher-forced answer the decision node is scored on: its per-token
+// probability of "<gold>" right after "The final answer is \boxed{".
+static void set_score(run_ctx *c, const gopts *go, int64_t qi, gc_qgraph *g) {
+    const char *gold = runio_get(c->data, qi).gold;
+    if (!go->score || !gold || !*gold) return;
+    g->nodes[g->output].score_prefix = "The final answer is \\boxed{";
+    g->nodes[g->output].score_text = gold;
+}
 
 static cJSON *topo_json(const gc_topo *t) {
     cJSON *o = cJSON_CreateObject(), *sp = cJSON_CreateArray(), *tp = cJSON_CreateArray();
@@ -41,7 +53,9 @@ static gc_status build_fixed(run_ctx *c, int64_t qi, gc_qgraph *g, void *user) {
     gc_topo t;
     uint64_t seed = (uint64_t)c->o->seed * 1000003ULL + (uint64_t)qi;
     GC_TRY(gc_topology_fixed(go->topo, go->gp.n_agents, seed, &t));
-    return gc_graph_build(c->ps, &go->gp, &t, NULL, runio_get(c->data, qi).question, seed, g);
+    GC_TRY(gc_graph_build(c->ps, &go->gp, &t, NULL, runio_get(c->data, qi).question, seed, g));
+    set_score(c, go, qi, g);
+    return GC_OK;
 }
 
 static void add_fixed_topology(run_ctx *c, int64_t qi, const gc_qgraph *g, cJSON *rec) {
@@ -95,7 +109,9 @@ static gc_status build_learned(run_ctx *c, int64_t qi, gc_qgraph *g, void *user)
     GC_TRY(s);
     gc_fuser_choice fc = {.gate = L->go->gp.cache_mode ? smp->gate : NULL, .fuse_w = (const double(*)[GC_MAX_AGENTS])smp->fuse_w};
     uint64_t seed = (uint64_t)c->o->seed * 1000003ULL + (uint64_t)qi;
-    return gc_graph_build(c->ps, &L->go->gp, &smp->topo, &fc, runio_get(c->data, qi).question, seed, g);
+    GC_TRY(gc_graph_build(c->ps, &L->go->gp, &smp->topo, &fc, runio_get(c->data, qi).question, seed, g));
+    set_score(c, L->go, qi, g);
+    return GC_OK;
 }
 
 static void add_learned(run_ctx *c, int64_t qi, const gc_qgraph *g, cJSON *rec) {
@@ -222,6 +238,11 @@ static int train_and_eval(run_ctx *c, gopts *go) {
             char *pred = NULL;
             cJSON *scratch = cJSON_CreateObject();
             u[k] = runio_score(o->task, c->data, idx[k], text ? text : "", &pred, scratch) ? 1.0 : 0.0;
+            if (go->likelihood) {
+                const gc_node *out = &gs[k].nodes[gs[k].output];
+                if (out->score_tokens < 1) s = gc_fail(GC_ERR_INVALID_ARG, "question %lld: no gold answer to score", (long long)idx[k]);
+                else u[k] = exp(out->score_logp / (double)out->score_tokens);
+            }
             cJSON_Delete(scratch);
             free(pred);
         }
@@ -286,6 +307,14 @@ int run_gcache(const run_opts *o) {
     go.gp.max_tokens = (int)o->max_tokens;
     go.gp.agent_max_tokens = (int)o->agent_max_tokens;
     go.gp.think = o->think;
+    go.likelihood = strcmp(o->reward, "likelihood") == 0;
+    go.score = o->score_answer || go.likelihood;
+    if (!go.likelihood && strcmp(o->reward, "correct") != 0)
+        return cli_usage_error("run", "unknown reward '%s' (correct, likelihood)", o->reward);
+    if (go.score && (strcmp(o->task, "humaneval") == 0 || strcmp(o->task, "mbpp") == 0 ||
+                     strncmp(o->task, "humaneval", 9) == 0 || strncmp(o->task, "mbpp", 4) == 0))
+        return cli_usage_error("run", "--reward likelihood / --score-answer need a task with a short gold answer "
+                               "(not code tasks)");
     run_ctx c;
     int rc = run_open(&c, o);
     if (!rc) {

@@ -5,6 +5,7 @@
 #include "gcache/sampler.h"
 #include "core/error.h"
 #include "core/strbuf.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,12 @@ typedef struct nstate {
     gc_sampler *smp;      // sampling parameters and RNG stream (host draws, or u of device draws)
     gc_token_draw draw;   // the next device draw
     int32_t tok;          // the token the engine chose (device path)
+    // teacher-forced scoring (node spec score_text)
+    int sph;              // 0 none, 1 to run in the next step, 2 done
+    gc_kv *skv;           // fork of kv where decoding begins
+    int32_t *sids;        // prefix tokens then scored tokens
+    size_t n_sids, n_sprefix;
+    float *slogits;       // (n_sids, V)
     gc_detok *dt;
     gc_strbuf text;
     int32_t next;
@@ -82,6 +89,59 @@ static void emit(run *R, gc_sched_event_kind k, int q, int i) {
     R->p->on_event(R->p->user, &ev);
 }
 
+// Tokens of score_prefix ++ score_text (encoded apart, so the scored tokens
+// are exactly score_text's).
+static gc_status score_prepare(run *R, nstate *s, const gc_node *nd) {
+    int32_t *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    const char *pre = nd->score_prefix ? nd->score_prefix : "";
+    gc_status st = gc_tokenizer_encode(R->tok, pre, strlen(pre), false, &a, &na);
+    if (st == GC_OK) st = gc_tokenizer_encode(R->tok, nd->score_text, strlen(nd->score_text), false, &b, &nb);
+    if (st == GC_OK && nb == 0) st = gc_fail(GC_ERR_INVALID_ARG, "node %s: score text has no tokens", nd->role);
+    if (st == GC_OK && !(s->sids = malloc((na + nb) * sizeof *s->sids))) st = gc_fail(GC_ERR_OOM, "out of memory");
+    if (st == GC_OK) {
+        if (na) memcpy(s->sids, a, na * sizeof *a);
+        memcpy(s->sids + na, b, nb * sizeof *b);
+        s->n_sids = na + nb;
+        s->n_sprefix = na;
+    }
+    free(a);
+    free(b);
+    return st;
+}
+
+// The node has reached the point where decoding begins: fork its cache for
+// the scoring step.
+static gc_status score_begin(run *R, nstate *s) {
+    if (!s->sids || s->sph) return GC_OK;
+    GC_TRY(gc_kv_fork(s->kv, &s->skv));
+    if (!(s->slogits = malloc(s->n_sids * (size_t)R->V * sizeof(float)))) return gc_fail(GC_ERR_OOM, "out of memory");
+    s->sph = 1;
+    return GC_OK;
+}
+
+// After the scoring step: Σ log softmax(row t)[sids[t+1]] over the scored tokens.
+static void score_end(run *R, gc_node *nd, nstate *s) {
+    double sum = 0;
+    int64_t cnt = 0;
+    for (size_t t = s->n_sprefix; t < s->n_sids; t++) {
+        if (t == 0) continue;   // no prefix and no prompt row: the first token has no prediction here
+        const float *row = s->slogits + (t - 1) * (size_t)R->V;
+        double mx = row[0], z = 0;
+        for (int64_t v = 1; v < R->V; v++) if (row[v] > mx) mx = row[v];
+        for (int64_t v = 0; v < R->V; v++) z += exp((double)row[v] - mx);
+        sum += (double)row[s->sids[t]] - mx - log(z);
+        cnt++;
+    }
+    nd->score_logp = sum;
+    nd->score_tokens = cnt;
+    gc_kv_free(s->skv);
+    s->skv = NULL;
+    free(s->slogits);
+    s->slogits = NULL;
+    s->sph = 2;
+}
+
 static gc_status start_node(run *R, int q, int i) {
     const gc_qgraph *g = R->g[q];
     gc_node *nd = (gc_node *)&g->nodes[i];
@@ -104,6 +164,7 @@ static gc_status start_node(run *R, int q, int i) {
     GC_TRY(st);
     if (s->n_ids == 0) return gc_fail(GC_ERR_INVALID_ARG, "node %d (%s): empty prompt", i, nd->role);
     nd->prompt_tokens = (int64_t)s->n_ids;
+    if (nd->score_text && *nd->score_text) GC_TRY(score_prepare(R, s, nd));
     s->own_start = gc_kv_len(s->kv);
     s->hidden = malloc((size_t)R->D * sizeof(float));
     s->emb = malloc((size_t)R->D * sizeof(float));
@@ -201,6 +262,7 @@ static gc_status after_forward(run *R, int q, int i) {
         s->ph = P_LATENT;
         return GC_OK;
     }
+    GC_TRY(score_begin(R, s));
     if (nd->max_tokens > 0) return decode_next(R, q, i);
     return finish_node(R, q, i);
 }
@@ -263,8 +325,9 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
         total += g->n_nodes;
     }
     R.st = calloc((size_t)n, sizeof *R.st);
-    gc_seq_step *steps = calloc((size_t)total, sizeof *steps);
-    int (*who)[2] = calloc((size_t)total, sizeof *who);
+    // A node can have two sequences in a step: its own and its scoring fork.
+    gc_seq_step *steps = calloc((size_t)total * 2, sizeof *steps);
+    int (*who)[3] = calloc((size_t)total * 2, sizeof *who);
     R.rh = malloc((size_t)total * (size_t)R.D * sizeof(float));
     R.re = malloc((size_t)total * (size_t)R.D * sizeof(float));
     R.lat = calloc((size_t)total, sizeof *R.lat);
@@ -306,13 +369,28 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
                 if (wants_token(nd, s)) want_token(&R, s, x);
                 who[m][0] = q;
                 who[m][1] = i;
+                who[m][2] = 0;
+                m++;
+            }
+        for (int q = 0; q < n; q++)
+            for (int i = 0; i < graphs[q]->n_nodes; i++) {
+                nstate *s = &R.st[q][i];
+                if (s->sph != 1) continue;
+                steps[m] = (gc_seq_step){.kv = s->skv, .n = (int64_t)s->n_sids, .ids = s->sids, .logits = s->slogits,
+                                         .logits_all = true};
+                who[m][0] = q;
+                who[m][1] = i;
+                who[m][2] = 1;
                 m++;
             }
         if (m == 0) break;
         const double tf0 = now_s();
         if ((st = gc_engine_forward(e, steps, m)) != GC_OK) break;
         const double tf1 = now_s();
-        for (int k = 0; st == GC_OK && k < m; k++) st = after_forward(&R, who[k][0], who[k][1]);
+        for (int k = 0; st == GC_OK && k < m; k++) {
+            if (who[k][2]) score_end(&R, (gc_node *)&graphs[who[k][0]]->nodes[who[k][1]], &R.st[who[k][0]][who[k][1]]);
+            else st = after_forward(&R, who[k][0], who[k][1]);
+        }
         if (st == GC_OK) st = realign_pending(&R);
         R.t_fwd += tf1 - tf0;
         R.t_host += now_s() - tf1;
@@ -320,7 +398,7 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
         for (int q = 0; st == GC_OK && q < n; q++) {
             if (graphs[q]->t_done > 0) continue;
             bool done = true;
-            for (int i = 0; i < graphs[q]->n_nodes; i++) done &= R.st[q][i].ph == P_DONE;
+            for (int i = 0; i < graphs[q]->n_nodes; i++) done &= R.st[q][i].ph == P_DONE && R.st[q][i].sph != 1;
             if (done) {
                 ((gc_qgraph *)graphs[q])->t_done = now_s() - R.t0;
                 emit(&R, GC_EV_QUESTION_DONE, q, graphs[q]->output);
@@ -333,6 +411,8 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
             gc_kv_free(s->kv);
             gc_kv_free(s->exposed);
             free(s->ids); free(s->hidden); free(s->emb); free(s->logits); free(s->text.s);
+            gc_kv_free(s->skv);
+            free(s->sids); free(s->slogits);
             gc_sampler_free(s->smp);
             gc_detok_free(s->dt);
         }

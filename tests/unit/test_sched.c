@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,73 @@ static void test_batch_invariance(void **st) {
     }
 }
 
+// Teacher-forced scoring: the judger's Σ log p(score_text) equals feeding the
+// same tokens after its prompt on the manual cache; its decoding is unchanged
+// (the scoring runs on a fork); a node that does not decode is scored too.
+static double manual_score(gc_kv *kv, const char *prefix, const char *text, int64_t *cnt) {
+    int32_t *a, *b;
+    size_t na, nb;
+    assert_int_equal(gc_tokenizer_encode(g_tok, prefix, strlen(prefix), false, &a, &na), GC_OK);
+    assert_int_equal(gc_tokenizer_encode(g_tok, text, strlen(text), false, &b, &nb), GC_OK);
+    int32_t ids[128];
+    memcpy(ids, a, na * 4);
+    memcpy(ids + na, b, nb * 4);
+    float *lg = malloc((na + nb) * 545 * sizeof(float));
+    gc_kv *f;
+    assert_int_equal(gc_kv_fork(kv, &f), GC_OK);
+    gc_seq_step s = {.kv = f, .n = (int64_t)(na + nb), .ids = ids, .logits = lg, .logits_all = true};
+    assert_int_equal(gc_engine_forward(g_e, &s, 1), GC_OK);
+    double sum = 0;
+    for (size_t t = na; t < na + nb; t++) {
+        const float *row = lg + (t - 1) * 545;
+        double mx = row[argmax(row, 545)], z = 0;
+        for (int v = 0; v < 545; v++) z += exp((double)row[v] - mx);
+        sum += row[ids[t]] - mx - log(z);
+    }
+    *cnt = (int64_t)nb;
+    gc_kv_free(f);
+    free(lg); free(a); free(b);
+    return sum;
+}
+
+static void test_scoring(void **st) {
+    (void)st;
+    gc_mas_params p = params(GC_METHOD_LATENTMAS, GC_MAS_SEQUENTIAL, GC_PASS_WHOLE);
+    gc_qgraph g, plain;
+    assert_int_equal(gc_mas_build(g_ps, &p, "what is 2 + 3?", 1, &g), GC_OK);
+    assert_int_equal(gc_mas_build(g_ps, &p, "what is 2 + 3?", 1, &plain), GC_OK);
+    const char *pre = "The answer is \\boxed{", *ans = "5}";
+    g.nodes[3].score_prefix = pre; g.nodes[3].score_text = ans;
+    g.nodes[0].score_prefix = pre; g.nodes[0].score_text = "17}";
+    gc_qgraph *gs[] = {&g, &plain};
+    gc_sched_params sp = sched_params();
+    assert_int_equal(gc_sched_run(g_e, g_tok, gs, 2, &sp), GC_OK);
+    assert_string_equal(g.nodes[3].text, plain.nodes[3].text);
+    assert_int_equal(plain.nodes[3].score_tokens, 0);
+
+    gc_kv *kv;
+    assert_int_equal(gc_kv_new(g_e, &kv), GC_OK);
+    float logits[545], hidden[48];
+    int64_t cnt;
+    for (int i = 0; i < 3; i++) {
+        manual_node(kv, g.nodes[i].prompt, 3, logits, hidden);
+        if (i == 0) {
+            double want = manual_score(kv, pre, "17}", &cnt);
+            assert_int_equal(g.nodes[0].score_tokens, cnt);
+            assert_true(fabs(g.nodes[0].score_logp - want) <= 1e-5 * fabs(want));
+        }
+    }
+    manual_node(kv, g.nodes[3].prompt, 0, logits, hidden);
+    double want = manual_score(kv, pre, ans, &cnt);
+    print_message("judger: log p(answer) = %.4f over %lld tokens\n", want, (long long)cnt);
+    assert_true(cnt >= 2);
+    assert_int_equal(g.nodes[3].score_tokens, cnt);
+    assert_true(want < 0 && fabs(g.nodes[3].score_logp - want) <= 1e-5 * fabs(want));
+    gc_kv_free(kv);
+    gc_mas_clear(&g);
+    gc_mas_clear(&plain);
+}
+
 static void test_bad_graphs(void **st) {
     (void)st;
     gc_qgraph g;
@@ -273,7 +341,7 @@ int main(void) {
         cmocka_unit_test(test_latentmas_whole), cmocka_unit_test(test_latentmas_own),
         cmocka_unit_test(test_latentmas_latent_only), cmocka_unit_test(test_hierarchical_concat),
         cmocka_unit_test(test_textmas_context), cmocka_unit_test(test_batch_invariance),
-        cmocka_unit_test(test_bad_graphs),
+        cmocka_unit_test(test_bad_graphs), cmocka_unit_test(test_scoring),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
