@@ -14,6 +14,7 @@ M=$MODELS/qwen3-4b
 [ -d "$M" ] || python3 bench/cuda/hf_bench.py --models qwen3-4b --save "$MODELS" --no-hf 2>&1 | tail -1
 cp .carry/data/tokenizer.json "$M/"
 G=.carry/bin/gcache
+export GC_SCHED_PROFILE=${GC_SCHED_PROFILE:-1}
 D=.carry/data/gsm8k-160.jsonl
 common="--task gsm8k --dataset $D --model $M --device cuda --latent-steps 10 --max-tokens 256 --agent-max-tokens 256 --temperature 0"
 # warm-up (realignment matrix computed once and cached on disk)

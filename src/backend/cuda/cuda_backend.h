@@ -61,7 +61,8 @@ gc_status gc_cuda_realign_rows(gc_engine *e, uint64_t key, const double *wa_t, i
 // out (T, D) = rmsnorm(x) * w, rounded to bf16 as the GEMMs see it.
 gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps);
 // y (T, N) = bf16(x) (T, K) · W (N, K)ᵀ (+ y when accumulate); W of any
-// dtype; own = 1 forces the small-T kernel, 0 cuBLAS.
+// dtype; own = 1 forces the small-T kernel, 0 cuBLAS, 2 + v the skinny GEMM
+// (skinny.cu) variant v.
 gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate, int own);
 // The small-T kernel reading f32 inputs it prepares itself: mode 1 RMSNorm
 // of x (T, K) with w / eps, mode 2 SwiGLU of x (T, 2K); then · Wᵀ.
@@ -85,6 +86,8 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
                                  int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
                                  const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
                                  int max_split, int tile_m);
+// Number of skinny-GEMM variants (own = 2 .. 2 + n - 1 above); 0 without CUDA.
+int gc_cuda_skinny_variants(void);
 // argmax of each of n rows of V floats (ties → lowest index).
 gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V);
 // One device draw per row of x (n, V) (gck_sample), draws on the host.

@@ -179,6 +179,10 @@ static gc_status linear(gc_cuda_ctx *c, const plan *p, float *y, const void *xsr
         CU_TRY(gck_gemv(c->stream, y, xsrc, mode, nw, c->eps, W, (int)p->T, (int)N, (int)K, acc, c->gemv_blocks));
         return GC_OK;
     }
+    if (p->T <= c->skinny_max_t && N % 16 == 0 && K % 64 == 0) {
+        CU_TRY(gck_skinny(c->stream, y, xsrc, W, (int)p->T, (int)N, (int)K, acc, c->skinny_variant));
+        return GC_OK;
+    }
     return gc_cu_gemm(c->blas, y, xsrc, p->T, W, N, K, acc);
 }
 
@@ -367,8 +371,8 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
     int64_t n_base = 0;
     for (int s = 0; s < n_steps; s++) n_base += c->KV * cdiv(st[s].n, qt);
     const bool graph = c->use_graphs && decode && !c->prof;
-    // Split long contexts so that about two blocks per multiprocessor run.
-    const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv(2 * c->n_sm, n_base)));
+    // Split long contexts so that about attn_blocks_per_sm blocks per multiprocessor run.
+    const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->attn_blocks_per_sm * c->n_sm, n_base)));
     int64_t n_items = 0, n_groups = 0, n_parts = 0;
     for (int s = 0; s < n_steps; s++) gc_cu_count_items(st[s].n, st[s].kv->len, qt, c->KV, want, &n_items, &n_groups, &n_parts);
     const int grid = (int)(graph ? n_base * CU_MAX_SPLIT : n_items);

@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/skinny.h"
 #include "engine/engine.h"
 
 typedef uint16_t bf16_t;
@@ -92,6 +93,10 @@ typedef struct gc_cuda_ctx {
     cu_graph graphs[CU_MAX_GRAPHS];
     // knobs (environment): GC_CUDA_GEMV_MAX_T (0 = cuBLAS only), GC_CUDA_GRAPHS=0
     int gemv_max_t, gemv_blocks;
+    // GC_CUDA_SKINNY_MAX_T (default 16, 0 = off): GEMMs of up to that many rows
+    // use gck_skinny (skinny.cu) instead of cuBLAS; GC_CUDA_SKINNY_VARIANT picks its kernel.
+    int skinny_max_t, skinny_variant;
+    int attn_blocks_per_sm;   // GC_CUDA_ATTN_BLOCKS_PER_SM (default 2): context splits aim at this many blocks per SM
     bool use_graphs;
     // GC_CUDA_PROFILE=1: device time per kind of launch (graphs off), printed
     // to stderr when the engine is freed.

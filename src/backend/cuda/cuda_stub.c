@@ -80,4 +80,5 @@ gc_status gc_cuda_test_sample(int32_t *out, const float *x, const struct gc_toke
     (void)out; (void)x; (void)draws; (void)n; (void)V;
     return NO_CUDA;
 }
+int gc_cuda_skinny_variants(void) { return 0; }
 #endif

@@ -94,7 +94,9 @@ gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tens
     T_RUN(t_buf(&t, &dw, (size_t)(N * K) * 2, NULL));
     T_RUN(gc_cu_upload_matrix(t.s, dw, W, N, K, "test weight"));
     T_RUN(t_buf(&t, &dy, (size_t)(T * N) * 4, accumulate ? y : NULL));
-    if (own) {
+    if (own >= 2) {
+        T_RUN(t_sync(&t, gck_skinny(t.s, dy, dx, dw, (int)T, (int)N, (int)K, accumulate, own - 2)));
+    } else if (own) {
         if (T > GCK_GEMV_MAX_T) { t_close(&t); return gc_fail(GC_ERR_INVALID_ARG, "small-T kernel: T <= %d", GCK_GEMV_MAX_T); }
         T_RUN(t_sync(&t, gck_gemv(t.s, dy, dx, GCK_X_BF16, NULL, 0.0f, dw, (int)T, (int)N, (int)K, accumulate, 0)));
     } else {
@@ -306,5 +308,7 @@ gc_status gc_cuda_test_sample(int32_t *out, const float *x, const gc_token_draw 
     if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
     return GC_OK;
 }
+
+int gc_cuda_skinny_variants(void) { return GCK_SKINNY_NVARIANTS; }
 
 #endif

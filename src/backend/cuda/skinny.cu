@@ -10,10 +10,10 @@
 // free, so k is permuted so that each thread's A registers for two
 // consecutive mmas come from ONE 16-byte load per row. Per 32-wide k chunk
 // (chunk c covers k = 32c .. 32c+31), thread lane = 4g + t (g = lane/4 the
-// "group", t = lane%4) loads
-//   wa = W[row g  ][32c + 8t .. 32c + 8t + 7]     (int4 = 4 bf16 pairs .x .y .z .w)
-//   wb = W[row g+8][32c + 8t .. 32c + 8t + 7]
-//   xb = x[token g][32c + 8t .. 32c + 8t + 7]     (0 when token g >= T)
+// "group", t = lane%4) of a warp owning row tile R (rows 16R .. 16R+15) loads
+//   wa = W[16R + g    ][32c + 8t .. 32c + 8t + 7]   (int4 = 4 bf16 pairs .x .y .z .w)
+//   wb = W[16R + g + 8][32c + 8t .. 32c + 8t + 7]
+//   xb = x[token g    ][32c + 8t .. 32c + 8t + 7]   (0 when token g >= T)
 // and issues mma #1 with a0..a3 = wa.x, wb.x, wa.y, wb.y and b0,b1 = xb.x, xb.y,
 // and mma #2 with a0..a3 = wa.z, wb.z, wa.w, wb.w and b0,b1 = xb.z, xb.w.
 // In the PTX fragment layout a0 = (row g, k 2t..2t+1), a1 = (row g+8, same k),
@@ -25,19 +25,28 @@
 // token 2t+1), c2 = (row g+8, token 2t), c3 = (row g+8, token 2t+1).
 // Tokens 8..15 (T > 8) take a second B tile (NT = 2), reusing the A registers.
 //
-// Work split: a block owns RT row tiles (16·RT rows) at a time; its KW warps
-// (and, with clusters, the CS blocks of its cluster) split K: slot
-// s = rank·KW + warp of S = CS·KW slots takes chunks c ≡ s (mod S), U at a
-// time (chunks c, c+S, .., c+(U-1)S), so each thread has U·RT·2 W loads in
-// flight. Partials go to shared memory as red[warp][token][row] and are
-// summed over warps in warp order (and over cluster ranks in rank order
-// through distributed shared memory), so results are bit-identical run to
-// run. Blocks stride over row groups when the grid is capped.
+// Work split. A warp owns RT row tiles (16·RT rows). Two block shapes:
+//  - K split (WR = false): the KW warps of a block own the same RT tiles and
+//    split K; with clusters, so do the CS blocks of a cluster. Slot
+//    s = rank·KW + warp of S = CS·KW slots takes chunks c ≡ s (mod S).
+//  - row split (WR = true): warp w owns tiles RT·w .. RT·w+RT-1 of the
+//    block's KW·RT tiles; all warps walk the same chunks, so each x chunk is
+//    fetched from L2 once per block and then hit in L1; only the CS blocks of
+//    a cluster split K (slot s = rank of S = CS).
+// Each slot takes its chunks U at a time (c, c+S, .., c+(U-1)S): U·RT·2 W
+// loads in flight per thread (P = 0, straight into registers), or a cp.async
+// ring of P stages in shared memory (P ≥ 2, see tc_pipe).
+// Reduction: partials go to shared memory as red[set][token][row] (set =
+// warp for K split, 0 for row split) and are summed over sets in index order,
+// then over cluster ranks in rank order through distributed shared memory:
+// bit-identical results run to run, each y element written by one thread.
 //
 // CUDA-core path (skinny_cc, T <= 4): a warp owns 2 rows, lanes take 16-byte
 // pieces p ≡ lane (mod 32) of each row (U pieces per row in flight), FMA in
 // f32, butterfly reduction over the warp (fixed order).
 #include "skinny.h"
+
+#include <atomic>
 
 #include <cooperative_groups.h>
 
@@ -45,9 +54,11 @@ namespace cg = cooperative_groups;
 
 namespace {
 
-// Cache hints for the W stream: 0 = plain ld.global.nc; 1 = no L1
-// allocation + 256-byte L2 prefetch; 2 = as 1 and L2 evict-first.
-template <int HINT> __device__ __forceinline__ int4 ld_w(const uint16_t *p) {
+// Cache hints. W (read once): HINT 0 plain ld.global.nc; ≥ 1 no L1
+// allocation + 256-byte L2 prefetch; ≥ 2 also L2 evict-first (policy pw), so
+// the W stream does not push x and y out of L2. x (re-read by every block):
+// cached in L1; HINT 3 also L2 evict-last (policy px).
+template <int HINT> __device__ __forceinline__ int4 ld_w(const uint16_t *p, unsigned long long pw) {
     int4 v;
     if constexpr (HINT == 0) {
         asm("ld.global.nc.v4.s32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
@@ -56,16 +67,35 @@ template <int HINT> __device__ __forceinline__ int4 ld_w(const uint16_t *p) {
             : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
             : "l"(p));
     } else {
-        asm("{\n\t.reg .b64 pol;\n\tcreatepolicy.fractional.L2::evict_first.b64 pol, 1.0;\n\t"
-            "ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.s32 {%0,%1,%2,%3}, [%4], pol;\n\t}"
+        asm("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.s32 {%0,%1,%2,%3}, [%4], %5;"
             : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-            : "l"(p));
+            : "l"(p), "l"(pw));
     }
     return v;
 }
 
-// x is small and re-read by every block: keep it cacheable in L1.
-__device__ __forceinline__ int4 ld_x(const uint16_t *p) { return __ldg(reinterpret_cast<const int4 *>(p)); }
+template <int HINT> __device__ __forceinline__ int4 ld_x(const uint16_t *p, unsigned long long px) {
+    int4 v;
+    if constexpr (HINT == 3) {
+        asm("ld.global.nc.L2::cache_hint.v4.s32 {%0,%1,%2,%3}, [%4], %5;"
+            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+            : "l"(p), "l"(px));
+    } else {
+        v = __ldg(reinterpret_cast<const int4 *>(p));
+    }
+    return v;
+}
+
+__device__ __forceinline__ unsigned long long policy_evict_first() {
+    unsigned long long p;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+    return p;
+}
+__device__ __forceinline__ unsigned long long policy_evict_last() {
+    unsigned long long p;
+    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
+    return p;
+}
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
                                          unsigned b0, unsigned b1) {
@@ -75,11 +105,16 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], unsigned a0, unsigned a1
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// 16-byte asynchronous copy global → shared (L2 only, 256-byte L2
-// prefetch); src_bytes = 0 writes zeros and reads nothing.
-__device__ __forceinline__ void cp_async16(void *dst, const void *src, int src_bytes) {
+// 16-byte asynchronous copies global → shared with 256-byte L2 prefetch;
+// src_bytes = 0 writes zeros and reads nothing. W: L2 only (.cg); x: also
+// L1 (.ca), where the other warps of the block find it.
+__device__ __forceinline__ void cp_async_w(void *dst, const void *src) {
     const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes)
+    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_x(void *dst, const void *src, int src_bytes) {
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes)
                  : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
@@ -87,12 +122,12 @@ template <int N> __device__ __forceinline__ void cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
-// One step of U chunks for one warp: loads first (all U·RT·2 W loads and
+// One step of U chunks for one warp slot: loads first (U·RT·2 W loads and
 // U·NT x loads in flight), then 2·U·RT·NT mmas. GUARD: chunks may run past nc.
 template <int RT, int NT, int U, int HINT, bool GUARD>
 __device__ __forceinline__ void tc_step(float (&acc)[RT][NT][4], const uint16_t *const (&wp)[RT],
                                         const uint16_t *const (&xp)[NT], const bool (&xv)[NT], size_t row8, int c0,
-                                        int S, int nc) {
+                                        int S, int nc, unsigned long long pw, unsigned long long px) {
     int4 a[U][RT][2], b[U][NT];
 #pragma unroll
     for (int u = 0; u < U; u++) {
@@ -101,11 +136,11 @@ __device__ __forceinline__ void tc_step(float (&acc)[RT][NT][4], const uint16_t 
         const int off = c * 32;
 #pragma unroll
         for (int r = 0; r < RT; r++) {
-            a[u][r][0] = ok ? ld_w<HINT>(wp[r] + off) : make_int4(0, 0, 0, 0);
-            a[u][r][1] = ok ? ld_w<HINT>(wp[r] + row8 + off) : make_int4(0, 0, 0, 0);
+            a[u][r][0] = ok ? ld_w<HINT>(wp[r] + off, pw) : make_int4(0, 0, 0, 0);
+            a[u][r][1] = ok ? ld_w<HINT>(wp[r] + row8 + off, pw) : make_int4(0, 0, 0, 0);
         }
 #pragma unroll
-        for (int j = 0; j < NT; j++) b[u][j] = ok && xv[j] ? ld_x(xp[j] + off) : make_int4(0, 0, 0, 0);
+        for (int j = 0; j < NT; j++) b[u][j] = ok && xv[j] ? ld_x<HINT>(xp[j] + off, px) : make_int4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < U; u++)
@@ -120,17 +155,17 @@ __device__ __forceinline__ void tc_step(float (&acc)[RT][NT][4], const uint16_t 
 }
 
 // The K loop of one warp slot through a per-thread ring of P stages in
-// shared memory (cp.async): stage j holds the warp's chunks m = jU .. jU+U-1
+// shared memory (cp.async): stage j holds the slot's chunks m = jU .. jU+U-1
 // (chunk s + m·S) as U·(2RT + NT) int4 per thread, slot q of stage j at
-// ring[((j % P)·U·(2RT+NT) + q)·blockDim + tid], so each thread reads back
-// only what it copied itself (no barrier; conflict-free 16-byte accesses).
-// P-1 stages are in flight while one is consumed.
-template <int RT, int NT, int U, int P>
+// ring[((j % P)·U·(2RT+NT) + q)·32KW + tid], so each thread reads back only
+// what it copied itself (no barrier; conflict-free 16-byte accesses). P-1
+// stages are in flight while one is consumed.
+template <int RT, int NT, int U, int P, int KW>
 __device__ __forceinline__ void tc_pipe(float (&acc)[RT][NT][4], int4 *ring, const uint16_t *const (&wp)[RT],
                                         const uint16_t *const (&xp)[NT], const bool (&xv)[NT], size_t row8, int s,
                                         int S, int nc) {
-    constexpr int Q = 2 * RT + NT, PER = U * Q;
-    const int nth = blockDim.x, tid = threadIdx.x;
+    constexpr int Q = 2 * RT + NT, PER = U * Q, nth = KW * 32;
+    const int tid = threadIdx.x;
     const int ms = s < nc ? (nc - 1 - s) / S + 1 : 0;   // chunks of this slot
     const int nst = (ms + U - 1) / U;
     auto issue = [&](int j) {
@@ -143,12 +178,12 @@ __device__ __forceinline__ void tc_pipe(float (&acc)[RT][NT][4], int4 *ring, con
                     const int off = (s + m * S) * 32;
 #pragma unroll
                     for (int r = 0; r < RT; r++) {
-                        cp_async16(st + (u * Q + 2 * r) * nth, wp[r] + off, 16);
-                        cp_async16(st + (u * Q + 2 * r + 1) * nth, wp[r] + row8 + off, 16);
+                        cp_async_w(st + (u * Q + 2 * r) * nth, wp[r] + off);
+                        cp_async_w(st + (u * Q + 2 * r + 1) * nth, wp[r] + row8 + off);
                     }
 #pragma unroll
                     for (int jn = 0; jn < NT; jn++)
-                        cp_async16(st + (u * Q + 2 * RT + jn) * nth, xp[jn] + off, xv[jn] ? 16 : 0);
+                        cp_async_x(st + (u * Q + 2 * RT + jn) * nth, xp[jn] + off, xv[jn] ? 16 : 0);
                 }
             }
         }
@@ -157,7 +192,7 @@ __device__ __forceinline__ void tc_pipe(float (&acc)[RT][NT][4], int4 *ring, con
 #pragma unroll
     for (int j = 0; j < P - 1; j++) issue(j);
     for (int j = 0; j < nst; j++) {
-        issue(j + P - 1);
+        issue(j + P - 1);   // refills the stage consumed in iteration j-1 (own slots only)
         cp_async_wait<P - 1>();   // stage j has landed
         const int4 *st = ring + (size_t)(j % P) * PER * nth + tid;
 #pragma unroll
@@ -181,23 +216,41 @@ __device__ __forceinline__ void tc_pipe(float (&acc)[RT][NT][4], int4 *ring, con
     cp_async_wait<0>();
 }
 
-// Grid: (groups in flight) · cs blocks, cluster (cs,1,1) when cs > 1; block:
-// KW warps. P = 0: loads straight to registers (tc_step); P ≥ 2: cp.async
-// ring of P stages (tc_pipe), which the reduction buffer then reuses.
-// Dynamic shared memory: max(ring, KW · 8NT · (16RT + 4) floats).
-template <int RT, int NT, int U, int P, int HINT>
-__global__ void __launch_bounds__(256) skinny_tc(float *__restrict__ y, const uint16_t *__restrict__ x,
-                                                 const uint16_t *__restrict__ W, int T, int N, int K, int accumulate,
-                                                 int cs) {
-    constexpr int ROWS = 16 * RT, LD = ROWS + 4, TOK = 8 * NT;   // LD: +4 spreads the fragment stores over banks
+// Block geometry shared by kernel and launcher.
+template <int RT, int NT, int U, int P, int KW, bool WR> struct tc_geom {
+    static constexpr int rows_warp = 16 * RT;
+    static constexpr int rows_block = WR ? KW * rows_warp : rows_warp;
+    static constexpr int sets = WR ? 1 : KW;                 // partial sums per output
+    static constexpr int tok = 8 * NT;
+    static constexpr int ld = rows_block + 4;                 // +4 spreads the fragment stores over banks
+    static constexpr size_t red_bytes = (size_t)sets * tok * ld * sizeof(float);
+    static constexpr size_t ring_bytes = (size_t)P * U * (2 * RT + NT) * 16 * KW * 32;
+    static constexpr size_t smem_bytes = ring_bytes > red_bytes ? ring_bytes : red_bytes;
+};
+
+// Grid: ceil(N / rows_block) · cs blocks, cluster (cs,1,1) when cs > 1;
+// block: KW warps. Dynamic shared memory: tc_geom::smem_bytes (the ring, if
+// any, is reused for the reduction).
+// (tc_body is the kernel; skinny_tc and skinny_tc2 only differ in the
+// register budget: skinny_tc2 keeps 2 blocks of 8 warps per SM.)
+template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
+__device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *__restrict__ x,
+                                        const uint16_t *__restrict__ W, int T, int N, int K, int accumulate,
+                                        int cs) {
+    using G = tc_geom<RT, NT, U, P, KW, WR>;
+    constexpr int ROWS = G::rows_block, LD = G::ld, TOK = G::tok;
     extern __shared__ int4 smem[];
-    float *red = reinterpret_cast<float *>(smem);               // [KW][TOK][LD]
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, kw = blockDim.x >> 5;
+    float *red = reinterpret_cast<float *>(smem);   // [sets][TOK][LD]
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
     const int rank = cs > 1 ? (int)cg::this_cluster().block_rank() : 0;
-    const int ntiles = N >> 4, ngroups = (ntiles + RT - 1) / RT;
-    const int S = kw * cs, s = rank * kw + warp, nc = K >> 5;
+    const int grp = blockIdx.x / cs, ntiles = N >> 4, nc = K >> 5;
+    const int S = WR ? cs : KW * cs, s = WR ? rank : rank * KW + warp;
+    const int tile0 = grp * (ROWS / 16) + (WR ? warp * RT : 0);   // this warp's first tile
     const size_t row8 = (size_t)8 * K;
+    unsigned long long pw = 0, px = 0;
+    if constexpr (HINT >= 2) pw = policy_evict_first();
+    if constexpr (HINT == 3) px = policy_evict_last();
 
     const uint16_t *xp[NT];
     bool xv[NT];
@@ -207,74 +260,92 @@ __global__ void __launch_bounds__(256) skinny_tc(float *__restrict__ y, const ui
         xv[j] = tok < T;
         xp[j] = x + (size_t)(xv[j] ? tok : 0) * K + 8 * t;
     }
-
-    for (int grp = blockIdx.x / cs; grp < ngroups; grp += gridDim.x / cs) {
-        const int tile0 = grp * RT;
-        const uint16_t *wp[RT];
+    const uint16_t *wp[RT];
 #pragma unroll
-        for (int r = 0; r < RT; r++) {
-            const int tile = tile0 + r < ntiles ? tile0 + r : tile0;   // past N: re-read a valid tile, not stored
-            wp[r] = W + (size_t)(tile * 16 + g) * K + 8 * t;
+    for (int r = 0; r < RT; r++) {
+        const int tile = tile0 + r < ntiles ? tile0 + r : ntiles - 1;   // past N: read a valid tile, store nothing
+        wp[r] = W + (size_t)(tile * 16 + g) * K + 8 * t;
+    }
+    float acc[RT][NT][4];
+#pragma unroll
+    for (int r = 0; r < RT; r++)
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[r][j][i] = 0.0f;
+
+    if constexpr (P == 0) {
+        int c0 = s;
+        for (; c0 + (U - 1) * S < nc; c0 += U * S)
+            tc_step<RT, NT, U, HINT, false>(acc, wp, xp, xv, row8, c0, S, nc, pw, px);
+        if (c0 < nc) tc_step<RT, NT, U, HINT, true>(acc, wp, xp, xv, row8, c0, S, nc, pw, px);
+    } else {
+        tc_pipe<RT, NT, U, P, KW>(acc, smem, wp, xp, xv, row8, s, S, nc);
+        __syncthreads();   // the ring becomes the reduction buffer
+    }
+
+    // this warp's partials: set `warp` (K split) or columns of set 0 (row split)
+    float *mine = WR ? red + warp * G::rows_warp : red + warp * TOK * LD;
+#pragma unroll
+    for (int r = 0; r < RT; r++)
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            const int tok = 8 * j + 2 * t, row = 16 * r + g;
+            mine[tok * LD + row] = acc[r][j][0];
+            mine[(tok + 1) * LD + row] = acc[r][j][1];
+            mine[tok * LD + row + 8] = acc[r][j][2];
+            mine[(tok + 1) * LD + row + 8] = acc[r][j][3];
         }
-        float acc[RT][NT][4];
+    __syncthreads();
+    const int nout = T * ROWS, n0 = grp * ROWS;
+    for (int e = threadIdx.x; e < nout; e += KW * 32) {
+        const int tok = e / ROWS, row = e % ROWS;
+        float v = red[tok * LD + row];
 #pragma unroll
-        for (int r = 0; r < RT; r++)
-#pragma unroll
-            for (int j = 0; j < NT; j++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) acc[r][j][i] = 0.0f;
-
-        if constexpr (P == 0) {
-            int c0 = s;
-            for (; c0 + (U - 1) * S < nc; c0 += U * S)
-                tc_step<RT, NT, U, HINT, false>(acc, wp, xp, xv, row8, c0, S, nc);
-            if (c0 < nc) tc_step<RT, NT, U, HINT, true>(acc, wp, xp, xv, row8, c0, S, nc);
-        } else {
-            tc_pipe<RT, NT, U, P>(acc, smem, wp, xp, xv, row8, s, S, nc);
-            __syncthreads();   // the ring becomes the reduction buffer
+        for (int w = 1; w < G::sets; w++) v += red[(w * TOK + tok) * LD + row];
+        if (cs > 1) {
+            red[tok * LD + row] = v;   // this block's sum, read by the cluster below
+        } else if (n0 + row < N) {
+            float *o = y + (size_t)tok * N + n0 + row;
+            *o = accumulate ? *o + v : v;
         }
-
-        float *mine = red + warp * TOK * LD;
-#pragma unroll
-        for (int r = 0; r < RT; r++)
-#pragma unroll
-            for (int j = 0; j < NT; j++) {
-                const int tok = 8 * j + 2 * t, row = 16 * r + g;
-                mine[tok * LD + row] = acc[r][j][0];
-                mine[(tok + 1) * LD + row] = acc[r][j][1];
-                mine[tok * LD + row + 8] = acc[r][j][2];
-                mine[(tok + 1) * LD + row + 8] = acc[r][j][3];
-            }
-        __syncthreads();
-        const int nout = T * ROWS, n0 = tile0 * 16;
-        for (int e = threadIdx.x; e < nout; e += blockDim.x) {
+    }
+    if (cs > 1) {
+        cg::cluster_group cluster = cg::this_cluster();
+        cluster.sync();
+        for (int e = rank * KW * 32 + threadIdx.x; e < nout; e += cs * KW * 32) {
             const int tok = e / ROWS, row = e % ROWS;
-            float v = red[tok * LD + row];
-            for (int w = 1; w < kw; w++) v += red[(w * TOK + tok) * LD + row];
-            if (cs > 1) {
-                red[tok * LD + row] = v;   // this block's sum, read by the cluster below
-            } else if (n0 + row < N) {
+            float v = 0.0f;
+            for (int q = 0; q < cs; q++) v += cluster.map_shared_rank(red, q)[tok * LD + row];
+            if (n0 + row < N) {
                 float *o = y + (size_t)tok * N + n0 + row;
                 *o = accumulate ? *o + v : v;
             }
         }
-        if (cs > 1) {
-            cg::cluster_group cluster = cg::this_cluster();
-            cluster.sync();
-            for (int e = rank * blockDim.x + threadIdx.x; e < nout; e += cs * blockDim.x) {
-                const int tok = e / ROWS, row = e % ROWS;
-                float v = 0.0f;
-                for (int q = 0; q < cs; q++) v += cluster.map_shared_rank(red, q)[tok * LD + row];
-                if (n0 + row < N) {
-                    float *o = y + (size_t)tok * N + n0 + row;
-                    *o = accumulate ? *o + v : v;
-                }
-            }
-            cluster.sync();   // no block may leave or reuse red while others read it
-        } else {
-            __syncthreads();
-        }
+        cluster.sync();   // no block may leave while others read its shared memory
     }
+}
+
+template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
+__global__ void __launch_bounds__(KW * 32) skinny_tc(float *__restrict__ y, const uint16_t *__restrict__ x,
+                                                     const uint16_t *__restrict__ W, int T, int N, int K,
+                                                     int accumulate, int cs) {
+    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs);
+}
+template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
+__global__ void __launch_bounds__(KW * 32, 2) skinny_tc2(float *__restrict__ y, const uint16_t *__restrict__ x,
+                                                         const uint16_t *__restrict__ W, int T, int N, int K,
+                                                         int accumulate, int cs) {
+    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs);
+}
+
+// 8 warps of 32 or 64 rows each: cap registers so that 2 blocks fit an SM
+// (else ~130 registers leave one).
+template <int RT, int NT, int U, int P, int KW, int HINT, bool WR> constexpr auto tc_kernel() {
+    if constexpr (KW == 8 && RT >= 2)
+        return skinny_tc2<RT, NT, U, P, KW, HINT, WR>;
+    else
+        return skinny_tc<RT, NT, U, P, KW, HINT, WR>;
 }
 
 // CUDA-core path. Block: 8 warps, warp w owns rows 2·(8·blockIdx.x + w) + {0,1}.
@@ -309,7 +380,7 @@ __global__ void __launch_bounds__(256) skinny_cc(float *__restrict__ y, const ui
 #pragma unroll
         for (int u = 0; u < U; u++) {
 #pragma unroll
-            for (int r = 0; r < R; r++) wv[u][r] = ld_w<1>(reinterpret_cast<const uint16_t *>(wr + (size_t)r * np + p + 32 * u));
+            for (int r = 0; r < R; r++) wv[u][r] = ld_w<1>(reinterpret_cast<const uint16_t *>(wr + (size_t)r * np + p + 32 * u), 0);
 #pragma unroll
             for (int i = 0; i < TT; i++) xv[u][i] = i < T ? __ldg(xr + (size_t)i * np + p + 32 * u) : make_int4(0, 0, 0, 0);
         }
@@ -323,7 +394,7 @@ __global__ void __launch_bounds__(256) skinny_cc(float *__restrict__ y, const ui
     for (; p < np; p += 32) {
 #pragma unroll
         for (int r = 0; r < R; r++) {
-            const int4 w = ld_w<1>(reinterpret_cast<const uint16_t *>(wr + (size_t)r * np + p));
+            const int4 w = ld_w<1>(reinterpret_cast<const uint16_t *>(wr + (size_t)r * np + p), 0);
 #pragma unroll
             for (int i = 0; i < TT; i++)
                 if (i < T) fma8(acc[r][i], w, __ldg(xr + (size_t)i * np + p));
@@ -343,112 +414,193 @@ __global__ void __launch_bounds__(256) skinny_cc(float *__restrict__ y, const ui
         }
 }
 
-// A tensor-core configuration: RT row tiles per warp, U chunks in flight,
-// KW warps per block, CS blocks per cluster (0: chosen from the shape),
-// HINT cache hints for W, BPS blocks per SM in flight at most (0: no cap).
+// A tensor-core configuration: RT row tiles per warp, U chunks per load
+// step, P ring stages (0: registers only), KW warps per block, HINT cache
+// hints (P = 0 only), WR row split (else K split) across the block's warps.
 struct tc_cfg {
-    int rt, u, kw, cs, hint, bps;
+    int rt, u, p, kw, hint, wr;
 };
 
-template <int RT, int NT, int U, int HINT>
-cudaError_t tc_launch(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
-                      int accumulate, int kw, int cs, int bps) {
-    const int ngroups = (N / 16 + RT - 1) / RT;
-    int groups = ngroups;
-    if (bps > 0) {
-        int dev = 0, sms = 0;
-        cudaError_t e = cudaGetDevice(&dev);
-        if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-        if (e != cudaSuccess) return e;
-        const int cap = sms * bps / cs;
-        if (cap > 0 && groups > cap) groups = cap;
+// How a configuration runs on a shape: cs blocks per cluster, blocks in the
+// grid, cap = blocks the GPU holds at once.
+struct tc_plan {
+    int cs, blocks, cap;
+};
+
+int sm_count() {
+    static std::atomic<int> sms{-1};
+    int v = sms.load(std::memory_order_relaxed);
+    if (v < 0) {
+        int dev = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+            v = 132;
+        sms.store(v, std::memory_order_relaxed);
     }
+    return v;
+}
+
+// Plans and (launch = true) launches one kernel. The cluster size is the
+// largest cs ≤ 8 that keeps the whole grid resident at once (one wave) and
+// leaves every warp slot ≥ U chunks (one full step); clusters split K when N is too
+// narrow to fill the GPU. Occupancies are queried once per kernel (and
+// cluster size) and cached; the result is the same on every call.
+template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
+cudaError_t tc_launch(bool launch, tc_plan *pl, cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W,
+                      int T, int N, int K, int accumulate) {
+    using G = tc_geom<RT, NT, U, P, KW, WR>;
+    auto kern = tc_kernel<RT, NT, U, P, KW, HINT, WR>();
+    static std::atomic<int> occ{-1};               // blocks per SM
+    static std::atomic<int> clusters[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};   // active clusters per cs
+    int bps = occ.load(std::memory_order_relaxed);
+    if (bps < 0) {
+        if (G::smem_bytes > 48 * 1024) {   // opt in to large dynamic shared memory
+            int dev = 0, optin = 0;
+            cudaError_t e = cudaGetDevice(&dev);
+            if (e == cudaSuccess) e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+            if (e == cudaSuccess) e = cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+            if (e != cudaSuccess) return e;
+        }
+        cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&bps, kern, KW * 32, G::smem_bytes);
+        if (e != cudaSuccess) return e;
+        if (bps < 1) return cudaErrorInvalidConfiguration;
+        occ.store(bps, std::memory_order_relaxed);
+    }
+    const int cap = bps * sm_count();
+    const int ngroups = (N + G::rows_block - 1) / G::rows_block, nc = K / 32, slots = WR ? 1 : KW;
+
     cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3((unsigned)(groups * cs));
-    cfg.blockDim = dim3((unsigned)(kw * 32));
-    cfg.dynamicSmemBytes = (size_t)kw * 8 * NT * (16 * RT + 4) * sizeof(float);
+    cfg.blockDim = dim3((unsigned)(KW * 32));
+    cfg.dynamicSmemBytes = G::smem_bytes;
     cfg.stream = s;
     cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    int cs = 1;
+    for (int c = 8; c > 1; c--) {
+        if (ngroups * c > cap || nc < c * slots * U) continue;
+        int act = clusters[c].load(std::memory_order_relaxed);
+        if (act < 0) {
+            attr[0].val.clusterDim.x = (unsigned)c;
+            cfg.gridDim = dim3((unsigned)(ngroups * c));
+            cfg.attrs = attr;
+            cfg.numAttrs = 1;
+            if (cudaOccupancyMaxActiveClusters(&act, kern, &cfg) != cudaSuccess) {
+                (void)cudaGetLastError();
+                act = 0;
+            }
+            clusters[c].store(act, std::memory_order_relaxed);
+        }
+        if (act >= ngroups) {
+            cs = c;
+            break;
+        }
+    }
+    if (pl) *pl = {cs, ngroups * cs, cap};
+    if (!launch) return cudaSuccess;
+    cfg.gridDim = dim3((unsigned)(ngroups * cs));
     if (cs > 1) {
-        attr[0].id = cudaLaunchAttributeClusterDimension;
         attr[0].val.clusterDim.x = (unsigned)cs;
-        attr[0].val.clusterDim.y = 1;
-        attr[0].val.clusterDim.z = 1;
         cfg.attrs = attr;
         cfg.numAttrs = 1;
+    } else {
+        cfg.attrs = nullptr;
+        cfg.numAttrs = 0;
     }
-    return cudaLaunchKernelEx(&cfg, skinny_tc<RT, NT, U, HINT>, y, x, W, T, N, K, accumulate, cs);
+    return cudaLaunchKernelEx(&cfg, kern, y, x, W, T, N, K, accumulate, cs);
 }
 
-template <int RT, int U, int HINT>
-cudaError_t tc_launch_nt(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
-                         int accumulate, int kw, int cs, int bps) {
-    if (T <= 8) return tc_launch<RT, 1, U, HINT>(s, y, x, W, T, N, K, accumulate, kw, cs, bps);
-    return tc_launch<RT, 2, U, HINT>(s, y, x, W, T, N, K, accumulate, kw, cs, bps);
+template <int RT, int U, int P, int KW, int HINT, bool WR>
+cudaError_t tc_launch_nt(bool launch, tc_plan *pl, cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W,
+                         int T, int N, int K, int accumulate) {
+    if (T <= 8) return tc_launch<RT, 1, U, P, KW, HINT, WR>(launch, pl, s, y, x, W, T, N, K, accumulate);
+    return tc_launch<RT, 2, U, P, KW, HINT, WR>(launch, pl, s, y, x, W, T, N, K, accumulate);
 }
 
-// Cluster split for cs == 0: the smallest power of two ≤ 8 that gives at
-// least ~2 blocks per SM of an H200 (132 SMs), while every warp still gets
-// ≥ 2·U chunks.
-int auto_cs(int N, int K, int rt, int u, int kw) {
-    const int ngroups = (N / 16 + rt - 1) / rt, nc = K / 32;
-    int cs = 1;
-    while (cs < 8 && ngroups * cs < 2 * 132 && nc >= 2 * cs * kw * 2 * u) cs *= 2;
-    return cs;
-}
-
-cudaError_t tc_run(const tc_cfg &c, cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N,
-                   int K, int accumulate) {
-    const int cs = c.cs > 0 ? c.cs : auto_cs(N, K, c.rt, c.u, c.kw);
-#define GCK_TC(RT_, U_, H_)                                                                                       \
-    if (c.rt == RT_ && c.u == U_ && c.hint == H_)                                                                 \
-        return tc_launch_nt<RT_, U_, H_>(s, y, x, W, T, N, K, accumulate, c.kw, cs, c.bps);
-    GCK_TC(1, 8, 1)
-    GCK_TC(1, 4, 1)
-    GCK_TC(2, 4, 1)
-    GCK_TC(2, 4, 0)
-    GCK_TC(2, 4, 2)
-    GCK_TC(2, 2, 1)
-    GCK_TC(4, 2, 1)
-#undef GCK_TC
-    return cudaErrorInvalidValue;
-}
-
-// Fixed configurations, variants 1..10 (index = variant - 1).
-const tc_cfg k_fixed[10] = {
-    {1, 8, 4, 1, 1, 0},   //  1: 16 rows/warp, 8 chunks in flight, 4 warps split K
-    {1, 4, 8, 1, 1, 0},   //  2: 16 rows/warp, 4 chunks, 8 warps split K
-    {2, 4, 4, 1, 1, 0},   //  3: 32 rows/warp, 4 chunks, 4 warps
-    {2, 4, 8, 1, 1, 0},   //  4: 32 rows/warp, 4 chunks, 8 warps
-    {4, 2, 8, 1, 1, 0},   //  5: 64 rows/warp, 2 chunks, 8 warps
-    {2, 4, 4, 0, 1, 0},   //  6: as 3, K also split over a cluster of up to 8 SMs (auto)
-    {4, 2, 4, 0, 1, 0},   //  7: 64 rows/warp, 2 chunks, 4 warps, cluster split (auto)
-    {2, 4, 4, 1, 0, 0},   //  8: as 3 without cache hints
-    {2, 4, 4, 1, 2, 0},   //  9: as 3 with L2 evict-first on W
-    {2, 4, 4, 1, 1, 4},   // 10: as 3, grid capped at 4 blocks/SM, blocks stride over row groups
+// Fixed configurations, variants 1..12 (index = variant - 1).
+//                 rt u  p kw hint wr
+const tc_cfg k_fixed[12] = {
+    {1, 8, 0, 4, 2, 0},   //  1: regs, K split, 16 rows/warp, 8 chunks in flight, 4 warps
+    {1, 4, 0, 8, 2, 0},   //  2: regs, K split, 16 rows/warp, 4 chunks, 8 warps
+    {2, 4, 0, 4, 2, 0},   //  3: regs, K split, 32 rows/warp, 4 chunks, 4 warps
+    {4, 2, 0, 4, 2, 0},   //  4: regs, K split, 64 rows/warp, 2 chunks, 4 warps
+    {2, 4, 0, 8, 2, 0},   //  5: regs, K split, 32 rows/warp, 4 chunks, 8 warps
+    {4, 2, 0, 8, 2, 0},   //  6: regs, K split, 64 rows/warp, 2 chunks, 8 warps
+    {1, 8, 0, 4, 2, 1},   //  7: regs, row split, 16 rows/warp (64/block), 8 chunks, 4 warps
+    {1, 4, 0, 8, 1, 0},   //  8: as 2 without L2 evict-first on W
+    {1, 4, 0, 8, 3, 0},   //  9: as 2 with L2 evict-last on x
+    {1, 2, 4, 4, 1, 0},   // 10: ring, K split, 16 rows/warp, 4 stages of 2 chunks, 4 warps
+    {4, 1, 4, 4, 1, 0},   // 11: ring, K split, 64 rows/warp, 4 stages of 1 chunk, 4 warps
+    {2, 2, 4, 4, 1, 0},   // 12: ring, K split, 32 rows/warp, 4 stages of 2 chunks, 4 warps
 };
 
 const char *const k_names[GCK_SKINNY_NVARIANTS] = {
     "auto",
-    "tc rt1 u8 kw4",
-    "tc rt1 u4 kw8",
-    "tc rt2 u4 kw4",
-    "tc rt2 u4 kw8",
-    "tc rt4 u2 kw8",
-    "tc rt2 u4 kw4 cluster",
-    "tc rt4 u2 kw4 cluster",
-    "tc rt2 u4 kw4 nohint",
-    "tc rt2 u4 kw4 evict_first",
-    "tc rt2 u4 kw4 cap4/SM",
+    "regs ksplit rt1 u8 kw4",
+    "regs ksplit rt1 u4 kw8",
+    "regs ksplit rt2 u4 kw4",
+    "regs ksplit rt4 u2 kw4",
+    "regs ksplit rt2 u4 kw8",
+    "regs ksplit rt4 u2 kw8",
+    "regs rows rt1 u8 kw4",
+    "regs ksplit rt1 u4 kw8 noEF",
+    "regs ksplit rt1 u4 kw8 xEL",
+    "ring ksplit rt1 u2 p4 kw4",
+    "ring ksplit rt4 u1 p4 kw4",
+    "ring ksplit rt2 u2 p4 kw4",
     "cuda-core 2 rows/warp",
 };
 
-// The default: chosen per shape (see the bench's per-shape results).
-tc_cfg auto_cfg(int T, int N, int K) {
-    (void)T;
-    (void)K;
-    if (N / 16 >= 4 * 132) return k_fixed[2];   // many row tiles: no cluster needed
-    return k_fixed[5];
+cudaError_t tc_run(const tc_cfg &c, bool launch, tc_plan *pl, cudaStream_t s, float *y, const uint16_t *x,
+                   const uint16_t *W, int T, int N, int K, int accumulate) {
+#define GCK_TC(RT_, U_, P_, KW_, H_, WR_)                                                                         \
+    if (c.rt == RT_ && c.u == U_ && c.p == P_ && c.kw == KW_ && c.hint == H_ && c.wr == WR_)                      \
+        return tc_launch_nt<RT_, U_, P_, KW_, H_, WR_>(launch, pl, s, y, x, W, T, N, K, accumulate);
+    GCK_TC(1, 8, 0, 4, 2, 0)
+    GCK_TC(1, 4, 0, 8, 2, 0)
+    GCK_TC(2, 4, 0, 4, 2, 0)
+    GCK_TC(4, 2, 0, 4, 2, 0)
+    GCK_TC(2, 4, 0, 8, 2, 0)
+    GCK_TC(4, 2, 0, 8, 2, 0)
+    GCK_TC(1, 8, 0, 4, 2, 1)
+    GCK_TC(1, 4, 0, 8, 1, 0)
+    GCK_TC(1, 4, 0, 8, 3, 0)
+    GCK_TC(1, 2, 4, 4, 1, 0)
+    GCK_TC(4, 1, 4, 4, 1, 0)
+    GCK_TC(2, 2, 4, 4, 1, 0)
+#undef GCK_TC
+    return cudaErrorInvalidValue;
+}
+
+// The default. A preference list by shape, from the H200 measurements of
+// bench/cuda/skinny_bench.cu: T ≤ 8 → 16 rows/warp × 8 warps; T > 8 → 64
+// rows/warp for wide N (fewer x re-reads), 32 rows/warp × 8 warps for long
+// K, else 16 rows/warp × 4 warps with 8 chunks in flight. Of the list, the
+// first whose grid runs in one wave or in waves ≥ 85% full; else the one
+// with the fullest waves.
+cudaError_t auto_run(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
+                     int accumulate) {
+    static const int small_t[] = {2, 3, 4};
+    static const int wide[] = {4, 3, 6};
+    static const int long_k[] = {5, 6, 3};
+    static const int other[] = {1, 3, 5};
+    const int *pref = T <= 8 ? small_t : N >= 16384 ? wide : K >= 8192 ? long_k : other;
+    const int npref = 3;
+    int best = pref[0];
+    double best_fill = -1.0;
+    for (int i = 0; i < npref; i++) {
+        tc_plan pl;
+        const cudaError_t e = tc_run(k_fixed[pref[i] - 1], false, &pl, s, y, x, W, T, N, K, accumulate);
+        if (e != cudaSuccess) return e;
+        const int waves = (pl.blocks + pl.cap - 1) / pl.cap;
+        const double fill = (double)pl.blocks / ((double)waves * pl.cap);
+        if (waves == 1 || fill >= 0.85) {
+            best = pref[i];
+            break;
+        }
+        if (fill > best_fill) best_fill = fill, best = pref[i];
+    }
+    return tc_run(k_fixed[best - 1], true, nullptr, s, y, x, W, T, N, K, accumulate);
 }
 
 template <int TT>
@@ -470,11 +622,12 @@ extern "C" cudaError_t gck_skinny(cudaStream_t s, float *y, const uint16_t *x, c
     if (!y || !x || !W || T < 1 || T > 16 || N <= 0 || K <= 0 || N % 16 || K % 64) return cudaErrorInvalidValue;
     if (((uintptr_t)x | (uintptr_t)W) & 15) return cudaErrorInvalidValue;
     if (variant < 0 || variant >= GCK_SKINNY_NVARIANTS) return cudaErrorInvalidValue;
-    if (variant == 11 && T <= 4) {
+    if (variant == GCK_SKINNY_NVARIANTS - 1 && T <= 4) {
         if (T == 1) return cc_launch<1>(s, y, x, W, T, N, K, accumulate);
         if (T == 2) return cc_launch<2>(s, y, x, W, T, N, K, accumulate);
         return cc_launch<4>(s, y, x, W, T, N, K, accumulate);
     }
-    const tc_cfg c = variant >= 1 && variant <= 10 ? k_fixed[variant - 1] : auto_cfg(T, N, K);
-    return tc_run(c, s, y, x, W, T, N, K, accumulate);
+    if (variant >= 1 && variant <= 12)
+        return tc_run(k_fixed[variant - 1], true, nullptr, s, y, x, W, T, N, K, accumulate);
+    return auto_run(s, y, x, W, T, N, K, accumulate);
 }

@@ -13,17 +13,24 @@ extern "C" {
 #endif
 
 // Variants (all deterministic, f32 accumulation, every y element written once):
-//   0      the default: picks a tensor-core configuration from (T, N, K)
-//   1..10  fixed tensor-core configurations (mma.m16n8k16, W = A operand);
-//          gck_skinny_variant_name() says which (rows per warp, k unroll,
-//          warps per block splitting K, cluster split, cache hints)
-//   11     CUDA-core path (one warp per 2 rows, 16-byte loads, FMA);
+//   0      the default: a tensor-core configuration picked from (T, N, K)
+//   1..12  fixed tensor-core configurations (mma.m16n8k16, W = A operand);
+//          gck_skinny_variant_name() and k_fixed in skinny.cu say which:
+//          rows per warp, k chunks in flight, warps per block splitting K or
+//          rows, registers or a cp.async ring, L2 cache hints; K is also
+//          split over a thread-block cluster of up to 8 SMs when N is narrow
+//   13     CUDA-core path (one warp per 2 rows, 16-byte loads, FMA);
 //          T <= 4 only, larger T runs variant 0
 // Requirements: N % 16 == 0, K % 64 == 0, 1 <= T <= 16, x and W 16-byte
 // aligned; otherwise cudaErrorInvalidValue. accumulate != 0: y = y + x·Wᵀ.
 // No allocation, no synchronisation, capturable in CUDA graphs; concurrent
-// launches on different streams don't interfere (no scratch memory).
-#define GCK_SKINNY_NVARIANTS 12
+// launches on different streams don't interfere (no scratch memory). The
+// first call of each kernel configuration queries its occupancy (and opts
+// in to > 48 KB shared memory where needed) on the host, once per process;
+// the answers are cached, so all devices are assumed to be the same GPU.
+// Calling each variant once before graph capture keeps those queries out of
+// the capture (they are legal inside it, but untested there).
+#define GCK_SKINNY_NVARIANTS 14
 cudaError_t gck_skinny(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
                        int accumulate, int variant);
 

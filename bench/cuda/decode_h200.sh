@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Decode-path measurements on the H200 (one call): the skinny-GEMM
+# micro-benchmark (every variant vs cuBLAS, weights streamed from HBM), then
+# `gcache bench` at batch 1 and 16 on a random-weight model with the skinny
+# GEMM (default) and with cuBLAS only (GC_CUDA_SKINNY_MAX_T=0), and a profile.
+#   bash bench/cuda/decode_h200.sh [MODELS]        (default qwen3-4b; logs in $OUT)
+# Carried: .carry/bin/{gcache,skinny_bench} + .carry/lib.
+set -u
+OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
+MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
+BIN=${GC_BIN:-.carry/bin}
+CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
+export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
+list=${1:-qwen3-4b}
+if [ -x "$BIN/skinny_bench" ] && [ -z "${SKIP_SKINNY:-}" ]; then
+  timeout 300 "$BIN/skinny_bench" > "$OUT/skinny_bench.txt" 2>&1
+  echo "skinny_bench exit $?"
+  tail -n 30 "$OUT/skinny_bench.txt"
+fi
+for m in ${list//,/ }; do
+  [ -d "$MODELS/$m" ] || python3 bench/cuda/hf_bench.py --models "$m" --save "$MODELS" --no-hf 2>&1 | tail -1
+  for B in 1 16; do
+    for v in ${VARIANTS:-default cublas}; do
+      case $v in
+        default) env=() ;;
+        cublas) env=(GC_CUDA_SKINNY_MAX_T=0) ;;
+        *) env=(GC_CUDA_SKINNY_VARIANT=$v) ;;
+      esac
+      env "${env[@]}" timeout 240 "$BIN/gcache" bench --device cuda --model "$MODELS/$m" --prompt-tokens 512 \
+        --gen-tokens 128 --reps 3 --batch $B 2>>"$OUT/gcache_bench.err" | sed "s/^{/{\"variant\":\"$v\",/" \
+        | tee -a "$OUT/gcache.jsonl"
+    done
+  done
+  if [ -z "${SKIP_PROFILE:-}" ]; then
+    for B in 1 16; do
+      echo "== $m B=$B" >> "$OUT/profile.txt"
+      GC_CUDA_PROFILE=1 timeout 120 "$BIN/gcache" bench --device cuda --model "$MODELS/$m" --prompt-tokens 512 \
+        --gen-tokens 64 --reps 1 --batch $B >/dev/null 2>>"$OUT/profile.txt"
+    done
+    grep -v "^rep" "$OUT/profile.txt" | tail -40
+  fi
+done
+tail -3 "$OUT/gcache_bench.err"

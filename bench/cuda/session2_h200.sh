@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Session-2 measurements on the H200 in one call: the device tests, the
+# attention split knob at batch 1/16, gcache on the three Qwen3 shapes, and HF
+# transformers on Qwen3-4B side by side. Logs in $OUT.
+set -u
+OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
+MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
+BIN=${GC_BIN:-.carry/bin}
+CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
+export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
+export PYTHONUNBUFFERED=1
+timeout 300 "$BIN/test_cuda" > "$OUT/test_cuda.log" 2>&1; echo "test_cuda exit $?"
+grep -E "device draws|^row|PASSED|FAILED|SKIPPED|skinny" "$OUT/test_cuda.log" | head -20
+b() { timeout 200 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
+        --batch $2 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$3\",/" | tee -a "$OUT/gcache.jsonl"; }
+for m in qwen3-4b qwen3-0.6b qwen3-8b; do
+  [ -d "$MODELS/$m" ] || python3 bench/cuda/hf_bench.py --models "$m" --save "$MODELS" --no-hf 2>&1 | tail -1
+done
+for a in 4 8; do for B in 1 16; do GC_CUDA_ATTN_BLOCKS_PER_SM=$a b qwen3-4b $B attn$a; done; done
+for m in qwen3-4b qwen3-0.6b qwen3-8b; do for B in 1 16; do b $m $B default; done; done
+timeout 400 python3 bench/cuda/hf_bench.py --models qwen3-4b --batches 1,16 --prompt 512 --gen 128 --reps 3 2>&1 \
+  | grep -v Warning | tee -a "$OUT/hf.jsonl" | tail -4
+tail -3 "$OUT/bench.err"
