@@ -450,8 +450,6 @@ gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, f
     return GC_OK;
 }
 
-#endif
-
 gc_status gc_cuda_realign_rows(gc_engine *e, uint64_t key, const double *wa_t, int64_t D, double target_norm,
                                const float *h, int64_t n, float *out) {
     gc_cuda_ctx *c = e->cuda;
@@ -464,3 +462,5 @@ gc_status gc_cuda_realign_rows(gc_engine *e, uint64_t key, const double *wa_t, i
     }
     return gc_cuda_realign_apply(c->ra, h, n, out);
 }
+
+#endif
