@@ -354,6 +354,19 @@ static void test_attention(void **st) {
         // head size 256
         {.n_q = 20, .ctx_first = 10, .H = 2, .KV = 1, .hd = 256, .n_segs = 2, .seg_n = {17, 13}, .ks = {0.9f, 1},
          .vs = {1.1f, 1}, .max_split = 2, .tile_m = 64},
+        // the one-query decode kernel: long context split 16 ways with scaled and hidden spans (Qwen3-4B heads)
+        {.n_q = 1, .ctx_first = 999, .H = 32, .KV = 8, .hd = 128, .n_segs = 4, .seg_n = {500, 150, 150, 200},
+         .ks = {1, 0.8f, 1.2f, 1}, .vs = {1.5f, 1, 1, 0.5f}, .hidden = {0, 1, 0, 0}, .max_split = 16, .tile_m = 1},
+        // ... SmolLM2 heads (G = 3, hd 64), unsplit; Qwen3-0.6B heads (G = 2) under one chunk
+        {.n_q = 1, .ctx_first = 300, .H = 9, .KV = 3, .hd = 64, .n_segs = 2, .seg_n = {120, 181}, .ks = {1, 1},
+         .vs = {1, 1}, .max_split = 1, .tile_m = 1},
+        {.n_q = 1, .ctx_first = 36, .H = 16, .KV = 8, .hd = 128, .n_segs = 1, .seg_n = {37}, .ks = {1}, .vs = {1},
+         .max_split = 16, .tile_m = 1},
+        // ... G = 8, three splits; the very first position
+        {.n_q = 1, .ctx_first = 700, .H = 8, .KV = 1, .hd = 128, .n_segs = 1, .seg_n = {701}, .ks = {1}, .vs = {1},
+         .max_split = 3, .tile_m = 1},
+        {.n_q = 1, .ctx_first = 0, .H = 32, .KV = 8, .hd = 128, .n_segs = 1, .seg_n = {1}, .ks = {1}, .vs = {1},
+         .max_split = 4, .tile_m = 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) attn_run(&cases[i]);
 }

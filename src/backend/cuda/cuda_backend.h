@@ -81,7 +81,8 @@ gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const
 // H heads over the cache rows of one sequence: k/v (n_ctx, KV·hd) f32 given
 // as n_segs segments of seg_n[i] rows with per-segment k/v scale and hidden
 // flag. q (n_q, H·hd), out (n_q, H·hd). max_split > 1 allows splitting the
-// context (decode path); tile_m 16 or 64 picks the kernel.
+// context (decode path); tile_m 16 or 64 picks the kernel, 1 the one-query
+// decode kernel (n_q = 1).
 gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, const float *v, int64_t n_q,
                                  int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
                                  const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,

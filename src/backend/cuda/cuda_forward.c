@@ -167,6 +167,7 @@ void gc_cu_free_graphs(gc_cuda_ctx *c) {
 typedef struct plan {
     int64_t T, n_seq, n_out, n_hid;
     int tile_m, grid, small;
+    int attn;   // gck_attention's kernel: tile_m, or 1 for the one-query decode kernel
 } plan;
 
 #define MP(c, off, type) ((type)((c)->meta.d + (c)->meta.off))
@@ -215,7 +216,7 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
                             (int)c->H, (int)c->KV, (int)c->hd, c->eps, c->neox));
         gc_cu_prof_mark(c, 3);
         a.layer = (int)l;
-        CU_TRY(gck_attention(c->stream, p->tile_m, &a, p->grid));
+        CU_TRY(gck_attention(c->stream, p->attn, &a, p->grid));
         gc_cu_prof_mark(c, 4);
         GC_TRY(linear(c, p, c->x, c->att, GCK_X_BF16, NULL, Ly->wo, D, c->qd, true));
         gc_cu_prof_mark(c, 5);
@@ -253,7 +254,7 @@ static gc_status run_step(gc_cuda_ctx *c, const plan *p, bool graph) {
             h->used = false;
         }
         if (h->used && h->n_seq == p->n_seq && h->n_out == p->n_out && h->n_hid == p->n_hid &&
-            h->tile_m == p->tile_m && h->grid == p->grid && h->small == p->small)
+            h->tile_m == p->tile_m && h->attn == p->attn && h->grid == p->grid && h->small == p->small)
             g = h;
         if (!h->used || (victim->used && h->last_use < victim->last_use)) victim = h;
     }
@@ -274,7 +275,7 @@ static gc_status run_step(gc_cuda_ctx *c, const plan *p, bool graph) {
         if (e != cudaSuccess) return gc_cu_fail(e, "cudaGraphInstantiate");
         victim->used = true;
         victim->n_seq = (int)p->n_seq; victim->n_out = (int)p->n_out; victim->n_hid = (int)p->n_hid;
-        victim->tile_m = p->tile_m; victim->grid = p->grid; victim->small = p->small;
+        victim->tile_m = p->tile_m; victim->attn = p->attn; victim->grid = p->grid; victim->small = p->small;
         victim->gen = c->gen;
         g = victim;
     }
@@ -445,7 +446,8 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
     gc_cu_prof_mark(c, -1);
 
     // ---- layers ----
-    plan p = {.T = T, .n_seq = n_steps, .n_out = n_out, .n_hid = n_hid, .tile_m = tile_m, .grid = grid,
+    const int attn = decode && tile_m == 16 && c->decode_attn && G <= 8 && (c->hd == 64 || c->hd == 128) ? 1 : tile_m;
+    plan p = {.T = T, .n_seq = n_steps, .n_out = n_out, .n_hid = n_hid, .tile_m = tile_m, .attn = attn, .grid = grid,
               .small = T <= c->gemv_max_t && c->D % 8 == 0 && c->F % 8 == 0 && c->qd % 8 == 0 &&
                        gck_gemv_smem((int)T, (int)imax(c->D, imax(c->F, c->qd))) <= 200 * 1024};
     GC_TRY(run_step(c, &p, graph));

@@ -41,7 +41,7 @@ typedef struct cu_meta {
 // A captured decode step (every sequence adds one position).
 typedef struct cu_graph {
     bool used;
-    int n_seq, n_out, n_hid, tile_m, grid, small;
+    int n_seq, n_out, n_hid, tile_m, attn, grid, small;
     uint64_t gen, last_use;
     cudaGraphExec_t exec;
 } cu_graph;
@@ -97,6 +97,8 @@ typedef struct gc_cuda_ctx {
     // use gck_skinny (skinny.cu) instead of cuBLAS; GC_CUDA_SKINNY_VARIANT picks its kernel.
     int skinny_max_t, skinny_variant;
     int attn_blocks_per_sm;   // GC_CUDA_ATTN_BLOCKS_PER_SM (default 2): context splits aim at this many blocks per SM
+    bool decode_attn;         // GC_CUDA_DECODE_ATTN=1: one-query steps use the decode attention kernel
+                              // (correct, but slower than the tile-16 kernel so far: off by default)
     bool use_graphs;
     // GC_CUDA_PROFILE=1: device time per kind of launch (graphs off), printed
     // to stderr when the engine is freed.

@@ -198,7 +198,12 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
     int64_t n_ctx = 0, nb = 0;
     for (int i = 0; i < n_segs; i++) { n_ctx += seg_n[i]; nb += (seg_n[i] + 15) / 16; }
     if (n_ctx != ctx_first + n_q) return gc_fail(GC_ERR_INVALID_ARG, "attention test: segments must cover the context");
-    if (tile_m != 16 && tile_m != 64) return gc_fail(GC_ERR_INVALID_ARG, "tile_m is 16 or 64");
+    if (tile_m != 1 && tile_m != 16 && tile_m != 64) return gc_fail(GC_ERR_INVALID_ARG, "tile_m is 1, 16 or 64");
+    const int kern = tile_m;   // 1: the decode kernel, on items built as for tile 16
+    if (tile_m == 1) {
+        if (n_q != 1) return gc_fail(GC_ERR_INVALID_ARG, "the decode kernel takes one query position");
+        tile_m = 16;
+    }
     if (n_q * G > 16 && tile_m == 16) tile_m = 64;
     bf16_t *hb = calloc((size_t)(nb * blk), 2);
     gck_span *spans = calloc((size_t)nb, sizeof *spans);
@@ -259,7 +264,7 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
                            .layer = 0, .n_layers = 1, .H = (int)H, .KV = (int)KV, .hd = (int)hd,
                            .scale = (float)(1.0 / sqrt((double)hd))};
         // Two extra blocks past n_items check that surplus blocks (as in graphs) exit.
-        s = t_sync(&t, gck_attention(t.s, tile_m, &a, (int)it + 2));
+        s = t_sync(&t, gck_attention(t.s, kern, &a, (int)it + 2));
     }
     if (s == GC_OK) s = t_get_bf16(out, dout, (size_t)(n_q * H * hd));
     // The counters must be back at zero for the next step.

@@ -91,7 +91,9 @@ cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const float *bias, co
                          const int32_t *slot_idx, int layer, int T, int H, int KV, int hd, float eps, int neox);
 // out (T, F) bf16 = silu(gu[:, :F]) · gu[:, F:].
 cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F);
-// Paged attention; tile_m 16 (decode: few query rows per KV head) or 64.
+// Paged attention; tile_m 16 (decode: few query rows per KV head) or 64, or
+// 1: the decode kernel for items of one query position (G <= 8, hd 64 or
+// 128), built and merged like tile 16 (gck_attention_decode_ok says when).
 // grid blocks, those past *n_items exit.
 cudaError_t gck_attention(cudaStream_t s, int tile_m, const gck_attn_args *a, int grid);
 // Dynamic shared memory the attention kernel needs (for checks).

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Second call of session 2 on the H200: device tests (with the one-query
+# decode attention kernel), gcache decode with / without it on the Qwen3
+# shapes, and the LatentMAS pipelines. Logs in $OUT.
+set -u
+OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
+MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
+BIN=${GC_BIN:-.carry/bin}
+CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
+export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
+bash bench/cuda/run_h200.sh tests > "$OUT/tests.txt" 2>&1
+grep -E "exit|attention n_q=1 |PASSED|FAILED|greedy" "$OUT/tests.txt" | head -24
+b() { timeout 200 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
+        --batch $2 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$3\",/" | tee -a "$OUT/gcache.jsonl" | grep -o '"tag[^,]*,"model":"[^"]*"\|"batch":[0-9]*\|"decode_tok_s":[0-9.]*' | tr '\n' ' '; echo; }
+for m in qwen3-4b qwen3-0.6b qwen3-8b; do
+  [ -d "$MODELS/$m" ] || python3 bench/cuda/hf_bench.py --models "$m" --save "$MODELS" --no-hf 2>&1 | tail -1
+done
+for B in 1 16; do b qwen3-4b $B dec; GC_CUDA_DECODE_ATTN=0 b qwen3-4b $B old; done
+for B in 1 16; do GC_CUDA_ATTN_BLOCKS_PER_SM=4 b qwen3-4b $B dec-bps4; done
+bash bench/cuda/latentmas_h200.sh > "$OUT/latentmas.txt" 2>&1
+grep -h "wall\|seconds / q" "$OUT/latentmas.txt"
+for m in qwen3-0.6b qwen3-8b; do for B in 1 16; do b $m $B dec; done; done
+tail -2 "$OUT/bench.err"
