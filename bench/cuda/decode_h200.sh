@@ -5,12 +5,7 @@
 # GEMM (default) and with cuBLAS only (GC_CUDA_SKINNY_MAX_T=0), and a profile.
 #   bash bench/cuda/decode_h200.sh [MODELS]        (default qwen3-4b; logs in $OUT)
 # Carried: .carry/bin/{gcache,skinny_bench} + .carry/lib.
-set -u
-OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
-MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
-BIN=${GC_BIN:-.carry/bin}
-CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
-export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
+source "$(dirname "$0")/env.sh"
 list=${1:-qwen3-4b}
 if [ -x "$BIN/skinny_bench" ] && [ -z "${SKIP_SKINNY:-}" ]; then
   timeout 300 "$BIN/skinny_bench" > "$OUT/skinny_bench.txt" 2>&1

@@ -4,12 +4,8 @@
 # `gcache run --device cuda`: batch 1, 16 and 128 questions per engine batch.
 # Random weights never emit EOS, so every answer runs to --max-tokens (256):
 # the worst case. Carried: .carry/bin/gcache + .carry/lib, .carry/data.
-set -u
-OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
-MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
-CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
-export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
-export GC_CACHE_DIR=$MODELS/cache PYTHONUNBUFFERED=1
+source "$(dirname "$0")/env.sh"
+export GC_CACHE_DIR=$MODELS/cache
 M=$MODELS/qwen3-4b
 [ -d "$M" ] || python3 bench/cuda/hf_bench.py --models qwen3-4b --save "$MODELS" --no-hf 2>&1 | tail -1
 cp .carry/data/tokenizer.json "$M/"

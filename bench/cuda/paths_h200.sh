@@ -4,11 +4,7 @@
 # seed → other text), and `gcache run --device cuda` with sampled decoding,
 # answer scoring and likelihood-reward training. Random-weight Qwen3-0.6B with
 # Qwen's tokenizer. Exit status: non-zero if any check fails.
-set -u
-OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
-MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
-CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
-export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
+source "$(dirname "$0")/env.sh"
 export GC_CACHE_DIR=$MODELS/cache
 M=$MODELS/qwen3-0.6b
 [ -d "$M" ] || python3 bench/cuda/hf_bench.py --models qwen3-0.6b --save "$MODELS" --no-hf 2>&1 | tail -1

@@ -3,13 +3,7 @@
 # random-weight Qwen3 shapes. Uses binaries built elsewhere and carried in
 # .carry/bin with their non-system libraries in .carry/lib (see RESULTS.md).
 #   bash bench/cuda/run_h200.sh [tests] [bench MODELS]       logs go to $OUT
-set -u
-OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
-MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
-BIN=${GC_BIN:-.carry/bin}
-CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
-export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
-export PYTHONUNBUFFERED=1
+source "$(dirname "$0")/env.sh"
 what=${1:-all}
 
 if [ "$what" = all ] || [ "$what" = tests ]; then

@@ -2,13 +2,7 @@
 # Session-2 measurements on the H200 in one call: the device tests, the
 # attention split knob at batch 1/16, gcache on the three Qwen3 shapes, and HF
 # transformers on Qwen3-4B side by side. Logs in $OUT.
-set -u
-OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
-MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
-BIN=${GC_BIN:-.carry/bin}
-CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
-export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
-export PYTHONUNBUFFERED=1
+source "$(dirname "$0")/env.sh"
 timeout 300 "$BIN/test_cuda" > "$OUT/test_cuda.log" 2>&1; echo "test_cuda exit $?"
 grep -E "device draws|^row|PASSED|FAILED|SKIPPED|skinny" "$OUT/test_cuda.log" | head -20
 b() { timeout 200 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \

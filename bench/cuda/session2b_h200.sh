@@ -2,12 +2,7 @@
 # Second call of session 2 on the H200: device tests (with the one-query
 # decode attention kernel), gcache decode with / without it on the Qwen3
 # shapes, and the LatentMAS pipelines. Logs in $OUT.
-set -u
-OUT=${OUT:-/tmp/gc_out}; mkdir -p "$OUT"
-MODELS=${GC_MODELS_DIR:-/tmp/gc_models}; mkdir -p "$MODELS"
-BIN=${GC_BIN:-.carry/bin}
-CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
-export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
+source "$(dirname "$0")/env.sh"
 bash bench/cuda/run_h200.sh tests > "$OUT/tests.txt" 2>&1
 grep -E "exit|attention n_q=1 |PASSED|FAILED|greedy" "$OUT/tests.txt" | head -24
 b() { timeout 200 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
