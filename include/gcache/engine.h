@@ -32,6 +32,8 @@ void gc_engine_free(gc_engine *e);
 const gc_model *gc_engine_model(const gc_engine *e);
 // Where the engine runs.
 gc_device gc_engine_device(const gc_engine *e);
+// KV blocks currently held by caches of this engine (for memory accounting and tests).
+int64_t gc_engine_kv_live_blocks(const gc_engine *e);
 
 // KV caches (gc_kv_new etc.) are declared in gcache/kv.h.
 

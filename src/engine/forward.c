@@ -66,6 +66,8 @@ static void free_bufs(step_bufs *b) {
 
 gc_device gc_engine_device(const gc_engine *e) { return e->cuda ? GC_DEVICE_CUDA : GC_DEVICE_CPU; }
 
+int64_t gc_engine_kv_live_blocks(const gc_engine *e) { return e->pool.live_blocks; }
+
 static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
     memset(b, 0, sizeof *b);
     int64_t D = c->hidden_size, hd = c->head_dim;

@@ -17,7 +17,8 @@ typedef enum phase { P_WAIT, P_PREFILL, P_LATENT, P_DECODE, P_DONE } phase;
 typedef struct nstate {
     phase ph;
     gc_kv *kv;            // the node's working cache
-    gc_kv *exposed;       // what successors receive (set when done)
+    gc_kv *exposed;       // what successors receive (set when done; freed once the last of them has fused it)
+    int users;            // successors that have yet to fuse `exposed` (text_in successors read text only)
     int32_t *ids;         // prompt tokens
     size_t n_ids;
     int64_t own_start, latent_start;
@@ -157,6 +158,15 @@ static gc_status start_node(run *R, int q, int i) {
     else GC_TRY(gc_kv_concat(parts, np, &s->kv));
     if (nd->gate && gc_kv_len(s->kv) > 0) GC_TRY(gc_kv_scale(s->kv, 0, gc_kv_len(s->kv), NULL, NULL, nd->gate));
     nd->cache_in_len = gc_kv_len(s->kv);
+    // The fused cache holds its own references to the blocks it shares: a
+    // predecessor's exposed cache can go as soon as its last reader has fused it.
+    for (int k = 0; k < np; k++) {
+        nstate *ps = &R->st[q][nd->preds[k]];
+        if (--ps->users == 0) {
+            gc_kv_free(ps->exposed);
+            ps->exposed = NULL;
+        }
+    }
     char *prompt = build_prompt(g, nd);
     if (!prompt) return gc_fail(GC_ERR_OOM, "out of memory");
     gc_status st = gc_tokenizer_encode(R->tok, prompt, strlen(prompt), true, &s->ids, &s->n_ids);
@@ -199,6 +209,10 @@ static gc_status finish_node(run *R, int q, int i) {
     s->kv = NULL;
     nd->cache_out_len = gc_kv_len(s->exposed);
     nd->cache_out_bytes = gc_kv_bytes(s->exposed);
+    if (s->users == 0) {   // nobody will read it
+        gc_kv_free(s->exposed);
+        s->exposed = NULL;
+    }
     if (s->dt) {
         const char *piece;
         size_t pl = gc_detok_flush(s->dt, &piece);
@@ -335,6 +349,11 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     const bool prof = getenv("GC_SCHED_PROFILE") && *getenv("GC_SCHED_PROFILE") == '1';
     for (int q = 0; st == GC_OK && q < n; q++)
         if (!(R.st[q] = calloc((size_t)graphs[q]->n_nodes, sizeof **R.st))) st = gc_fail(GC_ERR_OOM, "out of memory");
+
+    for (int q = 0; st == GC_OK && q < n; q++)
+        for (int i = 0; i < graphs[q]->n_nodes; i++)
+            if (!graphs[q]->nodes[i].text_in)
+                for (int k = 0; k < graphs[q]->nodes[i].n_preds; k++) R.st[q][graphs[q]->nodes[i].preds[k]].users++;
 
     while (st == GC_OK) {
         // Start every node whose predecessors are done.

@@ -307,6 +307,31 @@ static void test_scoring(void **st) {
     gc_mas_clear(&plain);
 }
 
+// Caches nobody will read are let go at once: in sequential TextMAS every
+// successor reads text, so when a node finishes no KV block stays live.
+static int64_t live_at_done[8];
+static int n_done;
+static void on_done(void *user, const gc_sched_event *ev) {
+    if (ev->kind == GC_EV_NODE_DONE && n_done < 8) live_at_done[n_done++] = gc_engine_kv_live_blocks(user);
+}
+
+static void test_caches_released(void **st) {
+    (void)st;
+    gc_mas_params p = params(GC_METHOD_TEXTMAS, GC_MAS_SEQUENTIAL, GC_PASS_WHOLE);
+    gc_qgraph g;
+    assert_int_equal(gc_mas_build(g_ps, &p, "what is 2 + 3?", 1, &g), GC_OK);
+    gc_qgraph *gs[] = {&g};
+    gc_sched_params sp = sched_params();
+    sp.on_event = on_done;
+    sp.user = g_e;
+    n_done = 0;
+    assert_int_equal(gc_sched_run(g_e, g_tok, gs, 1, &sp), GC_OK);
+    assert_int_equal(n_done, g.n_nodes);
+    for (int i = 0; i < n_done; i++) assert_int_equal(live_at_done[i], 0);
+    assert_int_equal(gc_engine_kv_live_blocks(g_e), 0);
+    gc_mas_clear(&g);
+}
+
 static void test_bad_graphs(void **st) {
     (void)st;
     gc_qgraph g;
@@ -342,6 +367,7 @@ int main(void) {
         cmocka_unit_test(test_latentmas_latent_only), cmocka_unit_test(test_hierarchical_concat),
         cmocka_unit_test(test_textmas_context), cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_bad_graphs), cmocka_unit_test(test_scoring),
+        cmocka_unit_test(test_caches_released),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
