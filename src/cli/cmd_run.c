@@ -3,6 +3,7 @@
 //   gcache                         (the agent graph with learned topology; see run_gcache.c)
 #include "cli/cli.h"
 #include "cli/run.h"
+#include "core/file.h"
 #include "cli/cli_device.h"
 #include "gcache/mas.h"
 #include "gcache/tokenizer.h"
@@ -137,21 +138,6 @@ static int parse(int argc, char **argv, run_opts *o) {
     return 0;
 }
 
-// mkdir -p
-static int make_dirs(const char *path) {
-    char *p = strdup(path);
-    if (!p) return -1;
-    for (char *c = p + 1; *c; c++)
-        if (*c == '/') {
-            *c = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) { free(p); return -1; }
-            *c = '/';
-        }
-    int rc = mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
-    free(p);
-    return rc;
-}
-
 int run_open(run_ctx *c, const run_opts *o) {
     memset(c, 0, sizeof *c);
     c->o = o;
@@ -160,7 +146,7 @@ int run_open(run_ctx *c, const run_opts *o) {
     } else {
         snprintf(c->out_dir, sizeof c->out_dir, "%s", o->out);
     }
-    if (make_dirs(c->out_dir) != 0) {
+    if (gc_mkdir_p(c->out_dir) != 0) {
         fprintf(stderr, "gcache run: cannot create %s: %s\n", c->out_dir, strerror(errno));
         return 1;
     }

@@ -117,3 +117,17 @@ char *gc_path_join(const char *dir, const char *name) {
     memcpy(r + k, name, b + 1);
     return r;
 }
+
+int gc_mkdir_p(const char *path) {
+    char *p = strdup(path);
+    if (!p) return -1;
+    for (char *c = p + 1; *c; c++)
+        if (*c == '/') {
+            *c = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) { free(p); return -1; }
+            *c = '/';
+        }
+    int rc = mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return rc;
+}

@@ -21,6 +21,8 @@ gc_status gc_file_read_all(const char *path, char **out, size_t *len);
 gc_status gc_file_write_atomic(const char *path, const void *data, size_t len);
 
 // True if a regular file exists at path.
+// mkdir -p: creates path and its missing parents (0755). 0, or -1 with errno set.
+int gc_mkdir_p(const char *path);
 bool gc_file_exists(const char *path);
 
 // Joins dir and name with '/', malloc'd (caller frees); NULL on OOM.

@@ -86,11 +86,7 @@ gc_status gc_realign_cache_load(const gc_model *m, const char *dir, double **wa_
 
 // Best effort: a cache that cannot be written only costs a recomputation.
 void gc_realign_cache_store(const gc_model *m, const char *dir, const double *wa_t, double target, int64_t D) {
-    char *tmp = strdup(dir);
-    for (char *c = tmp ? tmp + 1 : NULL; c && *c; c++)   // mkdir -p
-        if (*c == '/') { *c = 0; mkdir(tmp, 0755); *c = '/'; }
-    if (tmp) mkdir(tmp, 0755);
-    free(tmp);
+    gc_mkdir_p(dir);   // failure shows up as a failed write below
     size_t len = 4 + 4 + 8 + 8 + 8 + (size_t)(D * D) * 8 + 8;
     uint8_t *b = malloc(len);
     char *path = path_of(m, dir);
