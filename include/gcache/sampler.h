@@ -45,6 +45,9 @@ typedef struct gc_token_draw {
     float u;
 } gc_token_draw;
 int32_t gc_token_draw_row(const float *logits, int64_t vocab, const gc_token_draw *d);
+// The sampler's next draw for the device: its temperature / top-p / top-k
+// and, when it samples (temperature > 0), the next uniform of its stream.
+gc_token_draw gc_sampler_next_draw(gc_sampler *s);
 
 #ifdef __cplusplus
 }

@@ -69,7 +69,7 @@ static void dev_step(gc_seq_step *st, gc_sampler *smp, gc_token_draw *draw, int3
     st->logits = NULL;
     st->argmax = out;
     st->draw = draw;
-    if (draw->temperature > 0.0f) draw->u = (float)gc_sampler_next_unit(smp);
+    *draw = gc_sampler_next_draw(smp);
 }
 
 gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const int32_t *prompt, int64_t n_prompt,
@@ -95,8 +95,7 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
     // On a CUDA engine the token is chosen on the device (one int back
     // instead of the logits row), seeded from the same sampler stream.
     const bool dev = gc_engine_device(e) == GC_DEVICE_CUDA;
-    gc_token_draw draw = {.temperature = p->sampling.temperature, .top_p = p->sampling.top_p,
-                          .top_k = p->sampling.top_k};
+    gc_token_draw draw;
     int32_t dev_id = -1;
     double t0 = now_s();
     gc_seq_step st = {.kv = kv, .n = n_prompt, .ids = prompt, .logits = logits};

@@ -122,6 +122,12 @@ const gc_sampler_params *gc_sampler_get_params(const gc_sampler *s) { return &s-
 
 double gc_sampler_next_unit(gc_sampler *s) { return next_unit(s->s); }
 
+gc_token_draw gc_sampler_next_draw(gc_sampler *s) {
+    gc_token_draw d = {.temperature = s->p.temperature, .top_p = s->p.top_p, .top_k = s->p.top_k};
+    if (s->p.temperature > 0.0f) d.u = (float)next_unit(s->s);
+    return d;
+}
+
 static int cmp_float_desc(const void *a, const void *b) {
     const float x = *(const float *)a, y = *(const float *)b;
     return (x < y) - (x > y);

@@ -308,9 +308,7 @@ static void want_token(run *R, nstate *s, gc_seq_step *x) {
         x->logits = s->logits;
         return;
     }
-    const gc_sampler_params *sp = gc_sampler_get_params(s->smp);
-    s->draw = (gc_token_draw){.temperature = sp->temperature, .top_p = sp->top_p, .top_k = sp->top_k};
-    if (sp->temperature > 0.0f) s->draw.u = (float)gc_sampler_next_unit(s->smp);
+    s->draw = gc_sampler_next_draw(s->smp);
     x->argmax = &s->tok;
     x->draw = &s->draw;
 }
