@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static void run_help(void) {
     printf("usage: gcache run --method M --task T --dataset PATH --model PATH [options]\n\n"

@@ -4,6 +4,7 @@
 #include "cli/run.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "gcache/eval.h"
 #include "gcache/learn.h"
 #include <math.h>
 #include <stdlib.h>
@@ -311,8 +312,8 @@ int run_gcache(const run_opts *o) {
     go.score = o->score_answer || go.likelihood;
     if (!go.likelihood && strcmp(o->reward, "correct") != 0)
         return cli_usage_error("run", "unknown reward '%s' (correct, likelihood)", o->reward);
-    if (go.score && (strcmp(o->task, "humaneval") == 0 || strcmp(o->task, "mbpp") == 0 ||
-                     strncmp(o->task, "humaneval", 9) == 0 || strncmp(o->task, "mbpp", 4) == 0))
+    gc_task task;   // an unknown task name is reported by run_open
+    if (go.score && gc_task_from_name(o->task, &task) == GC_OK && gc_task_answer_kind(task) == GC_ANSWER_CODE)
         return cli_usage_error("run", "--reward likelihood / --score-answer need a task with a short gold answer "
                                "(not code tasks)");
     run_ctx c;
