@@ -13,7 +13,7 @@ if [ -x "$BIN/skinny_bench" ] && [ -z "${SKIP_SKINNY:-}" ]; then
   tail -n 30 "$OUT/skinny_bench.txt"
 fi
 for m in ${list//,/ }; do
-  [ -d "$MODELS/$m" ] || python3 bench/cuda/hf_bench.py --models "$m" --save "$MODELS" --no-hf 2>&1 | tail -1
+  ensure_model "$m"
   for B in 1 16; do
     for v in ${VARIANTS:-default cublas}; do
       case $v in

@@ -8,3 +8,8 @@ BIN=${GC_BIN:-.carry/bin}
 CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
 export LD_LIBRARY_PATH=$PWD/.carry/lib:$CUB:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
+# ensure_model NAME: the random-weight model NAME as an HF folder in $MODELS
+# (built once by hf_bench.py without running HF).
+ensure_model() {
+  [ -d "$MODELS/$1" ] || python3 bench/cuda/hf_bench.py --models "$1" --save "$MODELS" --no-hf 2>&1 | tail -1
+}

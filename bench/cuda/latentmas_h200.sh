@@ -7,7 +7,7 @@
 source "$(dirname "$0")/env.sh"
 export GC_CACHE_DIR=$MODELS/cache
 M=$MODELS/qwen3-4b
-[ -d "$M" ] || python3 bench/cuda/hf_bench.py --models qwen3-4b --save "$MODELS" --no-hf 2>&1 | tail -1
+ensure_model qwen3-4b
 cp .carry/data/tokenizer.json "$M/"
 G=.carry/bin/gcache
 export GC_SCHED_PROFILE=${GC_SCHED_PROFILE:-1}

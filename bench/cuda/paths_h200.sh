@@ -7,7 +7,7 @@
 source "$(dirname "$0")/env.sh"
 export GC_CACHE_DIR=$MODELS/cache
 M=$MODELS/qwen3-0.6b
-[ -d "$M" ] || python3 bench/cuda/hf_bench.py --models qwen3-0.6b --save "$MODELS" --no-hf 2>&1 | tail -1
+ensure_model qwen3-0.6b
 cp .carry/data/tokenizer.json "$M/"
 G=.carry/bin/gcache
 D=.carry/data/gsm8k-160.jsonl

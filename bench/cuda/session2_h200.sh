@@ -8,7 +8,7 @@ grep -E "device draws|^row|PASSED|FAILED|SKIPPED|skinny" "$OUT/test_cuda.log" | 
 b() { timeout 200 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
         --batch $2 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$3\",/" | tee -a "$OUT/gcache.jsonl"; }
 for m in qwen3-4b qwen3-0.6b qwen3-8b; do
-  [ -d "$MODELS/$m" ] || python3 bench/cuda/hf_bench.py --models "$m" --save "$MODELS" --no-hf 2>&1 | tail -1
+  ensure_model "$m"
 done
 for a in 4 8; do for B in 1 16; do GC_CUDA_ATTN_BLOCKS_PER_SM=$a b qwen3-4b $B attn$a; done; done
 for m in qwen3-4b qwen3-0.6b qwen3-8b; do for B in 1 16; do b $m $B default; done; done

@@ -8,7 +8,7 @@ grep -E "exit|attention n_q=1 |PASSED|FAILED|greedy" "$OUT/tests.txt" | head -24
 b() { timeout 200 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
         --batch $2 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$3\",/" | tee -a "$OUT/gcache.jsonl" | grep -o '"tag[^,]*,"model":"[^"]*"\|"batch":[0-9]*\|"decode_tok_s":[0-9.]*' | tr '\n' ' '; echo; }
 for m in qwen3-4b qwen3-0.6b qwen3-8b; do
-  [ -d "$MODELS/$m" ] || python3 bench/cuda/hf_bench.py --models "$m" --save "$MODELS" --no-hf 2>&1 | tail -1
+  ensure_model "$m"
 done
 for B in 1 16; do b qwen3-4b $B dec; GC_CUDA_DECODE_ATTN=0 b qwen3-4b $B old; done
 for B in 1 16; do GC_CUDA_ATTN_BLOCKS_PER_SM=4 b qwen3-4b $B dec-bps4; done
