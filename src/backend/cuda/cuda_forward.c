@@ -206,32 +206,32 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
         if (p->small) {
             GC_TRY(linear(c, p, c->qkv, c->x, GCK_X_NORM, Ly->attn_norm, Ly->wqkv, NQKV, D, false));
         } else {
-            CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->attn_norm, NULL, T, D, c->eps));
+            if (!(c->skip & 2)) CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->attn_norm, NULL, T, D, c->eps));
             gc_cu_prof_mark(c, 1);
-            GC_TRY(linear(c, p, c->qkv, c->xn, GCK_X_BF16, NULL, Ly->wqkv, NQKV, D, false));
+            if (!(c->skip & 16)) GC_TRY(linear(c, p, c->qkv, c->xn, GCK_X_BF16, NULL, Ly->wqkv, NQKV, D, false));
         }
         gc_cu_prof_mark(c, 2);
-        CU_TRY(gck_qkv_post(c->stream, c->qkv, Ly->bqkv, Ly->q_norm, Ly->k_norm, c->cos_t, c->sin_t, c->q,
+        if (!(c->skip & 4)) CU_TRY(gck_qkv_post(c->stream, c->qkv, Ly->bqkv, Ly->q_norm, Ly->k_norm, c->cos_t, c->sin_t, c->q,
                             MP(c, o_slot_base, const uint64_t *), MP(c, o_slot_idx, const int32_t *), (int)l, T,
                             (int)c->H, (int)c->KV, (int)c->hd, c->eps, c->neox));
         gc_cu_prof_mark(c, 3);
         a.layer = (int)l;
-        CU_TRY(gck_attention(c->stream, p->attn, &a, p->grid));
+        if (!(c->skip & 1)) CU_TRY(gck_attention(c->stream, p->attn, &a, p->grid));
         gc_cu_prof_mark(c, 4);
-        GC_TRY(linear(c, p, c->x, c->att, GCK_X_BF16, NULL, Ly->wo, D, c->qd, true));
+        if (!(c->skip & 16)) GC_TRY(linear(c, p, c->x, c->att, GCK_X_BF16, NULL, Ly->wo, D, c->qd, true));
         gc_cu_prof_mark(c, 5);
         if (p->small) {
             GC_TRY(linear(c, p, c->gu, c->x, GCK_X_NORM, Ly->ffn_norm, Ly->wgu, 2 * F, D, false));
             gc_cu_prof_mark(c, 6);
             GC_TRY(linear(c, p, c->x, c->gu, GCK_X_SWIGLU, NULL, Ly->wdown, D, F, true));
         } else {
-            CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->ffn_norm, NULL, T, D, c->eps));
+            if (!(c->skip & 2)) CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->ffn_norm, NULL, T, D, c->eps));
             gc_cu_prof_mark(c, 1);
-            GC_TRY(linear(c, p, c->gu, c->xn, GCK_X_BF16, NULL, Ly->wgu, 2 * F, D, false));
+            if (!(c->skip & 16)) GC_TRY(linear(c, p, c->gu, c->xn, GCK_X_BF16, NULL, Ly->wgu, 2 * F, D, false));
             gc_cu_prof_mark(c, 6);
-            CU_TRY(gck_swiglu(c->stream, c->act, c->gu, T, F));
+            if (!(c->skip & 8)) CU_TRY(gck_swiglu(c->stream, c->act, c->gu, T, F));
             gc_cu_prof_mark(c, 7);
-            GC_TRY(linear(c, p, c->x, c->act, GCK_X_BF16, NULL, Ly->wdown, D, F, true));
+            if (!(c->skip & 16)) GC_TRY(linear(c, p, c->x, c->act, GCK_X_BF16, NULL, Ly->wdown, D, F, true));
         }
         gc_cu_prof_mark(c, 8);
     }

@@ -100,6 +100,12 @@ typedef struct gc_cuda_ctx {
     bool decode_attn;         // GC_CUDA_DECODE_ATTN=1: one-query steps use the decode attention kernel
                               // (correct, but slower than the tile-16 kernel so far: off by default)
     bool use_graphs;
+    // GC_CUDA_PDL=0 turns programmatic dependent launch off (common.cuh).
+    // GC_CUDA_SKIP: timing experiments only, the results are wrong: a bit
+    // mask of decode-layer launches to leave out (1 attention, 2 RMSNorms,
+    // 4 q/k/v epilogue, 8 SwiGLU, 16 GEMMs), to see what each costs inside
+    // the replayed graph, where per-launch events cannot look.
+    int skip;
     // GC_CUDA_PROFILE=1: device time per kind of launch (graphs off), printed
     // to stderr when the engine is freed.
     bool prof;

@@ -72,6 +72,11 @@ typedef struct gck_attn_args {
 // How a small-T GEMV reads its input rows.
 enum { GCK_X_BF16 = 0, GCK_X_NORM = 1, GCK_X_SWIGLU = 2 };
 
+// Programmatic dependent launch for the kernels of this backend (default
+// on; common.cuh says what it means for a kernel). Process-wide.
+void gck_set_pdl(int on);
+int gck_pdl_enabled(void);
+
 // x (T, D) f32 residual from token ids (ids[r] >= 0: row of embd (V, D) bf16)
 // or input embeddings (ids[r] < 0: row -ids[r]-1 of emb_in (·, D) f32).
 cudaError_t gck_embed(cudaStream_t s, float *x, const uint16_t *embd, const int32_t *ids, const float *emb_in, int T,

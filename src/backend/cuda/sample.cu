@@ -16,12 +16,12 @@
 //      kept mass; one thread scans the 1024 chunk sums in order, target =
 //      u · total, and the thread whose chunk holds the target walks it in
 //      index order (the same additions in the same order as its sum).
+#include "backend/cuda/common.cuh"
 #include "backend/cuda/kernels.h"
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 
-#define FULL_MASK 0xffffffffu
 #define NT 1024
 #define NW (NT / 32)
 
@@ -92,6 +92,7 @@ static __device__ void block_sum_bins(float (&v)[NB], float *sh) {
 }
 
 __global__ void __launch_bounds__(NT) argmax_kernel(int32_t *out, const float *x, int V) {
+    gck_pdl_enter();
     __shared__ float bv[NW];
     __shared__ int bi[NW];
     const int idx = row_argmax(x + (size_t)blockIdx.x * V, V, NULL, bv, bi);
@@ -99,6 +100,7 @@ __global__ void __launch_bounds__(NT) argmax_kernel(int32_t *out, const float *x
 }
 
 __global__ void __launch_bounds__(NT) sample_kernel(int32_t *out, const float *x, const gck_draw *draws, int V) {
+    gck_pdl_enter();
     __shared__ float bv[NW];
     __shared__ int bi[NW];
     __shared__ int hist[256];
@@ -241,12 +243,12 @@ __global__ void __launch_bounds__(NT) sample_kernel(int32_t *out, const float *x
 
 extern "C" cudaError_t gck_argmax(cudaStream_t s, int32_t *out, const float *x, int n, int V) {
     if (n <= 0) return cudaSuccess;
-    argmax_kernel<<<n, NT, 0, s>>>(out, x, V);
+    gck_launch(argmax_kernel, n, NT, 0, s, out, x, V);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t gck_sample(cudaStream_t s, int32_t *out, const float *x, const gck_draw *draws, int n, int V) {
     if (n <= 0) return cudaSuccess;
-    sample_kernel<<<n, NT, 0, s>>>(out, x, draws, V);
+    gck_launch(sample_kernel, n, NT, 0, s, out, x, draws, V);
     return cudaGetLastError();
 }

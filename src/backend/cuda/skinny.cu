@@ -45,6 +45,7 @@
 // pieces p ≡ lane (mod 32) of each row (U pieces per row in flight), FMA in
 // f32, butterfly reduction over the warp (fixed order).
 #include "skinny.h"
+#include "backend/cuda/common.cuh"
 
 #include <atomic>
 
@@ -95,6 +96,16 @@ __device__ __forceinline__ unsigned long long policy_evict_last() {
     unsigned long long p;
     asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
     return p;
+}
+
+// L2 prefetch of n bytes (n % 16 == 0, p 16-byte aligned), sm_90.
+__device__ __forceinline__ void prefetch_l2_bulk(const void *p, unsigned n) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(n) : "memory");
+#else
+    (void)p;
+    (void)n;
+#endif
 }
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
@@ -236,7 +247,7 @@ template <int RT, int NT, int U, int P, int KW, bool WR> struct tc_geom {
 template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
 __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *__restrict__ x,
                                         const uint16_t *__restrict__ W, int T, int N, int K, int accumulate,
-                                        int cs) {
+                                        int cs, unsigned pf) {
     using G = tc_geom<RT, NT, U, P, KW, WR>;
     constexpr int ROWS = G::rows_block, LD = G::ld, TOK = G::tok;
     extern __shared__ int4 smem[];
@@ -266,6 +277,19 @@ __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *_
         const int tile = tile0 + r < ntiles ? tile0 + r : ntiles - 1;   // past N: read a valid tile, store nothing
         wp[r] = W + (size_t)(tile * 16 + g) * K + 8 * t;
     }
+    // Before waiting for the kernel that writes x (PDL, common.cuh): have L2
+    // fetch the first pf bytes of this block's part of W (nothing in the step
+    // writes W), so HBM works while the kernels before this one finish.
+    // The block's rows are one contiguous range of W; the cs blocks of a
+    // cluster take equal parts of it.
+    if (pf && threadIdx.x == 0) {
+        const size_t row0 = (size_t)grp * ROWS, nrow = row0 + ROWS <= (size_t)N ? ROWS : N - row0;
+        const size_t all = nrow * K * 2, part = (all / cs) & ~(size_t)15;
+        const char *p0 = reinterpret_cast<const char *>(W + row0 * K) + (size_t)rank * part;
+        const size_t n = pf < part ? pf : part;
+        for (size_t o = 0; o < n; o += 65536) prefetch_l2_bulk(p0 + o, (unsigned)(n - o < 65536 ? n - o : 65536));
+    }
+    gck_pdl_enter();
     float acc[RT][NT][4];
 #pragma unroll
     for (int r = 0; r < RT; r++)
@@ -329,14 +353,14 @@ __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *_
 template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
 __global__ void __launch_bounds__(KW * 32) skinny_tc(float *__restrict__ y, const uint16_t *__restrict__ x,
                                                      const uint16_t *__restrict__ W, int T, int N, int K,
-                                                     int accumulate, int cs) {
-    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs);
+                                                     int accumulate, int cs, unsigned pf) {
+    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs, pf);
 }
 template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
 __global__ void __launch_bounds__(KW * 32, 2) skinny_tc2(float *__restrict__ y, const uint16_t *__restrict__ x,
                                                          const uint16_t *__restrict__ W, int T, int N, int K,
-                                                         int accumulate, int cs) {
-    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs);
+                                                         int accumulate, int cs, unsigned pf) {
+    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs, pf);
 }
 
 // 8 warps of 32 or 64 rows each: cap registers so that 2 blocks fit an SM
@@ -353,6 +377,7 @@ template <int TT, int U>
 __global__ void __launch_bounds__(256) skinny_cc(float *__restrict__ y, const uint16_t *__restrict__ x,
                                                  const uint16_t *__restrict__ W, int T, int N, int K, int accumulate) {
     constexpr int R = 2;
+    gck_pdl_enter();
     const int lane = threadIdx.x & 31;
     const int n0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * R;
     if (n0 >= N) return;   // N % 16 == 0: a warp's rows are all valid or all past N
@@ -427,6 +452,9 @@ struct tc_plan {
     int cs, blocks, cap;
 };
 
+std::atomic<long long> g_prefetch{16ll << 20};
+size_t gck_skinny_prefetch_bytes() { return (size_t)g_prefetch.load(std::memory_order_relaxed); }
+
 int sm_count() {
     static std::atomic<int> sms{-1};
     int v = sms.load(std::memory_order_relaxed);
@@ -472,10 +500,13 @@ cudaError_t tc_launch(bool launch, tc_plan *pl, cudaStream_t s, float *y, const 
     cfg.blockDim = dim3((unsigned)(KW * 32));
     cfg.dynamicSmemBytes = G::smem_bytes;
     cfg.stream = s;
-    cudaLaunchAttribute attr[1];
+    cudaLaunchAttribute attr[2];
     attr[0].id = cudaLaunchAttributeClusterDimension;
     attr[0].val.clusterDim.y = 1;
     attr[0].val.clusterDim.z = 1;
+    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[1].val.programmaticStreamSerializationAllowed = 1;
+    const unsigned pdl = gck_pdl_enabled() ? 1 : 0;
     int cs = 1;
     for (int c = 8; c > 1; c--) {
         if (ngroups * c > cap || nc < c * slots * U) continue;
@@ -502,12 +533,18 @@ cudaError_t tc_launch(bool launch, tc_plan *pl, cudaStream_t s, float *y, const 
     if (cs > 1) {
         attr[0].val.clusterDim.x = (unsigned)cs;
         cfg.attrs = attr;
-        cfg.numAttrs = 1;
+        cfg.numAttrs = 1 + pdl;
     } else {
-        cfg.attrs = nullptr;
-        cfg.numAttrs = 0;
+        cfg.attrs = attr + 1;
+        cfg.numAttrs = pdl;
     }
-    return cudaLaunchKernelEx(&cfg, kern, y, x, W, T, N, K, accumulate, cs);
+    // Prefetch budget per block: an equal share of the process-wide budget,
+    // only when the whole grid is resident at once (later waves would evict
+    // what earlier blocks fetched before using it).
+    const int blocks = ngroups * cs;
+    const size_t budget = pdl ? gck_skinny_prefetch_bytes() : 0;
+    const unsigned pf = blocks <= cap ? (unsigned)(budget / (size_t)blocks) & ~15u : 0u;
+    return cudaLaunchKernelEx(&cfg, kern, y, x, W, T, N, K, accumulate, cs, pf);
 }
 
 template <int RT, int U, int P, int KW, int HINT, bool WR>
@@ -607,11 +644,12 @@ template <int TT>
 cudaError_t cc_launch(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
                       int accumulate) {
     const unsigned blocks = (unsigned)((N / 2 + 7) / 8);
-    skinny_cc<TT, 4><<<blocks, 256, 0, s>>>(y, x, W, T, N, K, accumulate);
-    return cudaGetLastError();
+    return gck_launch(skinny_cc<TT, 4>, blocks, 256, 0, s, y, x, W, T, N, K, accumulate);
 }
 
 }   // namespace
+
+extern "C" void gck_skinny_set_prefetch(size_t bytes) { g_prefetch.store((long long)bytes, std::memory_order_relaxed); }
 
 extern "C" const char *gck_skinny_variant_name(int variant) {
     return variant >= 0 && variant < GCK_SKINNY_NVARIANTS ? k_names[variant] : "?";
