@@ -35,21 +35,14 @@ static __device__ __forceinline__ void gck_pdl_trigger() {
 #endif
 }
 // Both, at the top of a kernel that has no independent prologue: the next
-// kernel may be scheduled once this one runs.
+// kernel may be scheduled once this one runs (not earlier: blocks of a
+// kernel two steps ahead, spinning in their wait, were measured to slow the
+// running GEMMs by ~10 % on the H200).
 static __device__ __forceinline__ void gck_pdl_enter() {
     gck_pdl_wait();
     gck_pdl_trigger();
 }
-// For small kernels (a few blocks, short): let the next kernel be scheduled
-// at once, even before this one's own wait, so a GEMM behind it can start
-// prefetching its weights while the kernel before this one still runs. Safe
-// because the next kernel's wait still waits for this grid, and this grid
-// ends after its own wait. (Used by a kernel whose successor must not be
-// starved of SM room: only grids that fit the GPU at once.)
-static __device__ __forceinline__ void gck_pdl_early() {
-    gck_pdl_trigger();
-    gck_pdl_wait();
-}
+
 
 // Whether gck_launch asks for PDL (process-wide; gck_set_pdl in pdl.cu).
 extern "C" int gck_pdl_enabled(void);

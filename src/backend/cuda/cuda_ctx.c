@@ -246,7 +246,6 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
     c->decode_attn = env_int("GC_CUDA_DECODE_ATTN", 0) != 0;
     c->gemv_blocks = c->n_sm * env_int("GC_CUDA_GEMV_BLOCKS_PER_SM", 4);
     gck_set_pdl(env_int("GC_CUDA_PDL", 1));
-    gck_skinny_set_prefetch((size_t)env_int("GC_CUDA_PREFETCH_MB", 16) << 20);
     c->skip = env_int("GC_CUDA_SKIP", 0);
     if (env_int("GC_CUDA_PROFILE", 0)) {
         for (int i = 0; i < CU_PROF_EV; i++) CU_TRY(cudaEventCreate(&c->prof_ev[i]));

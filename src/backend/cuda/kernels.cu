@@ -35,7 +35,7 @@ static inline unsigned cdiv(long long a, long long b) { return (unsigned)((a + b
 // ---------------------------------------------------------------- elementwise
 
 __global__ void embed_kernel(float *x, const uint16_t *embd, const int32_t *ids, const float *emb_in, int D) {
-    gck_pdl_early();
+    gck_pdl_enter();
     const int r = blockIdx.x;
     const int id = ids[r];
     float *xr = x + (size_t)r * D;
@@ -56,7 +56,7 @@ extern "C" cudaError_t gck_embed(cudaStream_t s, float *x, const uint16_t *embd,
 }
 
 __global__ void rope_table_kernel(float *cos_t, float *sin_t, const int32_t *pos, const float *inv_freq, int T, int half) {
-    gck_pdl_early();
+    gck_pdl_enter();
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long)T * half) return;
     const int r = (int)(i / half), j = (int)(i % half);
@@ -74,7 +74,7 @@ extern "C" cudaError_t gck_rope_table(cudaStream_t s, float *cos_t, float *sin_t
 
 __global__ void rmsnorm_kernel(uint16_t *out_bf, float *out_f, const float *x, const float *w, const int32_t *rows,
                                int D, float eps) {
-    gck_pdl_early();
+    gck_pdl_enter();
     __shared__ double sh[32];
     const int i = blockIdx.x;
     const float *xr = x + (size_t)(rows ? rows[i] : i) * D;
@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(256) qkv_post_kernel(const float *qkv, const f
                                                        uint16_t *q_out, const uint64_t *slot_base,
                                                        const int32_t *slot_idx, int layer, int H, int KV, int hd,
                                                        float eps, int neox) {
-    gck_pdl_early();
+    gck_pdl_enter();
     extern __shared__ float qkv_sm[];
     const int r = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int j = blockIdx.y * 8 + warp;   // this warp's head: q heads, then k, then v
@@ -176,7 +176,7 @@ extern "C" cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const floa
 static __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
 __global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F) {
-    gck_pdl_early();
+    gck_pdl_enter();
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long)T * F) return;
     const long long r = i / F, j = i % F;
@@ -186,7 +186,7 @@ __global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F) {
 
 // Four elements per thread with 16-byte loads (F % 4 == 0).
 __global__ void swiglu4_kernel(uint16_t *out, const float *gu, int T, int F) {
-    gck_pdl_early();
+    gck_pdl_enter();
     const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
     if (i >= (long long)T * F) return;
     const long long r = i / F, j = i % F;
@@ -205,7 +205,7 @@ extern "C" cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu
 }
 
 __global__ void to_bf16_kernel(uint16_t *out, const float *in, size_t n) {
-    gck_pdl_early();
+    gck_pdl_enter();
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = f2bf(in[i]);
 }
@@ -217,7 +217,7 @@ extern "C" cudaError_t gck_to_bf16(cudaStream_t s, uint16_t *out, const float *i
 }
 
 __global__ void rescale_rows_kernel(float *e, int D, double target) {
-    gck_pdl_early();
+    gck_pdl_enter();
     __shared__ double sh[32];
     float *row = e + (size_t)blockIdx.x * D;
     double ss = 0;

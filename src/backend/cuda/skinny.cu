@@ -98,15 +98,7 @@ __device__ __forceinline__ unsigned long long policy_evict_last() {
     return p;
 }
 
-// L2 prefetch of n bytes (n % 16 == 0, p 16-byte aligned), sm_90.
-__device__ __forceinline__ void prefetch_l2_bulk(const void *p, unsigned n) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(n) : "memory");
-#else
-    (void)p;
-    (void)n;
-#endif
-}
+__device__ __forceinline__ void prefetch_l2(const void *p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
                                          unsigned b0, unsigned b1) {
@@ -247,7 +239,7 @@ template <int RT, int NT, int U, int P, int KW, bool WR> struct tc_geom {
 template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
 __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *__restrict__ x,
                                         const uint16_t *__restrict__ W, int T, int N, int K, int accumulate,
-                                        int cs, unsigned pf) {
+                                        int cs) {
     using G = tc_geom<RT, NT, U, P, KW, WR>;
     constexpr int ROWS = G::rows_block, LD = G::ld, TOK = G::tok;
     extern __shared__ int4 smem[];
@@ -277,17 +269,19 @@ __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *_
         const int tile = tile0 + r < ntiles ? tile0 + r : ntiles - 1;   // past N: read a valid tile, store nothing
         wp[r] = W + (size_t)(tile * 16 + g) * K + 8 * t;
     }
-    // Before waiting for the kernel that writes x (PDL, common.cuh): have L2
-    // fetch the first pf bytes of this block's part of W (nothing in the step
-    // writes W), so HBM works while the kernels before this one finish.
-    // The block's rows are one contiguous range of W; the cs blocks of a
-    // cluster take equal parts of it.
-    if (pf && threadIdx.x == 0) {
-        const size_t row0 = (size_t)grp * ROWS, nrow = row0 + ROWS <= (size_t)N ? ROWS : N - row0;
-        const size_t all = nrow * K * 2, part = (all / cs) & ~(size_t)15;
-        const char *p0 = reinterpret_cast<const char *>(W + row0 * K) + (size_t)rank * part;
-        const size_t n = pf < part ? pf : part;
-        for (size_t o = 0; o < n; o += 65536) prefetch_l2_bulk(p0 + o, (unsigned)(n - o < 65536 ? n - o : 65536));
+    // Before waiting for the kernel that writes x (PDL, common.cuh): ask L2
+    // for this thread's first step of weights, which nothing in the step
+    // writes. (Prefetching more, a budget of 4-64 MB spread over the blocks
+    // with cp.async.bulk.prefetch, was measured slower on the H200.)
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const int c = s + u * S;
+        if (c < nc)
+#pragma unroll
+            for (int r = 0; r < RT; r++) {
+                prefetch_l2(wp[r] + c * 32);
+                prefetch_l2(wp[r] + row8 + c * 32);
+            }
     }
     gck_pdl_enter();
     float acc[RT][NT][4];
@@ -353,14 +347,14 @@ __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *_
 template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
 __global__ void __launch_bounds__(KW * 32) skinny_tc(float *__restrict__ y, const uint16_t *__restrict__ x,
                                                      const uint16_t *__restrict__ W, int T, int N, int K,
-                                                     int accumulate, int cs, unsigned pf) {
-    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs, pf);
+                                                     int accumulate, int cs) {
+    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs);
 }
 template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
 __global__ void __launch_bounds__(KW * 32, 2) skinny_tc2(float *__restrict__ y, const uint16_t *__restrict__ x,
                                                          const uint16_t *__restrict__ W, int T, int N, int K,
-                                                         int accumulate, int cs, unsigned pf) {
-    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs, pf);
+                                                         int accumulate, int cs) {
+    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs);
 }
 
 // 8 warps of 32 or 64 rows each: cap registers so that 2 blocks fit an SM
@@ -452,9 +446,6 @@ struct tc_plan {
     int cs, blocks, cap;
 };
 
-std::atomic<long long> g_prefetch{16ll << 20};
-size_t gck_skinny_prefetch_bytes() { return (size_t)g_prefetch.load(std::memory_order_relaxed); }
-
 int sm_count() {
     static std::atomic<int> sms{-1};
     int v = sms.load(std::memory_order_relaxed);
@@ -538,13 +529,7 @@ cudaError_t tc_launch(bool launch, tc_plan *pl, cudaStream_t s, float *y, const 
         cfg.attrs = attr + 1;
         cfg.numAttrs = pdl;
     }
-    // Prefetch budget per block: an equal share of the process-wide budget,
-    // only when the whole grid is resident at once (later waves would evict
-    // what earlier blocks fetched before using it).
-    const int blocks = ngroups * cs;
-    const size_t budget = pdl ? gck_skinny_prefetch_bytes() : 0;
-    const unsigned pf = blocks <= cap ? (unsigned)(budget / (size_t)blocks) & ~15u : 0u;
-    return cudaLaunchKernelEx(&cfg, kern, y, x, W, T, N, K, accumulate, cs, pf);
+    return cudaLaunchKernelEx(&cfg, kern, y, x, W, T, N, K, accumulate, cs);
 }
 
 template <int RT, int U, int P, int KW, int HINT, bool WR>
@@ -648,8 +633,6 @@ cudaError_t cc_launch(cudaStream_t s, float *y, const uint16_t *x, const uint16_
 }
 
 }   // namespace
-
-extern "C" void gck_skinny_set_prefetch(size_t bytes) { g_prefetch.store((long long)bytes, std::memory_order_relaxed); }
 
 extern "C" const char *gck_skinny_variant_name(int variant) {
     return variant >= 0 && variant < GCK_SKINNY_NVARIANTS ? k_names[variant] : "?";

@@ -6,7 +6,6 @@
 #ifndef GC_BACKEND_CUDA_SKINNY_H
 #define GC_BACKEND_CUDA_SKINNY_H
 #include <cuda_runtime_api.h>
-#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -34,13 +33,6 @@ extern "C" {
 #define GCK_SKINNY_NVARIANTS 14
 cudaError_t gck_skinny(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
                        int accumulate, int variant);
-
-// L2 prefetch budget of the tensor-core variants (process-wide, default
-// 16 MB, 0 = off), used only with programmatic dependent launch
-// (common.cuh): before waiting for the kernel ahead of it, each block asks
-// L2 for the first budget/blocks bytes of its rows of W, so the weight
-// stream starts while earlier kernels (attention, norms) still run.
-void gck_skinny_set_prefetch(size_t bytes);
 
 // Short description of a variant (static string; "?" when out of range).
 const char *gck_skinny_variant_name(int variant);
