@@ -7,11 +7,9 @@ source "$(dirname "$0")/env.sh"
 timeout 300 "$BIN/test_cuda" > "$OUT/test_cuda.log" 2>&1; echo "test_cuda exit $?"
 grep -E "PASSED|FAILED|SKIPPED" "$OUT/test_cuda.log" | head -8
 ensure_model qwen3-4b
-b() { timeout 100 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
-        --batch $2 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$3\",/" | tee -a "$OUT/gcache.jsonl" | grep -o '"tag[^,]*\|"batch":[0-9]*\|"decode_tok_s":[0-9.]*' | tr '\n' ' '; echo; }
 for B in 1 16; do
-  b qwen3-4b $B pdl
-  GC_CUDA_PDL=0 b qwen3-4b $B nopdl
-  for k in 1 2 4 8 16 15; do GC_CUDA_SKIP=$k b qwen3-4b $B skip$k; done
+  bench_decode qwen3-4b $B pdl
+  GC_CUDA_PDL=0 bench_decode qwen3-4b $B nopdl
+  for k in 1 2 4 8 16 15; do GC_CUDA_SKIP=$k bench_decode qwen3-4b $B skip$k; done
 done
 tail -3 "$OUT/bench.err"

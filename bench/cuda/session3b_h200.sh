@@ -9,12 +9,10 @@ source "$(dirname "$0")/env.sh"
 GC_CUDA_TEST_MODEL=$MODELS/smollm2-135m timeout 300 "$BIN/test_cuda" > "$OUT/test_cuda.log" 2>&1; echo "test_cuda exit $?"
 grep -E "PASSED|FAILED|SKIPPED|greedy" "$OUT/test_cuda.log" | head -12
 ensure_model qwen3-4b
-b() { timeout 100 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
-        --batch $2 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$3\",/" | tee -a "$OUT/gcache.jsonl" | grep -o '"tag[^,]*\|"batch":[0-9]*\|"decode_tok_s":[0-9.]*' | tr '\n' ' '; echo; }
 for B in 1 16; do
-  b qwen3-4b $B pf16
-  GC_CUDA_PDL=0 b qwen3-4b $B nopdl
-  for mb in 0 4 32 64; do GC_CUDA_PREFETCH_MB=$mb b qwen3-4b $B pf$mb; done
-  GC_CUDA_SKIP=31 b qwen3-4b $B skip31
+  bench_decode qwen3-4b $B pf16
+  GC_CUDA_PDL=0 bench_decode qwen3-4b $B nopdl
+  for mb in 0 4 32 64; do GC_CUDA_PREFETCH_MB=$mb bench_decode qwen3-4b $B pf$mb; done
+  GC_CUDA_SKIP=31 bench_decode qwen3-4b $B skip31
 done
 tail -3 "$OUT/bench.err"

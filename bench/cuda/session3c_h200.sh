@@ -5,13 +5,11 @@
 # batch 1 and 16: does a GEMM directly behind a GEMM lose under PDL?
 source "$(dirname "$0")/env.sh"
 ensure_model qwen3-4b
-b() { timeout 100 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
-        --batch $2 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$3\",/" | tee -a "$OUT/gcache.jsonl" | grep -o '"tag[^,]*\|"batch":[0-9]*\|"decode_tok_s":[0-9.]*' | tr '\n' ' '; echo; }
 for B in 1 16; do
   for m in 0 1 2; do
-    GC_CUDA_PDL=$m b qwen3-4b $B pdl$m
-    GC_CUDA_PDL=$m GC_CUDA_SKIP=10 b qwen3-4b $B pdl$m-skip10
+    GC_CUDA_PDL=$m bench_decode qwen3-4b $B pdl$m
+    GC_CUDA_PDL=$m GC_CUDA_SKIP=10 bench_decode qwen3-4b $B pdl$m-skip10
   done
-  GC_CUDA_PDL=2 GC_CUDA_SKIP=1 b qwen3-4b $B pdl2-skip1
+  GC_CUDA_PDL=2 GC_CUDA_SKIP=1 bench_decode qwen3-4b $B pdl2-skip1
 done
 tail -3 "$OUT/bench.err"
