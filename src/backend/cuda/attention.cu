@@ -3,6 +3,7 @@
 // the last split to finish merging. Shapes and structs: kernels.h.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/kernels.h"
+#include <limits.h>
 #include <math.h>
 #include <mma.h>
 
@@ -70,26 +71,71 @@ static __device__ void merge_splits(const gck_attn_args &a, const gck_item &it, 
     __threadfence();
     // Per row: the common max, each split's weight exp(m_s - max) and the
     // denominator, once; then each output element is one weighted sum over
-    // the splits. wgt: (M, GCK_MAX_SPLIT) weights, then (M) 1/denominator.
+    // the splits, summed in split order. Every split's value is loaded at
+    // once (predicated, unrolled to GCK_MAX_SPLIT), so the merge costs one
+    // L2 round trip for the weights and one per output group, not one per
+    // split. wgt: (M, GCK_MAX_SPLIT) weights, then (M) 1/denominator.
+    const int ns = g.nsplit;
     for (int r = tid; r < R; r += NT) {
+        float m[GCK_MAX_SPLIT], l[GCK_MAX_SPLIT];
+#pragma unroll
+        for (int sp = 0; sp < GCK_MAX_SPLIT; sp++) {
+            m[sp] = -INFINITY;
+            l[sp] = 0.0f;
+            if (sp < ns) {
+                const float2 ml = __ldcg((const float2 *)(a.part_ml + ((size_t)(g.part0 + sp) * M + r) * 2));
+                m[sp] = ml.x;
+                l[sp] = ml.y;
+            }
+        }
         float mx = -INFINITY;
-        for (int sp = 0; sp < g.nsplit; sp++) mx = fmaxf(mx, __ldcg(a.part_ml + ((size_t)(g.part0 + sp) * M + r) * 2));
+#pragma unroll
+        for (int sp = 0; sp < GCK_MAX_SPLIT; sp++) mx = fmaxf(mx, m[sp]);
         float den = 0.0f;
-        for (int sp = 0; sp < g.nsplit; sp++) {
-            const size_t pr = (size_t)(g.part0 + sp) * M + r;
-            const float m = __ldcg(a.part_ml + pr * 2);
-            const float f = (mx == -INFINITY || m == -INFINITY) ? 0.0f : __expf(m - mx);
-            wgt[r * GCK_MAX_SPLIT + sp] = f;
-            den += f * __ldcg(a.part_ml + pr * 2 + 1);
+#pragma unroll
+        for (int sp = 0; sp < GCK_MAX_SPLIT; sp++) {
+            const float f = (mx == -INFINITY || m[sp] == -INFINITY) ? 0.0f : __expf(m[sp] - mx);
+            if (sp < ns) wgt[r * GCK_MAX_SPLIT + sp] = f;
+            den += f * l[sp];
         }
         wgt[M * GCK_MAX_SPLIT + r] = den > 0.0f ? 1.0f / den : 0.0f;
     }
     __syncthreads();
+    if ((hd & 3) == 0) {   // 4 dims per thread
+        const int h4 = hd / 4;
+        for (int idx = tid; idx < R * h4; idx += NT) {
+            const int r = idx / h4, d = (idx % h4) * 4;
+            float4 v[GCK_MAX_SPLIT];
+#pragma unroll
+            for (int sp = 0; sp < GCK_MAX_SPLIT; sp++)
+                if (sp < ns) v[sp] = __ldcg((const float4 *)(a.part_o + ((size_t)(g.part0 + sp) * M + r) * hd + d));
+            float4 num = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+            for (int sp = 0; sp < GCK_MAX_SPLIT; sp++)
+                if (sp < ns) {
+                    const float f = wgt[r * GCK_MAX_SPLIT + sp];
+                    num.x += f * v[sp].x; num.y += f * v[sp].y; num.z += f * v[sp].z; num.w += f * v[sp].w;
+                }
+            const float inv = wgt[M * GCK_MAX_SPLIT + r];
+            const int i = g.q0 + r / G, h = g.kh * G + r % G;
+            __nv_bfloat162 lo = __floats2bfloat162_rn(num.x * inv, num.y * inv), hi = __floats2bfloat162_rn(num.z * inv, num.w * inv);
+            uint2 pk;
+            pk.x = *reinterpret_cast<const uint32_t *>(&lo);
+            pk.y = *reinterpret_cast<const uint32_t *>(&hi);
+            *(uint2 *)(a.out + (size_t)(sq.row0 + i) * qd + (size_t)h * hd + d) = pk;
+        }
+        return;
+    }
     for (int idx = tid; idx < R * hd; idx += NT) {
         const int r = idx / hd, d = idx % hd;
+        float v[GCK_MAX_SPLIT];
+#pragma unroll
+        for (int sp = 0; sp < GCK_MAX_SPLIT; sp++)
+            if (sp < ns) v[sp] = __ldcg(a.part_o + ((size_t)(g.part0 + sp) * M + r) * hd + d);
         float num = 0.0f;
-        for (int sp = 0; sp < g.nsplit; sp++)
-            num += wgt[r * GCK_MAX_SPLIT + sp] * __ldcg(a.part_o + ((size_t)(g.part0 + sp) * M + r) * hd + d);
+#pragma unroll
+        for (int sp = 0; sp < GCK_MAX_SPLIT; sp++)
+            if (sp < ns) num += wgt[r * GCK_MAX_SPLIT + sp] * v[sp];
         const int i = g.q0 + r / G, h = g.kh * G + r % G;
         a.out[(size_t)(sq.row0 + i) * qd + (size_t)h * hd + d] = f2bf(num * wgt[M * GCK_MAX_SPLIT + r]);
     }
@@ -303,181 +349,314 @@ __global__ void __launch_bounds__(NW * 32) attention_kernel(const gck_attn_args 
 
 // Decode attention: items with one query position (nq = 1), the G <= 8
 // query heads of KV head kh, partial rows in the M = 16 slot layout of the
-// tile-16 kernel (row r = head kh·G + r). Four warps; warp w takes the
-// 32-position chunks w, w+4, … of [kv_lo, kv_hi):
-//   scores: lane j owns position c0 + j, finds its span, reads its K row
-//           with 16-byte loads and dots it with the G query rows (f32 in
-//           shared memory) → s_g (× scale × the span's k scale);
-//   softmax: per head, chunk max / sum by warp shuffles, running (m, l);
-//   values: lane owns HD/32 consecutive dims and walks the chunk's 32
-//           positions (V rows read whole by the warp), p_g broadcast by
-//           shuffle, the span's v scale folded into p (not into l).
-// The four warps' (m, l, acc) are merged through shared memory in warp order.
-template <int HD>
+// tile-16 kernel (row r = head kh·G + r). Tensor cores (mma.m16n8k16, bf16
+// in, f32 accumulate), computed transposed so that no mma row is wasted on
+// the (at most 8) heads:
+//   Sᵀ (16 positions × 8 heads) = K (16 × hd) · Qᵀ: A = K rows (ldmatrix from
+//       shared memory), B = Q (registers, loaded once; heads >= G are zero);
+//   online softmax per head in f32: lane (g, t) holds positions g and g+8 of
+//       heads 2t and 2t+1, the max over the 16 positions by three shuffles;
+//       the span's k scale multiplies the score, its v scale multiplies p
+//       (not the denominator); hidden spans, positions past kv_hi or the
+//       causal limit get p = 0;
+//   Oᵀ (hd × 8 heads) += Vᵀ (hd × 16) · Pᵀ: A = V rows through
+//       ldmatrix.trans, B = P, moved from the score accumulators into the B
+//       layout by movmatrix.trans (one per 8 positions).
+// Four warps; warp w takes the 16-position tiles w, w+4, … of [kv_lo, kv_hi)
+// through its own NS-stage cp.async ring in shared memory (K and V rows of a
+// tile, 16-byte chunks XOR-swizzled by row so that ldmatrix is conflict
+// free), with its own (m, l, O). Addresses are resolved once per tile: a
+// window of 32 spans sits in the lanes (lane j: span wb + j), the lane of a
+// tile's first position comes from a ballot, the others from the bit mask of
+// span starts inside the tile (one warp OR-reduction), so spans of any
+// length and block offset cost no search. The warps' (m, l, O) are merged
+// through shared memory in warp order; split items write partial rows and the
+// last split of the group merges them (merge_splits).
+static __device__ __forceinline__ uint32_t smem_addr(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+// 16-byte copy global → shared (L2 only); bytes = 0 writes zeros, reads nothing.
+// P256: the L2 fetches the 256 bytes around it at once (a whole K / V row of
+// a head when hd = 128).
+template <bool P256> static __device__ __forceinline__ void dec_cp16(uint32_t dst, const void *src, int bytes) {
+    if constexpr (P256)
+        asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes)
+                     : "memory");
+    else
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+static __device__ __forceinline__ void dec_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> static __device__ __forceinline__ void dec_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+static __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr)
+                 : "memory");
+}
+static __device__ __forceinline__ void ldsm_x4_t(uint32_t (&r)[4], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr)
+                 : "memory");
+}
+static __device__ __forceinline__ uint32_t movm_t(uint32_t x) {
+    uint32_t y;
+    asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+    return y;
+}
+static __device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+static __device__ __forceinline__ uint32_t pack_bf2(float lo, float hi) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);   // .x (lo) in the low half
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+
+template <int HD, int NS> struct dec_cfg {
+    static constexpr int NW = 4, TP = 16;                       // warps; positions per warp tile
+    static constexpr int STAGE = 2 * TP * HD * 2;               // bytes of one stage: K rows, then V rows
+    static constexpr int WARP_BYTES = NS * STAGE;               // a warp's ring
+    static constexpr int KF_OFF = NW * WARP_BYTES;              // (NW, NS, 2, TP) f32: key / value factors
+    static constexpr int SMEM = KF_OFF + NW * NS * 2 * TP * 4;  // dynamic shared memory
+    static constexpr int OLD = HD + 4;                          // f32 row stride of a warp's O (8 heads) in the merge
+    static_assert(8 * OLD * 4 <= WARP_BYTES, "a warp's O fits in its ring");
+};
+
+template <int HD, int NS, bool P256>
 __global__ void __launch_bounds__(128) attention_decode_kernel(const gck_attn_args a) {
     gck_pdl_enter();
     if ((int)blockIdx.x >= *a.n_items) return;
-    constexpr int GM = 8, NWD = 4, DPL = HD / 32, M = 16;
-    __shared__ float sq[GM][HD];
-    __shared__ float wm[NWD][GM], wl[NWD][GM];
-    __shared__ float wacc[NWD][GM][HD];
+    using C = dec_cfg<HD, NS>;
+    constexpr int NW = C::NW, TP = C::TP, M = 16, KS = HD / 16, CPR = HD / 8, RPI = 32 / CPR, NIT = TP / RPI;
+    static_assert(HD % 32 == 0 && 32 % CPR == 0 && TP == 16, "shape");
+    extern __shared__ __align__(128) unsigned char dsm[];
+    __shared__ float wm[NW][8], wl[NW][8];
+    __shared__ float wgt[M * (GCK_MAX_SPLIT + 1)];
     __shared__ int last_flag;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     const gck_item it = a.items[blockIdx.x];
     const gck_seq sqn = a.seqs[it.seq];
     const int G = a.H / a.KV, qd = a.H * HD, row = a.KV * HD;
     const int qpos = sqn.ctx_first + it.q0;
-    for (int idx = tid; idx < G * HD; idx += 128) {
-        const int g = idx / HD, d = idx % HD;
-        sq[g][d] = bf2f(a.q[(size_t)(sqn.row0 + it.q0) * qd + (size_t)(it.kh * G + g) * HD + d]);
+
+    // Q as the B operand of Sᵀ (k = dims, n = heads): lane (g, t) holds
+    // Q[head g][16s + 2t, +1] and Q[head g][16s + 8 + 2t, +1].
+    uint32_t qb[KS][2];
+    {
+        const uint16_t *qr = a.q + (size_t)(sqn.row0 + it.q0) * qd + (size_t)(it.kh * G + (g < G ? g : 0)) * HD + 2 * t;
+#pragma unroll
+        for (int s = 0; s < KS; s++) {
+            qb[s][0] = g < G ? *(const uint32_t *)(qr + 16 * s) : 0u;
+            qb[s][1] = g < G ? *(const uint32_t *)(qr + 16 * s + 8) : 0u;
+        }
+    }
+
+    // Span window: lane j holds span wb + j (start INT_MAX past span_hi).
+    const int sp_end = it.span_hi;
+    int wb = it.span_lo, w_st = INT_MAX, w_off = 0, w_mod = -1;
+    uint64_t w_base = 0;
+    float w_kf = 0.0f, w_vf = 0.0f;
+    bool mods_stale = true;
+    auto load_spans = [&](int base) {
+        wb = base;
+        const int j = base + lane;
+        w_st = INT_MAX; w_off = 0; w_base = 0; w_mod = -1;
+        if (j < sp_end) {
+            const gck_span sp = a.spans[j];
+            w_st = sp.start; w_off = sp.off; w_base = sp.base; w_mod = sp.mod;
+        }
+        mods_stale = true;
+    };
+    auto load_mods = [&]() {
+        float ks = 1.0f, vs = 1.0f;
+        int hidden = 0;
+        if (w_mod >= 0) {
+            const gck_mod md = a.mods[(size_t)w_mod * a.n_layers + a.layer];
+            ks = md.k_scale; vs = md.v_scale; hidden = md.hidden;
+        }
+        w_kf = hidden ? -INFINITY : a.scale * ks;
+        w_vf = vs;
+        mods_stale = false;
+    };
+
+    const int n16 = (it.kv_hi - it.kv_lo + TP - 1) / TP;
+    const int nt = warp < n16 ? (n16 - warp + NW - 1) / NW : 0;   // this warp's tiles
+    unsigned char *wsm = dsm + warp * C::WARP_BYTES;
+    const uint32_t wsm_u = smem_addr(wsm);
+    float *kfv = (float *)(dsm + C::KF_OFF) + warp * NS * 2 * TP;   // [stage][key, value][TP]
+    const size_t plane_b = (size_t)16 * row * 2;                     // bytes from a K row to its V row
+    const size_t lay = (size_t)(a.layer * 2) * 16;                   // slot index of the layer's K plane
+    if (nt > 0) load_spans(it.span_lo);
+
+    // Resolves tile k's positions and starts its K / V copies into stage k % NS.
+    auto issue = [&](int k) {
+        const int p0 = it.kv_lo + TP * (warp + NW * k);
+        int c = __popc(__ballot_sync(FULL_MASK, w_st <= p0)) - 1;   // lane of the span holding p0
+        while (c > 32 - TP && wb + 32 < sp_end) {   // the tile's spans might run past the window
+            load_spans(wb + c);
+            c = __popc(__ballot_sync(FULL_MASK, w_st <= p0)) - 1;
+        }
+        const int rel = w_st - p0;
+        const unsigned starts = __reduce_or_sync(FULL_MASK, rel > 0 && rel < TP ? 1u << rel : 0u);
+        const int i = lane & (TP - 1), p = p0 + i;
+        const int jj = c + __popc(starts & ((2u << i) - 1u));
+        const int st = __shfl_sync(FULL_MASK, w_st, jj), off = __shfl_sync(FULL_MASK, w_off, jj);
+        const uint64_t bs = __shfl_sync(FULL_MASK, w_base, jj);
+        const bool ok = p < it.kv_hi && p <= qpos;
+        const uint64_t ka = ok ? bs + ((lay + (size_t)(off + (p - st))) * row + (size_t)it.kh * HD) * 2 : 0;
+        const int stage = k % NS;
+        const uint32_t sk = wsm_u + stage * C::STAGE;
+#pragma unroll
+        for (int u = 0; u < NIT; u++) {
+            const int r = u * RPI + lane / CPR, ch = lane % CPR;
+            const uint64_t ra = __shfl_sync(FULL_MASK, ka, r);
+            const uint32_t d = sk + r * (HD * 2) + ((ch ^ (r & 7)) << 4);
+            const char *src = ra ? (const char *)(uintptr_t)ra + ch * 16 : (const char *)a.q;
+            const int nb = ra ? 16 : 0;
+            dec_cp16<P256>(d, src, nb);
+            dec_cp16<P256>(d + TP * HD * 2, ra ? src + plane_b : src, nb);
+        }
+        if (mods_stale) load_mods();   // after the copies are on their way
+        const float kf = __shfl_sync(FULL_MASK, w_kf, jj), vf = __shfl_sync(FULL_MASK, w_vf, jj);
+        if (lane < TP) {
+            kfv[stage * 2 * TP + lane] = ok ? kf : -INFINITY;
+            kfv[stage * 2 * TP + TP + lane] = vf;
+        }
+    };
+
+    // ldmatrix row / chunk of this lane: K (a0..a3 = pos 0-7 | 8-15 × dims
+    // 16s.. | 16s+8..), V transposed (a0..a3 = dims 16j.. | 16j+8.. × pos 0-7 | 8-15).
+    const int x7 = lane & 7;
+    const int r_k = ((lane >> 3) & 1) * 8 + x7, c_k = lane >> 4;
+    const int r_v = (lane >> 4) * 8 + x7, c_v = (lane >> 3) & 1;
+    float o[KS][4];   // Oᵀ: (dim 16j+g | 16j+8+g) × (head 2t, 2t+1)
+#pragma unroll
+    for (int j = 0; j < KS; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;   // heads 2t, 2t+1 (l: this lane's positions)
+
+#pragma unroll
+    for (int s = 0; s < NS - 1; s++) {
+        if (s < nt) issue(s);
+        dec_commit();
+    }
+    for (int k = 0; k < nt; k++) {
+        if (k + NS - 1 < nt) issue(k + NS - 1);
+        dec_commit();
+        dec_wait<NS - 1>();
+        __syncwarp();
+        const int stage = k % NS;
+        const uint32_t sk = wsm_u + stage * C::STAGE, sv = sk + TP * HD * 2;
+        float sa[4] = {0.0f, 0.0f, 0.0f, 0.0f}, sb[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int s = 0; s < KS; s++) {
+            uint32_t fa[4];
+            ldsm_x4(fa, sk + r_k * (HD * 2) + (((2 * s + c_k) ^ x7) << 4));
+            if (s & 1) mma_16816(sb, fa, qb[s][0], qb[s][1]);
+            else mma_16816(sa, fa, qb[s][0], qb[s][1]);
+        }
+        // Scores (pos g, head 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
+        const float *kv = kfv + stage * 2 * TP;
+        const float kf0 = kv[g], kf1 = kv[g + 8], vf0 = kv[TP + g], vf1 = kv[TP + g + 8];
+        const float s00 = kf0 == -INFINITY ? -INFINITY : (sa[0] + sb[0]) * kf0;
+        const float s01 = kf0 == -INFINITY ? -INFINITY : (sa[1] + sb[1]) * kf0;
+        const float s10 = kf1 == -INFINITY ? -INFINITY : (sa[2] + sb[2]) * kf1;
+        const float s11 = kf1 == -INFINITY ? -INFINITY : (sa[3] + sb[3]) * kf1;
+        float mx0 = fmaxf(s00, s10), mx1 = fmaxf(s01, s11);
+#pragma unroll
+        for (int sh = 4; sh < 32; sh <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(FULL_MASK, mx0, sh));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(FULL_MASK, mx1, sh));
+        }
+        const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+        const float mu0 = mn0 == -INFINITY ? 0.0f : mn0, mu1 = mn1 == -INFINITY ? 0.0f : mn1;
+        const float al0 = __expf(m0 - mu0), al1 = __expf(m1 - mu1);   // 0 while nothing was seen
+        const float p00 = __expf(s00 - mu0), p01 = __expf(s01 - mu1);
+        const float p10 = __expf(s10 - mu0), p11 = __expf(s11 - mu1);
+        l0 = l0 * al0 + (p00 + p10);
+        l1 = l1 * al1 + (p01 + p11);
+        m0 = mn0;
+        m1 = mn1;
+        // Pᵀ as the B operand (k = positions, n = heads), v scale folded in.
+        const uint32_t b0 = movm_t(pack_bf2(p00 * vf0, p01 * vf0));
+        const uint32_t b1 = movm_t(pack_bf2(p10 * vf1, p11 * vf1));
+#pragma unroll
+        for (int j = 0; j < KS; j++) {
+            uint32_t fv[4];
+            ldsm_x4_t(fv, sv + r_v * (HD * 2) + (((2 * j + c_v) ^ x7) << 4));
+            o[j][0] *= al0; o[j][1] *= al1; o[j][2] *= al0; o[j][3] *= al1;
+            mma_16816(o[j], fv, b0, b1);
+        }
+        __syncwarp();   // every lane is done with this stage before it is refilled
+    }
+    dec_wait<0>();
+    __syncwarp();
+
+    // This warp's (m, l, O) → shared memory (O over its own ring).
+#pragma unroll
+    for (int sh = 4; sh < 32; sh <<= 1) {
+        l0 += __shfl_xor_sync(FULL_MASK, l0, sh);
+        l1 += __shfl_xor_sync(FULL_MASK, l1, sh);
+    }
+    float *wo = (float *)wsm;
+#pragma unroll
+    for (int j = 0; j < KS; j++) {
+        wo[(2 * t) * C::OLD + 16 * j + g] = o[j][0];
+        wo[(2 * t + 1) * C::OLD + 16 * j + g] = o[j][1];
+        wo[(2 * t) * C::OLD + 16 * j + 8 + g] = o[j][2];
+        wo[(2 * t + 1) * C::OLD + 16 * j + 8 + g] = o[j][3];
+    }
+    if (lane < 4) {
+        wm[warp][2 * t] = m0; wm[warp][2 * t + 1] = m1;
+        wl[warp][2 * t] = l0; wl[warp][2 * t + 1] = l1;
     }
     __syncthreads();
-    float m[GM], l[GM], acc[GM][DPL];
-#pragma unroll
-    for (int g = 0; g < GM; g++) {
-        m[g] = -INFINITY;
-        l[g] = 0.0f;
-#pragma unroll
-        for (int d = 0; d < DPL; d++) acc[g][d] = 0.0f;
-    }
-    const size_t plane = (size_t)16 * row;   // elements between a block's K and V planes of one layer
-    const int n_sp = it.span_hi - it.span_lo;
-    for (int c0 = it.kv_lo + warp * 32; c0 < it.kv_hi; c0 += NWD * 32) {
-        const int p = c0 + lane;
-        uint64_t kaddr = 0;
-        float kf = -INFINITY, vf = 0.0f;
-        if (p < it.kv_hi && p <= qpos) {
-            int lo = 0, hi = n_sp - 1;   // last span with start <= p
-            while (lo < hi) {
-                const int mid = (lo + hi + 1) >> 1;
-                if (a.spans[it.span_lo + mid].start <= p) lo = mid; else hi = mid - 1;
-            }
-            const gck_span sp = a.spans[it.span_lo + lo];
-            const int slot = sp.off + (p - sp.start);
-            float ks = 1.0f, vs = 1.0f;
-            int hidden = 0;
-            if (sp.mod >= 0) {
-                const gck_mod md = a.mods[(size_t)sp.mod * a.n_layers + a.layer];
-                ks = md.k_scale; vs = md.v_scale; hidden = md.hidden;
-            }
-            if (!hidden) {
-                kaddr = sp.base + (((size_t)(a.layer * 2) * 16 + slot) * row + (size_t)it.kh * HD) * 2;
-                kf = a.scale * ks;
-                vf = vs;
-            }
-        }
-        float sc[GM];
-#pragma unroll
-        for (int g = 0; g < GM; g++) sc[g] = 0.0f;
-        if (kaddr) {
-            const int4 *k4 = (const int4 *)(uintptr_t)kaddr;
-#pragma unroll
-            for (int c = 0; c < HD / 8; c += 4) {
-                int4 kv[4];
-#pragma unroll
-                for (int u = 0; u < 4; u++) kv[u] = __ldg(k4 + c + u);
-#pragma unroll
-                for (int u = 0; u < 4; u++) {
-                    const __nv_bfloat162 *kp2 = (const __nv_bfloat162 *)&kv[u];
-                    float kx[8];
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const float2 f = __bfloat1622float2(kp2[e]);
-                        kx[2 * e] = f.x;
-                        kx[2 * e + 1] = f.y;
-                    }
-#pragma unroll
-                    for (int g = 0; g < GM; g++) {
-                        if (g >= G) break;
-                        const float *qg = &sq[g][(c + u) * 8];
-#pragma unroll
-                        for (int e = 0; e < 8; e++) sc[g] = fmaf(kx[e], qg[e], sc[g]);
-                    }
-                }
-            }
-        }
-        float pv[GM];
-#pragma unroll
-        for (int g = 0; g < GM; g++) {
-            pv[g] = 0.0f;
-            if (g >= G) continue;
-            const float sv = kaddr ? sc[g] * kf : -INFINITY;
-            float cm = sv;
-            for (int o = 16; o > 0; o >>= 1) cm = fmaxf(cm, __shfl_xor_sync(FULL_MASK, cm, o));
-            const float mn = fmaxf(m[g], cm);
-            if (mn == -INFINITY) continue;   // nothing visible yet for this head (uniform over the warp)
-            const float alpha = __expf(m[g] - mn);
-            const float e = sv == -INFINITY ? 0.0f : __expf(sv - mn);
-            float es = e;
-            for (int o = 16; o > 0; o >>= 1) es += __shfl_xor_sync(FULL_MASK, es, o);
-            l[g] = l[g] * alpha + es;
-            m[g] = mn;
-#pragma unroll
-            for (int d = 0; d < DPL; d++) acc[g][d] *= alpha;
-            pv[g] = e * vf;
-        }
-        const uint64_t vaddr = kaddr ? kaddr + plane * 2 : 0;
-#pragma unroll 4
-        for (int j = 0; j < 32; j++) {
-            const unsigned long long va = __shfl_sync(FULL_MASK, (unsigned long long)vaddr, j);
-            float v[DPL];
-            if (va) {
-                const uint16_t *vp = (const uint16_t *)(uintptr_t)va + lane * DPL;
-                if (DPL == 4) {
-                    const uint2 raw = __ldg((const uint2 *)vp);
-                    v[0] = __uint_as_float(raw.x << 16); v[1] = __uint_as_float(raw.x & 0xffff0000u);
-                    v[2 % DPL] = __uint_as_float(raw.y << 16); v[3 % DPL] = __uint_as_float(raw.y & 0xffff0000u);
-                } else {
-#pragma unroll
-                    for (int d = 0; d < DPL; d++) v[d] = bf2f(vp[d]);
-                }
-            } else {
-#pragma unroll
-                for (int d = 0; d < DPL; d++) v[d] = 0.0f;
-            }
-#pragma unroll
-            for (int g = 0; g < GM; g++) {
-                if (g >= G) break;
-                const float pj = __shfl_sync(FULL_MASK, pv[g], j);
-#pragma unroll
-                for (int d = 0; d < DPL; d++) acc[g][d] = fmaf(pj, v[d], acc[g][d]);
-            }
-        }
-    }
-    // Merge the warps (fixed order).
-    if (lane == 0)
-        for (int g = 0; g < G; g++) { wm[warp][g] = m[g]; wl[warp][g] = l[g]; }
-#pragma unroll
-    for (int g = 0; g < GM; g++) {
-        if (g >= G) break;
-#pragma unroll
-        for (int d = 0; d < DPL; d++) wacc[warp][g][lane * DPL + d] = acc[g][d];
-    }
-    __syncthreads();
+
+    // Merge the warps (fixed order), 4 dims per thread.
     float *po = it.part < 0 ? nullptr : a.part_o + (size_t)it.part * M * HD;
-    for (int idx = tid; idx < G * HD; idx += 128) {
-        const int g = idx / HD, d = idx % HD;
+    for (int idx = tid; idx < G * (HD / 4); idx += NW * 32) {
+        const int h = idx / (HD / 4), d = (idx % (HD / 4)) * 4;
         float mx = -INFINITY;
-        for (int w = 0; w < NWD; w++) mx = fmaxf(mx, wm[w][g]);
-        float num = 0.0f, den = 0.0f;
-        for (int w = 0; w < NWD; w++) {
-            const float f = (mx == -INFINITY || wm[w][g] == -INFINITY) ? 0.0f : __expf(wm[w][g] - mx);
-            num += f * wacc[w][g][d];
-            den += f * wl[w][g];
+#pragma unroll
+        for (int w = 0; w < NW; w++) mx = fmaxf(mx, wm[w][h]);
+        float4 num = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        float den = 0.0f;
+#pragma unroll
+        for (int w = 0; w < NW; w++) {
+            const float f = wm[w][h] == -INFINITY ? 0.0f : __expf(wm[w][h] - mx);
+            const float4 v = *(const float4 *)((const float *)(dsm + w * C::WARP_BYTES) + h * C::OLD + d);
+            num.x += f * v.x; num.y += f * v.y; num.z += f * v.z; num.w += f * v.w;
+            den += f * wl[w][h];
         }
         if (!po) {
-            a.out[(size_t)(sqn.row0 + it.q0) * qd + (size_t)(it.kh * G + g) * HD + d] = f2bf(den > 0.0f ? num / den : 0.0f);
+            const float inv = den > 0.0f ? 1.0f / den : 0.0f;
+            uint2 pk;
+            pk.x = pack_bf2(num.x * inv, num.y * inv);
+            pk.y = pack_bf2(num.z * inv, num.w * inv);
+            *(uint2 *)(a.out + (size_t)(sqn.row0 + it.q0) * qd + (size_t)(it.kh * G + h) * HD + d) = pk;
         } else {
-            po[g * HD + d] = num;
+            *(float4 *)(po + h * HD + d) = num;
             if (d == 0) {
-                a.part_ml[((size_t)it.part * M + g) * 2] = mx;
-                a.part_ml[((size_t)it.part * M + g) * 2 + 1] = den;
+                a.part_ml[((size_t)it.part * M + h) * 2] = mx;
+                a.part_ml[((size_t)it.part * M + h) * 2 + 1] = den;
             }
         }
     }
     if (!po) return;
-    __syncthreads();   // wacc is the merge's scratch now
-    merge_splits<M>(a, it, sqn, G, &wacc[0][0][0], &last_flag);
+    merge_splits<M>(a, it, sqn, G, wgt, &last_flag);
+}
+
+template <int HD, int NS, bool P256> static cudaError_t decode_launch(cudaStream_t s, const gck_attn_args *a, int grid) {
+    const int smem = dec_cfg<HD, NS>::SMEM;
+    cudaError_t e = cudaFuncSetAttribute(attention_decode_kernel<HD, NS, P256>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         smem);
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(attention_decode_kernel<HD, NS, P256>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 cudaSharedmemCarveoutMaxShared);
+    if (e != cudaSuccess) return e;
+    gck_launch(attention_decode_kernel<HD, NS, P256>, grid, 128, smem, s, *a);
+    return cudaGetLastError();
 }
 
 template <int M, int NW>
@@ -494,8 +673,8 @@ extern "C" cudaError_t gck_attention(cudaStream_t s, int tile_m, const gck_attn_
     if (a->hd > 256 || (a->hd & 1)) return cudaErrorInvalidValue;
     if (tile_m == 1) {   // decode kernel: nq = 1 items in the tile-16 layout, G <= 8
         if (a->H / a->KV > 8) return cudaErrorInvalidValue;
-        if (a->hd == 128) { gck_launch(attention_decode_kernel<128>, grid, 128, 0, s, *a); return cudaGetLastError(); }
-        if (a->hd == 64) { gck_launch(attention_decode_kernel<64>, grid, 128, 0, s, *a); return cudaGetLastError(); }
+        if (a->hd == 128) return decode_launch<128, 2, true>(s, a, grid);
+        if (a->hd == 64) return decode_launch<64, 2, false>(s, a, grid);
         return cudaErrorInvalidValue;
     }
     if (tile_m == 16) return attention_launch<16, 4>(s, a, grid);

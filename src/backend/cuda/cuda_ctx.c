@@ -243,7 +243,7 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
     c->skinny_variant = env_int("GC_CUDA_SKINNY_VARIANT", 0);
     c->attn_blocks_per_sm = env_int("GC_CUDA_ATTN_BLOCKS_PER_SM", 2);
     if (c->attn_blocks_per_sm < 1) c->attn_blocks_per_sm = 1;
-    c->decode_attn = env_int("GC_CUDA_DECODE_ATTN", 0) != 0;
+    c->decode_attn = env_int("GC_CUDA_DECODE_ATTN", 1) != 0;
     c->gemv_blocks = c->n_sm * env_int("GC_CUDA_GEMV_BLOCKS_PER_SM", 4);
     gck_set_pdl(env_int("GC_CUDA_PDL", 1));
     c->skip = env_int("GC_CUDA_SKIP", 0);

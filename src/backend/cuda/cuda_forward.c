@@ -376,11 +376,13 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
     const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->attn_blocks_per_sm * c->n_sm, n_base)));
     int64_t n_items = 0, n_groups = 0, n_parts = 0;
     for (int s = 0; s < n_steps; s++) gc_cu_count_items(st[s].n, st[s].kv->len, qt, c->KV, want, &n_items, &n_groups, &n_parts);
-    const int grid = (int)(graph ? n_base * CU_MAX_SPLIT : n_items);
+    // A graph is replayed while contexts grow, so it launches the most blocks
+    // any step of it can need (n_base · want; those past *n_items exit).
+    const int grid = (int)(graph ? n_base * want : n_items);
     GC_TRY(ensure_step(c, T));
     GC_TRY(ensure_emb(c, imax(n_emb, 1)));
     GC_TRY(ensure_meta(c, T, n_steps, n_span, n_mod, n_items, n_groups, imax(n_out, n_hid)));
-    GC_TRY(ensure_parts(c, graph ? n_base * CU_MAX_SPLIT : imax(n_parts, 1), graph ? n_base : imax(n_groups, 1), tile_m));
+    GC_TRY(ensure_parts(c, graph ? n_base * want : imax(n_parts, 1), graph ? n_base : imax(n_groups, 1), tile_m));
 
     // ---- metadata ----
     cu_meta *M = &c->meta;

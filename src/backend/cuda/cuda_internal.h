@@ -97,8 +97,8 @@ typedef struct gc_cuda_ctx {
     // use gck_skinny (skinny.cu) instead of cuBLAS; GC_CUDA_SKINNY_VARIANT picks its kernel.
     int skinny_max_t, skinny_variant;
     int attn_blocks_per_sm;   // GC_CUDA_ATTN_BLOCKS_PER_SM (default 2): context splits aim at this many blocks per SM
-    bool decode_attn;         // GC_CUDA_DECODE_ATTN=1: one-query steps use the decode attention kernel
-                              // (correct, but slower than the tile-16 kernel so far: off by default)
+    bool decode_attn;         // GC_CUDA_DECODE_ATTN (default 1): one-query steps use the decode attention
+                              // kernel (attention.cu); 0: the tile-16 kernel
     bool use_graphs;
     // GC_CUDA_PDL=0 turns programmatic dependent launch off (common.cuh).
     // GC_CUDA_SKIP: timing experiments only, the results are wrong: a bit
