@@ -99,6 +99,8 @@ typedef struct gc_cuda_ctx {
     int attn_blocks_per_sm;   // GC_CUDA_ATTN_BLOCKS_PER_SM (default 2): context splits aim at this many blocks per SM
     bool decode_attn;         // GC_CUDA_DECODE_ATTN (default 1): one-query steps use the decode attention
                               // kernel (attention.cu); 0: the tile-16 kernel
+    bool attn_prefetch;       // GC_CUDA_ATTN_PREFETCH (default 1): the decode attention warms L2 with W_o
+    uint64_t prefetch_bytes;  // GC_CUDA_PREFETCH_MB (default 8): norms / SwiGLU warm L2 with the next GEMM's W
     bool use_graphs;
     // GC_CUDA_PDL=0 turns programmatic dependent launch off (common.cuh).
     // GC_CUDA_SKIP: timing experiments only, the results are wrong: a bit
