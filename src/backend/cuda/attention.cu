@@ -426,7 +426,6 @@ template <int HD, int NS> struct dec_cfg {
 
 template <int HD, int NS, bool P256>
 __global__ void __launch_bounds__(128) attention_decode_kernel(const gck_attn_args a) {
-    gck_prefetch_l2_share(a.prefetch, a.prefetch_bytes);   // weights: allowed before the PDL wait
     gck_pdl_enter();
     if ((int)blockIdx.x >= *a.n_items) return;
     using C = dec_cfg<HD, NS>;

@@ -44,26 +44,6 @@ static __device__ __forceinline__ void gck_pdl_enter() {
 }
 
 
-// Asks L2 to fetch this block's share (by blockIdx.x of gridDim.x) of the
-// n bytes at p (16-byte aligned), through the lanes of warp 0, in pieces of
-// at most 64 KB (cp.async.bulk.prefetch, sm_90; a no-op elsewhere). Nothing
-// waits for it: it only warms L2 for a later kernel.
-static __device__ __forceinline__ void gck_prefetch_l2_share(const void *p, size_t n) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (threadIdx.x >= 32 || !n) return;
-    const size_t per = ((n + gridDim.x - 1) / gridDim.x + 15) & ~(size_t)15;
-    const size_t lo = (size_t)blockIdx.x * per, hi = lo + per < n ? lo + per : n;
-    const char *b = static_cast<const char *>(p);
-    for (size_t o = lo + (size_t)threadIdx.x * 65536; o < hi; o += (size_t)32 * 65536) {
-        const unsigned len = (unsigned)((hi - o < 65536 ? hi - o : 65536) & ~(size_t)15);
-        if (len) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(b + o), "r"(len) : "memory");
-    }
-#else
-    (void)p;
-    (void)n;
-#endif
-}
-
 // Whether gck_launch asks for PDL (process-wide; gck_set_pdl in pdl.cu).
 extern "C" int gck_pdl_enabled(void);
 

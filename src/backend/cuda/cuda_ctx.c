@@ -244,10 +244,8 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
     c->attn_blocks_per_sm = env_int("GC_CUDA_ATTN_BLOCKS_PER_SM", 2);
     if (c->attn_blocks_per_sm < 1) c->attn_blocks_per_sm = 1;
     c->decode_attn = env_int("GC_CUDA_DECODE_ATTN", 1) != 0;
-    c->attn_prefetch = env_int("GC_CUDA_ATTN_PREFETCH", 1) != 0;
-    c->prefetch_bytes = (uint64_t)(env_int("GC_CUDA_PREFETCH_MB", 8) > 0 ? env_int("GC_CUDA_PREFETCH_MB", 8) : 0) << 20;
     c->gemv_blocks = c->n_sm * env_int("GC_CUDA_GEMV_BLOCKS_PER_SM", 4);
-    gck_set_pdl(env_int("GC_CUDA_PDL", 1));
+    c->pdl_max_t = env_int("GC_CUDA_PDL_MAX_T", 1);
     c->skip = env_int("GC_CUDA_SKIP", 0);
     if (env_int("GC_CUDA_PROFILE", 0)) {
         for (int i = 0; i < CU_PROF_EV; i++) CU_TRY(cudaEventCreate(&c->prof_ev[i]));

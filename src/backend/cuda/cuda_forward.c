@@ -187,16 +187,6 @@ static gc_status linear(gc_cuda_ctx *c, const plan *p, float *y, const void *xsr
     return gc_cu_gemm(c->blas, y, xsrc, p->T, W, N, K, acc);
 }
 
-// What a small kernel ahead of a decode-sized GEMM (the skinny path) asks
-// L2 to fetch of that GEMM's n_elem bf16 weights: the first
-// GC_CUDA_PREFETCH_MB (the GEMM streams W once, so whatever arrives while
-// the small kernel runs is HBM time saved).
-static gck_pf pf_next(const gc_cuda_ctx *c, const plan *p, const bf16_t *W, int64_t n_elem) {
-    if (p->T > c->skinny_max_t || !c->prefetch_bytes) return (gck_pf){0};
-    const uint64_t n = (uint64_t)n_elem * 2;
-    return (gck_pf){.p = W, .bytes = n < c->prefetch_bytes ? n : c->prefetch_bytes};
-}
-
 static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
     const int T = (int)p->T, D = (int)c->D, F = (int)c->F;
     const int64_t NQKV = c->qd + 2 * c->kvd;
@@ -216,8 +206,7 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
         if (p->small) {
             GC_TRY(linear(c, p, c->qkv, c->x, GCK_X_NORM, Ly->attn_norm, Ly->wqkv, NQKV, D, false));
         } else {
-            if (!(c->skip & 2)) CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->attn_norm, NULL, T, D, c->eps,
-                                                   pf_next(c, p, Ly->wqkv, NQKV * D)));
+            if (!(c->skip & 2)) CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->attn_norm, NULL, T, D, c->eps));
             gc_cu_prof_mark(c, 1);
             if (!(c->skip & 16)) GC_TRY(linear(c, p, c->qkv, c->xn, GCK_X_BF16, NULL, Ly->wqkv, NQKV, D, false));
         }
@@ -227,8 +216,6 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
                             (int)c->H, (int)c->KV, (int)c->hd, c->eps, c->neox));
         gc_cu_prof_mark(c, 3);
         a.layer = (int)l;
-        a.prefetch = p->attn == 1 && c->attn_prefetch ? Ly->wo : NULL;
-        a.prefetch_bytes = a.prefetch ? (uint64_t)(D * c->qd) * 2 : 0;
         if (!(c->skip & 1)) CU_TRY(gck_attention(c->stream, p->attn, &a, p->grid));
         gc_cu_prof_mark(c, 4);
         if (!(c->skip & 16)) GC_TRY(linear(c, p, c->x, c->att, GCK_X_BF16, NULL, Ly->wo, D, c->qd, true));
@@ -238,21 +225,20 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
             gc_cu_prof_mark(c, 6);
             GC_TRY(linear(c, p, c->x, c->gu, GCK_X_SWIGLU, NULL, Ly->wdown, D, F, true));
         } else {
-            if (!(c->skip & 2)) CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->ffn_norm, NULL, T, D, c->eps,
-                                                   pf_next(c, p, Ly->wgu, 2 * (int64_t)F * D)));
+            if (!(c->skip & 2)) CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->ffn_norm, NULL, T, D, c->eps));
             gc_cu_prof_mark(c, 1);
             if (!(c->skip & 16)) GC_TRY(linear(c, p, c->gu, c->xn, GCK_X_BF16, NULL, Ly->wgu, 2 * F, D, false));
             gc_cu_prof_mark(c, 6);
-            if (!(c->skip & 8)) CU_TRY(gck_swiglu(c->stream, c->act, c->gu, T, F, pf_next(c, p, Ly->wdown, (int64_t)D * F)));
+            if (!(c->skip & 8)) CU_TRY(gck_swiglu(c->stream, c->act, c->gu, T, F));
             gc_cu_prof_mark(c, 7);
             if (!(c->skip & 16)) GC_TRY(linear(c, p, c->x, c->act, GCK_X_BF16, NULL, Ly->wdown, D, F, true));
         }
         gc_cu_prof_mark(c, 8);
     }
     CU_TRY(gck_rmsnorm(c->stream, c->rows_bf, NULL, c->x, c->final_norm, MP(c, o_out_rows, const int32_t *),
-                       (int)p->n_out, D, c->eps, pf_next(c, p, c->lm_head, c->V * c->D)));
+                       (int)p->n_out, D, c->eps));
     CU_TRY(gck_rmsnorm(c->stream, NULL, c->hid, c->x, c->final_norm, MP(c, o_hid_rows, const int32_t *),
-                       (int)p->n_hid, D, c->eps, (gck_pf){0}));
+                       (int)p->n_hid, D, c->eps));
     gc_cu_prof_mark(c, 9);
     return GC_OK;
 }
@@ -386,6 +372,7 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
     int64_t n_base = 0;
     for (int s = 0; s < n_steps; s++) n_base += c->KV * cdiv(st[s].n, qt);
     const bool graph = c->use_graphs && decode && !c->prof;
+    gck_set_pdl(T <= c->pdl_max_t);   // this thread's launches (and a graph captured now) from here on
     // Split long contexts so that about attn_blocks_per_sm blocks per multiprocessor run.
     const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->attn_blocks_per_sm * c->n_sm, n_base)));
     int64_t n_items = 0, n_groups = 0, n_parts = 0;

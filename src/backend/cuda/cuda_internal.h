@@ -99,10 +99,11 @@ typedef struct gc_cuda_ctx {
     int attn_blocks_per_sm;   // GC_CUDA_ATTN_BLOCKS_PER_SM (default 2): context splits aim at this many blocks per SM
     bool decode_attn;         // GC_CUDA_DECODE_ATTN (default 1): one-query steps use the decode attention
                               // kernel (attention.cu); 0: the tile-16 kernel
-    bool attn_prefetch;       // GC_CUDA_ATTN_PREFETCH (default 1): the decode attention warms L2 with W_o
-    uint64_t prefetch_bytes;  // GC_CUDA_PREFETCH_MB (default 8): norms / SwiGLU warm L2 with the next GEMM's W
     bool use_graphs;
-    // GC_CUDA_PDL=0 turns programmatic dependent launch off (common.cuh).
+    // GC_CUDA_PDL_MAX_T (default 1): steps of at most this many rows launch
+    // with programmatic dependent launch (common.cuh); 0 = never. Measured on
+    // the H200 (bench/RESULTS.md): +3 % at batch 1, nothing or less at 16.
+    int pdl_max_t;
     // GC_CUDA_SKIP: timing experiments only, the results are wrong: a bit
     // mask of decode-layer launches to leave out (1 attention, 2 RMSNorms,
     // 4 q/k/v epilogue, 8 SwiGLU, 16 GEMMs), to see what each costs inside

@@ -79,7 +79,7 @@ gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64
     T_RUN(t_buf(&t, &dx, (size_t)(T * D) * 4, x));
     T_RUN(t_buf(&t, &dw, (size_t)D * 4, w));
     T_RUN(t_buf(&t, &dout, (size_t)(T * D) * 2, NULL));
-    T_RUN(t_sync(&t, gck_rmsnorm(t.s, dout, NULL, dx, dw, NULL, (int)T, (int)D, (float)eps, (gck_pf){0})));
+    T_RUN(t_sync(&t, gck_rmsnorm(t.s, dout, NULL, dx, dw, NULL, (int)T, (int)D, (float)eps)));
     T_RUN(t_get_bf16(out, dout, (size_t)(T * D)));
     t_close(&t);
     return GC_OK;
@@ -135,7 +135,7 @@ gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F)
     T_RUN(t_open(&t));
     T_RUN(t_buf(&t, &dg, (size_t)(T * 2 * F) * 4, gu));
     T_RUN(t_buf(&t, &dout, (size_t)(T * F) * 2, NULL));
-    T_RUN(t_sync(&t, gck_swiglu(t.s, dout, dg, (int)T, (int)F, (gck_pf){0})));
+    T_RUN(t_sync(&t, gck_swiglu(t.s, dout, dg, (int)T, (int)F)));
     T_RUN(t_get_bf16(out, dout, (size_t)(T * F)));
     t_close(&t);
     return GC_OK;

@@ -73,9 +73,8 @@ extern "C" cudaError_t gck_rope_table(cudaStream_t s, float *cos_t, float *sin_t
 }
 
 __global__ void rmsnorm_kernel(uint16_t *out_bf, float *out_f, const float *x, const float *w, const int32_t *rows,
-                               int D, float eps, gck_pf pf) {
+                               int D, float eps) {
     gck_pdl_enter();
-    gck_prefetch_l2_share(pf.p, pf.bytes);
     __shared__ double sh[32];
     const int i = blockIdx.x;
     const float *xr = x + (size_t)(rows ? rows[i] : i) * D;
@@ -109,9 +108,9 @@ __global__ void rmsnorm_kernel(uint16_t *out_bf, float *out_f, const float *x, c
 }
 
 extern "C" cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_f, const float *x, const float *w,
-                                   const int32_t *rows, int n, int D, float eps, gck_pf pf) {
+                                   const int32_t *rows, int n, int D, float eps) {
     if (n <= 0) return cudaSuccess;
-    gck_launch(rmsnorm_kernel, n, D >= 2048 ? 512 : 256, 0, s, out_bf, out_f, x, w, rows, D, eps, pf);
+    gck_launch(rmsnorm_kernel, n, D >= 2048 ? 512 : 256, 0, s, out_bf, out_f, x, w, rows, D, eps);
     return cudaGetLastError();
 }
 
@@ -176,9 +175,8 @@ extern "C" cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const floa
 
 static __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
-__global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F, gck_pf pf) {
+__global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F) {
     gck_pdl_enter();
-    gck_prefetch_l2_share(pf.p, pf.bytes);
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long)T * F) return;
     const long long r = i / F, j = i % F;
@@ -187,9 +185,8 @@ __global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F, gck_
 }
 
 // Four elements per thread with 16-byte loads (F % 4 == 0).
-__global__ void swiglu4_kernel(uint16_t *out, const float *gu, int T, int F, gck_pf pf) {
+__global__ void swiglu4_kernel(uint16_t *out, const float *gu, int T, int F) {
     gck_pdl_enter();
-    gck_prefetch_l2_share(pf.p, pf.bytes);
     const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
     if (i >= (long long)T * F) return;
     const long long r = i / F, j = i % F;
@@ -200,10 +197,10 @@ __global__ void swiglu4_kernel(uint16_t *out, const float *gu, int T, int F, gck
     *(ushort4 *)(out + i) = o;
 }
 
-extern "C" cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F, gck_pf pf) {
+extern "C" cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F) {
     if (T <= 0) return cudaSuccess;
-    if (F % 4 == 0) gck_launch(swiglu4_kernel, cdiv((long long)T * F / 4, 256), 256, 0, s, out, gu, T, F, pf);
-    else gck_launch(swiglu_kernel, cdiv((long long)T * F, 256), 256, 0, s, out, gu, T, F, pf);
+    if (F % 4 == 0) gck_launch(swiglu4_kernel, cdiv((long long)T * F / 4, 256), 256, 0, s, out, gu, T, F);
+    else gck_launch(swiglu_kernel, cdiv((long long)T * F, 256), 256, 0, s, out, gu, T, F);
     return cudaGetLastError();
 }
 

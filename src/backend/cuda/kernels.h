@@ -67,18 +67,14 @@ typedef struct gck_attn_args {
     const gck_mod *mods;
     int32_t layer, n_layers, H, KV, hd;
     float scale;
-    // Decode kernel only: bytes of weights (e.g. the o projection that runs
-    // next) the blocks ask L2 to fetch while the attention, latency bound at
-    // small batches, leaves HBM idle; 0 = none.
-    const void *prefetch;
-    uint64_t prefetch_bytes;
 } gck_attn_args;
 
 // How a small-T GEMV reads its input rows.
 enum { GCK_X_BF16 = 0, GCK_X_NORM = 1, GCK_X_SWIGLU = 2 };
 
 // Programmatic dependent launch for the kernels of this backend (default
-// on; common.cuh says what it means for a kernel). Process-wide.
+// on; common.cuh says what it means for a kernel), for the launches the
+// calling host thread makes from now on.
 void gck_set_pdl(int on);
 int gck_pdl_enabled(void);
 
@@ -91,14 +87,8 @@ cudaError_t gck_rope_table(cudaStream_t s, float *cos_t, float *sin_t, const int
                            int half);
 // RMSNorm of n rows of x (D): row i of the outputs is x[rows ? rows[i] : i];
 // out_bf (n, D) bf16 and/or out_f (n, D) f32 (either may be NULL).
-// pf: weights of the GEMM that runs next, which the blocks ask L2 for once
-// the kernel before them has finished ({0} = none; see gck_prefetch_l2_share).
-typedef struct gck_pf {
-    const void *p;
-    uint64_t bytes;
-} gck_pf;
 cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_f, const float *x, const float *w,
-                        const int32_t *rows, int n, int D, float eps, gck_pf pf);
+                        const int32_t *rows, int n, int D, float eps);
 // q/k/v epilogue: qkv (T, (H+2KV)·hd) f32 (+ bias), per-head RMSNorm of q, k
 // (qn/kn may be NULL), RoPE; q to q_out (T, H·hd) bf16, k/v into the KV block
 // at slot_base[r] (device address), slot slot_idx[r], layer `layer`.
@@ -106,7 +96,7 @@ cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const float *bias, co
                          const float *cos_t, const float *sin_t, uint16_t *q_out, const uint64_t *slot_base,
                          const int32_t *slot_idx, int layer, int T, int H, int KV, int hd, float eps, int neox);
 // out (T, F) bf16 = silu(gu[:, :F]) · gu[:, F:].
-cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F, gck_pf pf);
+cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F);
 // Paged attention; tile_m 16 (decode: few query rows per KV head) or 64, or
 // 1: the decode kernel for items of one query position (G <= 8, hd 64 or
 // 128), built and merged like tile 16 (gck_attention_decode_ok says when).

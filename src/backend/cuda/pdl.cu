@@ -1,10 +1,10 @@
-// The process-wide PDL switch (common.cuh says what PDL is and how kernels
-// follow it). Default on; the CUDA context sets it from GC_CUDA_PDL.
+// The PDL switch (common.cuh says what PDL is and how kernels follow it):
+// one per host thread, so an engine stepping on one thread decides for its
+// own launches. Default on; the CUDA forward pass sets it per step from
+// GC_CUDA_PDL_MAX_T.
 #include "backend/cuda/kernels.h"
 
-#include <atomic>
+static thread_local int g_pdl = 1;
 
-static std::atomic<int> g_pdl{1};
-
-extern "C" int gck_pdl_enabled(void) { return g_pdl.load(std::memory_order_relaxed); }
-extern "C" void gck_set_pdl(int on) { g_pdl.store(on ? 1 : 0, std::memory_order_relaxed); }
+extern "C" int gck_pdl_enabled(void) { return g_pdl; }
+extern "C" void gck_set_pdl(int on) { g_pdl = on ? 1 : 0; }
