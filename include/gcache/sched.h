@@ -93,6 +93,11 @@ typedef struct gc_sched_params {
     const char *stop[GC_MAX_STOP]; // extra stop strings for decoding nodes
 } gc_sched_params;
 
+// Node `node`'s prompt as the model reads it: its prompt text with
+// "{context}" (text_in nodes) replaced by the predecessors' texts, each as
+// "[role]:\n<text>\n\n". malloc'd; NULL when out of memory.
+char *gc_node_prompt(const gc_qgraph *g, int node);
+
 // Runs all graphs to completion. Node results are filled in; the caller
 // frees them with gc_qgraph_clear. On failure the graphs hold partial results.
 gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *graphs, int n,

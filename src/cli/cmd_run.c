@@ -16,7 +16,7 @@ static void run_help(void) {
            "Runs a method on the questions of a task file, writing OUT/results.jsonl (one line per\n"
            "question, flushed as it finishes), OUT/summary.json and a table. --resume continues an\n"
            "interrupted run without redoing finished questions.\n\n"
-           "methods:   single | textmas | latentmas | gcache\n"
+           "methods:   single | textmas | latentmas | gcache | api (the API alone: no --model)\n"
            "tasks:     gsm8k aime arc gpqa medqa mmlu humaneval mbpp\n\n"
            "common options:\n"
            "  --out DIR             results folder (default runs/<task>-<method>)\n"
@@ -34,6 +34,13 @@ static void run_help(void) {
            "  --prompts FILE        a prompt-set JSON instead of the task's embedded one\n"
            "  --trace FILE          JSON line per step of every question (node start/done, caches, text)\n"
            "  --device cuda|cpu     default cuda when a GPU is present\n"
+           "  --gen-mode M          who writes the final answer: local (default) | api_hint (an\n"
+           "                        OpenAI-compatible API, told in one line about the cache it cannot\n"
+           "                        see) | hybrid (the local model drafts with the real cache, the API\n"
+           "                        refines the draft). API settings: API_BASE_URL, API_KEY, API_MODEL\n"
+           "                        (+ API_PRICE_IN / API_PRICE_OUT per 1M tokens for the cost) from the\n"
+           "                        environment or a .env file\n"
+           "  --env-file PATH       the .env file (default ./.env)\n"
            "LatentMAS / TextMAS:\n"
            "  --mode sequential|hierarchical   (default sequential)\n"
            "  --latent-steps N      latent steps per agent (default 10)\n"
@@ -59,7 +66,9 @@ static void run_help(void) {
            "                        every evaluated question (on with --reward likelihood)\n"
            "  --checkpoint DIR      policy checkpoints + training log (resumable; default OUT)\n\n"
            "example: gcache run --method latentmas --task gsm8k --dataset ../shared/data/gsm8k/test.jsonl \\\n"
-           "           --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --max-samples 50 --latent-steps 10\n");
+           "           --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --max-samples 50 --latent-steps 10\n"
+           "         API_BASE_URL=http://127.0.0.1:8080/v1 API_MODEL=gcache gcache run --method latentmas \\\n"
+           "           --gen-mode hybrid --task gsm8k --dataset test.jsonl --model MODEL --max-samples 20\n");
 }
 
 run_opts run_default_opts(void) {
@@ -129,11 +138,23 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_flag(argv, &i, "--no-baseline", &o->no_baseline));
         OPT(cli_opt_flag(argv, &i, "--score-answer", &o->score_answer));
         OPT(cli_opt_str(argc, argv, &i, "--reward", &o->reward));
+        OPT(cli_opt_str(argc, argv, &i, "--env-file", &o->env_file));
+        const char *gm = NULL;
+        if ((r = cli_opt_str(argc, argv, &i, "--gen-mode", &gm)) < 0) return 2;
+        if (r) {
+            if (run_gen_mode_from_name(gm, &o->gen_mode))
+                return cli_usage_error("run", "--gen-mode: expected local, api_hint or hybrid, got '%s'", gm);
+            continue;
+        }
 #undef OPT
         return cli_usage_error("run", "unknown option '%s'", argv[i]);
     }
-    if (!o->method || !o->task || !o->dataset || !o->model)
-        return cli_usage_error("run", "--method, --task, --dataset and --model are required");
+    if (!o->method || !o->task || !o->dataset)
+        return cli_usage_error("run", "--method, --task and --dataset are required");
+    const bool api_only = strcmp(o->method, "api") == 0;
+    if (!o->model && !api_only) return cli_usage_error("run", "--model is required (except with --method api)");
+    if (api_only && o->gen_mode != RUN_GEN_LOCAL)
+        return cli_usage_error("run", "--gen-mode is for methods with local agents; --method api asks the API alone");
     return 0;
 }
 
@@ -151,10 +172,15 @@ int run_open(run_ctx *c, const run_opts *o) {
     }
     gc_status s = runio_load(o->task, o->dataset, o->strict, (uint64_t)o->seed, &c->data);
     if (s != GC_OK) return cli_error("run", s);
-    if (cli_open_on("run", o->model, o->device, &c->m, &c->e)) return 1;
-    c->tok = gc_model_tokenizer(c->m);
-    if (!c->tok) return cli_usage_error("run", "model %s has no tokenizer", o->model);
-    c->style = gc_chat_detect(gc_tokenizer_chat_template(c->tok));
+    if (strcmp(o->method, "api") == 0) {
+        c->style = GC_CHAT_CHATML;   // prompts are only split back into turns for the API
+    } else {
+        if (cli_open_on("run", o->model, o->device, &c->m, &c->e)) return 1;
+        c->tok = gc_model_tokenizer(c->m);
+        if (!c->tok) return cli_usage_error("run", "model %s has no tokenizer", o->model);
+        c->style = gc_chat_detect(gc_tokenizer_chat_template(c->tok));
+    }
+    if (run_uses_api(o) && run_api_open(c)) return 1;
     s = o->prompts ? gc_prompts_load(o->prompts, &c->ps) : gc_prompts_for_task(o->task, &c->ps);
     if (s != GC_OK) return cli_error("run", s);
     if (o->trace && !(c->trace = fopen(o->trace, o->resume ? "a" : "w"))) {
@@ -167,6 +193,7 @@ int run_open(run_ctx *c, const run_opts *o) {
 }
 
 void run_close(run_ctx *c) {
+    run_api_close(c);
     if (c->res) runio_results_close(c->res);
     if (c->trace) fclose(c->trace);
     gc_prompts_free(c->ps);
@@ -298,16 +325,37 @@ int run_batches(run_ctx *c, const int64_t *idx, int64_t n, run_build_fn build, v
             gp[k] = &gs[k];
         }
         c->batch_ids = ids;
+        // api_hint: the decision node only reads its prompt; the API answers.
+        for (int k = 0; k < nb && c->o->gen_mode == RUN_GEN_API_HINT; k++) gs[k].nodes[gs[k].output].max_tokens = 0;
         double t0 = cli_now();
-        if (s == GC_OK) s = gc_sched_run(c->e, c->tok, gp, nb, &c->sp);
-        double dt = cli_now() - t0;
+        if (s == GC_OK && c->e) s = gc_sched_run(c->e, c->tok, gp, nb, &c->sp);
+        double t_local = cli_now() - t0;
         for (int k = 0; k < nb && s == GC_OK; k++) {
-            cJSON *rec = run_record(c, idx[b0 + k], &gs[k], gs[k].t_done, dt, nb);
+            cJSON *extra = c->api ? cJSON_CreateObject() : NULL;
+            double t_api = 0;
+            if (c->api) {
+                const double ta = cli_now();
+                s = run_api_answer(c, idx[b0 + k], &gs[k], extra);
+                t_api = cli_now() - ta;
+                if (s != GC_OK) {
+                    cJSON_Delete(extra);
+                    break;
+                }
+            }
+            // Local batch time is shared by the batch's questions; API time is each question's own.
+            cJSON *rec = run_record(c, idx[b0 + k], &gs[k], gs[k].t_done + t_api, t_local + t_api * nb, nb);
+            for (cJSON *f = extra ? extra->child : NULL; f;) {
+                cJSON *next = f->next;
+                cJSON_AddItemToObject(rec, f->string, cJSON_DetachItemViaPointer(extra, f));
+                f = next;
+            }
+            cJSON_Delete(extra);
             if (c->on_record) c->on_record(c, idx[b0 + k], &gs[k], rec);
             s = runio_results_append(c->res, rec);
             cJSON_Delete(rec);
             (*done)++;
         }
+        double dt = cli_now() - t0;
         for (int k = 0; k < built; k++) gc_mas_clear(&gs[k]);
         if (s != GC_OK) { rc = cli_error("run", s); break; }
         char extra[64];
@@ -332,7 +380,8 @@ int cmd_run(int argc, char **argv) {
     if (pr) return pr == 1 ? 0 : pr;
     if (strcmp(o.method, "gcache") == 0) return run_gcache(&o);
     gc_mas_params mp = gc_mas_default_params();
-    gc_status s = gc_method_from_name(o.method, &mp.method);
+    // --method api: the single-agent prompt, answered by the API alone.
+    gc_status s = gc_method_from_name(strcmp(o.method, "api") == 0 ? "single" : o.method, &mp.method);
     if (s == GC_OK) s = gc_mas_mode_from_name(o.mode, &mp.mode);
     if (s == GC_OK && o.pass) s = gc_pass_from_name(o.pass, &mp.pass);
     if (s != GC_OK) return cli_usage_error("run", "%s", gc_last_error());

@@ -3,8 +3,12 @@
 #ifndef GC_CLI_RUN_H
 #define GC_CLI_RUN_H
 #include "cli/run_io.h"
+#include "gcache/api.h"
 #include "gcache/graph.h"
 #include <stdio.h>
+
+// Who writes the decision node's answer (run_api.c).
+typedef enum run_gen_mode { RUN_GEN_LOCAL, RUN_GEN_API_HINT, RUN_GEN_HYBRID } run_gen_mode;
 
 typedef struct run_opts {
     const char *method, *task, *dataset, *model, *out, *prompts, *trace, *mode, *pass, *topology, *fuse, *checkpoint, *reward;
@@ -13,6 +17,8 @@ typedef struct run_opts {
     double temperature, top_p, lr, edge_temperature;
     bool resume, strict, think, no_realign, text_mode, no_baseline, score_answer;
     int device;   // GC_DEVICE_CPU / GC_DEVICE_CUDA
+    run_gen_mode gen_mode;
+    const char *env_file;   // API settings file (NULL: ./.env)
 } run_opts;
 
 typedef struct run_ctx run_ctx;
@@ -37,6 +43,8 @@ struct run_ctx {
     const char **batch_ids;     // ids of the batch in flight (for trace lines)
     run_record_fn on_record;
     void *user;
+    gc_api *api;                // open when the run asks an API for answers
+    gc_api_settings api_set;
 };
 
 run_opts run_default_opts(void);
@@ -49,5 +57,17 @@ void run_trace_event(void *user, const gc_sched_event *ev);
 int run_batches(run_ctx *c, const int64_t *idx, int64_t n, run_build_fn build, void *user, runio_progress *pb,
                 int64_t *done);
 int run_gcache(const run_opts *o);
+
+// API answers (run_api.c).
+int run_gen_mode_from_name(const char *name, run_gen_mode *out);
+const char *run_gen_mode_name(run_gen_mode m);
+bool run_uses_api(const run_opts *o);
+int run_api_open(run_ctx *c);
+void run_api_close(run_ctx *c);
+int run_chatml_split(char *text, gc_api_msg *msgs, int cap);
+// Asks the API for question qi's answer (after the local graph ran, or
+// instead of it for --method api); the output node's text becomes the
+// API's; the record's extra fields (api usage, cost, draft) go to rec_extra.
+gc_status run_api_answer(run_ctx *c, int64_t qi, gc_qgraph *g, cJSON *rec_extra);
 
 #endif

@@ -63,7 +63,8 @@ static double now_s(void) {
 
 
 // The prompt with "{context}" replaced by the predecessors' texts.
-static char *build_prompt(const gc_qgraph *g, const gc_node *nd) {
+char *gc_node_prompt(const gc_qgraph *g, int node) {
+    const gc_node *nd = &g->nodes[node];
     const char *mark = nd->text_in ? strstr(nd->prompt, "{context}") : NULL;
     if (!mark) return strdup(nd->prompt);
     size_t ctx_len = 0;
@@ -167,7 +168,7 @@ static gc_status start_node(run *R, int q, int i) {
             ps->exposed = NULL;
         }
     }
-    char *prompt = build_prompt(g, nd);
+    char *prompt = gc_node_prompt(g, i);
     if (!prompt) return gc_fail(GC_ERR_OOM, "out of memory");
     gc_status st = gc_tokenizer_encode(R->tok, prompt, strlen(prompt), true, &s->ids, &s->n_ids);
     free(prompt);

@@ -1,0 +1,174 @@
+// `gcache run` with an OpenAI-compatible API writing answers (SPEC §5):
+//   --method api            the API answers the single-agent prompt alone
+//                           (text baseline, no local model at all);
+//   --gen-mode api_hint     the local agents run as usual, but the decision
+//                           node does not decode: the API answers its prompt,
+//                           told in one line that the other agents' work sits
+//                           in a KV cache it cannot see (the seed's weak
+//                           baseline, kept for comparison);
+//   --gen-mode hybrid       the decision node decodes a draft with the real
+//                           fused cache; the API refines the draft.
+// The API gets the decision node's prompt as chat messages (the ChatML
+// prompt split back into turns). Settings: environment or .env (gcache/api.h).
+#include "cli/cli.h"
+#include "cli/run.h"
+#include "core/error.h"
+#include <stdlib.h>
+#include <string.h>
+
+int run_gen_mode_from_name(const char *name, run_gen_mode *out) {
+    static const char *const names[] = {"local", "api_hint", "hybrid"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0) {
+            *out = (run_gen_mode)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *run_gen_mode_name(run_gen_mode m) {
+    return m == RUN_GEN_API_HINT ? "api_hint" : m == RUN_GEN_HYBRID ? "hybrid" : "local";
+}
+
+bool run_uses_api(const run_opts *o) { return strcmp(o->method, "api") == 0 || o->gen_mode != RUN_GEN_LOCAL; }
+
+int run_api_open(run_ctx *c) {
+    gc_status s = gc_api_settings_load(c->o->env_file, &c->api_set);
+    if (s == GC_OK) s = gc_api_open(&c->api_set, &c->api);
+    if (s != GC_OK) return cli_error("run", s);
+    fprintf(stderr, "gcache run: answers from %s (model %s)\n", c->api_set.base_url, c->api_set.model);
+    return 0;
+}
+
+void run_api_close(run_ctx *c) {
+    gc_api_close(c->api);
+    c->api = NULL;
+    gc_api_settings_free(&c->api_set);
+}
+
+// Splits a ChatML prompt ("<|im_start|>role\ncontent<|im_end|>\n" turns)
+// into messages, in place: `text` is modified and the messages point into
+// it. The open turn at the end (the generation prompt "<|im_start|>assistant\n",
+// possibly with a <think> prefill) has no <|im_end|> and is dropped.
+// Returns the number of messages, or -1 when there are more than cap.
+int run_chatml_split(char *text, gc_api_msg *msgs, int cap) {
+    static const char START[] = "<|im_start|>", END[] = "<|im_end|>";
+    int n = 0;
+    char *p = text;
+    for (;;) {
+        char *st = strstr(p, START);
+        if (!st) break;
+        char *role = st + strlen(START), *nl = strchr(role, '\n');
+        if (!nl) break;
+        char *end = strstr(nl + 1, END);
+        if (!end) break;   // the open generation turn
+        if (n == cap) return -1;
+        *nl = '\0';
+        *end = '\0';
+        msgs[n++] = (gc_api_msg){.role = role, .content = nl + 1};
+        p = end + strlen(END);
+    }
+    return n;
+}
+
+// What api_hint tells the API about the cache it does not get.
+static char *hint_line(const gc_qgraph *g) {
+    const gc_node *out = &g->nodes[g->output];
+    char *h = malloc(512);
+    if (!h) return NULL;
+    if (out->n_preds == 0 || out->text_in) {
+        snprintf(h, 512, "(No cache from other agents was passed to you.)");
+    } else {
+        snprintf(h, 512,
+                 "(Note: %d other agent%s worked on this question; their reasoning was passed on as a "
+                 "key-value cache of %lld positions that you cannot read. Answer on your own.)",
+                 out->n_preds, out->n_preds == 1 ? "" : "s", (long long)out->cache_in_len);
+    }
+    return h;
+}
+
+// Appends `extra` to the content of the last user message (a new string,
+// kept in *own for the caller to free).
+static gc_status add_to_last_user(gc_api_msg *msgs, int n, const char *extra, char **own) {
+    int u = -1;
+    for (int i = 0; i < n; i++)
+        if (strcmp(msgs[i].role, "user") == 0) u = i;
+    if (u < 0) return gc_fail(GC_ERR_INVALID_ARG, "the decision prompt has no user turn");
+    size_t a = strlen(msgs[u].content), b = strlen(extra);
+    char *s = malloc(a + b + 3);
+    if (!s) return gc_fail(GC_ERR_OOM, "out of memory");
+    memcpy(s, msgs[u].content, a);
+    memcpy(s + a, "\n\n", 2);
+    memcpy(s + a + 2, extra, b + 1);
+    msgs[u].content = s;
+    *own = s;
+    return GC_OK;
+}
+
+static gc_status ask(run_ctx *c, gc_api_msg *msgs, int n, gc_api_reply *rep) {
+    gc_api_request r = {.msgs = msgs, .n_msgs = n, .max_tokens = (int)c->o->max_tokens,
+                        .temperature = c->o->temperature, .top_p = c->o->top_p, .seed = c->o->seed};
+    return gc_api_chat(c->api, &r, rep);
+}
+
+gc_status run_api_answer(run_ctx *c, int64_t qi, gc_qgraph *g, cJSON *rec_extra) {
+    gc_node *out = &g->nodes[g->output];
+    char *prompt = gc_node_prompt(g, g->output), *own = NULL, *extra = NULL;
+    if (!prompt) return gc_fail(GC_ERR_OOM, "out of memory");
+    gc_api_msg msgs[16];
+    const int n = run_chatml_split(prompt, msgs, 16);
+    gc_status s = GC_OK;
+    if (n <= 0) s = gc_fail(GC_ERR_INVALID_ARG, "the decision prompt has no complete chat turn to send");
+    const bool hybrid = c->o->gen_mode == RUN_GEN_HYBRID;
+    if (s == GC_OK && c->o->gen_mode == RUN_GEN_API_HINT) {
+        if (!(extra = hint_line(g))) s = gc_fail(GC_ERR_OOM, "out of memory");
+        if (s == GC_OK) s = add_to_last_user(msgs, n, extra, &own);
+    } else if (s == GC_OK && hybrid) {
+        const char *draft = out->text ? out->text : "";
+        const size_t len = strlen(draft) + 512;
+        if (!(extra = malloc(len))) s = gc_fail(GC_ERR_OOM, "out of memory");
+        if (s == GC_OK) {
+            snprintf(extra, len,
+                     "A local model that read the other agents' work drafted this answer:\n---\n%s\n---\n"
+                     "Check the draft, correct it where it is wrong, and give the final answer in the format "
+                     "asked for above.",
+                     draft);
+            s = add_to_last_user(msgs, n, extra, &own);
+        }
+    }
+    gc_api_reply rep = {0};
+    if (s == GC_OK) s = ask(c, msgs, n, &rep);
+    if (s == GC_OK) {
+        if (hybrid) {
+            cJSON_AddStringToObject(rec_extra, "draft", out->text ? out->text : "");
+            char *pred = NULL;
+            cJSON *scratch = cJSON_CreateObject();
+            bool ok = runio_score(c->o->task, c->data, qi, out->text ? out->text : "", &pred, scratch);
+            cJSON_Delete(scratch);
+            if (pred) cJSON_AddStringToObject(rec_extra, "draft_prediction", pred);
+            else cJSON_AddNullToObject(rec_extra, "draft_prediction");
+            cJSON_AddBoolToObject(rec_extra, "draft_correct", ok);
+            free(pred);
+        }
+        free(out->text);
+        out->text = rep.text;   // the API's answer is the question's answer now
+        rep.text = NULL;
+        if (rep.completion_tokens > 0) out->out_tokens += rep.completion_tokens;
+        if (!c->e && rep.prompt_tokens > 0) out->prompt_tokens = rep.prompt_tokens;
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "model", c->api_set.model);
+        cJSON_AddNumberToObject(a, "prompt_tokens", (double)rep.prompt_tokens);
+        cJSON_AddNumberToObject(a, "completion_tokens", (double)rep.completion_tokens);
+        cJSON_AddStringToObject(a, "finish_reason", rep.finish_reason ? rep.finish_reason : "");
+        cJSON_AddNumberToObject(a, "seconds", rep.seconds);
+        cJSON_AddNumberToObject(a, "attempts", rep.attempts);
+        cJSON_AddItemToObject(rec_extra, "api", a);
+        cJSON_AddNumberToObject(rec_extra, "cost", gc_api_cost(&c->api_set, &rep));
+        cJSON_AddStringToObject(rec_extra, "gen_mode", strcmp(c->o->method, "api") == 0 ? "api" : run_gen_mode_name(c->o->gen_mode));
+    }
+    gc_api_reply_free(&rep);
+    free(own);
+    free(extra);
+    free(prompt);
+    return s;
+}
