@@ -44,7 +44,8 @@ typedef struct gc_api_settings {
 //   model:     API_MODEL, MODEL_NAME
 //   API_TIMEOUT (seconds), API_MAX_RETRIES, API_PRICE_IN, API_PRICE_OUT (per 1M tokens)
 // A missing base URL or model is GC_ERR_INVALID_ARG with a message that
-// says which variable to set. Numbers are validated (finite, >= 0).
+// says which variable to set. Numbers are validated: API_TIMEOUT in (0, 1e6],
+// API_MAX_RETRIES in [0, 30], prices in [0, 1e12]; empty values count as unset.
 gc_status gc_api_settings_load(const char *env_file, gc_api_settings *out);
 void gc_api_settings_free(gc_api_settings *s);
 

@@ -41,6 +41,7 @@ static void run_help(void) {
            "                        (+ API_PRICE_IN / API_PRICE_OUT per 1M tokens for the cost) from the\n"
            "                        environment or a .env file\n"
            "  --env-file PATH       the .env file (default ./.env)\n"
+           "  --api-concurrency N   API requests in flight at once, within a batch (default 8)\n"
            "LatentMAS / TextMAS:\n"
            "  --mode sequential|hierarchical   (default sequential)\n"
            "  --latent-steps N      latent steps per agent (default 10)\n"
@@ -92,6 +93,7 @@ run_opts run_default_opts(void) {
     o.lr = 0.1;
     o.edge_temperature = 1.0;
     o.device = cli_default_device();
+    o.api_concurrency = 8;
     return o;
 }
 
@@ -139,6 +141,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_flag(argv, &i, "--score-answer", &o->score_answer));
         OPT(cli_opt_str(argc, argv, &i, "--reward", &o->reward));
         OPT(cli_opt_str(argc, argv, &i, "--env-file", &o->env_file));
+        OPT(cli_opt_int(argc, argv, &i, "--api-concurrency", 1, 64, &o->api_concurrency));
         const char *gm = NULL;
         if ((r = cli_opt_str(argc, argv, &i, "--gen-mode", &gm)) < 0) return 2;
         if (r) {
@@ -313,8 +316,10 @@ int run_batches(run_ctx *c, const int64_t *idx, int64_t n, run_build_fn build, v
     gc_qgraph *gs = calloc((size_t)B, sizeof *gs);
     gc_qgraph **gp = calloc((size_t)B, sizeof *gp);
     const char **ids = calloc((size_t)B, sizeof *ids);
+    cJSON **extra = calloc((size_t)B, sizeof *extra);
+    double *t_api = calloc((size_t)B, sizeof *t_api);
     int rc = 0;
-    if (!gs || !gp || !ids) { fprintf(stderr, "gcache run: out of memory\n"); rc = 1; }
+    if (!gs || !gp || !ids || !extra || !t_api) { fprintf(stderr, "gcache run: out of memory\n"); rc = 1; }
     for (int64_t b0 = 0; !rc && b0 < n; b0 += B) {
         int nb = (int)(n - b0 < B ? n - b0 : B);
         gc_status s = GC_OK;
@@ -329,43 +334,48 @@ int run_batches(run_ctx *c, const int64_t *idx, int64_t n, run_build_fn build, v
         for (int k = 0; k < nb && c->o->gen_mode == RUN_GEN_API_HINT; k++) gs[k].nodes[gs[k].output].max_tokens = 0;
         double t0 = cli_now();
         if (s == GC_OK && c->e) s = gc_sched_run(c->e, c->tok, gp, nb, &c->sp);
-        double t_local = cli_now() - t0;
-        for (int k = 0; k < nb && s == GC_OK; k++) {
-            cJSON *extra = c->api ? cJSON_CreateObject() : NULL;
-            double t_api = 0;
-            if (c->api) {
-                const double ta = cli_now();
-                s = run_api_answer(c, idx[b0 + k], &gs[k], extra);
-                t_api = cli_now() - ta;
-                if (s != GC_OK) {
-                    cJSON_Delete(extra);
-                    break;
-                }
-            }
-            // Local batch time is shared by the batch's questions; API time is each question's own.
-            cJSON *rec = run_record(c, idx[b0 + k], &gs[k], gs[k].t_done + t_api, t_local + t_api * nb, nb);
-            for (cJSON *f = extra ? extra->child : NULL; f;) {
+        // API answers for the whole batch, n_api requests at a time; the
+        // questions before a failed one are still recorded.
+        int n_rec = s == GC_OK ? nb : 0;
+        gc_status s_api = GC_OK;
+        if (s == GC_OK && c->api) {
+            memset(extra, 0, (size_t)nb * sizeof *extra);
+            s_api = run_api_answers(c, idx + b0, gs, nb, extra, t_api, &n_rec);
+        }
+        const double t_batch = cli_now() - t0;
+        for (int k = 0; k < n_rec && s == GC_OK; k++) {
+            // Seconds per question: the batch's wall time (local steps, then the API
+            // requests in flight together) shared out; the record's api.seconds
+            // is the question's own exchange.
+            cJSON *rec = run_record(c, idx[b0 + k], &gs[k], gs[k].t_done + (c->api ? t_api[k] : 0), t_batch, nb);
+            for (cJSON *f = c->api ? extra[k]->child : NULL; f;) {
                 cJSON *next = f->next;
-                cJSON_AddItemToObject(rec, f->string, cJSON_DetachItemViaPointer(extra, f));
+                cJSON_AddItemToObject(rec, f->string, cJSON_DetachItemViaPointer(extra[k], f));
                 f = next;
             }
-            cJSON_Delete(extra);
             if (c->on_record) c->on_record(c, idx[b0 + k], &gs[k], rec);
             s = runio_results_append(c->res, rec);
             cJSON_Delete(rec);
             (*done)++;
         }
-        double dt = cli_now() - t0;
+        for (int k = 0; k < nb && c->api; k++) cJSON_Delete(extra[k]);
+        if (s == GC_OK && s_api != GC_OK) {
+            s = s_api;
+            fprintf(stderr, "gcache run: the API failed; the finished questions are in %s (--resume continues)\n",
+                    c->out_dir);
+        }
         for (int k = 0; k < built; k++) gc_mas_clear(&gs[k]);
         if (s != GC_OK) { rc = cli_error("run", s); break; }
-        char extra[64];
-        snprintf(extra, sizeof extra, "%.1f s/question", dt / nb);
-        runio_progress_tick(pb, *done, extra);
+        char note[64];
+        snprintf(note, sizeof note, "%.1f s/question", t_batch / nb);
+        runio_progress_tick(pb, *done, note);
     }
     c->batch_ids = NULL;
     free(gs);
     free(gp);
     free(ids);
+    free(extra);
+    free(t_api);
     return rc;
 }
 

@@ -19,6 +19,7 @@ typedef struct run_opts {
     int device;   // GC_DEVICE_CPU / GC_DEVICE_CUDA
     run_gen_mode gen_mode;
     const char *env_file;   // API settings file (NULL: ./.env)
+    long long api_concurrency;   // API requests in flight at once (default 8)
 } run_opts;
 
 typedef struct run_ctx run_ctx;
@@ -43,7 +44,8 @@ struct run_ctx {
     const char **batch_ids;     // ids of the batch in flight (for trace lines)
     run_record_fn on_record;
     void *user;
-    gc_api *api;                // open when the run asks an API for answers
+    gc_api **api;               // n_api clients (one per concurrent request) when the run asks an API
+    int n_api;
     gc_api_settings api_set;
 };
 
@@ -65,9 +67,13 @@ bool run_uses_api(const run_opts *o);
 int run_api_open(run_ctx *c);
 void run_api_close(run_ctx *c);
 int run_chatml_split(char *text, gc_api_msg *msgs, int cap);
-// Asks the API for question qi's answer (after the local graph ran, or
-// instead of it for --method api); the output node's text becomes the
-// API's; the record's extra fields (api usage, cost, draft) go to rec_extra.
-gc_status run_api_answer(run_ctx *c, int64_t qi, gc_qgraph *g, cJSON *rec_extra);
+// Asks the API for the answers of n questions (qi[k], graph gs[k]; after
+// the local graphs ran, or instead of them for --method api), up to
+// n_api requests at a time. For each question k < *n_ok, in order: the
+// output node's text becomes the API's, extra[k] gets the record's extra
+// fields (api usage, cost, draft) and seconds[k] the exchange's wall time.
+// A failure stops at that question (*n_ok of them done) with its error.
+gc_status run_api_answers(run_ctx *c, const int64_t *qi, gc_qgraph *gs, int n, cJSON **extra, double *seconds,
+                          int *n_ok);
 
 #endif

@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/run.h"
 #include "core/error.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,15 +35,20 @@ bool run_uses_api(const run_opts *o) { return strcmp(o->method, "api") == 0 || o
 
 int run_api_open(run_ctx *c) {
     gc_status s = gc_api_settings_load(c->o->env_file, &c->api_set);
-    if (s == GC_OK) s = gc_api_open(&c->api_set, &c->api);
+    const int n = (int)c->o->api_concurrency;
+    if (s == GC_OK && !(c->api = calloc((size_t)n, sizeof *c->api))) s = gc_fail(GC_ERR_OOM, "out of memory");
+    for (int i = 0; s == GC_OK && i < n; i++, c->n_api++) s = gc_api_open(&c->api_set, &c->api[i]);
     if (s != GC_OK) return cli_error("run", s);
-    fprintf(stderr, "gcache run: answers from %s (model %s)\n", c->api_set.base_url, c->api_set.model);
+    fprintf(stderr, "gcache run: answers from %s (model %s, %d requests at a time)\n", c->api_set.base_url,
+            c->api_set.model, n);
     return 0;
 }
 
 void run_api_close(run_ctx *c) {
-    gc_api_close(c->api);
+    for (int i = 0; i < c->n_api; i++) gc_api_close(c->api[i]);
+    free(c->api);
     c->api = NULL;
+    c->n_api = 0;
     gc_api_settings_free(&c->api_set);
 }
 
@@ -105,70 +111,144 @@ static gc_status add_to_last_user(gc_api_msg *msgs, int n, const char *extra, ch
     return GC_OK;
 }
 
-static gc_status ask(run_ctx *c, gc_api_msg *msgs, int n, gc_api_reply *rep) {
-    gc_api_request r = {.msgs = msgs, .n_msgs = n, .max_tokens = (int)c->o->max_tokens,
-                        .temperature = c->o->temperature, .top_p = c->o->top_p, .seed = c->o->seed};
-    return gc_api_chat(c->api, &r, rep);
-}
-
-gc_status run_api_answer(run_ctx *c, int64_t qi, gc_qgraph *g, cJSON *rec_extra) {
-    gc_node *out = &g->nodes[g->output];
-    char *prompt = gc_node_prompt(g, g->output), *own = NULL, *extra = NULL;
-    if (!prompt) return gc_fail(GC_ERR_OOM, "out of memory");
+// One question's API exchange: built on the calling thread, sent by a worker.
+typedef struct run_api_job {
+    gc_qgraph *g;
+    char *prompt, *own, *extra;   // buffers the messages point into
     gc_api_msg msgs[16];
-    const int n = run_chatml_split(prompt, msgs, 16);
-    gc_status s = GC_OK;
-    if (n <= 0) s = gc_fail(GC_ERR_INVALID_ARG, "the decision prompt has no complete chat turn to send");
-    const bool hybrid = c->o->gen_mode == RUN_GEN_HYBRID;
-    if (s == GC_OK && c->o->gen_mode == RUN_GEN_API_HINT) {
-        if (!(extra = hint_line(g))) s = gc_fail(GC_ERR_OOM, "out of memory");
-        if (s == GC_OK) s = add_to_last_user(msgs, n, extra, &own);
-    } else if (s == GC_OK && hybrid) {
+    gc_api_request req;
+    gc_api_reply rep;
+    gc_status st;
+    char err[512];                // the worker's gc_last_error() (thread-local there)
+} run_api_job;
+
+static gc_status job_build(run_ctx *c, run_api_job *j) {
+    gc_qgraph *g = j->g;
+    const gc_node *out = &g->nodes[g->output];
+    if (!(j->prompt = gc_node_prompt(g, g->output))) return gc_fail(GC_ERR_OOM, "out of memory");
+    const int n = run_chatml_split(j->prompt, j->msgs, 16);
+    if (n <= 0) return gc_fail(GC_ERR_INVALID_ARG, "the decision prompt has no complete chat turn to send");
+    if (c->o->gen_mode == RUN_GEN_API_HINT) {
+        if (!(j->extra = hint_line(g))) return gc_fail(GC_ERR_OOM, "out of memory");
+        GC_TRY(add_to_last_user(j->msgs, n, j->extra, &j->own));
+    } else if (c->o->gen_mode == RUN_GEN_HYBRID) {
         const char *draft = out->text ? out->text : "";
         const size_t len = strlen(draft) + 512;
-        if (!(extra = malloc(len))) s = gc_fail(GC_ERR_OOM, "out of memory");
-        if (s == GC_OK) {
-            snprintf(extra, len,
-                     "A local model that read the other agents' work drafted this answer:\n---\n%s\n---\n"
-                     "Check the draft, correct it where it is wrong, and give the final answer in the format "
-                     "asked for above.",
-                     draft);
-            s = add_to_last_user(msgs, n, extra, &own);
-        }
+        if (!(j->extra = malloc(len))) return gc_fail(GC_ERR_OOM, "out of memory");
+        snprintf(j->extra, len,
+                 "A local model that read the other agents' work drafted this answer:\n---\n%s\n---\n"
+                 "Check the draft, correct it where it is wrong, and give the final answer in the format "
+                 "asked for above.",
+                 draft);
+        GC_TRY(add_to_last_user(j->msgs, n, j->extra, &j->own));
     }
-    gc_api_reply rep = {0};
-    if (s == GC_OK) s = ask(c, msgs, n, &rep);
-    if (s == GC_OK) {
-        if (hybrid) {
-            cJSON_AddStringToObject(rec_extra, "draft", out->text ? out->text : "");
-            char *pred = NULL;
-            cJSON *scratch = cJSON_CreateObject();
-            bool ok = runio_score(c->o->task, c->data, qi, out->text ? out->text : "", &pred, scratch);
-            cJSON_Delete(scratch);
-            if (pred) cJSON_AddStringToObject(rec_extra, "draft_prediction", pred);
-            else cJSON_AddNullToObject(rec_extra, "draft_prediction");
-            cJSON_AddBoolToObject(rec_extra, "draft_correct", ok);
-            free(pred);
-        }
-        free(out->text);
-        out->text = rep.text;   // the API's answer is the question's answer now
-        rep.text = NULL;
-        if (rep.completion_tokens > 0) out->out_tokens += rep.completion_tokens;
-        if (!c->e && rep.prompt_tokens > 0) out->prompt_tokens = rep.prompt_tokens;
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddStringToObject(a, "model", c->api_set.model);
-        cJSON_AddNumberToObject(a, "prompt_tokens", (double)rep.prompt_tokens);
-        cJSON_AddNumberToObject(a, "completion_tokens", (double)rep.completion_tokens);
-        cJSON_AddStringToObject(a, "finish_reason", rep.finish_reason ? rep.finish_reason : "");
-        cJSON_AddNumberToObject(a, "seconds", rep.seconds);
-        cJSON_AddNumberToObject(a, "attempts", rep.attempts);
-        cJSON_AddItemToObject(rec_extra, "api", a);
-        cJSON_AddNumberToObject(rec_extra, "cost", gc_api_cost(&c->api_set, &rep));
-        cJSON_AddStringToObject(rec_extra, "gen_mode", strcmp(c->o->method, "api") == 0 ? "api" : run_gen_mode_name(c->o->gen_mode));
+    j->req = (gc_api_request){.msgs = j->msgs, .n_msgs = n, .max_tokens = (int)c->o->max_tokens,
+                              .temperature = c->o->temperature, .top_p = c->o->top_p, .seed = c->o->seed};
+    return GC_OK;
+}
+
+static void job_free(run_api_job *j) {
+    gc_api_reply_free(&j->rep);
+    free(j->own);
+    free(j->extra);
+    free(j->prompt);
+}
+
+// Worker w sends jobs w, w + n_workers, ... on its own client.
+typedef struct worker {
+    gc_api *api;
+    run_api_job *jobs;
+    int n_jobs, first, step;
+    pthread_t th;
+} worker;
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    for (int k = w->first; k < w->n_jobs; k += w->step) {
+        run_api_job *j = &w->jobs[k];
+        if (j->st != GC_OK) continue;
+        j->st = gc_api_chat(w->api, &j->req, &j->rep);
+        if (j->st != GC_OK) snprintf(j->err, sizeof j->err, "%s", gc_last_error());
     }
-    gc_api_reply_free(&rep);
-    free(own);
-    free(extra);
-    free(prompt);
+    return NULL;
+}
+
+// Records what the API said for one question (calling thread).
+static void job_record(run_ctx *c, int64_t qi, run_api_job *j, cJSON *rec_extra) {
+    gc_node *out = &j->g->nodes[j->g->output];
+    if (c->o->gen_mode == RUN_GEN_HYBRID) {
+        cJSON_AddStringToObject(rec_extra, "draft", out->text ? out->text : "");
+        char *pred = NULL;
+        cJSON *scratch = cJSON_CreateObject();
+        bool ok = runio_score(c->o->task, c->data, qi, out->text ? out->text : "", &pred, scratch);
+        cJSON_Delete(scratch);
+        if (pred) cJSON_AddStringToObject(rec_extra, "draft_prediction", pred);
+        else cJSON_AddNullToObject(rec_extra, "draft_prediction");
+        cJSON_AddBoolToObject(rec_extra, "draft_correct", ok);
+        free(pred);
+    }
+    const gc_api_reply *rep = &j->rep;
+    free(out->text);
+    out->text = j->rep.text;   // the API's answer is the question's answer now
+    j->rep.text = NULL;
+    if (rep->completion_tokens > 0) out->out_tokens += rep->completion_tokens;
+    if (!c->e && rep->prompt_tokens > 0) out->prompt_tokens = rep->prompt_tokens;
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "model", c->api_set.model);
+    cJSON_AddNumberToObject(a, "prompt_tokens", (double)rep->prompt_tokens);
+    cJSON_AddNumberToObject(a, "completion_tokens", (double)rep->completion_tokens);
+    cJSON_AddStringToObject(a, "finish_reason", rep->finish_reason ? rep->finish_reason : "");
+    cJSON_AddNumberToObject(a, "seconds", rep->seconds);
+    cJSON_AddNumberToObject(a, "attempts", rep->attempts);
+    cJSON_AddItemToObject(rec_extra, "api", a);
+    cJSON_AddNumberToObject(rec_extra, "cost", gc_api_cost(&c->api_set, rep));
+    cJSON_AddStringToObject(rec_extra, "gen_mode",
+                            strcmp(c->o->method, "api") == 0 ? "api" : run_gen_mode_name(c->o->gen_mode));
+}
+
+gc_status run_api_answers(run_ctx *c, const int64_t *qi, gc_qgraph *gs, int n, cJSON **extra, double *seconds,
+                          int *n_ok) {
+    run_api_job *jobs = calloc((size_t)n, sizeof *jobs);
+    worker *ws = calloc((size_t)c->n_api, sizeof *ws);
+    bool *threaded = calloc((size_t)c->n_api, sizeof *threaded);
+    *n_ok = 0;
+    if (!jobs || !ws || !threaded) {
+        free(jobs);
+        free(ws);
+        free(threaded);
+        return gc_fail(GC_ERR_OOM, "out of memory");
+    }
+    gc_status s = GC_OK;
+    for (int k = 0; k < n; k++) {
+        jobs[k].g = &gs[k];
+        jobs[k].st = job_build(c, &jobs[k]);
+        if (jobs[k].st != GC_OK) snprintf(jobs[k].err, sizeof jobs[k].err, "%s", gc_last_error());
+    }
+    // Each worker drives its own client; one thread per client at a time.
+    const int nw = c->n_api < n ? c->n_api : n;
+    for (int w = 0; w < nw; w++) {
+        ws[w] = (worker){.api = c->api[w], .jobs = jobs, .n_jobs = n, .first = w, .step = nw};
+        threaded[w] = w > 0 && pthread_create(&ws[w].th, NULL, worker_main, &ws[w]) == 0;
+    }
+    worker_main(&ws[0]);   // the calling thread is worker 0
+    for (int w = 1; w < nw; w++) {
+        if (threaded[w]) pthread_join(ws[w].th, NULL);
+        else worker_main(&ws[w]);   // no thread: its share runs here
+    }
+    // Results in question order; the first failure ends the batch there.
+    for (int k = 0; k < n; k++) {
+        if (jobs[k].st != GC_OK) {
+            s = gc_fail(jobs[k].st, "API answer for question %lld: %s", (long long)qi[k], jobs[k].err);
+            break;
+        }
+        extra[k] = cJSON_CreateObject();
+        job_record(c, qi[k], &jobs[k], extra[k]);
+        seconds[k] = jobs[k].rep.seconds;
+        (*n_ok)++;
+    }
+    for (int k = 0; k < n; k++) job_free(&jobs[k]);
+    free(jobs);
+    free(ws);
+    free(threaded);
     return s;
 }
