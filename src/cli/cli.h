@@ -36,5 +36,6 @@ int cmd_trace(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif
