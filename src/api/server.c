@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_MESSAGES 512
+#define MAX_CONNECTIONS 256
 
 struct gc_server {
     struct MHD_Daemon *d;
@@ -27,6 +27,7 @@ struct gc_server {
     gc_engine *e;
     const gc_tokenizer *tok;
     gc_chat_style style;
+    int64_t n_ctx;              // the model's context: prompt + reply positions at most
     gc_server_opts o;
     char *name;                 // owned copy of o.model_name
     pthread_mutex_t mu;         // one request on the engine at a time
@@ -73,12 +74,43 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSO
     return q;
 }
 
+// Length of the valid UTF-8 sequence at s[0..n) (1-4), or 0 if there is none:
+// overlong forms, surrogates and code points past U+10FFFF are invalid.
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
+    if (!len || len > n || s[0] > 0xF4) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (s[0] == 0xE0 && s[1] < 0xA0) return 0;   // overlong
+    if (s[0] == 0xED && s[1] >= 0xA0) return 0;   // surrogate
+    if (s[0] == 0xF0 && s[1] < 0x90) return 0;   // overlong
+    if (s[0] == 0xF4 && s[1] >= 0x90) return 0;   // past U+10FFFF
+    return len;
+}
+
+// Error messages quote request bytes (a JSON excerpt, the URL) and may be cut
+// mid-character by truncation; a reply must stay valid UTF-8 JSON, so every
+// byte that does not start a valid sequence becomes '?'.
+static void utf8_scrub(char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (!k) {
+            s[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    utf8_scrub(msg);
     cJSON *o = cJSON_CreateObject(), *e = cJSON_CreateObject();
     cJSON_AddStringToObject(e, "message", msg);
     cJSON_AddStringToObject(e, "type", status >= 500 ? "server_error" : "invalid_request_error");
@@ -89,7 +121,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 // ---------------------------------------------------------------- chat
 
 typedef struct chat_req {
-    gc_chat_msg msgs[MAX_MESSAGES];
+    gc_chat_msg *msgs;   // malloc'd; the strings point into the request's cJSON tree
     size_t n;
     gc_gen_params gp;
 } chat_req;
@@ -107,7 +139,10 @@ static gc_status parse_chat(const gc_server *S, const cJSON *root, chat_req *r, 
     GC_TRY(gc_json_req_array(P, root, "messages", &msgs));
     const int n = cJSON_GetArraySize(msgs);
     if (n < 1) return gc_fail(GC_ERR_INVALID_ARG, "request: field \"messages\": empty");
-    if (n > MAX_MESSAGES) return gc_fail(GC_ERR_INVALID_ARG, "request: field \"messages\": more than %d", MAX_MESSAGES);
+    if (!(r->msgs = calloc((size_t)n, sizeof *r->msgs))) {
+        *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        return gc_fail(GC_ERR_OOM, "out of memory");
+    }
     r->n = 0;
     for (const cJSON *m = msgs->child; m; m = m->next) {
         char where[64];
@@ -123,7 +158,8 @@ static gc_status parse_chat(const gc_server *S, const cJSON *root, chat_req *r, 
     GC_TRY(gc_json_opt_double(P, root, "temperature", 0.0, 100.0, 1.0, &temperature));
     GC_TRY(gc_json_opt_double(P, root, "top_p", 1e-9, 1.0, 1.0, &top_p));
     GC_TRY(gc_json_opt_int(P, root, "top_k", 0, 1 << 24, 0, &top_k));
-    GC_TRY(gc_json_opt_int(P, root, "seed", 0, GC_JSON_MAX_INT, 0, &seed));
+    // Any integer is a seed: negative ones are taken modulo 2^64.
+    GC_TRY(gc_json_opt_int(P, root, "seed", -GC_JSON_MAX_INT, GC_JSON_MAX_INT, 0, &seed));
     r->gp = gc_gen_default_params();
     r->gp.max_tokens = (int)max_tokens;
     r->gp.sampling.temperature = (float)temperature;
@@ -146,11 +182,17 @@ static gc_status complete(gc_server *S, const chat_req *r, cJSON **out, unsigned
     gc_status s = gc_chat_format(S->style, r->msgs, r->n, &co, &text, NULL);
     if (s == GC_OK) s = gc_tokenizer_encode(S->tok, text, strlen(text), true, &ids, &n_ids);
     if (s == GC_OK && n_ids == 0) s = gc_fail(GC_ERR_INVALID_ARG, "request: the messages encode to no tokens");
+    if (s == GC_OK && (int64_t)n_ids >= S->n_ctx)
+        s = gc_fail(GC_ERR_INVALID_ARG, "request: field \"messages\": the prompt is %zu tokens, the model's context %lld",
+                    n_ids, (long long)S->n_ctx);
+    // A reply that would run past the context ends there, as "length".
+    gc_gen_params gp = r->gp;
+    if (s == GC_OK && gp.max_tokens > S->n_ctx - (int64_t)n_ids) gp.max_tokens = (int)(S->n_ctx - (int64_t)n_ids);
     if (s == GC_OK) {
         *status = MHD_HTTP_INTERNAL_SERVER_ERROR;   // from here on, failures are ours
         s = gc_kv_new(S->e, &kv);
     }
-    if (s == GC_OK) s = gc_generate(S->e, kv, S->tok, ids, (int64_t)n_ids, &r->gp, NULL, NULL, &res);
+    if (s == GC_OK) s = gc_generate(S->e, kv, S->tok, ids, (int64_t)n_ids, &gp, NULL, NULL, &res);
     if (s == GC_OK) {
         char id[48];
         snprintf(id, sizeof id, "chatcmpl-%llu", ++S->served);
@@ -183,7 +225,7 @@ static gc_status complete(gc_server *S, const chat_req *r, cJSON **out, unsigned
 
 static enum MHD_Result handle_chat(gc_server *S, struct MHD_Connection *c, const body *b) {
     cJSON *root = NULL, *out = NULL;
-    chat_req *r = malloc(sizeof *r);
+    chat_req *r = calloc(1, sizeof *r);
     if (!r) return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     unsigned status = MHD_HTTP_BAD_REQUEST;
     gc_status s = b->len ? gc_json_parse(b->p, b->len, "request", &root)
@@ -196,6 +238,7 @@ static enum MHD_Result handle_chat(gc_server *S, struct MHD_Connection *c, const
     }
     enum MHD_Result q = s == GC_OK ? send_json(c, MHD_HTTP_OK, out) : send_error(c, status, "%s", gc_last_error());
     cJSON_Delete(root);
+    free(r->msgs);
     free(r);
     return q;
 }
@@ -311,13 +354,21 @@ gc_status gc_server_start(const gc_model *m, gc_engine *e, const gc_server_opts 
     S->e = e;
     S->tok = tok;
     S->style = style;
+    gc_model_info mi;
+    gc_model_get_info(m, &mi);
+    S->n_ctx = mi.max_position;
     S->o = op;
     S->o.model_name = S->name;
     S->o.host = NULL;   // not kept: the caller's string may not outlive the server
     pthread_mutex_init(&S->mu, NULL);
-    S->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, on_request, S,
+    // One internal thread serves every connection (requests queue behind the
+    // one generating); epoll / poll rather than select, so that many open
+    // connections cannot exceed FD_SETSIZE. Idle connections are dropped
+    // after 10 minutes and their number is capped.
+    S->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, S,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_done, S,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)MAX_CONNECTIONS, MHD_OPTION_END);
     if (!S->d) {
         pthread_mutex_destroy(&S->mu);
         free(S->name);

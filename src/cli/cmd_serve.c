@@ -48,12 +48,16 @@ int cmd_serve(int argc, char **argv) {
     if (!model) return cli_usage_error("serve", "--model is required");
     if (max_tokens > limit) return cli_usage_error("serve", "--max-tokens %lld is above --max-tokens-limit %lld", max_tokens, limit);
     // SIGINT / SIGTERM are blocked before the server's threads start (they
-    // inherit the mask), then taken here with sigwait: a clean stop.
+    // inherit the mask), then taken here with sigwait: a clean stop. The
+    // default disposition is restored because a shell starts background jobs
+    // with SIGINT ignored, and an ignored signal may be discarded, not waited for.
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     gc_model *m;
     gc_engine *e;
     if (cli_open_on("serve", model, device, &m, &e)) return 1;

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# `gcache serve` end to end: with --port 0 the listening line names the bound
+# port, a chat completion comes back with choices[0].message.content, bad
+# requests get 4xx, SIGINT and SIGTERM stop it with exit 0, and a port in use
+# is a clean failure.
+set -u
+BIN=$1
+fails=0; passes=0
+ok()  { passes=$((passes+1)); }
+bad() { echo "FAIL: $*"; fails=$((fails+1)); }
+T=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
+trap cleanup EXIT
+
+command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; echo "0 passed, 1 failed"; exit 1; }
+
+# http METHOD URL [BODY]: the reply body to stdout, "STATUS <code>" as the last
+# line. curl where there is one, python3's urllib otherwise.
+http() {
+  if command -v curl >/dev/null; then
+    if [ $# -ge 3 ]; then
+      curl -s -m 30 -X "$1" -H 'Content-Type: application/json' --data-binary "$3" -w '\nSTATUS %{http_code}\n' "$2"
+    else
+      curl -s -m 30 -X "$1" -w '\nSTATUS %{http_code}\n' "$2"
+    fi
+  else
+    python3 - "$@" <<'PY'
+import sys, urllib.request, urllib.error
+method, url = sys.argv[1], sys.argv[2]
+data = sys.argv[3].encode() if len(sys.argv) > 3 else None
+req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        code, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, body = e.code, e.read()
+sys.stdout.write(body.decode() + "\nSTATUS %d\n" % code)
+PY
+  fi
+}
+
+# start NAME ARGS...: starts gcache serve in the background, sets PID and PORT
+# (empty when no listening line came within 30 s).
+start() {
+  local name=$1; shift
+  "$BIN" serve --model tests/data/tiny/chat --device cpu "$@" >"$T/$name.out" 2>"$T/$name.err" &
+  PID=$!
+  PIDS+=("$PID")
+  PORT=""
+  for _ in $(seq 300); do
+    PORT=$(sed -n 's|^gcache serve: listening on http://127\.0\.0\.1:\([0-9]*\)/v1 (model .*)$|\1|p' "$T/$name.err")
+    [ -n "$PORT" ] && return
+    kill -0 "$PID" 2>/dev/null || return
+    sleep 0.1
+  done
+}
+
+# stop SIGNAL NAME: signals PID, waits, checks exit 0 within 30 s.
+stop() {
+  kill -"$1" "$PID"
+  for _ in $(seq 300); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$PID" 2>/dev/null; then bad "$2: still running 30 s after SIG$1"; kill -9 "$PID"; return; fi
+  wait "$PID"
+  local rc=$?
+  [ $rc -eq 0 ] && ok || bad "$2: exit $rc after SIG$1: $(cat "$T/$2.err")"
+}
+
+"$BIN" serve --help >"$T/help" 2>&1 && grep -q "example:" "$T/help" && ok || bad "serve --help"
+"$BIN" serve --port 1 >/dev/null 2>"$T/noarg"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--model" "$T/noarg" && ok || bad "serve without --model: exit $rc: $(cat "$T/noarg")"
+
+start a --port 0 --name tiny --max-tokens 4
+if [ -z "$PORT" ]; then
+  bad "gcache serve did not print its listening line: $(cat "$T/a.err")"
+else
+  ok
+  [ "$PORT" -gt 0 ] && ok || bad "port 0 printed as the bound port: $PORT"
+  B=http://127.0.0.1:$PORT
+  http POST "$B/v1/chat/completions" '{"model":"tiny","messages":[{"role":"user","content":"What is 2+2?"}],"temperature":0}' >"$T/r1"
+  python3 - "$T/r1" <<'PY' && ok || bad "chat completion: $(cat "$T/r1")"
+import json, sys
+text = open(sys.argv[1]).read().rstrip("\n")
+body, status = text.rsplit("\n", 1)
+assert status == "STATUS 200", status
+r = json.loads(body)
+c = r["choices"][0]
+assert isinstance(c["message"]["content"], str) and c["message"]["content"] != "", r
+assert c["message"]["role"] == "assistant" and r["model"] == "tiny" and r["object"] == "chat.completion", r
+assert r["usage"]["completion_tokens"] <= 4 and r["usage"]["prompt_tokens"] > 0, r   # --max-tokens is the default
+assert c["finish_reason"] in ("stop", "length"), r
+PY
+  http GET "$B/health" | grep -q '"status":"ok"' && ok || bad "/health"
+  http GET "$B/v1/models" | grep -q '"id":"tiny"' && ok || bad "/v1/models"
+  http POST "$B/v1/chat/completions" '{"messages":' | tail -1 | grep -q "STATUS 400" && ok || bad "invalid JSON is not 400"
+  http POST "$B/v1/chat/completions" '{"messages":[{"role":"user","content":"hi"}],"stream":true}' >"$T/r2"
+  tail -1 "$T/r2" | grep -q "STATUS 400" && grep -q "stream" "$T/r2" && ok || bad "stream: $(cat "$T/r2")"
+  http GET "$B/v1/chat/completions" | tail -1 | grep -q "STATUS 405" && ok || bad "GET on completions is not 405"
+  http GET "$B/nope" | tail -1 | grep -q "STATUS 404" && ok || bad "unknown path is not 404"
+
+  # The port is taken now: a second server fails cleanly.
+  "$BIN" serve --model tests/data/tiny/chat --device cpu --port "$PORT" >/dev/null 2>"$T/busy" &
+  bpid=$!; PIDS+=("$bpid")
+  for _ in $(seq 300); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$bpid" 2>/dev/null; then bad "second server on a busy port kept running"
+  else
+    wait "$bpid"; rc=$?
+    [ $rc -eq 1 ] && grep -q "cannot listen" "$T/busy" && ok || bad "busy port: exit $rc: $(cat "$T/busy")"
+  fi
+  stop INT a
+fi
+
+start b --port 0
+if [ -z "$PORT" ]; then bad "second start: $(cat "$T/b.err")"
+else
+  grep -q "(model gcache)" "$T/b.err" && ok || bad "default model name: $(cat "$T/b.err")"
+  stop TERM b
+fi
+
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ]
