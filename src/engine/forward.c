@@ -126,6 +126,10 @@ static void head_norm(float *x, int64_t rows, int64_t hd, const float *w, double
 
 gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
     if (e->cuda) return gc_cuda_forward(e, st, n_steps);
+    // OpenMP's thread count is per host thread: an engine stepped from a
+    // thread other than its creator's (gcache serve's server thread) would
+    // otherwise use every core whatever n_threads says.
+    if (e->p.n_threads > 0 && omp_get_max_threads() != e->p.n_threads) omp_set_num_threads(e->p.n_threads);
     const gc_model *m = e->m;
     const gc_model_config *c = &m->cfg;
     int64_t T = 0;
