@@ -43,9 +43,18 @@ static __device__ __forceinline__ void gck_pdl_enter() {
     gck_pdl_trigger();
 }
 
-
-// Whether gck_launch asks for PDL (process-wide; gck_set_pdl in pdl.cu).
+// Whether launches made by the calling host thread ask for PDL (gck_set_pdl
+// in pdl.cu).
 extern "C" int gck_pdl_enabled(void);
+
+// The launch attribute that allows PDL (for launches that set up their own
+// cudaLaunchConfig_t, e.g. with a cluster attribute beside it).
+static inline cudaLaunchAttribute gck_pdl_attr(void) {
+    cudaLaunchAttribute a;
+    a.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    a.val.programmaticStreamSerializationAllowed = 1;
+    return a;
+}
 
 // Launches kernel k<<<grid, block, smem, s>>>(args...) with the PDL
 // attribute when enabled (the kernel must follow the rules above).
@@ -57,9 +66,7 @@ static inline cudaError_t gck_launch(void (*k)(P...), dim3 grid, dim3 block, siz
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = s;
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute at[1] = {gck_pdl_attr()};
     cfg.attrs = at;
     cfg.numAttrs = gck_pdl_enabled() ? 1 : 0;
     return cudaLaunchKernelEx(&cfg, k, static_cast<P>(args)...);

@@ -102,7 +102,7 @@ typedef struct gc_cuda_ctx {
     bool use_graphs;
     // GC_CUDA_PDL_MAX_T (default 1): steps of at most this many rows launch
     // with programmatic dependent launch (common.cuh); 0 = never. Measured on
-    // the H200 (bench/RESULTS.md): +3 % at batch 1, nothing or less at 16.
+    // the H200 (bench/RESULTS.md, 4B): +2 % at batch 1, −6 % at batch 16.
     int pdl_max_t;
     // GC_CUDA_SKIP: timing experiments only, the results are wrong: a bit
     // mask of decode-layer launches to leave out (1 attention, 2 RMSNorms,

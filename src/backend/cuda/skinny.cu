@@ -495,8 +495,7 @@ cudaError_t tc_launch(bool launch, tc_plan *pl, cudaStream_t s, float *y, const 
     attr[0].id = cudaLaunchAttributeClusterDimension;
     attr[0].val.clusterDim.y = 1;
     attr[0].val.clusterDim.z = 1;
-    attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[1].val.programmaticStreamSerializationAllowed = 1;
+    attr[1] = gck_pdl_attr();
     const unsigned pdl = gck_pdl_enabled() ? 1 : 0;
     int cs = 1;
     for (int c = 8; c > 1; c--) {
