@@ -126,8 +126,10 @@ static gc_status job_build(run_ctx *c, run_api_job *j) {
     gc_qgraph *g = j->g;
     const gc_node *out = &g->nodes[g->output];
     if (!(j->prompt = gc_node_prompt(g, g->output))) return gc_fail(GC_ERR_OOM, "out of memory");
-    const int n = run_chatml_split(j->prompt, j->msgs, 16);
-    if (n <= 0) return gc_fail(GC_ERR_INVALID_ARG, "the decision prompt has no complete chat turn to send");
+    const int cap = (int)(sizeof j->msgs / sizeof *j->msgs);
+    const int n = run_chatml_split(j->prompt, j->msgs, cap);
+    if (n < 0) return gc_fail(GC_ERR_UNSUPPORTED, "the decision prompt has more than %d chat turns", cap);
+    if (n == 0) return gc_fail(GC_ERR_INVALID_ARG, "the decision prompt has no complete chat turn to send");
     if (c->o->gen_mode == RUN_GEN_API_HINT) {
         if (!(j->extra = hint_line(g))) return gc_fail(GC_ERR_OOM, "out of memory");
         GC_TRY(add_to_last_user(j->msgs, n, j->extra, &j->own));
