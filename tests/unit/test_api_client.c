@@ -202,7 +202,7 @@ static void test_request_and_reply(void **st) {
     assert_int_equal(rep.prompt_tokens, 11);
     assert_int_equal(rep.completion_tokens, 7);
     assert_int_equal(rep.attempts, 1);
-    assert_true(rep.seconds > 0 && rep.seconds < 5);
+    assert_true(rep.seconds > 0 && rep.seconds < 60);  // measured, not a speed claim
     gc_api_reply_free(&rep);
 
     assert_string_equal(M.method, "POST");
@@ -392,10 +392,13 @@ static void test_malformed_reply_via_server(void **st) {
     assert_null(rep.text);
 }
 
-// A server slower than the timeout: a transport error, reported fast.
+// A server slower than the timeout: a transport error, reported well before
+// the reply would come. The reply is 3 s late so that the upper bound can be
+// wide (a busy machine delays the client's wake-up) and still prove the
+// 0.2 s timeout, not the reply, ended the request.
 static void test_timeout(void **st) {
     (void)st;
-    mock_script(1, (mock_reply[]){{200, OK_BODY, 0, 800}});
+    mock_script(1, (mock_reply[]){{200, OK_BODY, 0, 3000}});
     gc_api_settings s = mock_settings();
     s.timeout_s = 0.2;
     s.max_retries = 0;
@@ -404,7 +407,7 @@ static void test_timeout(void **st) {
     assert_int_equal(chat(&s, &r, &rep), GC_ERR_IO);
     assert_error_has("imeout");
     assert_int_equal(rep.attempts, 1);
-    assert_true(rep.seconds >= 0.19 && rep.seconds < 0.7);
+    assert_true(rep.seconds >= 0.19 && rep.seconds < 2.5);
 }
 
 // Bodies past 16 MiB are refused (and not retried).

@@ -96,22 +96,36 @@ static void test_files_stay_in_private_dir(void **st) {
 static void test_cpu_and_wall_limits(void **st) {
     (void)st;
     gc_sandbox_limits l = small_limits();
-    // A generous wall limit: on a loaded machine 1 s of CPU can take several
+    // A generous wall limit: on a loaded machine 1 s of CPU can take many
     // seconds of wall time; the outcome shows the CPU limit, not the wall, ended it.
+    // The CPU time the kernel reports at the kill can lag the limit under load
+    // (the sandbox itself accepts >= 0.5 x the limit as "CPU limit", see
+    // sandbox.c), so the test asks only that the program did burn CPU. Values
+    // are read and the result freed before asserting, so a failure is not
+    // followed by a leak report.
     l.wall_seconds = 30;
     gc_sandbox_result r = run("while True:\n    pass\n", &l);
-    expect_outcome(&r, GC_SBX_CPU);
-    assert_true(r.wall_seconds < 29);
-    assert_true(r.cpu_seconds >= 0.9);
+    gc_sandbox_outcome outcome = r.outcome;
+    double wall = r.wall_seconds, cpu = r.cpu_seconds;
     gc_sandbox_result_free(&r);
+    if (outcome != GC_SBX_CPU) fail_msg("outcome %s, want cpu", gc_sandbox_outcome_name(outcome));
+    if (!(wall < 29)) fail_msg("CPU-limited program ran %.1f s of wall time", wall);
+    if (!(cpu >= 0.5 * l.cpu_seconds)) fail_msg("CPU-limited program reported %.2f s of CPU", cpu);
 
+    // The wall limit: the kill comes no earlier than 1 s. The upper bound is
+    // wide (the kill, the process-group sweep and reaping can each wait on a
+    // busy scheduler) and still far below the 60 s the program would sleep.
     l.wall_seconds = 1;
     r = run("import time\nprint('start', flush=True)\ntime.sleep(60)\n", &l);
-    expect_outcome(&r, GC_SBX_TIMEOUT);
-    assert_true(r.wall_seconds >= 1.0 && r.wall_seconds < 6.0);
-    assert_non_null(strstr(r.output, "start"));  // output before the kill is kept
-    assert_non_null(strstr(r.reason, "wall-clock"));
+    outcome = r.outcome;
+    wall = r.wall_seconds;
+    bool kept = strstr(r.output, "start") != NULL;  // output before the kill is kept
+    bool said = strstr(r.reason, "wall-clock") != NULL;
     gc_sandbox_result_free(&r);
+    if (outcome != GC_SBX_TIMEOUT) fail_msg("outcome %s, want timeout", gc_sandbox_outcome_name(outcome));
+    if (!(wall >= 1.0 && wall < 30.0)) fail_msg("wall-limited program ended after %.2f s", wall);
+    assert_true(kept);
+    assert_true(said);
 }
 
 static void test_memory_bomb(void **st) {
