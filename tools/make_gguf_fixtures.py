@@ -5,11 +5,14 @@ expected values the C tests compare against.
 
   tiny.gguf          v3, default alignment: one key of every value type
                      (incl. string/int/float/bool/u64 arrays and an array of
-                     arrays) and small tensors of every supported dtype, 1-4 dims
+                     arrays) and small tensors of the dtypes F32..Q6_K, 1-4 dims
   tiny.expect.bin    every tensor of tiny.gguf dequantised by gguf-py, f32 LE,
                      concatenated in file order
   align64.gguf       general.alignment = 64, two tensors
   meta_only.gguf     no tensors; string arrays and an array of string arrays
+  quants.gguf        one tensor of each type added after tiny.gguf (Q5_0,
+                     Q5_1, IQ4_NL, Q2_K, Q3_K, IQ4_XS), random blocks
+  quants.expect.bin  its tensors dequantised by gguf-py, as tiny.expect.bin
   smol_token_embd_row0.f32, smol_attn_q_row0.f32
                      row 0 of two tensors of the SmolLM2-135M-Instruct Q4_1
                      GGUF, dequantised by gguf-py (only when --smol PATH given)
@@ -17,8 +20,8 @@ expected values the C tests compare against.
 It also prints the tensor table (name, dtype, shape, absolute data offset,
 bytes) that tests/unit/test_gguf.c hard-codes.
 
-Run from the repo root:
-  /work/scratch/venv/bin/python tools/make_gguf_fixtures.py [--smol PATH]
+Run from the repo root with a Python that has numpy and gguf (>= 0.10):
+  python tools/make_gguf_fixtures.py [--smol PATH]
 """
 import argparse
 import os
@@ -113,6 +116,27 @@ def write_meta_only(path: str) -> None:
     w.close()
 
 
+# (name, type, rows, cols, byte offsets of the f16 scales in a block)
+QUANTS = (
+    ("q.q5_0", Q.Q5_0, 3, 64, [0]),
+    ("q.q5_1", Q.Q5_1, 2, 96, [0, 2]),
+    ("q.iq4_nl", Q.IQ4_NL, 2, 64, [0]),
+    ("q.q2_k", Q.Q2_K, 2, 256, [80, 82]),
+    ("q.q3_k", Q.Q3_K, 3, 256, [108]),
+    ("q.iq4_xs", Q.IQ4_XS, 2, 512, [0]),
+)
+
+
+def write_quants(path: str) -> None:
+    w = GGUFWriter(path, arch="llama")
+    for name, qt, rows, cols, offs in QUANTS:
+        w.add_tensor(name, raw_blocks(qt, rows, cols, offs), raw_dtype=qt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def dequant(t) -> np.ndarray:
     return quants.dequantize(t.data, t.tensor_type).astype("<f4").reshape(-1)
 
@@ -170,6 +194,12 @@ def main() -> int:
     meta = os.path.join(OUT, "meta_only.gguf")
     write_meta_only(meta)
     describe(meta)
+    qf = os.path.join(OUT, "quants.gguf")
+    write_quants(qf)
+    with open(os.path.join(OUT, "quants.expect.bin"), "wb") as f:
+        for t in GGUFReader(qf).tensors:
+            f.write(dequant(t).tobytes())
+    describe(qf)
     if args.smol:
         write_smol(args.smol)
     return 0

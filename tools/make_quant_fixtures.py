@@ -13,7 +13,8 @@ Conversion fixtures (pairs of u32 f32-bits and expected u16 result):
     f32_to_f16.bin   numpy's float32 -> float16 (IEEE round to nearest even)
     f32_to_bf16.bin  gguf-py's BF16 quantiser (= ggml_compute_fp32_to_bf16)
 
-Run from the repo root:  /work/scratch/venv/bin/python tools/make_quant_fixtures.py
+Run from the repo root with a Python that has numpy and gguf (>= 0.10):
+    python tools/make_quant_fixtures.py
 """
 import os
 import struct
@@ -37,6 +38,17 @@ TYPES = {
     T.Q4_K: ("q4_k", 16, [0, 2]),
     T.Q5_K: ("q5_k", 16, [0, 2]),
     T.Q6_K: ("q6_k", 16, [208]),
+}
+
+# Types added later. Their fixtures are drawn after the conversion fixtures so
+# that adding them left the earlier files byte-for-byte unchanged.
+MORE_TYPES = {
+    T.Q5_0: ("q5_0", 64, [0]),
+    T.Q5_1: ("q5_1", 64, [0, 2]),
+    T.Q2_K: ("q2_k", 16, [80, 82]),
+    T.Q3_K: ("q3_k", 16, [108]),
+    T.IQ4_NL: ("iq4_nl", 64, [0]),
+    T.IQ4_XS: ("iq4_xs", 16, [0]),
 }
 
 
@@ -70,7 +82,7 @@ def dequant(qtype, raw: np.ndarray) -> np.ndarray:
 
 
 def write_block_fixture(qtype) -> int:
-    name, n_blocks, offs = TYPES[qtype]
+    name, n_blocks, offs = TYPES[qtype] if qtype in TYPES else MORE_TYPES[qtype]
     block_elems, _ = GGML_QUANT_SIZES[qtype]
     raw = make_blocks(qtype, n_blocks, offs)
     ref = dequant(qtype, raw)
@@ -120,6 +132,7 @@ def main() -> int:
     os.makedirs(OUT, exist_ok=True)
     total = sum(write_block_fixture(q) for q in TYPES)
     total += write_conv_fixtures()
+    total += sum(write_block_fixture(q) for q in MORE_TYPES)
     print(f"wrote {OUT}: {total} bytes")
     return 0
 

@@ -441,10 +441,16 @@ static bool map_ggml_type(uint32_t id, gc_dtype *out) {
     case 1: *out = GC_DT_F16; return true;
     case 2: *out = GC_DT_Q4_0; return true;
     case 3: *out = GC_DT_Q4_1; return true;
+    case 6: *out = GC_DT_Q5_0; return true;
+    case 7: *out = GC_DT_Q5_1; return true;
     case 8: *out = GC_DT_Q8_0; return true;
+    case 10: *out = GC_DT_Q2_K; return true;
+    case 11: *out = GC_DT_Q3_K; return true;
     case 12: *out = GC_DT_Q4_K; return true;
     case 13: *out = GC_DT_Q5_K; return true;
     case 14: *out = GC_DT_Q6_K; return true;
+    case 20: *out = GC_DT_IQ4_NL; return true;
+    case 23: *out = GC_DT_IQ4_XS; return true;
     case 30: *out = GC_DT_BF16; return true;
     default: return false;
     }

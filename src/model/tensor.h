@@ -15,6 +15,12 @@ typedef enum gc_dtype {
     GC_DT_Q4_K,  // 256 elems super-block
     GC_DT_Q5_K,  // 256 elems super-block
     GC_DT_Q6_K,  // 256 elems super-block
+    GC_DT_Q5_0,  // 32 elems: f16 scale, 32 high bits + 16 bytes of nibbles
+    GC_DT_Q5_1,  // 32 elems: f16 scale, f16 min, 32 high bits + 16 bytes of nibbles
+    GC_DT_Q2_K,  // 256 elems super-block
+    GC_DT_Q3_K,  // 256 elems super-block
+    GC_DT_IQ4_NL,  // 32 elems: f16 scale + 16 bytes of codebook indices
+    GC_DT_IQ4_XS,  // 256 elems super-block of codebook indices
     GC_DT_COUNT
 } gc_dtype;
 

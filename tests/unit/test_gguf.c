@@ -1,4 +1,4 @@
-// GGUF reader: a fixture written by gguf-py (tools/make_gguf_fixtures.py) is
+// GGUF reader: fixtures written by gguf-py (tools/make_gguf_fixtures.py) are
 // read back key by key and tensor by tensor; corrupt variants of it, and
 // hand-built files, must fail with the right status and a message naming the
 // file, and never read outside the buffer (run under ASan). With
@@ -266,12 +266,15 @@ static void test_tiny_metadata(void **st) {
     gc_gguf_free(g);
 }
 
-static void check_tiny_tensors(const uint8_t *base, size_t size, gc_gguf *g) {
-    buf want = load("tests/data/gguf/tiny.expect.bin");
+// Checks g's tensors against the table k[0..n) and their dequantised values
+// against expect_path (gguf-py's, all tensors concatenated as f32).
+static void check_tensors(const uint8_t *base, size_t size, gc_gguf *g, const want_tensor *k, int64_t n,
+                          const char *expect_path) {
+    buf want = load(expect_path);
     size_t at = 0;  // in floats
-    assert_int_equal(gc_gguf_n_tensors(g), N_TINY);
-    for (int64_t i = 0; i < N_TINY; i++) {
-        const want_tensor *w = &k_tiny[i];
+    assert_int_equal(gc_gguf_n_tensors(g), n);
+    for (int64_t i = 0; i < n; i++) {
+        const want_tensor *w = &k[i];
         const gc_tensor *t = gc_gguf_tensor(g, i);
         assert_non_null(t);
         assert_ptr_equal(gc_gguf_find_tensor(g, w->name), t);
@@ -300,7 +303,7 @@ static void check_tiny_tensors(const uint8_t *base, size_t size, gc_gguf *g) {
         free(row);
     }
     assert_int_equal(at * 4, want.n);
-    assert_null(gc_gguf_tensor(g, N_TINY));
+    assert_null(gc_gguf_tensor(g, n));
     assert_null(gc_gguf_tensor(g, -1));
     assert_null(gc_gguf_find_tensor(g, "t.missing"));
     free(want.p);
@@ -312,7 +315,7 @@ static void test_tiny_tensors(void **st) {
     gc_gguf *g;
     assert_int_equal(gc_gguf_open_memory(b.p, b.n, "tiny", &g), GC_OK);
     assert_string_equal(gc_gguf_path(g), "tiny");
-    check_tiny_tensors(b.p, b.n, g);
+    check_tensors(b.p, b.n, g, k_tiny, N_TINY, "tests/data/gguf/tiny.expect.bin");
     gc_gguf_free(g);
     // Through the mmap path the data must be the same bytes.
     assert_int_equal(gc_gguf_open(TINY, &g), GC_OK);
@@ -569,7 +572,8 @@ static void test_bad_tensors(void **st) {
     size_t q40 = after_str(b, "t.q4_0");
     size_t type_field = q40 + 4 + 16;
     assert_int_equal(get32(b.p + type_field), 2);
-    static const uint32_t types[] = {6, 7, 9, 10, 11, 15, 16, 24, 28, 29, 31, 34, 39, 40, 999, 0xffffffffu};
+    static const uint32_t types[] = {4, 5, 9, 15, 16, 17, 18, 19, 21, 22, 24, 28, 29, 31, 34, 35, 39, 40, 999,
+                                     0xffffffffu};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         memcpy(c.p, b.p, b.n);
         put32(c.p + type_field, types[i]);
@@ -578,8 +582,10 @@ static void test_bad_tensors(void **st) {
         expect_fail(c, GC_ERR_UNSUPPORTED, "t.q4_0", tid, NULL);
     }
     memcpy(c.p, b.p, b.n);
-    put32(c.p + type_field, 6);
-    expect_fail(c, GC_ERR_UNSUPPORTED, "Q5_0", NULL);
+    put32(c.p + type_field, 16);
+    expect_fail(c, GC_ERR_UNSUPPORTED, "IQ2_XXS", NULL);
+    put32(c.p + type_field, 39);
+    expect_fail(c, GC_ERR_UNSUPPORTED, "MXFP4", NULL);
 
     // Dimensions.
     static const uint32_t ndims[] = {0, 5, 1000, 0xffffffffu};
@@ -715,6 +721,97 @@ static void test_built_files(void **st) {
     free(b.p);
 }
 
+// ---- quants.gguf: one tensor of each type read since tiny.gguf was made ----
+
+#define QUANTS "tests/data/gguf/quants.gguf"
+
+// From tools/make_gguf_fixtures.py (gguf-py's GGUFReader), shapes row-major.
+static const want_tensor k_quants[] = {
+    {"q.q5_0", GC_DT_Q5_0, 2, {3, 64}, 352, 132},
+    {"q.q5_1", GC_DT_Q5_1, 2, {2, 96}, 512, 144},
+    {"q.iq4_nl", GC_DT_IQ4_NL, 2, {2, 64}, 672, 72},
+    {"q.q2_k", GC_DT_Q2_K, 2, {2, 256}, 768, 168},
+    {"q.q3_k", GC_DT_Q3_K, 2, {3, 256}, 960, 330},
+    {"q.iq4_xs", GC_DT_IQ4_XS, 2, {2, 512}, 1312, 544},
+};
+#define N_QUANTS ((int64_t)(sizeof k_quants / sizeof k_quants[0]))
+
+static void test_quants_tensors(void **st) {
+    (void)st;
+    buf b = load(QUANTS);
+    gc_gguf *g;
+    assert_int_equal(gc_gguf_open_memory(b.p, b.n, "quants", &g), GC_OK);
+    check_tensors(b.p, b.n, g, k_quants, N_QUANTS, "tests/data/gguf/quants.expect.bin");
+    gc_gguf_free(g);
+    free(b.p);
+}
+
+// Cut anywhere, the file fails with a message naming the offset; cut inside
+// the data section, the message names a tensor whose data the cut removed.
+static void test_quants_truncated(void **st) {
+    (void)st;
+    buf b = load(QUANTS);
+    const want_tensor *last = &k_quants[N_QUANTS - 1];
+    assert_int_equal(b.n, last->offset + last->nbytes);
+    for (size_t len = 0; len < b.n; len++) {
+        buf t = {b.p, len};
+        expect_fail(t, GC_ERR_FORMAT, "offset", NULL);
+        if (len < k_quants[0].offset) continue;
+        const char *msg = gc_last_error();
+        int64_t named = -1;
+        for (int64_t i = 0; i < N_QUANTS; i++) {
+            char q[64];
+            snprintf(q, sizeof q, "'%s'", k_quants[i].name);
+            if (strstr(msg, q)) named = i;
+        }
+        if (named < 0) fail_msg("cut at %zu: no tensor named: %s", len, msg);
+        if (k_quants[named].offset + k_quants[named].nbytes <= len)
+            fail_msg("cut at %zu: names a tensor that is whole: %s", len, msg);
+    }
+    free(b.p);
+}
+
+// Hand-built one-tensor files for each type, sized from GGML's block
+// definitions (not from our table): exactly enough bytes opens, one byte
+// less fails naming the tensor, a row length off the block fails naming the type.
+static void test_quants_sizes(void **st) {
+    (void)st;
+    static const struct { uint32_t id; gc_dtype t; const char *name; uint64_t be; size_t bb; } k[] = {
+        {6, GC_DT_Q5_0, "Q5_0", 32, 22},      {7, GC_DT_Q5_1, "Q5_1", 32, 24},
+        {10, GC_DT_Q2_K, "Q2_K", 256, 84},    {11, GC_DT_Q3_K, "Q3_K", 256, 110},
+        {20, GC_DT_IQ4_NL, "IQ4_NL", 32, 18}, {23, GC_DT_IQ4_XS, "IQ4_XS", 256, 136},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        for (int bad_row = 0; bad_row < 2; bad_row++) {
+            bld b = {0};
+            b_head(&b, 1, 0);
+            b_str(&b, "w");
+            b_u32(&b, 2);
+            b_u64(&b, bad_row ? k[i].be + 16 : 2 * k[i].be);  // ne0
+            b_u64(&b, 3);                                     // ne1: rows
+            b_u32(&b, k[i].id);
+            b_u64(&b, 0);
+            b_pad(&b, 32);
+            for (size_t j = 0; j < 6 * k[i].bb; j++) b_raw(&b, "\x11", 1);
+            if (bad_row) {
+                expect_fail(b_buf(&b), GC_ERR_FORMAT, "'w'", "multiple", k[i].name, NULL);
+                free(b.p);
+                continue;
+            }
+            gc_gguf *g;
+            assert_int_equal(gc_gguf_open_memory(b.p, b.n, "one", &g), GC_OK);
+            const gc_tensor *t = gc_gguf_find_tensor(g, "w");
+            assert_int_equal(t->dtype, k[i].t);
+            assert_int_equal(t->nbytes, 6 * k[i].bb);
+            assert_string_equal(gc_dtype_name(t->dtype), k[i].name);
+            gc_gguf_free(g);
+            b.n -= 1;
+            expect_fail(b_buf(&b), GC_ERR_FORMAT, "'w'", "past the end", NULL);
+            free(b.p);
+        }
+    }
+}
+
 static void test_open_errors(void **st) {
     (void)st;
     gc_gguf *g = (gc_gguf *)1;
@@ -814,6 +911,9 @@ int main(void) {
         cmocka_unit_test(test_bad_arrays_and_types),
         cmocka_unit_test(test_bad_tensors),
         cmocka_unit_test(test_built_files),
+        cmocka_unit_test(test_quants_tensors),
+        cmocka_unit_test(test_quants_truncated),
+        cmocka_unit_test(test_quants_sizes),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_smol),
     };

@@ -43,6 +43,8 @@ static void test_geometry(void **st) {
         {GC_DT_F32, "F32", 1, 4},       {GC_DT_F16, "F16", 1, 2},     {GC_DT_BF16, "BF16", 1, 2},
         {GC_DT_Q8_0, "Q8_0", 32, 34},   {GC_DT_Q4_0, "Q4_0", 32, 18}, {GC_DT_Q4_1, "Q4_1", 32, 20},
         {GC_DT_Q4_K, "Q4_K", 256, 144}, {GC_DT_Q5_K, "Q5_K", 256, 176}, {GC_DT_Q6_K, "Q6_K", 256, 210},
+        {GC_DT_Q5_0, "Q5_0", 32, 22},   {GC_DT_Q5_1, "Q5_1", 32, 24}, {GC_DT_Q2_K, "Q2_K", 256, 84},
+        {GC_DT_Q3_K, "Q3_K", 256, 110}, {GC_DT_IQ4_NL, "IQ4_NL", 32, 18}, {GC_DT_IQ4_XS, "IQ4_XS", 256, 136},
     };
     assert_int_equal(sizeof k / sizeof k[0], GC_DT_COUNT);
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
@@ -248,6 +250,8 @@ static const struct { gc_dtype t; const char *file; } k_fix[] = {
     {GC_DT_F32, "f32.bin"},   {GC_DT_F16, "f16.bin"},   {GC_DT_BF16, "bf16.bin"},
     {GC_DT_Q8_0, "q8_0.bin"}, {GC_DT_Q4_0, "q4_0.bin"}, {GC_DT_Q4_1, "q4_1.bin"},
     {GC_DT_Q4_K, "q4_k.bin"}, {GC_DT_Q5_K, "q5_k.bin"}, {GC_DT_Q6_K, "q6_k.bin"},
+    {GC_DT_Q5_0, "q5_0.bin"}, {GC_DT_Q5_1, "q5_1.bin"}, {GC_DT_Q2_K, "q2_k.bin"},
+    {GC_DT_Q3_K, "q3_k.bin"}, {GC_DT_IQ4_NL, "iq4_nl.bin"}, {GC_DT_IQ4_XS, "iq4_xs.bin"},
 };
 
 static void test_dequant_all(void **st) {
@@ -299,6 +303,49 @@ static void test_dequant_known_blocks(void **st) {
     q6k[208] = 0x00; q6k[209] = 0x3c;
     gc_dequant_row(GC_DT_Q6_K, q6k, y, 256);
     for (int i = 0; i < 256; i++) assert_true(y[i] == (float)(-32 * (i / 16 - 8)));
+    // Q5_0, d = 0.25: nibble l & 15 (low) / 15 - (l & 15) (high); qh sets bit 4
+    // of every odd element, so codes are nibble + 16 * (i odd), minus 16.
+    uint8_t q50[22] = {0x00, 0x34, 0xaa, 0xaa, 0xaa, 0xaa};
+    for (int l = 0; l < 16; l++) q50[6 + l] = (uint8_t)(l | (15 - l) << 4);
+    gc_dequant_row(GC_DT_Q5_0, q50, y, 32);
+    for (int i = 0; i < 32; i++) {
+        int nib = i < 16 ? i : 31 - i;
+        assert_true(y[i] == 0.25f * (float)(nib + 16 * (i & 1) - 16));
+    }
+    // Q3_K: d = 1; group g has scale g - 8 (stored as g + 24, 6 bits split
+    // over the 12 bytes); qs codes are 2 everywhere; hmask sets the high bit
+    // only for runs k = 0, 3, 6 (bits 0x49): q = 2 there and -2 elsewhere.
+    uint8_t q3k[110] = {0};
+    memset(q3k, 0x49, 32);
+    memset(q3k + 32, 0xaa, 64);
+    for (int g = 0; g < 16; g++) {
+        int v = g + 24;
+        q3k[96 + g % 8] |= (uint8_t)((v & 15) << (g < 8 ? 0 : 4));
+        q3k[104 + g % 4] |= (uint8_t)((v >> 4) << (2 * (g / 4)));
+    }
+    q3k[108] = 0x00; q3k[109] = 0x3c;
+    gc_dequant_row(GC_DT_Q3_K, q3k, y, 256);
+    for (int i = 0; i < 256; i++) {
+        int k = i / 32, q = (k == 0 || k == 3 || k == 6) ? 2 : -2;
+        assert_true(y[i] == (float)((i / 16 - 8) * q));
+    }
+    // IQ4_XS: d = 2; sub-block j has scale j - 4 (stored as j + 28: low
+    // nibble in scales_l, 2 high bits in scales_h); byte l of a sub-block
+    // holds nibbles l and 15 - l, decoded through the codebook.
+    static const int kv[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+    uint8_t iq[136] = {0x00, 0x40};
+    for (int j = 0; j < 8; j++) {
+        int v = j + 28;
+        iq[4 + j / 2] |= (uint8_t)((v & 15) << (4 * (j % 2)));
+        unsigned sh = (unsigned)(iq[2] | iq[3] << 8) | (unsigned)(v >> 4) << (2 * j);
+        iq[2] = (uint8_t)sh; iq[3] = (uint8_t)(sh >> 8);
+    }
+    for (int l = 0; l < 128; l++) iq[8 + l] = (uint8_t)((l & 15) | (15 - (l & 15)) << 4);
+    gc_dequant_row(GC_DT_IQ4_XS, iq, y, 256);
+    for (int i = 0; i < 256; i++) {
+        int j = i / 32, l = i % 32, nib = l < 16 ? l : 15 - (l - 16);
+        assert_true(y[i] == 2.0f * (float)(j - 4) * (float)kv[nib]);
+    }
 }
 
 int main(void) {
