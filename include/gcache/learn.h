@@ -65,8 +65,10 @@ gc_policy_params gc_policy_default_params(void);
 
 // adj: the (N, N) role-connection graph, row-major, symmetric, entries 0 or 1
 // (the diagonal is ignored); NULL means no connections (Â = I).
-// Weights: Glorot-uniform W1 W2 V1 V2, zero biases, T = α = μ = 0 (temporal
-// and gate probabilities start at 1/2). Free with gc_policy_free.
+// Weights: Glorot-uniform W1 W2 V1 V2, zero biases, T = μ = 0 (temporal
+// probabilities start at 1/2), α = τ_g (gate probabilities start at
+// σ(1) ≈ 0.73, as the strongest spatial edge: an untrained policy keeps the
+// received caches). Free with gc_policy_free.
 gc_status gc_policy_new(const gc_policy_params *p, const double *adj, gc_policy **out);
 void gc_policy_free(gc_policy *p);
 // The policy's configuration (as created or loaded).
@@ -96,15 +98,20 @@ void gc_sample_clear(gc_sample *s);
 // order: dropout mask (N, hidden), spatial candidates, temporal edges, gates,
 // fusion samples on accepted edges.
 gc_status gc_policy_sample(gc_policy *p, const double *features, bool train, gc_sample *out);
-// Evaluation: no dropout, every Bernoulli is p > 0.5 (spatial in the same
-// order, cycles skipped), s = μ; logp is the log-prob of these choices.
+// A sample for evaluation: no dropout, every choice drawn from a generator
+// seeded with `seed` alone (the policy's RNG is not touched), so a question's
+// draw depends on nothing but the parameters, its features and the seed.
+gc_status gc_policy_sample_seeded(gc_policy *p, const double *features, uint64_t seed, gc_sample *out);
+// Evaluation: no dropout, every Bernoulli is taken when p ≥ 1/2 (ties go to
+// communicating; spatial in the same order, cycles skipped), s = μ; logp is
+// the log-prob of these choices.
 gc_status gc_policy_greedy(gc_policy *p, const double *features, gc_sample *out);
 // Log-prob of a given topology: the spatial edges of `topo` (any DAG; the
 // row-major process yields each DAG from exactly one sequence of choices),
 // its temporal edges when temporal edges are learned, and `gate` (L entries)
 // when non-NULL and gates are learned. Fusion is not scored (s = μ), nor is a
-// NULL gate (greedy gates): logp is then the marginal log-prob of the scored
-// parts. A topology with a cycle is GC_ERR_INVALID_ARG.
+// NULL gate (greedy gates, p ≥ 1/2): logp is then the marginal log-prob of
+// the scored parts. A topology with a cycle is GC_ERR_INVALID_ARG.
 gc_status gc_policy_score(gc_policy *p, const double *features, const gc_topo *topo, const uint8_t *gate,
                           gc_sample *out);
 

@@ -65,7 +65,11 @@ static void run_help(void) {
            "                        the policy even when no answer is right)\n"
            "  --score-answer        record that probability (answer_logp, mean log p per token) for\n"
            "                        every evaluated question (on with --reward likelihood)\n"
-           "  --checkpoint DIR      policy checkpoints + training log (resumable; default OUT)\n\n"
+           "  --checkpoint DIR      policy checkpoints + training log (resumable; default OUT)\n"
+           "  --eval-policy greedy|sample  how the trained policy picks each evaluated question's\n"
+           "                        topology and fuser: greedy (default: every yes/no choice taken when\n"
+           "                        p >= 1/2, fusion weights at their means) or sample (drawn from the\n"
+           "                        policy without dropout, seeded by --seed and the question's index)\n\n"
            "example: gcache run --method latentmas --task gsm8k --dataset ../shared/data/gsm8k/test.jsonl \\\n"
            "           --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --max-samples 50 --latent-steps 10\n"
            "         API_BASE_URL=http://127.0.0.1:8080/v1 API_MODEL=gcache gcache run --method latentmas \\\n"
@@ -88,6 +92,7 @@ run_opts run_default_opts(void) {
     o.rounds = 1;
     o.fuse = "concat";
     o.reward = "correct";
+    o.eval_policy = "greedy";
     o.train_iters = 10;
     o.batch_size = 4;
     o.lr = 0.1;
@@ -140,6 +145,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_flag(argv, &i, "--no-baseline", &o->no_baseline));
         OPT(cli_opt_flag(argv, &i, "--score-answer", &o->score_answer));
         OPT(cli_opt_str(argc, argv, &i, "--reward", &o->reward));
+        OPT(cli_opt_str(argc, argv, &i, "--eval-policy", &o->eval_policy));
         OPT(cli_opt_str(argc, argv, &i, "--env-file", &o->env_file));
         OPT(cli_opt_int(argc, argv, &i, "--api-concurrency", 1, 64, &o->api_concurrency));
         const char *gm = NULL;

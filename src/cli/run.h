@@ -12,6 +12,7 @@ typedef enum run_gen_mode { RUN_GEN_LOCAL, RUN_GEN_API_HINT, RUN_GEN_HYBRID } ru
 
 typedef struct run_opts {
     const char *method, *task, *dataset, *model, *out, *prompts, *trace, *mode, *pass, *topology, *fuse, *checkpoint, *reward;
+    const char *eval_policy;   // Learned topology: greedy | sample
     long long max_samples, offset, batch, seed, max_tokens, agent_max_tokens, latent_steps, top_k;
     long long agents, rounds, train_iters, batch_size;
     double temperature, top_p, lr, edge_temperature;

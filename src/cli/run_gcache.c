@@ -78,7 +78,8 @@ typedef struct learned {
     gc_sample *samples;   // one per question of the batch in flight
     int64_t batch_first;  // index in idx[] of the batch's first question
     const int64_t *idx;
-    bool greedy;          // evaluation: p > 0.5 choices
+    bool eval;            // evaluating (else training: sampled with dropout)
+    bool eval_sample;     // evaluation draws (seeded per question) instead of greedy choices
 } learned;
 
 // Node features [embed(role_i) ‖ embed(question)] from the local model.
@@ -105,11 +106,15 @@ static gc_status build_learned(run_ctx *c, int64_t qi, gc_qgraph *g, void *user)
     double *x = malloc((size_t)(N * 2 * L->D) * sizeof *x);
     if (!x) return gc_fail(GC_ERR_OOM, "out of memory");
     gc_status s = features(c, L, qi, x);
-    if (s == GC_OK) s = L->greedy ? gc_policy_greedy(L->pol, x, smp) : gc_policy_sample(L->pol, x, true, smp);
+    uint64_t seed = (uint64_t)c->o->seed * 1000003ULL + (uint64_t)qi;
+    if (s == GC_OK) {
+        if (!L->eval) s = gc_policy_sample(L->pol, x, true, smp);
+        else if (L->eval_sample) s = gc_policy_sample_seeded(L->pol, x, seed, smp);
+        else s = gc_policy_greedy(L->pol, x, smp);
+    }
     free(x);
     GC_TRY(s);
     gc_fuser_choice fc = {.gate = L->go->gp.cache_mode ? smp->gate : NULL, .fuse_w = (const double(*)[GC_MAX_AGENTS])smp->fuse_w};
-    uint64_t seed = (uint64_t)c->o->seed * 1000003ULL + (uint64_t)qi;
     GC_TRY(gc_graph_build(c->ps, &L->go->gp, &smp->topo, &fc, runio_get(c->data, qi).question, seed, g));
     set_score(c, L->go, qi, g);
     return GC_OK;
@@ -127,6 +132,7 @@ static void add_learned(run_ctx *c, int64_t qi, const gc_qgraph *g, cJSON *rec) 
     for (int l = 0; l < smp->n_layers; l++) cJSON_AddItemToArray(gates, cJSON_CreateNumber(smp->gate[l]));
     cJSON_AddItemToObject(fz, "gates", gates);
     cJSON_AddNumberToObject(fz, "logp", smp->logp);
+    cJSON_AddStringToObject(fz, "eval_policy", L->eval_sample ? "sample" : "greedy");
     cJSON_AddItemToObject(rec, "fuser", fz);
 }
 
@@ -173,7 +179,7 @@ static int train_and_eval(run_ctx *c, gopts *go) {
     const int N = go->gp.n_agents;
     gc_model_info mi;
     gc_model_get_info(c->m, &mi);
-    learned L = {.go = go, .D = mi.hidden_size};
+    learned L = {.go = go, .D = mi.hidden_size, .eval_sample = strcmp(o->eval_policy, "sample") == 0};
     const char *ckdir = o->checkpoint ? o->checkpoint : c->out_dir;
     char *ckpt = gc_path_join(ckdir, "policy.ckpt"), *logp = gc_path_join(ckdir, "train_log.jsonl");
     gc_policy_params pp = gc_policy_default_params();
@@ -219,7 +225,7 @@ static int train_and_eval(run_ctx *c, gopts *go) {
         for (int64_t k = 0; k < B; k++) idx[k] = o->offset + (it * B + k) % train_n;
         L.idx = idx;
         L.batch_first = 0;
-        L.greedy = false;
+        L.eval = false;
         gc_qgraph *gs = calloc((size_t)B, sizeof *gs), **gp = calloc((size_t)B, sizeof *gp);
         double *u = calloc((size_t)B, sizeof *u), *edge_mean = calloc((size_t)(N * N), sizeof *edge_mean);
         double *x = malloc((size_t)(N * 2 * L.D) * sizeof *x), *ep = malloc((size_t)(N * N) * sizeof *ep);
@@ -271,7 +277,7 @@ static int train_and_eval(run_ctx *c, gopts *go) {
         runio_progress *ev = runio_progress_new(done + n, "evaluating the learned topology");
         c->on_record = add_learned;
         c->user = &L;
-        L.greedy = true;
+        L.eval = true;
         L.idx = idx;
         // run_batches builds the batches in order; keep batch_first in step.
         for (int64_t b0 = 0; !rc && b0 < n; b0 += o->batch) {
@@ -312,6 +318,8 @@ int run_gcache(const run_opts *o) {
     go.score = o->score_answer || go.likelihood;
     if (!go.likelihood && strcmp(o->reward, "correct") != 0)
         return cli_usage_error("run", "unknown reward '%s' (correct, likelihood)", o->reward);
+    if (strcmp(o->eval_policy, "greedy") != 0 && strcmp(o->eval_policy, "sample") != 0)
+        return cli_usage_error("run", "--eval-policy: expected greedy or sample, got '%s'", o->eval_policy);
     gc_task task;   // an unknown task name is reported by run_open
     if (go.score && gc_task_from_name(o->task, &task) == GC_OK && gc_task_answer_kind(task) == GC_ANSWER_CODE)
         return cli_usage_error("run", "--reward likelihood / --score-answer need a task with a short gold answer "

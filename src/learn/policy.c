@@ -154,6 +154,11 @@ gc_status gc_policy_new(const gc_policy_params *cfg, const double *adj, gc_polic
     glorot(&p->rng, p->theta + p->lay.off[GC_PG_W2], h, h);
     glorot(&p->rng, p->theta + p->lay.off[GC_PG_V1], h, h);
     glorot(&p->rng, p->theta + p->lay.off[GC_PG_V2], h, c);
+    // Gates start at α = τ_g, i.e. p = σ(1) ≈ 0.73 (the strongest spatial
+    // edge's start): an untrained policy keeps the received caches and
+    // training has to learn to hide a layer.
+    double *alpha = p->theta + p->lay.off[GC_PG_GATE];
+    for (int l = 0; l < cfg->n_layers; l++) alpha[l] = cfg->gate_temperature;
     *out = p;
     return GC_OK;
 }

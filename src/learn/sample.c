@@ -32,9 +32,11 @@ static double log_normal(double s, double mu, double sigma) {
     return -0.5 * d * d - log(sigma) - 0.5 * log(2.0 * M_PI);
 }
 
-static bool choose(gc_policy *p, walk_mode m, double x) {
-    if (m == MODE_SAMPLE) return gc_rng_uniform(&p->rng) < gc_sigmoid(x);
-    return x > 0;   // σ(x) > 0.5
+// Greedy takes a choice when σ(x) ≥ ½: a tie (an untrained temporal edge,
+// all codes alike) goes to communicating.
+static bool choose(gc_rng *r, walk_mode m, double x) {
+    if (m == MODE_SAMPLE) return gc_rng_uniform(r) < gc_sigmoid(x);
+    return x >= 0;
 }
 
 static size_t mu_index(int n, int i, int j) { return (size_t)i * (size_t)(n - 1) + (size_t)(j < i ? j : j - 1); }
@@ -54,8 +56,9 @@ static void fuse_weights(gc_sample *s) {
     }
 }
 
-static gc_status walk(gc_policy *p, const double *features, walk_mode mode, bool train, const gc_topo *given,
-                      const uint8_t *given_gate, gc_sample *out) {
+// rng: where sampled choices (and a training dropout mask) come from.
+static gc_status walk(gc_policy *p, gc_rng *rng, const double *features, walk_mode mode, bool train,
+                      const gc_topo *given, const uint8_t *given_gate, gc_sample *out) {
     const gc_policy_params *cfg = &p->cfg;
     int n = cfg->n_nodes, h = cfg->hidden;
     if (!features) return gc_fail(GC_ERR_INVALID_ARG, "policy: features is NULL");
@@ -69,7 +72,7 @@ static gc_status walk(gc_policy *p, const double *features, walk_mode mode, bool
     struct gc_sample_priv *pv = out->priv;
     gc_policy_aggregate(p, features, pv->ax);
     if (mode == MODE_SAMPLE && train && cfg->dropout > 0) {
-        for (int k = 0; k < n * h; k++) pv->keep[k] = gc_rng_uniform(&p->rng) >= cfg->dropout;
+        for (int k = 0; k < n * h; k++) pv->keep[k] = gc_rng_uniform(rng) >= cfg->dropout;
         pv->has_mask = true;
         pv->keep_scale = 1.0 / (1.0 - cfg->dropout);
     }
@@ -87,7 +90,7 @@ static gc_status walk(gc_policy *p, const double *features, walk_mode mode, bool
         for (int j = 0; j < n; j++) {
             if (i == j || closes_cycle(&out->topo, i, j)) continue;
             double x = gc_policy_edge_logit(p, i, j);
-            bool on = mode == MODE_SCORE ? given->spatial[i][j] != 0 : choose(p, mode, x);
+            bool on = mode == MODE_SCORE ? given->spatial[i][j] != 0 : choose(rng, mode, x);
             out->decided[i][j] = 1;
             out->topo.spatial[i][j] = on;
             logp += log_bern(on, x);
@@ -107,7 +110,7 @@ static gc_status walk(gc_policy *p, const double *features, walk_mode mode, bool
                 continue;
             }
             double x = tl[i * n + j] / cfg->temperature;
-            bool on = mode == MODE_SCORE ? given->temporal[i][j] != 0 : choose(p, mode, x);
+            bool on = mode == MODE_SCORE ? given->temporal[i][j] != 0 : choose(rng, mode, x);
             out->topo.temporal[i][j] = on;
             logp += log_bern(on, x);
         }
@@ -120,7 +123,7 @@ static gc_status walk(gc_policy *p, const double *features, walk_mode mode, bool
             continue;
         }
         double x = al[l] / cfg->gate_temperature;
-        bool on = mode == MODE_SCORE ? (given_gate ? given_gate[l] != 0 : x > 0) : choose(p, mode, x);
+        bool on = mode == MODE_SCORE ? (given_gate ? given_gate[l] != 0 : x >= 0) : choose(rng, mode, x);
         out->gate[l] = on;
         if (out->has_gates) logp += log_bern(on, x);
     }
@@ -131,7 +134,7 @@ static gc_status walk(gc_policy *p, const double *features, walk_mode mode, bool
         for (int j = 0; j < n; j++) {
             if (!out->topo.spatial[i][j] || !cfg->learn_fuse) continue;
             double m = mu[mu_index(n, i, j)], s = m;
-            if (mode == MODE_SAMPLE) s = m + cfg->fuse_sigma * gc_rng_normal(&p->rng);
+            if (mode == MODE_SAMPLE) s = m + cfg->fuse_sigma * gc_rng_normal(rng);
             out->fuse_s[i][j] = s;
             if (out->has_fuse) logp += log_normal(s, m, cfg->fuse_sigma);
         }
@@ -141,11 +144,17 @@ static gc_status walk(gc_policy *p, const double *features, walk_mode mode, bool
 }
 
 gc_status gc_policy_sample(gc_policy *p, const double *features, bool train, gc_sample *out) {
-    return walk(p, features, MODE_SAMPLE, train, NULL, NULL, out);
+    return walk(p, &p->rng, features, MODE_SAMPLE, train, NULL, NULL, out);
+}
+
+gc_status gc_policy_sample_seeded(gc_policy *p, const double *features, uint64_t seed, gc_sample *out) {
+    gc_rng r;
+    gc_rng_seed(&r, seed);
+    return walk(p, &r, features, MODE_SAMPLE, false, NULL, NULL, out);
 }
 
 gc_status gc_policy_greedy(gc_policy *p, const double *features, gc_sample *out) {
-    return walk(p, features, MODE_GREEDY, false, NULL, NULL, out);
+    return walk(p, NULL, features, MODE_GREEDY, false, NULL, NULL, out);
 }
 
 gc_status gc_policy_score(gc_policy *p, const double *features, const gc_topo *topo, const uint8_t *gate,
@@ -153,7 +162,7 @@ gc_status gc_policy_score(gc_policy *p, const double *features, const gc_topo *t
     if (!topo) return gc_fail(GC_ERR_INVALID_ARG, "policy: topology to score is NULL");
     for (int i = 0; i < topo->n && i < GC_MAX_AGENTS; i++)
         if (topo->spatial[i][i]) return gc_fail(GC_ERR_INVALID_ARG, "policy: scored topology has a self-loop at %d", i);
-    return walk(p, features, MODE_SCORE, false, topo, gate, out);
+    return walk(p, NULL, features, MODE_SCORE, false, topo, gate, out);
 }
 
 // log p of a stored sample at the current parameters, with its choices and

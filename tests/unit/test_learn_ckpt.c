@@ -285,6 +285,33 @@ static void test_save_is_atomic_replace(void **state) {
     assert_int_equal(files, 1);
 }
 
+// A checkpoint from before the gates started at σ(1) holds α = 0 (p = 1/2) for
+// layers training never moved; the format is unchanged (version 1), so it
+// loads as it was saved, and the evaluation rule p ≥ 1/2 keeps those gates on.
+static void test_old_start_checkpoint_loads_gates_on(void **state) {
+    (void)state;
+    gc_policy *p = make();
+    size_t off, len, np = gc_policy_n_params(p);
+    gc_policy_group_range(p, GC_PG_GATE, &off, &len);
+    double *th = malloc(np * sizeof *th);
+    assert_non_null(th);
+    gc_policy_get_params(p, th);
+    for (size_t l = 0; l < len; l++) th[off + l] = 0;
+    th[off + 1] = -0.25;   // one layer trained off
+    gc_policy_set_params(p, th);
+    assert_int_equal(gc_policy_save(p, g_path), GC_OK);
+    gc_policy_params pp = params();
+    gc_policy *q;
+    assert_int_equal(gc_policy_load(g_path, &pp, &q), GC_OK);
+    gc_sample s = {0};
+    assert_int_equal(gc_policy_greedy(q, g_x, &s), GC_OK);
+    for (int l = 0; l < L; l++) assert_int_equal(s.gate[l], l != 1);
+    gc_sample_clear(&s);
+    free(th);
+    gc_policy_free(p);
+    gc_policy_free(q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip_exact, setup, teardown),
@@ -295,6 +322,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_mismatched_config_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file_is_io_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_save_is_atomic_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_start_checkpoint_loads_gates_on, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

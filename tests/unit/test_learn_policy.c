@@ -93,9 +93,10 @@ static void test_samples_are_dags_with_normalised_weights(void **state) {
         }
         for (int l = 0; l < L; l++) gates_on += s.gate[l];
     }
-    // Neither empty nor full: the policy explores.
+    // Neither empty nor full: the policy explores (gates on with p = σ(1):
+    // 600 draws, mean 439, sd 11).
     assert_true(edges > 200 && edges < 200 * n * (n - 1) / 2);
-    assert_true(gates_on > 100 && gates_on < 500);
+    assert_true(gates_on > 380 && gates_on < 500);
     gc_sample_clear(&s);
     gc_policy_free(p);
 }
@@ -181,13 +182,13 @@ static void test_edge_probabilities(void **state) {
     // Min-max onto [−1, 1]: the extremes are σ(∓1/τ).
     assert_true(fabs(lo - sig(-1 / tau)) < 1e-12);
     assert_true(fabs(hi - sig(1 / tau)) < 1e-12);
-    // Fresh policy: temporal and gate probabilities 1/2, μ = 0.
+    // Fresh policy: temporal probabilities 1/2, gates σ(1) (α = τ_g), μ = 0.
     double tp[n * n], gp[L], mu[n * n];
     gc_policy_temporal_probs(p, tp);
     gc_policy_gate_probs(p, gp);
     gc_policy_fuse_means(p, mu);
     for (int k = 0; k < n * n; k++) assert_true(tp[k] == 0.5 && mu[k] == 0);
-    for (int l = 0; l < L; l++) assert_true(gp[l] == 0.5);
+    for (int l = 0; l < L; l++) assert_true(fabs(gp[l] - sig(1)) < 1e-15);
     gc_policy_free(p);
 }
 
@@ -230,7 +231,7 @@ static void test_greedy_is_deterministic(void **state) {
     assert_true(a.logp == b.logp);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
-            if (a.decided[i][j]) assert_int_equal(a.topo.spatial[i][j], pr[i * n + j] > 0.5);
+            if (a.decided[i][j]) assert_int_equal(a.topo.spatial[i][j], pr[i * n + j] >= 0.5);
     gc_sample_clear(&a);
     gc_sample_clear(&b);
     gc_policy_free(p);
@@ -257,6 +258,133 @@ static void test_frozen_groups_are_deterministic(void **state) {
     }
     gc_sample_clear(&s);
     gc_policy_free(p);
+}
+
+// The evaluation rule: an untrained policy evaluates with the exchange on —
+// every gate (p = σ(1)) and every temporal edge (p = 1/2, a tie) — and with
+// all codes alike (every spatial p = 1/2) every candidate that keeps the DAG.
+static void test_untrained_policy_evaluates_everything_on(void **state) {
+    (void)state;
+    const int n = 4;
+    gc_policy *p = make(n, 1.0, true, true, true);
+    double x[n * F];
+    features(n, x, 0.7);
+    gc_sample s = {0};
+    assert_int_equal(gc_policy_greedy(p, x, &s), GC_OK);
+    for (int l = 0; l < L; l++) assert_int_equal(s.gate[l], 1);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) assert_int_equal(s.topo.temporal[i][j], 1);
+    // A NULL gate scores the greedy gates: all on.
+    gc_sample sc = {0};
+    assert_int_equal(gc_policy_score(p, x, &s.topo, NULL, &sc), GC_OK);
+    for (int l = 0; l < L; l++) assert_int_equal(sc.gate[l], 1);
+    gc_sample_clear(&sc);
+    gc_policy_free(p);
+
+    gc_policy_params pp = gc_policy_default_params();
+    pp.n_nodes = n, pp.feat_dim = F, pp.n_layers = L;
+    double adj[n * n];
+    for (int k = 0; k < n * n; k++) adj[k] = k / n != k % n;
+    for (int k = 0; k < n * F; k++) x[k] = 0.3 * (k % F) - 0.5;   // the same features at every node
+    assert_int_equal(gc_policy_new(&pp, adj, &p), GC_OK);
+    assert_int_equal(gc_policy_greedy(p, x, &s), GC_OK);
+    // Row-major candidates: i→j for i < j are taken, each j→i would close a cycle.
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) assert_int_equal(s.topo.spatial[i][j], i < j);
+    gc_sample_clear(&s);
+    gc_policy_free(p);
+}
+
+// Gates learned off are off at evaluation, and exactly at p = 1/2 a gate is on:
+// training rewards hiding layer 1 and keeping layers 0 and 2.
+static void test_trained_gate_turns_off(void **state) {
+    (void)state;
+    const int n = 3, B = 8;
+    gc_policy *p = make(n, 1.0, false, true, false);
+    double x[n * F];
+    features(n, x, 1.1);
+    gc_sample s[8];
+    memset(s, 0, sizeof s);
+    gc_sample *b[8];
+    double u[8];
+    for (int k = 0; k < B; k++) b[k] = &s[k];
+    int it = 0;
+    double gp[L];
+    for (; it < 300; it++) {
+        for (int k = 0; k < B; k++) {
+            assert_int_equal(gc_policy_sample(p, x, true, &s[k]), GC_OK);
+            u[k] = (s[k].gate[0] + (1 - s[k].gate[1]) + s[k].gate[2]) / 3.0;
+        }
+        assert_int_equal(gc_policy_update(p, b, u, B, NULL), GC_OK);
+        gc_policy_gate_probs(p, gp);
+        if (gp[0] > 0.9 && gp[1] < 0.1 && gp[2] > 0.9) break;
+    }
+    assert_true(it < 300);
+    gc_sample g = {0};
+    assert_int_equal(gc_policy_greedy(p, x, &g), GC_OK);
+    assert_int_equal(g.gate[0], 1);
+    assert_int_equal(g.gate[1], 0);
+    assert_int_equal(g.gate[2], 1);
+
+    // The boundary: α = 0 is on, the next double below it is off.
+    size_t off, len;
+    gc_policy_group_range(p, GC_PG_GATE, &off, &len);
+    assert_int_equal(len, L);
+    double th[4096];
+    assert_true(gc_policy_n_params(p) <= 4096);
+    gc_policy_get_params(p, th);
+    th[off + 1] = 0;
+    th[off + 2] = -0x1p-1074;
+    gc_policy_set_params(p, th);
+    assert_int_equal(gc_policy_greedy(p, x, &g), GC_OK);
+    assert_int_equal(g.gate[1], 1);
+    assert_int_equal(g.gate[2], 0);
+    gc_sample_clear(&g);
+    for (int k = 0; k < B; k++) gc_sample_clear(&s[k]);
+    gc_policy_free(p);
+}
+
+// Seeded evaluation draws: the same seed gives the same draw, the policy's
+// own RNG is left alone, different seeds explore, and nothing is dropped out
+// (the draw's log-prob equals the score of its choices under no dropout).
+static void test_seeded_samples(void **state) {
+    (void)state;
+    const int n = 5;
+    gc_policy *p = make(n, 0.8, true, true, true), *q = make(n, 0.8, true, true, true);
+    double x[n * F];
+    features(n, x, 0.9);
+    gc_sample a = {0}, b = {0}, c = {0};
+    assert_int_equal(gc_policy_sample_seeded(p, x, 42, &a), GC_OK);
+    assert_int_equal(gc_policy_sample(p, x, true, &b), GC_OK);
+    assert_int_equal(gc_policy_sample(q, x, true, &c), GC_OK);   // q never drew a seeded sample
+    assert_memory_equal(&b.topo, &c.topo, sizeof b.topo);
+    assert_true(b.logp == c.logp);
+    assert_int_equal(gc_policy_sample_seeded(p, x, 42, &b), GC_OK);
+    assert_memory_equal(&a.topo, &b.topo, sizeof a.topo);
+    assert_memory_equal(a.gate, b.gate, sizeof a.gate);
+    assert_memory_equal(a.fuse_s, b.fuse_s, sizeof a.fuse_s);
+    int differ = 0;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        assert_int_equal(gc_policy_sample_seeded(p, x, seed, &b), GC_OK);
+        differ += memcmp(&a.topo, &b.topo, sizeof a.topo) != 0 || memcmp(a.gate, b.gate, sizeof a.gate) != 0;
+        gc_policy_params cfg = gc_policy_get_config(p);
+        double mu[n * n], normal = 0;
+        gc_policy_fuse_means(p, mu);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                if (b.topo.spatial[i][j]) {
+                    double d = (b.fuse_s[i][j] - mu[i * n + j]) / cfg.fuse_sigma;
+                    normal += -0.5 * d * d - log(cfg.fuse_sigma) - 0.5 * log(2 * M_PI);
+                }
+        assert_int_equal(gc_policy_score(p, x, &b.topo, b.gate, &c), GC_OK);
+        assert_true(fabs(b.logp - (c.logp + normal)) < 1e-10);
+    }
+    assert_true(differ > 0);
+    gc_sample_clear(&a);
+    gc_sample_clear(&b);
+    gc_sample_clear(&c);
+    gc_policy_free(p);
+    gc_policy_free(q);
 }
 
 static void test_bad_arguments(void **state) {
@@ -329,6 +457,9 @@ int main(void) {
         cmocka_unit_test(test_degenerate_codes),
         cmocka_unit_test(test_greedy_is_deterministic),
         cmocka_unit_test(test_frozen_groups_are_deterministic),
+        cmocka_unit_test(test_untrained_policy_evaluates_everything_on),
+        cmocka_unit_test(test_trained_gate_turns_off),
+        cmocka_unit_test(test_seeded_samples),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_baseline_running_mean),
     };
