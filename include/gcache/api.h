@@ -30,15 +30,17 @@ typedef struct gc_api_settings {
     char *api_key;       // sent as "Authorization: Bearer <key>"; NULL: no header (local servers)
     char *model;         // the "model" field of requests; required
     double timeout_s;    // per request, default 120
-    int max_retries;     // extra tries after 429 / 5xx / transport errors, default 3 (backoff 1 s, 2 s, 4 s ...)
+    int max_retries;     // extra tries after 429 / 5xx / transport errors, default 3 (backoff 1 s, 2 s, 4 s ...;
+                         // a 429 / 503 with Retry-After waits what it says, at most min(60 s, timeout_s))
     double price_in;     // cost per 1M prompt tokens (any currency), default 0
     double price_out;    // cost per 1M completion tokens, default 0
 } gc_api_settings;
 
 // Reads the settings from the environment and, for keys the environment
-// does not set, from the .env file `env_file` (NULL: "./.env"; a missing
-// file is fine, an unreadable or malformed one is an error naming the file
-// and line). Keys (first one found wins):
+// does not set, from the .env file `env_file` (NULL: "./.env", which may be
+// absent; a named file that does not exist is GC_ERR_IO naming it, and an
+// unreadable or malformed one is an error naming the file and line). Keys
+// (first one found wins):
 //   base URL:  API_BASE_URL, BASE_URL, OPENAI_BASE_URL
 //   key:       API_KEY, OPENAI_API_KEY
 //   model:     API_MODEL, MODEL_NAME

@@ -2,8 +2,9 @@
 //
 // One easy handle per client, reused across requests so that connections
 // (and TLS sessions) are kept alive. A request is retried after transport
-// errors, 429 and 5xx with exponential backoff; other statuses and
-// malformed replies fail at once.
+// errors, 429 and 5xx with exponential backoff (a 429 / 503 that carries
+// Retry-After waits what the server asks instead, bounded); other statuses
+// and malformed replies fail at once.
 #include "gcache/api.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -261,6 +262,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *user) {
 typedef struct exchange {
     CURLcode rc;
     long status;
+    long retry_after_s;   // the reply's Retry-After in seconds (a date is turned into a delay); -1: none
     sink body;
 } exchange;
 
@@ -292,7 +294,25 @@ static void perform(gc_api *a, const char *body, exchange *x) {
     a->curl_err[0] = 0;
     set_options(a, body, x);
     x->rc = curl_easy_perform(a->curl);
-    if (x->rc == CURLE_OK) curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &x->status);
+    x->retry_after_s = -1;
+    if (x->rc != CURLE_OK) return;
+    curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &x->status);
+    // curl parses both forms (delta-seconds and an HTTP date); 0 when absent
+    // (then "retry now" and a past date also read 0: our backoff applies).
+    curl_off_t ra = 0;
+    if (curl_easy_getinfo(a->curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+        x->retry_after_s = ra > 1000000 ? 1000000 : (long)ra;
+}
+
+// The wait before the next try: what a 429 / 503 asks with Retry-After, at
+// most MAX_RETRY_DELAY_MS and at most one request timeout (a server asking
+// for an hour gets retried sooner, and answers again); else our backoff.
+static long retry_delay_ms(const gc_api *a, const exchange *x, int k) {
+    if (x->rc == CURLE_OK && (x->status == 429 || x->status == 503) && x->retry_after_s >= 0) {
+        double cap = fmin((double)MAX_RETRY_DELAY_MS, ceil(a->s.timeout_s * 1000.0));
+        return (long)fmin((double)x->retry_after_s * 1000.0, cap);
+    }
+    return backoff_ms(a->retry_base_ms, k);
 }
 
 static bool retryable(const exchange *x) {
@@ -358,7 +378,7 @@ gc_status gc_api_chat(gc_api *a, const gc_api_request *r, gc_api_reply *out) {
         attempts++;
         bool ok = x.rc == CURLE_OK && x.status >= 200 && x.status < 300;
         if (ok || !retryable(&x) || attempts > a->s.max_retries) break;
-        sleep_ms(backoff_ms(a->retry_base_ms, attempts - 1));
+        sleep_ms(retry_delay_ms(a, &x, attempts - 1));
     }
     cJSON_free(body);
     gc_status s;

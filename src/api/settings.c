@@ -77,12 +77,14 @@ static void vars_set(void *user, const char *key, const char *value) {
     v->n++;
 }
 
-// Loads `path` into *v; a file that does not exist leaves *v empty.
-static gc_status load_env_file(const char *path, env_vars *v) {
+// Loads `path` into *v. A file that does not exist leaves *v empty when it
+// is the default ./.env (optional), and is an error when the caller named it:
+// a mistyped --env-file must not fall back to whatever the shell holds.
+static gc_status load_env_file(const char *path, bool named, env_vars *v) {
     struct stat st;
     if (stat(path, &st) != 0) {
-        if (errno == ENOENT || errno == ENOTDIR) return GC_OK;
-        return gc_fail(GC_ERR_IO, "%s: cannot access: %s", path, strerror(errno));
+        if ((errno == ENOENT || errno == ENOTDIR) && !named) return GC_OK;
+        return gc_fail(GC_ERR_IO, "%s: cannot read the settings file: %s", path, strerror(errno));
     }
     char *text = NULL;
     size_t len = 0;
@@ -193,7 +195,7 @@ gc_status gc_api_settings_load(const char *env_file, gc_api_settings *out) {
     *out = (gc_api_settings){.timeout_s = 120.0, .max_retries = 3};
     const char *path = env_file ? env_file : "./.env";
     env_vars file = {0};
-    gc_status s = load_env_file(path, &file);
+    gc_status s = load_env_file(path, env_file != NULL, &file);
     if (s == GC_OK) s = read_settings(&file, path, out);
     vars_free(&file);
     if (s != GC_OK) gc_api_settings_free(out);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "gcache/api.h"
 #include "core/strbuf.h"
@@ -29,6 +30,7 @@ typedef struct mock_reply {
     const char *body;
     size_t len;          // 0: strlen(body)
     int delay_ms;        // sleep before answering
+    const char *retry_after;   // a Retry-After header, or NULL
 } mock_reply;
 
 typedef struct mock {
@@ -103,6 +105,7 @@ static enum MHD_Result mock_handle(void *cls, struct MHD_Connection *conn, const
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)r.body, MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (r.retry_after) MHD_add_response_header(resp, "Retry-After", r.retry_after);
     enum MHD_Result q = MHD_queue_response(conn, (unsigned)r.status, resp);
     MHD_destroy_response(resp);
     return q;
@@ -127,7 +130,7 @@ static int mock_start(void **st) {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(M.d, MHD_DAEMON_INFO_BIND_PORT);
     if (!info || !info->port) return -1;
     M.port = info->port;
-    mock_script(1, (mock_reply[]){{200, OK_BODY, 0, 0}});
+    mock_script(1, (mock_reply[]){{200, OK_BODY, 0, 0, NULL}});
     return 0;
 }
 
@@ -289,7 +292,7 @@ static const char ERR_500[] = "{\"error\":{\"message\":\"upstream overloaded\",\
 
 static void test_retry_after_500(void **st) {
     (void)st;
-    mock_script(2, (mock_reply[]){{500, ERR_500, 0, 0}, {200, OK_BODY, 0, 0}});
+    mock_script(2, (mock_reply[]){{500, ERR_500, 0, 0, NULL}, {200, OK_BODY, 0, 0, NULL}});
     gc_api_settings s = mock_settings();
     gc_api_request r = base_request();
     gc_api_reply rep;
@@ -304,7 +307,7 @@ static void test_retry_after_500(void **st) {
 static void test_retry_429_with_backoff(void **st) {
     (void)st;
     static const char ERR_429[] = "{\"error\":{\"message\":\"rate limited\",\"type\":\"rate_limit\"}}";
-    mock_script(3, (mock_reply[]){{429, ERR_429, 0, 0}, {429, ERR_429, 0, 0}, {200, OK_BODY, 0, 0}});
+    mock_script(3, (mock_reply[]){{429, ERR_429, 0, 0, NULL}, {429, ERR_429, 0, 0, NULL}, {200, OK_BODY, 0, 0, NULL}});
     setenv("GC_API_RETRY_BASE_MS", "40", 1);
     gc_api_settings s = mock_settings();
     gc_api_request r = base_request();
@@ -318,12 +321,59 @@ static void test_retry_429_with_backoff(void **st) {
     assert_int_equal(mock_served(), 3);
 }
 
+// A 429 with Retry-After waits what it says (1 s here, against a 1 ms backoff).
+static void test_retry_after_honoured(void **st) {
+    (void)st;
+    static const char ERR_429[] = "{\"error\":{\"message\":\"rate limited\"}}";
+    mock_script(2, (mock_reply[]){{429, ERR_429, 0, 0, "1"}, {200, OK_BODY, 0, 0, NULL}});
+    gc_api_settings s = mock_settings();
+    gc_api_request r = base_request();
+    gc_api_reply rep;
+    assert_int_equal(chat(&s, &r, &rep), GC_OK);
+    assert_int_equal(rep.attempts, 2);
+    assert_true(rep.seconds >= 0.95);
+    gc_api_reply_free(&rep);
+
+    // The HTTP-date form: three seconds from now (whole seconds: at least 2 s of wait).
+    static char date[64];
+    time_t t = time(NULL) + 3;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    mock_script(2, (mock_reply[]){{503, ERR_500, 0, 0, date}, {200, OK_BODY, 0, 0, NULL}});
+    assert_int_equal(chat(&s, &r, &rep), GC_OK);
+    assert_int_equal(rep.attempts, 2);
+    assert_true(rep.seconds >= 1.5);
+    gc_api_reply_free(&rep);
+}
+
+// A Retry-After of an hour is cut to one request timeout (1 s here); one on a
+// 500 is not a 429/503 hint, and the (1 ms) backoff applies.
+static void test_retry_after_bounded(void **st) {
+    (void)st;
+    mock_script(2, (mock_reply[]){{503, ERR_500, 0, 0, "3600"}, {200, OK_BODY, 0, 0, NULL}});
+    gc_api_settings s = mock_settings();
+    s.timeout_s = 1.0;
+    gc_api_request r = base_request();
+    gc_api_reply rep;
+    assert_int_equal(chat(&s, &r, &rep), GC_OK);
+    assert_int_equal(rep.attempts, 2);
+    assert_true(rep.seconds >= 0.95 && rep.seconds < 30);
+    gc_api_reply_free(&rep);
+
+    mock_script(2, (mock_reply[]){{500, ERR_500, 0, 0, "3600"}, {200, OK_BODY, 0, 0, NULL}});
+    assert_int_equal(chat(&s, &r, &rep), GC_OK);
+    assert_int_equal(rep.attempts, 2);
+    assert_true(rep.seconds < 30);
+    gc_api_reply_free(&rep);
+}
+
 // A 400 is the caller's fault: one request, and the server's words reported.
 static void test_no_retry_on_400(void **st) {
     (void)st;
     static const char ERR_400[] =
         "{\"error\":{\"message\":\"The model `nope` does not exist\",\"type\":\"invalid_request_error\"}}";
-    mock_script(1, (mock_reply[]){{400, ERR_400, 0, 0}});
+    mock_script(1, (mock_reply[]){{400, ERR_400, 0, 0, NULL}});
     gc_api_settings s = mock_settings();
     gc_api_request r = base_request();
     gc_api_reply rep;
@@ -339,7 +389,7 @@ static void test_no_retry_on_400(void **st) {
 // After max_retries the last status and message are reported.
 static void test_retries_exhausted(void **st) {
     (void)st;
-    mock_script(1, (mock_reply[]){{503, ERR_500, 0, 0}});
+    mock_script(1, (mock_reply[]){{503, ERR_500, 0, 0, NULL}});
     gc_api_settings s = mock_settings();
     s.max_retries = 2;
     gc_api_request r = base_request();
@@ -362,7 +412,7 @@ static void test_error_message_clipped(void **st) {
     int k = snprintf(body, 64, "{\"error\":{\"message\":\"");
     memset(body + k, 'x', n);
     strcpy(body + k + n, "\"}}");
-    mock_script(1, (mock_reply[]){{404, body, 0, 0}});
+    mock_script(1, (mock_reply[]){{404, body, 0, 0, NULL}});
     gc_api_settings s = mock_settings();
     gc_api_request r = base_request();
     gc_api_reply rep;
@@ -371,7 +421,7 @@ static void test_error_message_clipped(void **st) {
     assert_error_has("...");
     assert_true(strlen(gc_last_error()) < 600);
 
-    mock_script(1, (mock_reply[]){{403, "<html>Forbidden</html>", 0, 0}});
+    mock_script(1, (mock_reply[]){{403, "<html>Forbidden</html>", 0, 0, NULL}});
     assert_int_equal(chat(&s, &r, &rep), GC_ERR_IO);
     assert_error_has("HTTP 403: <html>Forbidden</html>");
 }
@@ -382,11 +432,11 @@ static void test_malformed_reply_via_server(void **st) {
     gc_api_settings s = mock_settings();
     gc_api_request r = base_request();
     gc_api_reply rep;
-    mock_script(1, (mock_reply[]){{200, "this is not json", 0, 0}});
+    mock_script(1, (mock_reply[]){{200, "this is not json", 0, 0, NULL}});
     assert_int_equal(chat(&s, &r, &rep), GC_ERR_FORMAT);
     assert_error_has("invalid JSON");
     assert_int_equal(mock_served(), 1);
-    mock_script(1, (mock_reply[]){{200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null}}]}", 0, 0}});
+    mock_script(1, (mock_reply[]){{200, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null}}]}", 0, 0, NULL}});
     assert_int_equal(chat(&s, &r, &rep), GC_ERR_FORMAT);
     assert_error_has("choices[0].message.content");
     assert_null(rep.text);
@@ -398,7 +448,7 @@ static void test_malformed_reply_via_server(void **st) {
 // 0.2 s timeout, not the reply, ended the request.
 static void test_timeout(void **st) {
     (void)st;
-    mock_script(1, (mock_reply[]){{200, OK_BODY, 0, 3000}});
+    mock_script(1, (mock_reply[]){{200, OK_BODY, 0, 3000, NULL}});
     gc_api_settings s = mock_settings();
     s.timeout_s = 0.2;
     s.max_retries = 0;
@@ -417,7 +467,7 @@ static void test_body_cap(void **st) {
     char *big = M.owned = malloc(n);
     assert_non_null(big);
     memset(big, ' ', n);
-    mock_script(1, (mock_reply[]){{200, big, n, 0}});
+    mock_script(1, (mock_reply[]){{200, big, n, 0, NULL}});
     gc_api_settings s = mock_settings();
     gc_api_request r = base_request();
     gc_api_reply rep;
@@ -698,7 +748,9 @@ static void test_settings_bad_values(void **st) {
     assert_error_has(g_env);
 }
 
-// A missing file is fine; a malformed one names file and line.
+// A named file that does not exist is an error even when the environment
+// holds every setting (a typo must not fall back to the shell's endpoint);
+// a malformed one names file and line.
 static void test_settings_files(void **st) {
     (void)st;
     gc_api_settings s;
@@ -706,9 +758,10 @@ static void test_settings_files(void **st) {
     snprintf(missing, sizeof missing, "%s/nope.env", g_dir);
     setenv("API_BASE_URL", "http://env/v1", 1);
     setenv("API_MODEL", "env-model", 1);
-    assert_int_equal(gc_api_settings_load(missing, &s), GC_OK);
-    assert_string_equal(s.model, "env-model");
-    gc_api_settings_free(&s);
+    assert_int_equal(gc_api_settings_load(missing, &s), GC_ERR_IO);
+    assert_error_has(missing);
+    assert_error_has("No such file");
+    assert_null(s.model);
 
     write_env("API_MODEL=m\nthis is not an assignment\n");
     assert_int_equal(gc_api_settings_load(g_env, &s), GC_ERR_FORMAT);
@@ -721,9 +774,23 @@ static void test_settings_files(void **st) {
     assert_error_has(g_dir);
 }
 
-// NULL reads ./.env.
+// NULL reads ./.env, which may be absent.
 static void test_settings_default_path(void **st) {
     (void)st;
+    char cwd0[4096];
+    assert_non_null(getcwd(cwd0, sizeof cwd0));
+    assert_int_equal(chdir(g_dir), 0);
+    setenv("API_BASE_URL", "http://env/v1", 1);
+    setenv("API_MODEL", "env-model", 1);
+    gc_api_settings s0;
+    gc_status r0 = gc_api_settings_load(NULL, &s0);
+    assert_int_equal(chdir(cwd0), 0);
+    unsetenv("API_BASE_URL");
+    unsetenv("API_MODEL");
+    assert_int_equal(r0, GC_OK);
+    assert_string_equal(s0.model, "env-model");
+    gc_api_settings_free(&s0);
+
     write_env("API_BASE_URL=http://cwd/v1\nAPI_MODEL=cwd-model\n");
     char cwd[4096];
     assert_non_null(getcwd(cwd, sizeof cwd));
@@ -770,6 +837,8 @@ int main(void) {
         MOCK(test_client_reuse),
         MOCK(test_retry_after_500),
         MOCK(test_retry_429_with_backoff),
+        MOCK(test_retry_after_honoured),
+        MOCK(test_retry_after_bounded),
         MOCK(test_no_retry_on_400),
         MOCK(test_retries_exhausted),
         MOCK(test_error_message_clipped),
