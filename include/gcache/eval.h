@@ -238,6 +238,9 @@ typedef struct gc_results_summary {
 // Reads every line of DIR/results.jsonl, writes DIR/summary.json atomically.
 // out may be NULL.
 gc_status gc_results_summarize(const char *dir, gc_results_summary *out);
+// The same, with a copy of `run` (what produced the results: method, model,
+// dataset, settings; NULL: none) as summary.json's "run" field.
+gc_status gc_results_summarize_run(const char *dir, const struct cJSON *run, gc_results_summary *out);
 // A small aligned table.
 void gc_results_summary_print(const gc_results_summary *s, FILE *fp);
 

@@ -47,6 +47,12 @@ int cmd_graph(int argc, char **argv) {
     }
     if (!dir || !out) return cli_usage_error("graph", "--checkpoint and --out are required");
     char *logp = gc_path_join(dir, "train_log.jsonl");
+    if (logp && !gc_file_exists(logp)) {
+        fprintf(stderr, "gcache graph: file not found: %s (a `gcache run --method gcache --topology Learned` run "
+                        "writes it into its --out or --checkpoint folder)\n", logp);
+        free(logp);
+        return 1;
+    }
     cJSON *rec = logp ? last_record(logp) : NULL;
     if (!rec) {
         fprintf(stderr, "gcache graph: %s: no training record with edge probabilities\n", logp ? logp : dir);

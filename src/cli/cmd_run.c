@@ -3,13 +3,17 @@
 //   gcache                         (the agent graph with learned topology; see run_gcache.c)
 #include "cli/cli.h"
 #include "cli/run.h"
+#include "core/error.h"
 #include "core/file.h"
 #include "cli/cli_device.h"
+#include "gcache/eval.h"
 #include "gcache/mas.h"
 #include "gcache/tokenizer.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void run_help(void) {
     printf("usage: gcache run --method M --task T --dataset PATH --model PATH [options]\n\n"
@@ -20,7 +24,7 @@ static void run_help(void) {
            "tasks:     gsm8k aime arc gpqa medqa mmlu humaneval mbpp\n\n"
            "common options:\n"
            "  --out DIR             results folder (default runs/<task>-<method>)\n"
-           "  --max-samples N       at most N questions (default: all)\n"
+           "  --max-samples N       at most N questions, N >= 1 (default: all of them)\n"
            "  --offset N            skip the first N questions of the file\n"
            "  --batch N             questions run together in one engine batch (default 8)\n"
            "  --seed S              sampling seed (default 0)\n"
@@ -124,7 +128,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_str(argc, argv, &i, "--topology", &o->topology));
         OPT(cli_opt_str(argc, argv, &i, "--fuse", &o->fuse));
         OPT(cli_opt_str(argc, argv, &i, "--checkpoint", &o->checkpoint));
-        OPT(cli_opt_int(argc, argv, &i, "--max-samples", 0, 1LL << 40, &o->max_samples));
+        OPT(cli_opt_int(argc, argv, &i, "--max-samples", 1, 1LL << 40, &o->max_samples));
         OPT(cli_opt_int(argc, argv, &i, "--offset", 0, 1LL << 40, &o->offset));
         OPT(cli_opt_int(argc, argv, &i, "--batch", 1, 4096, &o->batch));
         OPT(cli_opt_int(argc, argv, &i, "--seed", 0, 1LL << 62, &o->seed));
@@ -164,6 +168,13 @@ static int parse(int argc, char **argv, run_opts *o) {
     }
     if (!o->method || !o->task || !o->dataset)
         return cli_usage_error("run", "--method, --task and --dataset are required");
+    static const char *const methods[] = {"single", "textmas", "latentmas", "gcache", "api"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof methods / sizeof *methods; k++) known = known || strcmp(o->method, methods[k]) == 0;
+    if (!known)
+        return cli_usage_error("run", "unknown method '%s' (single, textmas, latentmas, gcache, api)", o->method);
+    gc_task task;
+    if (gc_task_from_name(o->task, &task) != GC_OK) return cli_usage_error("run", "%s", gc_last_error());
     const bool api_only = strcmp(o->method, "api") == 0;
     if (!o->model && !api_only) return cli_usage_error("run", "--model is required (except with --method api)");
     if (api_only && o->gen_mode != RUN_GEN_LOCAL)
@@ -171,6 +182,54 @@ static int parse(int argc, char **argv, run_opts *o) {
     return 0;
 }
 
+static bool path_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+// The first missing directory on the way to `dir` (NULL when it exists):
+// what a failed start removes again.
+static char *first_missing_dir(const char *dir) {
+    char *p = strdup(dir), *missing = NULL;
+    if (!p) return NULL;
+    for (;;) {
+        if (path_exists(p)) break;
+        free(missing);
+        missing = strdup(p);
+        char *slash = strrchr(p, '/');
+        while (slash && slash > p && slash[1] == 0) { *slash = 0; slash = strrchr(p, '/'); }   // trailing '/'
+        if (!slash || slash == p) break;
+        *slash = 0;
+    }
+    free(p);
+    return missing;
+}
+
+// Removes what a start that failed created in OUT: the empty results file,
+// run.json, and the directories up to the first one that did not exist
+// (each only when empty, so nothing else is lost).
+static void undo_out(run_ctx *c) {
+    if (!c->created_from) return;
+    char *f = gc_path_join(c->out_dir, "results.jsonl");
+    struct stat st;
+    if (f && stat(f, &st) == 0 && st.st_size == 0) unlink(f);
+    free(f);
+    if (c->wrote_manifest && (f = gc_path_join(c->out_dir, RUN_MANIFEST))) { unlink(f); free(f); }
+    char *p = strdup(c->out_dir);
+    size_t stop = strlen(c->created_from);
+    while (p && strlen(p) >= stop && rmdir(p) == 0) {
+        char *slash = strrchr(p, '/');
+        if (!slash || (size_t)(slash - p) < stop) break;
+        *slash = 0;
+    }
+    free(p);
+    free(c->created_from);
+    c->created_from = NULL;
+}
+
+// Everything that can fail on the user's input (task, dataset, model, API
+// settings, prompts, a --resume into another run's folder) is checked
+// before OUT is created; if a later step fails, what was created goes again.
 int run_open(run_ctx *c, const run_opts *o) {
     memset(c, 0, sizeof *c);
     c->o = o;
@@ -178,10 +237,6 @@ int run_open(run_ctx *c, const run_opts *o) {
         snprintf(c->out_dir, sizeof c->out_dir, "runs/%s-%s", o->task, o->method);
     } else {
         snprintf(c->out_dir, sizeof c->out_dir, "%s", o->out);
-    }
-    if (gc_mkdir_p(c->out_dir) != 0) {
-        fprintf(stderr, "gcache run: cannot create %s: %s\n", c->out_dir, strerror(errno));
-        return 1;
     }
     gc_status s = runio_load(o->task, o->dataset, o->strict, (uint64_t)o->seed, &c->data);
     if (s != GC_OK) return cli_error("run", s);
@@ -196,12 +251,37 @@ int run_open(run_ctx *c, const run_opts *o) {
     if (run_uses_api(o) && run_api_open(c)) return 1;
     s = o->prompts ? gc_prompts_load(o->prompts, &c->ps) : gc_prompts_for_task(o->task, &c->ps);
     if (s != GC_OK) return cli_error("run", s);
-    if (o->trace && !(c->trace = fopen(o->trace, o->resume ? "a" : "w"))) {
-        fprintf(stderr, "gcache run: cannot write trace file %s\n", o->trace);
+    if (!(c->manifest = run_manifest_new(c))) return cli_error("run", gc_fail(GC_ERR_OOM, "out of memory"));
+    if (o->resume && path_exists(c->out_dir) && run_manifest_check(c->out_dir, c->manifest)) return 1;
+
+    c->created_from = first_missing_dir(c->out_dir);
+    if (gc_mkdir_p(c->out_dir) != 0) {
+        fprintf(stderr, "gcache run: cannot create %s: %s\n", c->out_dir, strerror(errno));
+        free(c->created_from);
+        c->created_from = NULL;
         return 1;
     }
+    int rc = 0;
     s = runio_results_open(c->out_dir, o->resume, &c->res);
-    if (s != GC_OK) return cli_error("run", s);
+    if (s != GC_OK) rc = cli_error("run", s);
+    // A resumed run keeps the record of the run it continues.
+    char *mpath = gc_path_join(c->out_dir, RUN_MANIFEST);
+    if (!rc && mpath && !(o->resume && gc_file_exists(mpath))) {
+        if ((s = run_manifest_write(c->out_dir, c->manifest)) != GC_OK) rc = cli_error("run", s);
+        else c->wrote_manifest = true;
+    }
+    free(mpath);
+    if (!rc && o->trace && !(c->trace = fopen(o->trace, o->resume ? "a" : "w"))) {
+        fprintf(stderr, "gcache run: cannot write trace file %s: %s\n", o->trace, strerror(errno));
+        rc = 1;
+    }
+    if (rc) {
+        if (c->res) { runio_results_close(c->res); c->res = NULL; }
+        undo_out(c);
+        return rc;
+    }
+    free(c->created_from);   // from here on OUT is the run's, whatever happens
+    c->created_from = NULL;
     return 0;
 }
 
@@ -209,6 +289,8 @@ void run_close(run_ctx *c) {
     run_api_close(c);
     if (c->res) runio_results_close(c->res);
     if (c->trace) fclose(c->trace);
+    cJSON_Delete(c->manifest);
+    free(c->created_from);
     gc_prompts_free(c->ps);
     gc_realign_free(c->ra);
     gc_engine_free(c->e);
@@ -423,12 +505,12 @@ int cmd_run(int argc, char **argv) {
         int64_t done = runio_results_count(c.res);
         char label[128];
         snprintf(label, sizeof label, "%s %s", o.method, o.task);
-        runio_progress *pb = runio_progress_new(done + n, label);
+        runio_progress *pb = runio_progress_new(done + n, done, label, "q");
         if (done) fprintf(stderr, "gcache run: resuming: %lld questions already done\n", (long long)done);
         rc = idx ? run_batches(&c, idx, n, build_mas, &mp, pb, &done) : 1;
         runio_progress_done(pb);
         free(idx);
-        if (!rc && (s = runio_results_summary(c.res, label)) != GC_OK) rc = cli_error("run", s);
+        if (!rc && (s = runio_results_summary(c.res, label, c.manifest)) != GC_OK) rc = cli_error("run", s);
     }
     run_close(&c);
     return rc;

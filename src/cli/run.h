@@ -48,6 +48,9 @@ struct run_ctx {
     gc_api **api;               // n_api clients (one per concurrent request) when the run asks an API
     int n_api;
     gc_api_settings api_set;
+    cJSON *manifest;            // what OUT/run.json records (run_manifest.c)
+    char *created_from;         // while starting: the first directory of OUT this run created
+    bool wrote_manifest;
 };
 
 run_opts run_default_opts(void);
@@ -60,6 +63,15 @@ void run_trace_event(void *user, const gc_sched_event *ev);
 int run_batches(run_ctx *c, const int64_t *idx, int64_t n, run_build_fn build, void *user, runio_progress *pb,
                 int64_t *done);
 int run_gcache(const run_opts *o);
+
+// OUT/run.json (run_manifest.c): method, task, dataset, model, API and the
+// settings that change results, with file fingerprints.
+#define RUN_MANIFEST "run.json"
+cJSON *run_manifest_new(const run_ctx *c);
+gc_status run_manifest_write(const char *out_dir, const cJSON *m);
+// 0 when a run described by `now` may resume into out_dir; else prints what
+// differs from out_dir's run.json (or its records' method) and returns 1.
+int run_manifest_check(const char *out_dir, const cJSON *now);
 
 // API answers (run_api.c).
 int run_gen_mode_from_name(const char *name, run_gen_mode *out);

@@ -220,7 +220,7 @@ static int train_and_eval(run_ctx *c, gopts *go) {
     int64_t *idx = malloc((size_t)(total + B + 1) * sizeof *idx);
     if (!idx) rc = 1;
     int first_it = L.pol ? (int)gc_policy_step(L.pol) : 0;
-    runio_progress *pb = rc ? NULL : runio_progress_new(o->train_iters, "training the policy");
+    runio_progress *pb = rc ? NULL : runio_progress_new(o->train_iters, first_it, "training the policy", "it");
     for (int it = first_it; !rc && it < o->train_iters && train_n > 0; it++) {
         for (int64_t k = 0; k < B; k++) idx[k] = o->offset + (it * B + k) % train_n;
         L.idx = idx;
@@ -274,7 +274,7 @@ static int train_and_eval(run_ctx *c, gopts *go) {
         int64_t first = o->offset + train_n, count = o->max_samples < 0 ? total : o->max_samples;
         int64_t n = run_pending(c, first, count, idx);
         int64_t done = runio_results_count(c->res);
-        runio_progress *ev = runio_progress_new(done + n, "evaluating the learned topology");
+        runio_progress *ev = runio_progress_new(done + n, done, "evaluating the learned topology", "q");
         c->on_record = add_learned;
         c->user = &L;
         L.eval = true;
@@ -336,7 +336,7 @@ int run_gcache(const run_opts *o) {
         snprintf(label, sizeof label, "gcache Learned %s %s", go.gp.cache_mode ? "cache" : "text", o->task);
         rc = train_and_eval(&c, &go);
         gc_status s2;
-        if (!rc && (s2 = runio_results_summary(c.res, label)) != GC_OK) rc = cli_error("run", s2);
+        if (!rc && (s2 = runio_results_summary(c.res, label, c.manifest)) != GC_OK) rc = cli_error("run", s2);
         run_close(&c);
         return rc;
     }
@@ -350,11 +350,11 @@ int run_gcache(const run_opts *o) {
         int64_t done = runio_results_count(c.res);
         char label[128];
         snprintf(label, sizeof label, "gcache %s %s %s", gc_topology_name(go.topo), go.gp.cache_mode ? "cache" : "text", o->task);
-        runio_progress *pb = runio_progress_new(done + n, label);
+        runio_progress *pb = runio_progress_new(done + n, done, label, "q");
         rc = idx ? run_batches(&c, idx, n, build_fixed, &go, pb, &done) : 1;
         runio_progress_done(pb);
         free(idx);
-        if (!rc && (s = runio_results_summary(c.res, label)) != GC_OK) rc = cli_error("run", s);
+        if (!rc && (s = runio_results_summary(c.res, label, c.manifest)) != GC_OK) rc = cli_error("run", s);
     }
     run_close(&c);
     return rc;

@@ -95,9 +95,9 @@ bool runio_results_done(const runio_results *r, const char *id) { return gc_resu
 int64_t runio_results_count(const runio_results *r) { return (int64_t)gc_results_done_count(r->r); }
 gc_status runio_results_append(runio_results *r, const cJSON *rec) { return gc_results_append(r->r, rec); }
 
-gc_status runio_results_summary(runio_results *r, const char *label) {
+gc_status runio_results_summary(runio_results *r, const char *label, const cJSON *run) {
     gc_results_summary s;
-    GC_TRY(gc_results_summarize(r->dir, &s));
+    GC_TRY(gc_results_summarize_run(r->dir, run, &s));
     fprintf(stderr, "\n%s\n", label);
     gc_results_summary_print(&s, stderr);
     return GC_OK;
@@ -112,9 +112,10 @@ void runio_results_close(runio_results *r) {
 
 struct runio_progress { gc_progress *p; };
 
-runio_progress *runio_progress_new(int64_t total, const char *label) {
+runio_progress *runio_progress_new(int64_t total, int64_t start, const char *label, const char *unit) {
     runio_progress *p = calloc(1, sizeof *p);
-    if (p) p->p = gc_progress_new((size_t)total, label);
+    gc_progress_opts o = {NULL, -1, NULL, NULL, (size_t)start, 0, unit};
+    if (p) p->p = gc_progress_new_opts((size_t)total, label, &o);
     return p;
 }
 

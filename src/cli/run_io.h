@@ -30,13 +30,15 @@ bool runio_results_done(const runio_results *r, const char *id);
 int64_t runio_results_count(const runio_results *r);
 // Appends one line and flushes it to disk.
 gc_status runio_results_append(runio_results *r, const cJSON *rec);
-// Writes DIR/summary.json over every line of the file and prints a table.
-gc_status runio_results_summary(runio_results *r, const char *label);
+// Writes DIR/summary.json over every line of the file (with `run`, what
+// produced them, as its "run" field) and prints a table.
+gc_status runio_results_summary(runio_results *r, const char *label, const cJSON *run);
 void runio_results_close(runio_results *r);
 
-// Progress bar on stderr.
+// Progress bar on stderr: `start` of the `total` items were done before this
+// run (the rate counts only the rest); unit names an item in rates ("q", "it").
 typedef struct runio_progress runio_progress;
-runio_progress *runio_progress_new(int64_t total, const char *label);
+runio_progress *runio_progress_new(int64_t total, int64_t start, const char *label, const char *unit);
 void runio_progress_tick(runio_progress *p, int64_t done, const char *extra);
 void runio_progress_done(runio_progress *p);
 

@@ -16,6 +16,7 @@ struct gc_progress {
     size_t total, start, last_done;
     int width;
     char *label;
+    char unit[8];
     double t0, last_draw;
     int last_decile;
     bool drawn;
@@ -41,6 +42,7 @@ gc_progress *gc_progress_new_opts(size_t total, const char *label, const gc_prog
     p->start = o ? o->start : 0;
     p->last_done = p->start;
     p->width = (o && o->width > 0) ? o->width : 24;
+    snprintf(p->unit, sizeof p->unit, "%s", (o && o->unit && *o->unit) ? o->unit : "q");
     p->t0 = p->clock(p->clock_ctx);
     p->last_draw = p->t0;
     p->last_decile = total ? (int)(p->start * 10 / total) : 0;
@@ -48,7 +50,7 @@ gc_progress *gc_progress_new_opts(size_t total, const char *label, const gc_prog
 }
 
 gc_progress *gc_progress_new(size_t total, const char *label) {
-    gc_progress_opts o = {NULL, -1, NULL, NULL, 0, 0};
+    gc_progress_opts o = {NULL, -1, NULL, NULL, 0, 0, NULL};
     return gc_progress_new_opts(total, label, &o);
 }
 
@@ -67,10 +69,10 @@ static double rate(const gc_progress *p, size_t done, double now) {
     return (double)(done - p->start) / dt;
 }
 
-static void fmt_rate(double r, char *buf, size_t cap) {
-    if (r <= 0) snprintf(buf, cap, "-- q/s");
-    else if (r >= 1) snprintf(buf, cap, "%.2f q/s", r);
-    else snprintf(buf, cap, "%.1f s/q", 1.0 / r);
+static void fmt_rate(const gc_progress *p, double r, char *buf, size_t cap) {
+    if (r <= 0) snprintf(buf, cap, "-- %s/s", p->unit);
+    else if (r >= 1) snprintf(buf, cap, "%.2f %s/s", r, p->unit);
+    else snprintf(buf, cap, "%.1f s/%s", 1.0 / r, p->unit);
 }
 
 void gc_progress_format(const gc_progress *p, size_t done, double now, const char *extra, char *buf, size_t cap) {
@@ -89,7 +91,7 @@ void gc_progress_format(const gc_progress *p, size_t done, double now, const cha
     }
     double r = rate(p, done, now);
     char rs[32], eta[32];
-    fmt_rate(r, rs, sizeof rs);
+    fmt_rate(p, r, rs, sizeof rs);
     gc_progress_fmt_duration(r > 0 ? (double)(total - done) / r : -1, eta, sizeof eta);
     OUT("%zu/%zu %3.0f%% %s ETA %s", done, total, 100.0 * frac, rs, eta);
     if (extra && *extra) {
@@ -132,7 +134,7 @@ void gc_progress_done(gc_progress *p) {
     double now = p->clock(p->clock_ctx);
     char el[32], rs[32];
     gc_progress_fmt_duration(now - p->t0, el, sizeof el);
-    fmt_rate(rate(p, p->last_done, now), rs, sizeof rs);
+    fmt_rate(p, rate(p, p->last_done, now), rs, sizeof rs);
     fprintf(p->fp, "%s%s%s%zu/%zu done in %s (%s)\n", p->tty && p->drawn ? "\r\033[K" : "", p->label,
             *p->label ? " " : "", p->last_done, p->total, el, rs);
     fflush(p->fp);

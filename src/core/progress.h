@@ -1,5 +1,6 @@
 // Progress reporting for long loops (evaluation runs), written to stderr.
 //   tty:      one line redrawn in place: label [#####.....] 45/100 45% 2.10 q/s ETA 26s extra
+//             (the unit, "q" for questions by default, is the caller's: "it" for iterations)
 //   not tty:  the same figures as a plain line each time another 10% is done
 //             or 30 s have passed, so logs stay short.
 // The rate counts only work done in this run (opts.start excludes questions
@@ -21,6 +22,7 @@ typedef struct gc_progress_opts {
     void *clock_ctx;
     size_t start;                // items done before this run
     int width;                   // bar cells; 0: 24
+    const char *unit;            // what an item is in rates ("q/s", "s/q"); NULL: "q"
 } gc_progress_opts;
 
 // NULL on OOM; every function accepts a NULL progress and does nothing.

@@ -76,7 +76,7 @@ static void compute(const collect *c, gc_results_summary *s, gc_strset *seen, bo
     s->mean_cost = n_cost ? s->total_cost / (double)n_cost : 0;
 }
 
-static char *summary_json(const gc_results_summary *s) {
+static char *summary_json(const gc_results_summary *s, const cJSON *run) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddNumberToObject(o, "questions", (double)s->n);
@@ -89,12 +89,20 @@ static char *summary_json(const gc_results_summary *s) {
         cJSON_AddNumberToObject(o, "total_cost", s->total_cost);
         cJSON_AddNumberToObject(o, "mean_cost", s->mean_cost);
     }
+    if (run) {
+        cJSON *copy = cJSON_Duplicate(run, true);
+        if (!copy || !cJSON_AddItemToObject(o, "run", copy)) { cJSON_Delete(copy); cJSON_Delete(o); return NULL; }
+    }
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     return text;
 }
 
 gc_status gc_results_summarize(const char *dir, gc_results_summary *out) {
+    return gc_results_summarize_run(dir, NULL, out);
+}
+
+gc_status gc_results_summarize_run(const char *dir, const cJSON *run, gc_results_summary *out) {
     char *path = gc_path_join(dir, "results.jsonl");
     char *spath = gc_path_join(dir, "summary.json");
     char *d = NULL;
@@ -115,7 +123,7 @@ gc_status gc_results_summarize(const char *dir, gc_results_summary *out) {
         if (oom) st = gc_fail(GC_ERR_OOM, "out of memory");
     }
     if (st == GC_OK) {
-        char *text = summary_json(&s);
+        char *text = summary_json(&s, run);
         if (!text) st = gc_fail(GC_ERR_OOM, "out of memory");
         else {
             size_t tl = strlen(text);

@@ -141,6 +141,30 @@ static void test_resume_after_torn_line(void **st) {
     cJSON_Delete(sj);
 }
 
+// summary.json carries what produced the results, as given, beside the figures.
+static void test_summary_with_run(void **st) {
+    (void)st;
+    gc_results *r;
+    assert_int_equal(gc_results_open(g_dir, GC_RESULTS_NEW, &r), GC_OK);
+    append_line(r, "a", true, 10, 1.0, -1);
+    gc_results_close(r);
+    cJSON *run = cJSON_Parse("{\"method\":\"latentmas\",\"model\":{\"path\":\"m.gguf\",\"bytes\":5},"
+                             "\"settings\":{\"temperature\":0.6}}");
+    assert_non_null(run);
+    assert_int_equal(gc_results_summarize_run(g_dir, run, NULL), GC_OK);
+    cJSON *sj = cJSON_Parse(slurp(path_in("summary.json")));
+    assert_non_null(sj);
+    assert_true(cJSON_Compare(cJSON_GetObjectItem(sj, "run"), run, true));
+    assert_int_equal(cJSON_GetObjectItem(sj, "questions")->valueint, 1);
+    cJSON_Delete(sj);
+    // Without one there is no "run" field.
+    assert_int_equal(gc_results_summarize(g_dir, NULL), GC_OK);
+    sj = cJSON_Parse(slurp(path_in("summary.json")));
+    assert_null(cJSON_GetObjectItem(sj, "run"));
+    cJSON_Delete(sj);
+    cJSON_Delete(run);
+}
+
 static void test_summary_cost_duplicates_and_table(void **st) {
     (void)st;
     gc_results *r;
@@ -274,6 +298,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_resume_after_torn_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_summary_cost_duplicates_and_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_with_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_during_appends, setup, teardown),
     };

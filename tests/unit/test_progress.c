@@ -40,7 +40,7 @@ static void test_format(void **st) {
     fake_clock clk = {100};
     FILE *sink = fopen("/dev/null", "w");
     assert_non_null(sink);
-    gc_progress_opts o = {sink, 1, fake_now, &clk, 0, 10};
+    gc_progress_opts o = {sink, 1, fake_now, &clk, 0, 10, NULL};
     gc_progress *p = gc_progress_new_opts(100, "gsm8k", &o);
     assert_non_null(p);
     char b[256];
@@ -65,6 +65,16 @@ static void test_format(void **st) {
     gc_progress_format(p, 60, 110, NULL, b, sizeof b);
     assert_string_equal(b, "60/100  60% 1.00 q/s ETA 40s");
     gc_progress_done(p);
+
+    // Another unit: training iterations.
+    o.start = 0;
+    o.unit = "it";
+    p = gc_progress_new_opts(10, "training", &o);
+    gc_progress_format(p, 2, 130, NULL, b, sizeof b);
+    assert_string_equal(b, "training 2/10  20% 15.0 s/it ETA 2m00s");
+    gc_progress_format(p, 0, 130, NULL, b, sizeof b);
+    assert_string_equal(b, "training 0/10   0% -- it/s ETA --");
+    gc_progress_done(p);
     fclose(sink);
 }
 
@@ -74,7 +84,7 @@ static void test_plain_every_decile_or_30s(void **st) {
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
     fake_clock clk = {0};
-    gc_progress_opts o = {mem, 0, fake_now, &clk, 0, 0};
+    gc_progress_opts o = {mem, 0, fake_now, &clk, 0, 0, NULL};
     gc_progress *p = gc_progress_new_opts(100, "run", &o);
     for (size_t d = 1; d <= 100; d++) {
         clk.t += 1;
@@ -108,7 +118,7 @@ static void test_tty_redraw(void **st) {
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
     fake_clock clk = {0};
-    gc_progress_opts o = {mem, 1, fake_now, &clk, 0, 4};
+    gc_progress_opts o = {mem, 1, fake_now, &clk, 0, 4, NULL};
     gc_progress *p = gc_progress_new_opts(5, "t", &o);
     gc_progress_tick(p, 1, NULL);   // first draw
     gc_progress_tick(p, 2, NULL);   // same instant: throttled
@@ -134,7 +144,7 @@ static void test_null_and_zero_total(void **st) {
     char b[128];
     fake_clock clk = {0};
     FILE *sink = fopen("/dev/null", "w");
-    gc_progress_opts o = {sink, 0, fake_now, &clk, 0, 0};
+    gc_progress_opts o = {sink, 0, fake_now, &clk, 0, 0, NULL};
     gc_progress *p = gc_progress_new_opts(0, "empty", &o);
     gc_progress_format(p, 0, 1, NULL, b, sizeof b);
     assert_string_equal(b, "empty 0/0 100% -- q/s ETA --");

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# `gcache run` on bad input and on --resume, with the tiny chat model:
+# failed validation leaves no --out folder; error texts name what is wrong
+# (every method, the file, the field); --resume into a folder of another
+# run is refused with what differs; run.json / summary.json record the run;
+# the training progress counts iterations; `gcache graph` names a missing log.
+set -u
+BIN=$1
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+pass=0; fails=0
+ok() { pass=$((pass+1)); }
+bad() { echo "FAIL: $*"; fails=$((fails+1)); }
+M=(--model tests/data/tiny/chat --device cpu)
+DATA=examples/gsm8k-mini.jsonl
+small=(--max-tokens 4 --temperature 0)
+
+# expect_fail PATTERN CMD...: non-zero exit, PATTERN (grep -E) in stderr.
+expect_fail() {
+  local pat=$1; shift
+  if "$@" >"$T/out" 2>"$T/err"; then bad "should fail: $*"; return 1; fi
+  grep -Eq -- "$pat" "$T/err" || { bad "message for '$*' lacks '$pat': $(cat "$T/err")"; return 1; }
+  return 0
+}
+# no_dir DIR: the failed command left nothing behind.
+no_dir() { [ ! -e "$1" ] && ok || bad "$1 was left behind: $(ls -la "$1" 2>&1 | head -5)"; }
+
+# 1. Bad input: a clear error and no --out folder (nor its parents).
+O=$T/new/a/b
+expect_fail "unknown method 'latentmass' \(single, textmas, latentmas, gcache, api\)" \
+  "$BIN" run --method latentmass --task gsm8k --dataset $DATA "${M[@]}" --out "$O" && no_dir "$T/new"
+expect_fail 'unknown task "gsm8kk"' "$BIN" run --method single --task gsm8kk --dataset $DATA "${M[@]}" --out "$O" \
+  && no_dir "$T/new"
+expect_fail "no_such.jsonl: cannot open" "$BIN" run --method single --task gsm8k --dataset "$T/no_such.jsonl" "${M[@]}" \
+  --out "$O" && no_dir "$T/new"
+: >"$T/empty.jsonl"
+expect_fail "empty.jsonl: empty file" "$BIN" run --method single --task gsm8k --dataset "$T/empty.jsonl" "${M[@]}" \
+  --out "$O" && no_dir "$T/new"
+expect_fail "gsm8k_bad.jsonl:2: invalid JSON" "$BIN" run --method single --task gsm8k --strict \
+  --dataset tests/data/eval/gsm8k_bad.jsonl "${M[@]}" --out "$O" && no_dir "$T/new"
+expect_fail "no-model-here" "$BIN" run --method single --task gsm8k --dataset $DATA --model "$T/no-model-here" \
+  --device cpu --out "$O" && no_dir "$T/new"
+expect_fail "max-samples.*\[1," "$BIN" run --method single --task gsm8k --dataset $DATA "${M[@]}" --max-samples 0 \
+  --out "$O" && no_dir "$T/new"
+expect_fail "unknown topology|Tree" "$BIN" run --method gcache --topology Tree --task gsm8k --dataset $DATA "${M[@]}" \
+  --out "$O" && no_dir "$T/new"
+# A named --env-file that does not exist: an error naming it, even with every setting in the environment.
+expect_fail "$T/typo.env: cannot read the settings file: No such file" env API_BASE_URL=http://127.0.0.1:9/v1 \
+  API_MODEL=m "$BIN" run --method api --task gsm8k --dataset $DATA --env-file "$T/typo.env" --out "$O" \
+  && no_dir "$T/new"
+# A folder that existed before a failed start stays.
+mkdir -p "$T/kept"
+expect_fail "empty file" "$BIN" run --method single --task gsm8k --dataset "$T/empty.jsonl" "${M[@]}" --out "$T/kept"
+[ -d "$T/kept" ] && [ -z "$(ls -A "$T/kept")" ] && ok || bad "pre-existing --out folder removed or written"
+
+# 2. A run records what produced it; a trace file inside a new --out works.
+R=$T/runs/single
+"$BIN" run --method single --task gsm8k --dataset $DATA "${M[@]}" "${small[@]}" --max-samples 2 --out "$R" \
+  --trace "$R/trace.jsonl" >/dev/null 2>"$T/e1" || bad "first run: $(tail -3 "$T/e1")"
+python3 - "$R" <<'PY' && ok || bad "run.json / summary.json contents"
+import json, sys
+d = sys.argv[1]
+m = json.load(open(d + "/run.json"))
+s = json.load(open(d + "/summary.json"))
+assert s["questions"] == 2 and s["run"] == m, s
+assert m["method"] == "single" and m["task"] == "gsm8k", m
+assert m["dataset"]["path"] == "examples/gsm8k-mini.jsonl" and m["dataset"]["bytes"] > 0 and len(m["dataset"]["fnv1a"]) == 16
+assert m["model"]["path"] == "tests/data/tiny/chat" and m["model"]["bytes"] > 0
+assert m["settings"]["temperature"] == 0 and m["settings"]["max_tokens"] == 4 and m["settings"]["seed"] == 0
+assert sum(1 for _ in open(d + "/trace.jsonl")) > 0
+PY
+
+# 3. --resume into it with another method / dataset / setting: refused, naming the difference; nothing appended.
+lines() { wc -l <"$R/results.jsonl"; }
+n0=$(lines)
+expect_fail 'method +"single" there, "latentmas" now' "$BIN" run --method latentmas --latent-steps 1 --task gsm8k \
+  --dataset $DATA "${M[@]}" "${small[@]}" --max-samples 3 --out "$R" --resume && ok
+expect_fail 'dataset +examples/gsm8k-mini.jsonl .* there, tests/data/eval/gsm8k.jsonl' "$BIN" run --method single \
+  --task gsm8k --dataset tests/data/eval/gsm8k.jsonl "${M[@]}" "${small[@]}" --max-samples 3 --out "$R" --resume && ok
+expect_fail 'temperature +0 there, 0.7 now' "$BIN" run --method single --task gsm8k --dataset $DATA "${M[@]}" \
+  --max-tokens 4 --temperature 0.7 --max-samples 3 --out "$R" --resume && ok
+# Another model: the tiny chat model with a changed config (same file names).
+cp -r tests/data/tiny/chat "$T/chat2" && echo >>"$T/chat2/config.json"
+expect_fail "model +tests/data/tiny/chat .* there, $T/chat2" "$BIN" run --method single --task gsm8k --dataset $DATA \
+  --model "$T/chat2" --device cpu "${small[@]}" --max-samples 3 --out "$R" --resume && ok
+[ "$(lines)" = "$n0" ] && ok || bad "a refused resume changed results.jsonl"
+# The same run (the dataset copied elsewhere, more questions) resumes.
+cp $DATA "$T/copy.jsonl"
+"$BIN" run --method single --task gsm8k --dataset "$T/copy.jsonl" "${M[@]}" "${small[@]}" --max-samples 3 --out "$R" \
+  --resume >/dev/null 2>"$T/e2" && [ "$(lines)" = 3 ] && ok || bad "same-run resume: $(tail -3 "$T/e2")"
+# Results without run.json: their records' method is checked.
+rm "$R/run.json"
+expect_fail 'holds results of --method single' "$BIN" run --method textmas --task gsm8k --dataset $DATA "${M[@]}" \
+  "${small[@]}" --max-samples 3 --out "$R" --resume && ok
+
+# 4. Training progress counts iterations; `graph` on a folder without a log names the file.
+G=$T/runs/gc
+"$BIN" run --method gcache --topology Learned --agents 2 --latent-steps 1 --train-iters 2 --batch-size 1 \
+  --task gsm8k --dataset $DATA "${M[@]}" "${small[@]}" --max-samples 1 --out "$G" >/dev/null 2>"$T/e3" \
+  || bad "gcache Learned run: $(tail -3 "$T/e3")"
+grep "training the policy" "$T/e3" | grep -Eq "[0-9.]+ (s/it|it/s)" && ! grep "training the policy" "$T/e3" | grep -q "q/s\|s/q" \
+  && ok || bad "training progress unit: $(grep 'training the policy' "$T/e3")"
+"$BIN" graph --checkpoint "$G" --out "$T/topology.svg" >/dev/null 2>&1 || command -v dot >/dev/null || true
+mkdir -p "$T/nolog"
+expect_fail "file not found: $T/nolog/train_log.jsonl" "$BIN" graph --checkpoint "$T/nolog" --out "$T/x.svg" && ok
+
+echo "$pass passed, $fails failed"
+[ $fails -eq 0 ]
