@@ -132,6 +132,7 @@ static cJSON *settings_json(const run_opts *o) {
             NUM("edge_temperature", o->edge_temperature);
             BOOL("baseline", !o->no_baseline);
             STR("reward", o->reward);
+            STR("eval_policy", o->eval_policy);
         }
     }
 #undef NUM
