@@ -128,6 +128,15 @@ static gc_tensor make_weight(gc_dtype dt, int64_t N, int64_t K, void **storage) 
                 urand();
             }
             break;
+        case GC_DT_Q5_0:  // the real Qwen GGUF's main type: f16 d, u32 high bits, 16 nibble bytes
+            for (int64_t b = 0; b < K / 32; b++) {
+                uint8_t *blk = row + b * 22;
+                uint16_t h = gc_f32_to_f16(0.005f * (1.0f + urand() * 0.5f));
+                memcpy(blk, &h, 2);
+                for (int i = 0; i < 20; i++) blk[2 + i] = (uint8_t)(rng >> (i % 8 * 7));
+                urand();
+            }
+            break;
         default: fail_msg("dtype not covered");
         }
     }
@@ -139,9 +148,9 @@ static gc_tensor make_weight(gc_dtype dt, int64_t N, int64_t K, void **storage) 
 static void test_matmul(void **st) {
     (void)st;
     NEED_GPU();
-    const gc_dtype dts[] = {GC_DT_BF16, GC_DT_F32, GC_DT_F16, GC_DT_Q8_0, GC_DT_Q4_1};
+    const gc_dtype dts[] = {GC_DT_BF16, GC_DT_F32, GC_DT_F16, GC_DT_Q8_0, GC_DT_Q4_1, GC_DT_Q5_0};
     const int64_t Ts[] = {1, 3, 8, 37};
-    for (int di = 0; di < 5; di++)
+    for (int di = 0; di < (int)(sizeof dts / sizeof dts[0]); di++)
         for (int ti = 0; ti < 4; ti++)
             for (int own = 0; own < 2; own++)
                 for (int acc = 0; acc < 2; acc++) {
