@@ -16,6 +16,9 @@ expected values the C tests compare against.
   smol_token_embd_row0.f32, smol_attn_q_row0.f32
                      row 0 of two tensors of the SmolLM2-135M-Instruct Q4_1
                      GGUF, dequantised by gguf-py (only when --smol PATH given)
+  qwen_rows.f32      the rows QWEN_ROWS of the Qwen2.5-Coder-0.5B-Instruct
+                     Q4_K_M GGUF (Q5_0, Q8_0, Q6_K, Q4_K tensors) dequantised
+                     by gguf-py, concatenated (only when --qwen PATH given)
 
 It also prints the tensor table (name, dtype, shape, absolute data offset,
 bytes) that tests/unit/test_gguf.c hard-codes.
@@ -177,9 +180,42 @@ def write_smol(path: str) -> None:
                   f"{t.data_offset}, {t.n_bytes}}},")
 
 
+# (tensor, row) pairs of the real Qwen GGUF whose values qwen_rows.f32 holds;
+# tests/unit/test_gguf.c lists the same rows.
+QWEN_ROWS = (
+    ("token_embd.weight", 0),          # Q5_0
+    ("token_embd.weight", 151935),     # Q5_0, last row
+    ("blk.0.attn_k.weight", 127),      # Q5_0
+    ("blk.23.ffn_up.weight", 4863),    # Q5_0
+    ("blk.0.ffn_down.weight", 0),      # Q6_K
+    ("blk.11.ffn_down.weight", 895),   # Q4_K
+    ("output.weight", 151644),         # Q8_0
+)
+
+
+def write_qwen(path: str) -> None:
+    r = GGUFReader(path)
+    by_name = {t.name: t for t in r.tensors}
+    with open(os.path.join(OUT, "qwen_rows.f32"), "wb") as f:
+        for name, row in QWEN_ROWS:
+            t = by_name[name]
+            cols = int(t.shape[0])
+            data = np.asarray(t.data)
+            one = data.reshape(-1, data.shape[-1])[row:row + 1]
+            vals = quants.dequantize(one, t.tensor_type).astype("<f4").reshape(-1)
+            assert vals.size == cols
+            f.write(vals.tobytes())
+            print(f"{name}[{row}]: {t.tensor_type.name}, {cols} columns")
+    counts = {}
+    for t in r.tensors:
+        counts[t.tensor_type.name] = counts.get(t.tensor_type.name, 0) + 1
+    print("n_tensors:", len(r.tensors), counts)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--smol", help="path to SmolLM2-135M-Instruct.Q4_1.gguf")
+    ap.add_argument("--qwen", help="path to qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     tiny = os.path.join(OUT, "tiny.gguf")
@@ -202,6 +238,8 @@ def main() -> int:
     describe(qf)
     if args.smol:
         write_smol(args.smol)
+    if args.qwen:
+        write_qwen(args.qwen)
     return 0
 
 

@@ -1,8 +1,9 @@
 // GGUF reader: fixtures written by gguf-py (tools/make_gguf_fixtures.py) are
-// read back key by key and tensor by tensor; corrupt variants of it, and
+// read back key by key and tensor by tensor; corrupt variants of them, and
 // hand-built files, must fail with the right status and a message naming the
 // file, and never read outside the buffer (run under ASan). With
-// GC_SMOL_GGUF set, the real SmolLM2-135M Q4_1 file is checked too.
+// GC_SMOL_GGUF / GC_QWEN_GGUF set, the real SmolLM2-135M Q4_1 and
+// Qwen2.5-Coder-0.5B Q4_K_M files are checked too.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -898,6 +899,56 @@ static void test_smol(void **st) {
     gc_gguf_free(g);
 }
 
+// The real Qwen2.5-Coder-0.5B-Instruct Q4_K_M file (GC_QWEN_GGUF; `make
+// model` fetches it): its dtype census, and rows of each quant type decoded
+// bit-for-bit as gguf-py decodes them (tools/make_gguf_fixtures.py --qwen).
+static void test_qwen(void **st) {
+    (void)st;
+    const char *path = getenv("GC_QWEN_GGUF");
+    if (!path || !*path) skip();
+    gc_gguf *g;
+    if (gc_gguf_open(path, &g) != GC_OK) fail_msg("%s", gc_last_error());
+    assert_int_equal(gc_gguf_n_tensors(g), 291);
+    int counts[GC_DT_COUNT] = {0};
+    for (int64_t i = 0; i < gc_gguf_n_tensors(g); i++) counts[gc_gguf_tensor(g, i)->dtype]++;
+    assert_int_equal(counts[GC_DT_Q5_0], 133);
+    assert_int_equal(counts[GC_DT_Q8_0], 13);
+    assert_int_equal(counts[GC_DT_Q6_K], 12);
+    assert_int_equal(counts[GC_DT_Q4_K], 12);
+    assert_int_equal(counts[GC_DT_F32], 121);
+    static const struct { const char *tensor; int64_t row; gc_dtype t; } rows[] = {
+        {"token_embd.weight", 0, GC_DT_Q5_0},      {"token_embd.weight", 151935, GC_DT_Q5_0},
+        {"blk.0.attn_k.weight", 127, GC_DT_Q5_0},  {"blk.23.ffn_up.weight", 4863, GC_DT_Q5_0},
+        {"blk.0.ffn_down.weight", 0, GC_DT_Q6_K},  {"blk.11.ffn_down.weight", 895, GC_DT_Q4_K},
+        {"output.weight", 151644, GC_DT_Q8_0},
+    };
+    buf want = load("tests/data/gguf/qwen_rows.f32");
+    size_t at = 0;  // in floats
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const gc_tensor *t = gc_gguf_find_tensor(g, rows[i].tensor);
+        if (!t) fail_msg("missing tensor %s", rows[i].tensor);
+        assert_int_equal(t->dtype, rows[i].t);
+        int64_t cols = t->shape[1];
+        assert_true(rows[i].row < t->shape[0]);
+        assert_true((at + (size_t)cols) * 4 <= want.n);
+        size_t rb = gc_dtype_row_bytes(t->dtype, cols);
+        float *row = malloc((size_t)cols * sizeof *row);
+        assert_non_null(row);
+        gc_dequant_row(t->dtype, (const uint8_t *)t->data + (size_t)rows[i].row * rb, row, cols);
+        for (int64_t c = 0; c < cols; c++, at++) {
+            float e;
+            memcpy(&e, want.p + 4 * at, 4);
+            if (!same_f32(row[c], e))
+                fail_msg("%s[%lld][%lld] = %.9g, gguf-py %.9g", rows[i].tensor, (long long)rows[i].row,
+                         (long long)c, row[c], e);
+        }
+        free(row);
+    }
+    assert_int_equal(at * 4, want.n);
+    free(want.p);
+    gc_gguf_free(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_metadata),
@@ -916,6 +967,7 @@ int main(void) {
         cmocka_unit_test(test_quants_sizes),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_smol),
+        cmocka_unit_test(test_qwen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
