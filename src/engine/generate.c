@@ -53,8 +53,7 @@ size_t gc_gen_find_stop(const gc_gen_params *p, const char *s, size_t len) {
     return best;
 }
 
-// Bytes at the end of s that are a proper prefix of some stop string.
-static size_t held_back(const gc_gen_params *p, const char *s, size_t len) {
+size_t gc_gen_held_back(const gc_gen_params *p, const char *s, size_t len) {
     size_t hold = 0;
     for (int i = 0; i < GC_MAX_STOP && p->stop[i]; i++) {
         size_t sl = strlen(p->stop[i]);
@@ -62,6 +61,18 @@ static size_t held_back(const gc_gen_params *p, const char *s, size_t len) {
             if (k <= len && memcmp(s + len - k, p->stop[i], k) == 0) { hold = k; break; }
     }
     return hold;
+}
+
+bool gc_gen_logits_finite(const float *logits, int64_t n) {
+    // NaN and ±Inf are the floats whose exponent bits are all ones; an
+    // integer OR-reduction over "all ones" flags (vectorised by the compiler).
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &logits[i], sizeof b);
+        bad |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+    }
+    return bad == 0;
 }
 
 // Asks the engine for the token instead of the logits, drawing u first.
@@ -105,6 +116,11 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
     res->prefill_s = t1 - t0;
     res->finish = GC_FINISH_LENGTH;
     for (int i = 0; i < p->max_tokens; i++) {
+        if (!dev && !gc_gen_logits_finite(logits, V)) {
+            s = gc_fail(GC_ERR_FORMAT, "generate: the model's logits are not finite (NaN or Inf) at reply token %d: "
+                        "the weights are likely corrupt", i + 1);
+            goto done;
+        }
         int32_t id = dev ? dev_id : gc_sampler_sample(smp, logits);
         res->unfed = id;
         if (!p->ignore_eos && gc_gen_is_stop_id(e, tok, id)) { res->finish = GC_FINISH_EOS; break; }
@@ -121,7 +137,7 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
             res->finish = GC_FINISH_STOP;
             break;
         }
-        size_t ready = tb.len - held_back(p, tb.s ? tb.s : "", tb.len);
+        size_t ready = tb.len - gc_gen_held_back(p, tb.s ? tb.s : "", tb.len);
         if (stream && ready > emitted) {
             if (!stream(user, tb.s + emitted, ready - emitted)) { emitted = ready; break; }
             emitted = ready;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `gcache serve` end to end: with --port 0 the listening line names the bound
-# port, a chat completion comes back with choices[0].message.content, bad
-# requests get 4xx, SIGINT and SIGTERM stop it with exit 0, and a port in use
-# is a clean failure.
+# port, a chat completion comes back with choices[0].message.content, a
+# streamed one as Server-Sent Events, bad requests get 4xx, the API key from
+# --api-key or GCACHE_API_KEY is required, SIGINT and SIGTERM stop it with
+# exit 0, and a port in use is a clean failure. (tests/cli/serve_openai.sh
+# drives the official openai client against it.)
 set -u
 BIN=$1
 fails=0; passes=0
@@ -15,21 +17,25 @@ trap cleanup EXIT
 
 command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; echo "0 passed, 1 failed"; exit 1; }
 
-# http METHOD URL [BODY]: the reply body to stdout, "STATUS <code>" as the last
-# line. curl where there is one, python3's urllib otherwise.
+# http METHOD URL [BODY [HEADER]]: the reply body to stdout, "STATUS <code>" as
+# the last line; an empty BODY sends none. curl where there is one, python3's
+# urllib otherwise.
 http() {
   if command -v curl >/dev/null; then
-    if [ $# -ge 3 ]; then
-      curl -s -m 30 -X "$1" -H 'Content-Type: application/json' --data-binary "$3" -w '\nSTATUS %{http_code}\n' "$2"
-    else
-      curl -s -m 30 -X "$1" -w '\nSTATUS %{http_code}\n' "$2"
-    fi
+    local args=(-s -m 30 -X "$1" -w '\nSTATUS %{http_code}\n')
+    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+    [ -n "${4:-}" ] && args+=(-H "$4")
+    curl "${args[@]}" "$2"
   else
     python3 - "$@" <<'PY'
 import sys, urllib.request, urllib.error
 method, url = sys.argv[1], sys.argv[2]
-data = sys.argv[3].encode() if len(sys.argv) > 3 else None
-req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+data = sys.argv[3].encode() if len(sys.argv) > 3 and sys.argv[3] else None
+headers = {"Content-Type": "application/json"}
+if len(sys.argv) > 4 and sys.argv[4]:
+    k, v = sys.argv[4].split(": ", 1)
+    headers[k] = v
+req = urllib.request.Request(url, data=data, method=method, headers=headers)
 try:
     with urllib.request.urlopen(req, timeout=30) as r:
         code, body = r.status, r.read()
@@ -41,7 +47,7 @@ PY
 }
 
 # start NAME ARGS...: starts gcache serve in the background, sets PID and PORT
-# (empty when no listening line came within 30 s).
+# (empty when no listening line, or no "ready" line after it, came within 30 s).
 start() {
   local name=$1; shift
   "$BIN" serve --model tests/data/tiny/chat --device cpu "$@" >"$T/$name.out" 2>"$T/$name.err" &
@@ -49,8 +55,10 @@ start() {
   PIDS+=("$PID")
   PORT=""
   for _ in $(seq 300); do
-    PORT=$(sed -n 's|^gcache serve: listening on http://127\.0\.0\.1:\([0-9]*\)/v1 (model .*)$|\1|p' "$T/$name.err")
-    [ -n "$PORT" ] && return
+    if grep -q '^gcache serve: ready$' "$T/$name.err"; then
+      PORT=$(sed -n 's|^gcache serve: listening on http://127\.0\.0\.1:\([0-9]*\)/v1 (model .*)$|\1|p' "$T/$name.err")
+      return
+    fi
     kill -0 "$PID" 2>/dev/null || return
     sleep 0.1
   done
@@ -66,7 +74,7 @@ stop() {
   [ $rc -eq 0 ] && ok || bad "$2: exit $rc after SIG$1: $(cat "$T/$2.err")"
 }
 
-"$BIN" serve --help >"$T/help" 2>&1 && grep -q "example:" "$T/help" && ok || bad "serve --help"
+"$BIN" serve --help >"$T/help" 2>&1 && grep -q "example:" "$T/help" && grep -q "loopback" "$T/help" && ok || bad "serve --help"
 "$BIN" serve --port 1 >/dev/null 2>"$T/noarg"; rc=$?
 [ $rc -eq 2 ] && grep -q -- "--model" "$T/noarg" && ok || bad "serve without --model: exit $rc: $(cat "$T/noarg")"
 
@@ -94,7 +102,10 @@ PY
   http GET "$B/v1/models" | grep -q '"id":"tiny"' && ok || bad "/v1/models"
   http POST "$B/v1/chat/completions" '{"messages":' | tail -1 | grep -q "STATUS 400" && ok || bad "invalid JSON is not 400"
   http POST "$B/v1/chat/completions" '{"messages":[{"role":"user","content":"hi"}],"stream":true}' >"$T/r2"
-  tail -1 "$T/r2" | grep -q "STATUS 400" && grep -q "stream" "$T/r2" && ok || bad "stream: $(cat "$T/r2")"
+  tail -1 "$T/r2" | grep -q "STATUS 200" && grep -q '^data: {"id":"chatcmpl-' "$T/r2" && grep -q '^data: \[DONE\]$' "$T/r2" \
+    && ok || bad "stream: $(cat "$T/r2")"
+  grep -q '^gcache serve: chatcmpl-[0-9a-f]* 200 .*prompt=[0-9]* completion=[0-9]* n=1 stream=1 seed=[0-9]* ' "$T/a.err" \
+    && ok || bad "per-request log line: $(cat "$T/a.err")"
   http GET "$B/v1/chat/completions" | tail -1 | grep -q "STATUS 405" && ok || bad "GET on completions is not 405"
   http GET "$B/nope" | tail -1 | grep -q "STATUS 404" && ok || bad "unknown path is not 404"
 
@@ -115,6 +126,25 @@ if [ -z "$PORT" ]; then bad "second start: $(cat "$T/b.err")"
 else
   grep -q "(model gcache)" "$T/b.err" && ok || bad "default model name: $(cat "$T/b.err")"
   stop TERM b
+fi
+
+# The API key, from the environment (and --api-key, which wins).
+GCACHE_API_KEY=envkey start c --port 0
+if [ -z "$PORT" ]; then bad "start with GCACHE_API_KEY: $(cat "$T/c.err")"
+else
+  B=http://127.0.0.1:$PORT
+  http GET "$B/v1/models" | tail -1 | grep -q "STATUS 401" && ok || bad "no key is not 401"
+  http GET "$B/v1/models" "" "Authorization: Bearer envkey" | tail -1 | grep -q "STATUS 200" \
+    && ok || bad "GCACHE_API_KEY not accepted"
+  http GET "$B/health" | tail -1 | grep -q "STATUS 200" && ok || bad "/health needs no key"
+  stop TERM c
+fi
+GCACHE_API_KEY=envkey start d --port 0 --api-key optkey
+if [ -z "$PORT" ]; then bad "start with --api-key: $(cat "$T/d.err")"
+else
+  http GET "http://127.0.0.1:$PORT/v1/models" "" "Authorization: Bearer optkey" | tail -1 | grep -q "STATUS 200" \
+    && ok || bad "--api-key not accepted"
+  stop TERM d
 fi
 
 echo "$passes passed, $fails failed"

@@ -2,205 +2,16 @@
 // model: a greedy completion equals local generation on the same
 // chat-formatted prompt, usage counts match, the other endpoints answer, bad
 // requests get the right status and an error naming the field, and the
-// server keeps answering after them. Also gcache's own client against it.
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
-#include <curl/curl.h>
+// server keeps answering after them. Also gcache's own client against it,
+// and the request parser's handling of every field it reads.
+#include "server_fixture.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "core/json.h"
+#include "api/server_internal.h"
 #include "gcache/api.h"
-#include "gcache/chat.h"
-#include "gcache/generate.h"
-#include "gcache/kv.h"
-#include "gcache/server.h"
-#include "gcache/tokenizer.h"
-
-#define MODEL "tests/data/tiny/chat"
-
-typedef struct fx {
-    gc_model *m;
-    gc_engine *e;
-    gc_server *s;
-    char base[64];
-} fx;
-
-typedef struct resp {
-    long status;
-    char *body;
-    size_t len;
-} resp;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *u) {
-    resp *r = u;
-    char *b = realloc(r->body, r->len + sz * n + 1);
-    if (!b) return 0;
-    memcpy(b + r->len, p, sz * n);
-    r->body = b;
-    r->len += sz * n;
-    r->body[r->len] = 0;
-    return sz * n;
-}
-
-// One request; body NULL for GET. Returns the status and the reply body.
-static resp http(const fx *f, const char *method, const char *path, const char *body, size_t len) {
-    resp r = {0};
-    char url[256];
-    snprintf(url, sizeof url, "%s%s", f->base, path);
-    CURL *c = curl_easy_init();
-    assert_non_null(c);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return r;
-}
-
-static resp post(const fx *f, const char *body) { return http(f, "POST", "/v1/chat/completions", body, strlen(body)); }
-
-static cJSON *parse(const resp *r) {
-    cJSON *o = NULL;
-    assert_int_equal(gc_json_parse(r->body ? r->body : "", r->len, "reply", &o), GC_OK);
-    return o;
-}
-
-// The error reply's message contains `needle`, and the status is `status`.
-static void expect_error(const fx *f, const char *body, long status, const char *needle) {
-    resp r = post(f, body);
-    assert_int_equal(r.status, status);
-    cJSON *o = parse(&r);
-    const cJSON *e = gc_json_get(o, "error"), *m = gc_json_get(e, "message");
-    assert_true(cJSON_IsString(m));
-    if (!strstr(m->valuestring, needle)) fail_msg("error \"%s\" lacks \"%s\"", m->valuestring, needle);
-    cJSON_Delete(o);
-    free(r.body);
-}
-
-static int setup(void **st) {
-    fx *f = calloc(1, sizeof *f);
-    if (!f || gc_model_load(MODEL, &f->m) != GC_OK) return -1;
-    gc_engine_params ep = gc_engine_default_params();
-    ep.n_threads = 1;
-    if (gc_engine_new(f->m, &ep, &f->e) != GC_OK) return -1;
-    gc_server_opts o = gc_server_default_opts();
-    o.port = 0;
-    o.model_name = "tiny";
-    o.max_tokens_limit = 64;
-    o.max_body_bytes = 4096;
-    if (gc_server_start(f->m, f->e, &o, &f->s) != GC_OK) return -1;
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", gc_server_port(f->s));
-    *st = f;
-    return 0;
-}
-
-static int teardown(void **st) {
-    fx *f = *st;
-    gc_server_stop(f->s);
-    gc_engine_free(f->e);
-    gc_model_free(f->m);
-    free(f);
-    return 0;
-}
-
-// What local greedy generation gives for the chat-formatted messages: the
-// text (malloc'd), and the prompt length, reply length and finish reason.
-typedef struct local {
-    int64_t n_prompt, n_ids;
-    gc_finish finish;
-} local;
-
-static char *local_greedy_ex(const fx *f, const gc_chat_msg *msgs, size_t n, int max_tokens, local *l) {
-    const gc_tokenizer *tok = gc_model_tokenizer(f->m);
-    char *text = NULL;
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    gc_kv *kv = NULL;
-    gc_chat_opts co = {.add_generation_prompt = true, .enable_thinking = true};
-    assert_int_equal(gc_chat_format(gc_chat_detect(gc_tokenizer_chat_template(tok)), msgs, n, &co, &text, NULL), GC_OK);
-    assert_int_equal(gc_tokenizer_encode(tok, text, strlen(text), true, &ids, &n_ids), GC_OK);
-    assert_int_equal(gc_kv_new(f->e, &kv), GC_OK);
-    gc_gen_params gp = gc_gen_default_params();
-    gp.max_tokens = max_tokens;
-    gp.sampling.temperature = 0;
-    gc_gen_result res = {0};
-    assert_int_equal(gc_generate(f->e, kv, tok, ids, (int64_t)n_ids, &gp, NULL, NULL, &res), GC_OK);
-    char *out = strdup(res.text ? res.text : "");
-    *l = (local){.n_prompt = (int64_t)n_ids, .n_ids = res.n_ids, .finish = res.finish};
-    gc_gen_result_free(&res);
-    gc_kv_free(kv);
-    free(ids);
-    free(text);
-    return out;
-}
-
-static char *local_greedy(const fx *f, const gc_chat_msg *msgs, size_t n, int max_tokens, int64_t *n_prompt) {
-    local l;
-    char *out = local_greedy_ex(f, msgs, n, max_tokens, &l);
-    *n_prompt = l.n_prompt;
-    return out;
-}
-
-// The formatted prompt's token count for one user message.
-static int64_t prompt_tokens(const fx *f, const char *content) {
-    const gc_tokenizer *tok = gc_model_tokenizer(f->m);
-    const gc_chat_msg msg = {"user", content};
-    char *text = NULL;
-    int32_t *ids = NULL;
-    size_t n_ids = 0;
-    assert_int_equal(gc_chat_format(gc_chat_detect(gc_tokenizer_chat_template(tok)), &msg, 1, NULL, &text, NULL), GC_OK);
-    assert_int_equal(gc_tokenizer_encode(tok, text, strlen(text), true, &ids, &n_ids), GC_OK);
-    free(ids);
-    free(text);
-    return (int64_t)n_ids;
-}
-
-static const char *finish_name(gc_finish f) { return f == GC_FINISH_LENGTH ? "length" : "stop"; }
-
-// The first choice's content and finish_reason, and usage, of a 200 reply.
-typedef struct reply {
-    char *content, *finish;
-    int64_t prompt, completion, total;
-} reply;
-
-static reply expect_ok(const fx *f, const char *body) {
-    resp r = post(f, body);
-    if (r.status != 200) fail_msg("status %ld: %s", r.status, r.body ? r.body : "");
-    cJSON *o = parse(&r);
-    const cJSON *ch = cJSON_GetArrayItem(gc_json_get(o, "choices"), 0), *u = gc_json_get(o, "usage");
-    const cJSON *content = gc_json_get(gc_json_get(ch, "message"), "content"), *fin = gc_json_get(ch, "finish_reason");
-    assert_true(cJSON_IsString(content) && cJSON_IsString(fin));
-    reply out = {.content = strdup(content->valuestring), .finish = strdup(fin->valuestring)};
-    int64_t *dst[] = {&out.prompt, &out.completion, &out.total};
-    const char *keys[] = {"prompt_tokens", "completion_tokens", "total_tokens"};
-    for (int i = 0; i < 3; i++) assert_int_equal(gc_json_req_int("usage", u, keys[i], 0, GC_JSON_MAX_INT, dst[i]), GC_OK);
-    assert_int_equal(out.total, out.prompt + out.completion);
-    cJSON_Delete(o);
-    free(r.body);
-    return out;
-}
-
-static void reply_free(reply *r) {
-    free(r->content);
-    free(r->finish);
-}
 
 static void test_completion_matches_local(void **st) {
     fx *f = *st;
@@ -233,17 +44,6 @@ static void test_completion_matches_local(void **st) {
     free(want);
 }
 
-static bool valid_utf8(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        size_t k = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-        if (!k || i + k > n) return false;
-        for (size_t j = 1; j < k; j++)
-            if ((s[i + j] & 0xC0) != 0x80) return false;
-        i += k;
-    }
-    return true;
-}
 
 static void test_other_endpoints(void **st) {
     fx *f = *st;
@@ -281,7 +81,21 @@ static void test_bad_requests(void **st) {
     expect_error(f, "{\"messages\":[]}", 400, "empty");
     expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}", 400, "content");
     expect_error(f, "{\"messages\":[{\"role\":\"user\"}]}", 400, "content");
-    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true}", 400, "stream");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream_options\":{}}", 400, "stream_options");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logprobs\":true}", 400, "logprobs");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":\"function\"}]}", 400, "tools");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_object\"}}", 400,
+                 "response_format");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"presence_penalty\":0.5}", 400, "presence_penalty");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":9}", 400, "\"n\"");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", 400, "stop");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":7}", 400, "stop");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":3,\"max_completion_tokens\":4}", 400,
+                 "max_completion_tokens");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_completion_tokens\":65}", 400,
+                 "max_completion_tokens");
+    expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{}}]}]}", 400,
+                 "image_url");
     expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":65}", 400, "max_tokens");
     expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":-1}", 400, "temperature");
     expect_error(f, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"top_p\":0}", 400, "top_p");
@@ -362,6 +176,7 @@ static void test_context_limit(void **st) {
     gc_server_opts o = gc_server_default_opts();
     o.port = 0;
     o.max_tokens_limit = (int)ctx * 2;
+    o.log = NULL;
     assert_int_equal(gc_server_start(f->m, f->e, &o, &g.s), GC_OK);
     snprintf(g.base, sizeof g.base, "http://127.0.0.1:%d", gc_server_port(g.s));
     // The largest word count whose prompt still fits, by bisection.
@@ -450,6 +265,14 @@ static void test_mutated_requests(void **st) {
         resp r = http(f, "POST", "/v1/chat/completions", buf, n);
         if (r.status != 200 && r.status != 400) fail_msg("status %ld for %.*s", r.status, (int)n, buf);
         assert_true(valid_utf8((const unsigned char *)r.body, r.len));
+        if (r.status == 200 && r.len >= 6 && memcmp(r.body, "data: ", 6) == 0) {   // "stream" became true
+            streamed sr = parse_stream(&r);
+            assert_true(sr.done && sr.roles == 1 && sr.content[0]);
+            streamed_free(&sr);
+            free(r.body);
+            ok++;
+            continue;
+        }
         cJSON *o = parse(&r);
         if (r.status == 200) {
             assert_non_null(gc_json_get(o, "choices"));
@@ -594,6 +417,158 @@ static void test_own_client(void **st) {
     gc_api_close(a);
 }
 
+// ---- the request parser (srv_parse_chat)
+
+static const srv_limits LIM = {.default_max_tokens = 16, .max_tokens_limit = 64, .max_n = 4};
+
+// Parses json with LIM; the status and the parse result; *root keeps the tree
+// the request points into (free after srv_request_free).
+static gc_status parse_req(const char *json, srv_request *r, unsigned *status, cJSON **root) {
+    assert_int_equal(gc_json_parse(json, strlen(json), "request", root), GC_OK);
+    return srv_parse_chat(&LIM, *root, r, status);
+}
+
+static void test_parse_defaults(void **st) {
+    (void)st;
+    srv_request r;
+    unsigned status;
+    cJSON *root;
+    assert_int_equal(parse_req("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &r, &status, &root), GC_OK);
+    assert_int_equal(status, 200);
+    assert_int_equal(r.n_msgs, 1);
+    assert_string_equal(r.msgs[0].role, "user");
+    assert_string_equal(r.msgs[0].content, "hi");
+    assert_null(r.model);
+    assert_int_equal(r.max_tokens, 16);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.n_stop, 0);
+    assert_null(r.stop[0]);
+    assert_false(r.stream || r.include_usage || r.seed_given);
+    assert_true(r.sampling.temperature == 1.0f && r.sampling.top_p == 1.0f && r.sampling.top_k == 0);
+    srv_request_free(&r);
+    cJSON_Delete(root);
+}
+
+// Every field the server reads, with harmless extras that must be accepted.
+static void test_parse_fields(void **st) {
+    (void)st;
+    srv_request r;
+    unsigned status;
+    cJSON *root;
+    const char *json =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":\"Be brief.\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"one\"},{\"type\":\"text\",\"text\":\"two\"}]},"
+        "{\"role\":\"assistant\",\"content\":\"ok\",\"tool_calls\":[]},{\"role\":\"user\",\"content\":\"last\"}],"
+        "\"max_completion_tokens\":7,\"stop\":\"\\n\",\"n\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+        "\"seed\":-5,\"temperature\":0.5,\"top_p\":0.9,\"top_k\":4,"
+        "\"user\":\"u\",\"logprobs\":false,\"tool_choice\":\"none\",\"response_format\":{\"type\":\"text\"},"
+        "\"presence_penalty\":0,\"frequency_penalty\":0,\"logit_bias\":{},\"tools\":[],\"metadata\":{\"a\":\"b\"}}";
+    assert_int_equal(parse_req(json, &r, &status, &root), GC_OK);
+    assert_string_equal(r.model, "m");
+    assert_int_equal(r.n_msgs, 4);
+    assert_string_equal(r.msgs[0].role, "system");   // "developer" is OpenAI's newer name
+    assert_string_equal(r.msgs[1].content, "one\ntwo");
+    assert_string_equal(srv_last_user(&r), "last");
+    assert_int_equal(r.max_tokens, 7);
+    assert_int_equal(r.n_stop, 1);
+    assert_string_equal(r.stop[0], "\n");
+    assert_null(r.stop[1]);
+    assert_int_equal(r.n, 3);
+    assert_true(r.stream && r.include_usage && r.seed_given);
+    assert_true(r.sampling.seed == (uint64_t)-5);
+    assert_true(r.sampling.temperature == 0.5f && r.sampling.top_p == 0.9f && r.sampling.top_k == 4);
+    srv_request_free(&r);
+    cJSON_Delete(root);
+    // A list of stop strings; max_tokens and max_completion_tokens may both be given when equal.
+    assert_int_equal(parse_req("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stop\":[\"a\",\"bc\",\"d\",\"e\"],"
+                               "\"max_tokens\":9,\"max_completion_tokens\":9,\"stream\":false}",
+                               &r, &status, &root),
+                     GC_OK);
+    assert_int_equal(r.n_stop, 4);
+    assert_string_equal(r.stop[1], "bc");
+    assert_null(r.stop[4]);
+    assert_int_equal(r.max_tokens, 9);
+    assert_false(r.stream);
+    srv_request_free(&r);
+    cJSON_Delete(root);
+    assert_int_equal(parse_req("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":5}", &r, &status, &root),
+                     GC_OK);
+    assert_int_equal(r.max_tokens, 5);
+    srv_request_free(&r);
+    cJSON_Delete(root);
+}
+
+// Refused requests: 400, and the message names the field.
+static void test_parse_errors(void **st) {
+    (void)st;
+    static const struct {
+        const char *fields, *needle;
+    } cases[] = {
+        {"\"n\":5", "\"n\""},
+        {"\"n\":0", "\"n\""},
+        {"\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]", "stop"},
+        {"\"stop\":[\"a\",3]", "stop[1]"},
+        {"\"stop\":\"\"", "stop"},
+        {"\"stop\":{}", "stop"},
+        {"\"stop\":\"a\xff\"", "UTF-8"},
+        {"\"stream_options\":{\"include_usage\":true}", "stream_options"},
+        {"\"stream\":true,\"stream_options\":{\"include_usage\":1}", "include_usage"},
+        {"\"stream\":\"yes\"", "stream"},
+        {"\"max_completion_tokens\":0", "max_completion_tokens"},
+        {"\"max_completion_tokens\":65", "max_completion_tokens"},
+        {"\"max_tokens\":3,\"max_completion_tokens\":4", "max_completion_tokens"},
+        {"\"logprobs\":true", "logprobs"},
+        {"\"top_logprobs\":2", "top_logprobs"},
+        {"\"tools\":[{\"type\":\"function\"}]", "tools"},
+        {"\"tool_choice\":\"required\"", "tool_choice"},
+        {"\"functions\":[{}]", "functions"},
+        {"\"response_format\":{\"type\":\"json_object\"}", "response_format"},
+        {"\"logit_bias\":{\"5\":10}", "logit_bias"},
+        {"\"presence_penalty\":0.5", "presence_penalty"},
+        {"\"frequency_penalty\":-1", "frequency_penalty"},
+        {"\"min_p\":0.1", "min_p"},
+        {"\"modalities\":[\"text\",\"audio\"]", "modalities"},
+        {"\"audio\":{}", "audio"},
+        {"\"reasoning_effort\":\"low\"", "reasoning_effort"},
+        {"\"temperature\":-0.1", "temperature"},
+        {"\"top_p\":1.5", "top_p"},
+        {"\"seed\":1.5", "seed"},
+        {"\"model\":3", "model"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char json[512];
+        snprintf(json, sizeof json, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],%s}", cases[i].fields);
+        srv_request r;
+        unsigned status;
+        cJSON *root;
+        if (parse_req(json, &r, &status, &root) == GC_OK) fail_msg("accepted: %s", json);
+        assert_int_equal(status, 400);
+        if (!strstr(gc_last_error(), cases[i].needle)) fail_msg("%s: \"%s\" lacks %s", json, gc_last_error(), cases[i].needle);
+        srv_request_free(&r);
+        cJSON_Delete(root);
+    }
+    static const struct {
+        const char *json, *needle;
+    } msgs[] = {
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":{}}]}]}", "messages[0].content[0]"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}", "text"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[7]}]}", "messages[0].content[0]"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":\"b\","
+         "\"tool_calls\":[{\"id\":\"x\"}]}]}", "messages[1]"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":null}]}", "content"},
+    };
+    for (size_t i = 0; i < sizeof msgs / sizeof *msgs; i++) {
+        srv_request r;
+        unsigned status;
+        cJSON *root;
+        if (parse_req(msgs[i].json, &r, &status, &root) == GC_OK) fail_msg("accepted: %s", msgs[i].json);
+        assert_int_equal(status, 400);
+        if (!strstr(gc_last_error(), msgs[i].needle)) fail_msg("%s: \"%s\" lacks %s", msgs[i].json, gc_last_error(), msgs[i].needle);
+        srv_request_free(&r);
+        cJSON_Delete(root);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_completion_matches_local),
@@ -606,6 +581,9 @@ int main(void) {
         cmocka_unit_test(test_mutated_requests),
         cmocka_unit_test(test_broken_connections),
         cmocka_unit_test(test_concurrent_clients),
+        cmocka_unit_test(test_parse_defaults),
+        cmocka_unit_test(test_parse_fields),
+        cmocka_unit_test(test_parse_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
