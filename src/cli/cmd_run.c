@@ -63,6 +63,9 @@ static void run_help(void) {
            "  --fuse concat|wsum    cache fusion (default concat); --pass default own\n"
            "  --train-iters N       policy-gradient iterations before evaluating (default 10)\n"
            "  --batch-size N        questions per training iteration (default 4)\n"
+           "  --train-offset N      train on the questions from N on and evaluate those of --offset /\n"
+           "                        --max-samples (must not overlap); default: train from --offset and\n"
+           "                        evaluate the questions after the training range\n"
            "  --lr LR               Adam learning rate (default 0.1)\n"
            "  --edge-temperature T  τ of p = sigmoid(S'/τ) (default 1, as GDesigner: edge probabilities\n"
            "                        then stay in [0.27, 0.73]; ≤ 0.25 lets one topology exceed 0.9)\n"
@@ -103,6 +106,7 @@ run_opts run_default_opts(void) {
     o.eval_policy = "greedy";
     o.train_iters = 10;
     o.batch_size = 4;
+    o.train_offset = -1;
     o.lr = 0.1;
     o.edge_temperature = 1.0;
     o.device = cli_default_device();
@@ -140,6 +144,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_int(argc, argv, &i, "--rounds", 1, 4, &o->rounds));
         OPT(cli_opt_int(argc, argv, &i, "--train-iters", 0, 1 << 20, &o->train_iters));
         OPT(cli_opt_int(argc, argv, &i, "--batch-size", 1, 4096, &o->batch_size));
+        OPT(cli_opt_int(argc, argv, &i, "--train-offset", 0, 1LL << 40, &o->train_offset));
         OPT(cli_opt_float(argc, argv, &i, "--temperature", 0, 100, &o->temperature));
         OPT(cli_opt_float(argc, argv, &i, "--top-p", 1e-6, 1, &o->top_p));
         OPT(cli_opt_float(argc, argv, &i, "--lr", 0, 100, &o->lr));

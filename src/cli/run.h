@@ -15,6 +15,7 @@ typedef struct run_opts {
     const char *eval_policy;   // Learned topology: greedy | sample
     long long max_samples, offset, batch, seed, max_tokens, agent_max_tokens, latent_steps, top_k;
     long long agents, rounds, train_iters, batch_size;
+    long long train_offset;   // Learned: first training question (-1: --offset, evaluation after the training range)
     double temperature, top_p, lr, edge_temperature;
     bool resume, strict, think, no_realign, text_mode, no_baseline, score_answer;
     int device;   // GC_DEVICE_CPU / GC_DEVICE_CUDA

@@ -177,6 +177,22 @@ static void log_iter(run_ctx *c, learned *L, FILE *log, int it, const gc_train_s
 static int train_and_eval(run_ctx *c, gopts *go) {
     const run_opts *o = c->o;
     const int N = go->gp.n_agents;
+    // Training: iteration `it` uses questions t0 + it·B … (cycling through the training range).
+    const int64_t B = o->batch_size, total = runio_count(c->data);
+    const int64_t t0 = o->train_offset >= 0 ? o->train_offset : o->offset;
+    int64_t train_n = o->train_iters * B;
+    if (t0 + train_n > total) train_n = total > t0 ? total - t0 : 0;
+    // Evaluation: the questions after the training range, or with
+    // --train-offset those of --offset / --max-samples, which must be others.
+    int64_t eval_first = o->train_offset >= 0 ? o->offset : o->offset + train_n;
+    int64_t eval_count = o->max_samples < 0 ? total : o->max_samples;
+    if (eval_first + eval_count > total) eval_count = total > eval_first ? total - eval_first : 0;
+    if (o->train_offset >= 0 && train_n > 0 && eval_count > 0 && t0 < eval_first + eval_count &&
+        eval_first < t0 + train_n) {
+        fprintf(stderr, "gcache run: the training questions [%lld, %lld) overlap the evaluated ones [%lld, %lld)\n",
+                (long long)t0, (long long)(t0 + train_n), (long long)eval_first, (long long)(eval_first + eval_count));
+        return 2;
+    }
     gc_model_info mi;
     gc_model_get_info(c->m, &mi);
     learned L = {.go = go, .D = mi.hidden_size, .eval_sample = strcmp(o->eval_policy, "sample") == 0};
@@ -213,16 +229,12 @@ static int train_and_eval(run_ctx *c, gopts *go) {
     FILE *log = rc ? NULL : fopen(logp, o->resume ? "a" : "w");
     if (!rc && !log) { fprintf(stderr, "gcache run: cannot write %s\n", logp); rc = 1; }
 
-    // Training: iteration `it` uses questions offset + it·B … (cycling through the training range).
-    const int64_t B = o->batch_size, total = runio_count(c->data);
-    int64_t train_n = o->train_iters * B;
-    if (o->offset + train_n > total) train_n = total - o->offset;
     int64_t *idx = malloc((size_t)(total + B + 1) * sizeof *idx);
     if (!idx) rc = 1;
     int first_it = L.pol ? (int)gc_policy_step(L.pol) : 0;
     runio_progress *pb = rc ? NULL : runio_progress_new(o->train_iters, first_it, "training the policy", "it");
     for (int it = first_it; !rc && it < o->train_iters && train_n > 0; it++) {
-        for (int64_t k = 0; k < B; k++) idx[k] = o->offset + (it * B + k) % train_n;
+        for (int64_t k = 0; k < B; k++) idx[k] = t0 + (it * B + k) % train_n;
         L.idx = idx;
         L.batch_first = 0;
         L.eval = false;
@@ -271,8 +283,7 @@ static int train_and_eval(run_ctx *c, gopts *go) {
 
     // Evaluation with the trained policy on the questions after the training range.
     if (!rc) {
-        int64_t first = o->offset + train_n, count = o->max_samples < 0 ? total : o->max_samples;
-        int64_t n = run_pending(c, first, count, idx);
+        int64_t n = run_pending(c, eval_first, eval_count, idx);
         int64_t done = runio_results_count(c->res);
         runio_progress *ev = runio_progress_new(done + n, done, "evaluating the learned topology", "q");
         c->on_record = add_learned;
