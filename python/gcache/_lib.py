@@ -309,6 +309,7 @@ _PROTOS = [
     ("gc_policy_get_config", gc_policy_params, gc_policy_p), ("gc_sample_clear", None, _P(gc_sample)),
     ("gc_policy_sample", _st, gc_policy_p, _P(c_double), c_bool, _P(gc_sample)),
     ("gc_policy_greedy", _st, gc_policy_p, _P(c_double), _P(gc_sample)),
+    ("gc_policy_sample_seeded", _st, gc_policy_p, _P(c_double), c_uint64, _P(gc_sample)),
     ("gc_policy_edge_probs", None, gc_policy_p, _P(c_double), _P(c_double)),
     ("gc_policy_temporal_probs", None, gc_policy_p, _P(c_double)),
     ("gc_policy_gate_probs", None, gc_policy_p, _P(c_double)),

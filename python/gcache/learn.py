@@ -189,8 +189,17 @@ class Policy:
         check(lib.gc_policy_sample(self._h(), _dp(x), train, s._ptr), "policy sample")
         return s
 
+    def sample_seeded(self, features: np.ndarray, seed: int, into: Optional[Sample] = None) -> Sample:
+        """An evaluation draw: no dropout, every choice drawn from a generator
+        seeded with ``seed`` alone (the policy's own RNG is not touched)."""
+        n, f, _ = self._nf()
+        x = _features(features, n, f)
+        s = into or Sample()
+        check(lib.gc_policy_sample_seeded(self._h(), _dp(x), seed & ((1 << 64) - 1), s._ptr), "policy sample")
+        return s
+
     def greedy(self, features: np.ndarray, into: Optional[Sample] = None) -> Sample:
-        """The evaluation choice: every Bernoulli p > 0.5, fusion weights at their means."""
+        """The evaluation choice: every yes/no choice taken when p ≥ 1/2, fusion weights at their means."""
         n, f, _ = self._nf()
         x = _features(features, n, f)
         s = into or Sample()

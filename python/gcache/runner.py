@@ -64,10 +64,12 @@ def _open(model: Model, task: str, questions, dataset, prompts, strict: bool, se
           top_p: float, top_k: int, realign: Optional[bool]) -> _Job:
     model._need_tokenizer()
     own = not isinstance(dataset, Dataset)
-    if isinstance(dataset, Dataset):
-        ds = dataset
-    elif dataset is not None and questions is not None:
+    if dataset is not None and questions is not None:
         raise InvalidArgumentError("give questions or dataset, not both", "GC_ERR_INVALID_ARG")
+    if isinstance(dataset, Dataset):
+        if dataset.task != task:
+            raise InvalidArgumentError(f"the dataset is for task '{dataset.task}', not '{task}'", "GC_ERR_INVALID_ARG")
+        ds = dataset
     elif dataset is not None:
         ds = Dataset(task, path=dataset, strict=strict, seed=seed)
     elif questions is not None:
@@ -225,31 +227,34 @@ class _Learned:
         q = self.job.model.embed(self.job.ds[qi].question)
         return np.concatenate([self.role_emb, np.broadcast_to(q, self.role_emb.shape)], axis=1)
 
-    def build(self, k: int, qi: int, g: _lib.gc_qgraph, greedy: bool, score: bool,
+    def build(self, k: int, qi: int, g: _lib.gc_qgraph, choice: str, score: bool,
               x: Optional[np.ndarray] = None) -> None:
+        """choice: "train" (sampled with dropout), "greedy" or "sample" (seeded evaluation draw)."""
         x = self.features(qi) if x is None else x
         smp = self.samples.setdefault(k, Sample())
-        if greedy:
+        seed = _question_seed(self._seed, qi)
+        if choice == "greedy":
             self.policy.greedy(x, into=smp)
+        elif choice == "sample":
+            self.policy.sample_seeded(x, seed, into=smp)
         else:
             self.policy.sample(x, train=True, into=smp)
         fc = _lib.gc_fuser_choice()
         if self.gp.cache_mode:
             fc.gate = ctypes.cast(smp._s.gate, POINTER(c_uint8))
         fc.fuse_w = ctypes.cast(smp._s.fuse_w, POINTER(ctypes.c_double * _lib.MAX_AGENTS))
-        seed = _question_seed(self._seed, qi)
         check(lib.gc_graph_build(self.job.ps._h(), byref(self.gp), byref(smp._s.topo), byref(fc),
                                  self.job.ds[qi].question.encode(), seed, byref(g)), "graph")
         _set_score(self.job, qi, g, score)
 
     _seed = 0
 
-    def add(self, k: int, rec: Record) -> None:
+    def add(self, k: int, rec: Record, choice: str) -> None:
         smp = self.samples[k]
         rec["topology"] = smp.topology()
         rec["topology_kind"] = "Learned"
         rec["mode"] = "cache" if self.gp.cache_mode else "text"
-        rec["fuser"] = {"gates": smp.gates, "logp": smp.logp}
+        rec["fuser"] = {"gates": smp.gates, "logp": smp.logp, "eval_policy": choice}
 
     def close(self) -> None:
         for s in self.samples.values():
@@ -263,7 +268,7 @@ def run(model: Model, method: str, task: str, *, questions: Optional[Sequence[Ma
         mode: str = "sequential", latent_steps: int = 10, realign: bool = True, pass_mode: Optional[str] = None,
         agent_max_tokens: int = 256, topology: str = "FullConnected", agents: int = 4, rounds: int = 1,
         text_mode: bool = False, fuse: str = "concat", score_answer: bool = False,
-        policy: Optional[Policy] = None,
+        policy: Optional[Policy] = None, eval_policy: str = "greedy",
         on_record: Optional[Callable[[Record], None]] = None) -> List[Record]:
     """Runs a method on questions and returns one record per question, the
     records ``gcache run`` writes to results.jsonl (same fields and values;
@@ -273,8 +278,10 @@ def run(model: Model, method: str, task: str, *, questions: Optional[Sequence[Ma
     hierarchical, ``latent_steps``, ``pass_mode`` whole | own | latent,
     ``realign``), or "gcache": the agent graph (``topology`` DirectAnswer
     FullConnected Chain Star Layered Mesh Debate Random, or Learned with a
-    trained ``policy``; ``agents``, ``rounds``, ``text_mode``, ``fuse`` concat |
-    wsum, ``score_answer``). questions: records in the task's dataset format
+    trained ``policy``, whose choice per question is ``eval_policy`` "greedy"
+    (every yes/no choice taken when p ≥ 1/2) or "sample" (drawn, seeded by
+    ``seed`` and the question's index); ``agents``, ``rounds``, ``text_mode``,
+    ``fuse`` concat | wsum, ``score_answer``). questions: records in the task's dataset format
     (e.g. gsm8k {"question", "answer"}); or dataset: a file path or a
     :class:`Dataset`. Questions [offset, offset + max_samples) run, ``batch``
     at a time in one scheduler batch. Defaults are the CLI's (temperature 0.6,
@@ -284,12 +291,17 @@ def run(model: Model, method: str, task: str, *, questions: Optional[Sequence[Ma
                                    "GC_ERR_INVALID_ARG")
     if batch < 1:
         raise InvalidArgumentError("batch must be >= 1", "GC_ERR_INVALID_ARG")
+    if max_samples is not None and max_samples < 1:
+        raise InvalidArgumentError("max_samples must be >= 1 (None: all questions)", "GC_ERR_INVALID_ARG")
+    if eval_policy not in ("greedy", "sample"):
+        raise InvalidArgumentError(f"unknown eval_policy '{eval_policy}' (greedy, sample)", "GC_ERR_INVALID_ARG")
     if method == "gcache":
         go = GraphOptions(agents=agents, rounds=rounds, text_mode=text_mode, fuse=fuse, pass_mode=pass_mode,
                           latent_steps=latent_steps, max_tokens=max_tokens, agent_max_tokens=agent_max_tokens,
                           think=think)
         return _run_graph(model, task, go, topology, questions, dataset, max_samples, offset, batch, seed,
-                          temperature, top_p, top_k, prompts, strict, realign, score_answer, policy, on_record)
+                          temperature, top_p, top_k, prompts, strict, realign, score_answer, policy, eval_policy,
+                          on_record)
     mp = lib.gc_mas_default_params()
     mp.method = _enum(lib.gc_method_from_name, method, "method")
     mp.mode = _enum(lib.gc_mas_mode_from_name, mode, "mode")
@@ -319,7 +331,7 @@ def _check_score(task: str, score: bool) -> None:
 
 
 def _run_graph(model: Model, task: str, go: GraphOptions, topology: str, questions, dataset, max_samples, offset,
-               batch, seed, temperature, top_p, top_k, prompts, strict, realign, score, policy,
+               batch, seed, temperature, top_p, top_k, prompts, strict, realign, score, policy, eval_policy,
                on_record) -> List[Record]:
     topo = _enum(lib.gc_topology_from_name, topology, "topology")
     learned = topo == 8  # GC_TOPO_LEARNED
@@ -338,8 +350,8 @@ def _run_graph(model: Model, task: str, go: GraphOptions, topology: str, questio
             L._seed = seed
             try:
                 # One batch at a time, as the CLI's evaluation keeps sample k for question k of the batch.
-                return _batches(job, idx, batch, lambda k, qi, g: L.build(k % batch, qi, g, True, score),
-                                lambda k, qi, r: L.add(k % batch, r), "gcache", on_record)
+                return _batches(job, idx, batch, lambda k, qi, g: L.build(k % batch, qi, g, eval_policy, score),
+                                lambda k, qi, r: L.add(k % batch, r, eval_policy), "gcache", on_record)
             finally:
                 L.close()
 
@@ -429,7 +441,7 @@ def train(model: Model, task: str, *, questions: Optional[Sequence[Mapping[str, 
                 try:
                     for k, qi in enumerate(idx):
                         x = L.features(qi)
-                        L.build(k, qi, graphs[k], greedy=False, score=likelihood, x=x)
+                        L.build(k, qi, graphs[k], "train", score=likelihood, x=x)
                         edge_mean += policy.edge_probs(x) / B
                     _sched(job, graphs)
                     u = []

@@ -130,3 +130,18 @@ def test_run_errors(tiny_chat, tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(gcache.FormatError, match="junk.ckpt"):
         gcache.Policy.load(junk)
+
+
+def test_untrained_policy_sampled_evaluation_equals_cli(tiny_chat, tmp_path):
+    args = ["--method", "gcache", "--topology", "Learned", "--agents", "2", "--train-iters", "0", "--eval-policy",
+            "sample", "--seed", "3", "--latent-steps", "1", "--max-tokens", "4", "--max-samples", "2", "--task",
+            "gsm8k", "--dataset", str(GSM8K_MINI)]
+    _, want = cli_run(tmp_path, "sampled", TINY / "chat", *args)
+    opts = dict(agents=2, latent_steps=1, max_tokens=4, seed=3)
+    tr = gcache.train(tiny_chat, "gsm8k", dataset=GSM8K_MINI, iters=0, **opts)
+    with tr.policy as policy:
+        assert tr.log == [] and policy.step == 0
+        got = gcache.run(tiny_chat, "gcache", "gsm8k", dataset=GSM8K_MINI, topology="Learned", policy=policy,
+                         eval_policy="sample", max_samples=2, **opts)
+    assert got[0]["fuser"]["eval_policy"] == "sample"
+    same_records(got, want)
