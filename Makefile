@@ -98,7 +98,7 @@ pytest: build model python
 test: unit asan fuzz pytest
 	@echo "[test] all suites passed"
 
-# The G-cache run on the example task file with the embedded model: a few
+# The G-cache run on the example task file with the real model: a few
 # policy-gradient iterations (4 agents exchanging KV caches on a learned
 # topology), then evaluation with the trained policy; ends with the summary,
 # the learned topology (Graphviz) and the training curves.
@@ -107,7 +107,7 @@ demo: build model
 	rm -rf $(DEMO_OUT)
 	./$(BUILD)/gcache run --method gcache --topology Learned --agents 4 --rounds 1 --fuse concat \
 	  --latent-steps 6 --train-iters 2 --batch-size 4 --lr 0.1 --max-tokens 96 --batch 8 \
-	  --task gsm8k --dataset examples/gsm8k-mini.jsonl --model $(SMOL) --out $(DEMO_OUT) \
+	  --task gsm8k --dataset examples/gsm8k-mini.jsonl --model $(QWEN) --out $(DEMO_OUT) \
 	  --trace $(DEMO_OUT)/trace.jsonl
 	./$(BUILD)/gcache graph --checkpoint $(DEMO_OUT) --out $(DEMO_OUT)/topology.svg
 	./$(BUILD)/gcache plot --log $(DEMO_OUT)/train_log.jsonl --out $(DEMO_OUT)/curves.svg --png $(DEMO_OUT)/curves.png
