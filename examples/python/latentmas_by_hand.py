@@ -33,6 +33,7 @@ ap.add_argument("--model", default=str(ROOT / ".cache/models/SmolLM2-135M-Instru
 ap.add_argument("--question", default="A baker made 20 muffins and sold 7 of them. How many muffins are left?")
 ap.add_argument("--latent-steps", type=int, default=4)
 ap.add_argument("--max-tokens", type=int, default=96)
+ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
 ap.add_argument("--threads", type=int, default=None)
 ap.add_argument("--check", action="store_true", help="compare with gcache.run(method='latentmas')")
 args = ap.parse_args()
@@ -53,7 +54,7 @@ def user_text(role: dict) -> str:
                        .replace("{answer_instruction}", prompt_set["answer_instruction"])
 
 
-model = gcache.Model(args.model, device="cpu", threads=args.threads)
+model = gcache.Model(args.model, device=args.device, threads=args.threads)
 print(model, "| chat template:", model.chat_style)
 
 # %% [markdown]
