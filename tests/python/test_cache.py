@@ -4,7 +4,7 @@ import gcache
 import numpy as np
 import pytest
 
-from conftest import TINY
+from conftest import GSM8K_MINI, TINY
 
 
 @pytest.fixture()
@@ -115,7 +115,9 @@ def test_use_after_close_raises(qwen3):
     assert c.closed and m.closed
     for op in (lambda: len(c), lambda: c.feed([1]), lambda: c.fork(), lambda: c.latent(1), lambda: c.save("x"),
                lambda: c.keep_last(1), lambda: c.read(0, 0), lambda: m.cache(), lambda: m.generate("x"),
-               lambda: m.trace("ids:1"), lambda: m.live_blocks, lambda: m.embed("x")):
+               lambda: m.trace("ids:1"), lambda: m.live_blocks, lambda: m.embed("x"),
+               lambda: gcache.run(m, "single", "gsm8k", dataset=GSM8K_MINI),
+               lambda: gcache.train(m, "gsm8k", dataset=GSM8K_MINI)):
         with pytest.raises(gcache.ClosedError):
             op()
     c.close()

@@ -74,3 +74,12 @@ def test_stream_then_close_model(tiny_chat):
     with pytest.raises(gcache.ClosedError):
         tiny_chat.generate("hello")
     list(it)  # drains without crashing
+
+
+def test_threads_share_a_model(tiny_chat):
+    from concurrent.futures import ThreadPoolExecutor
+    prompts = [f"hello {i}" for i in range(6)]
+    alone = [tiny_chat.generate(p, max_tokens=6) for p in prompts]
+    with ThreadPoolExecutor(3) as ex:
+        together = list(ex.map(lambda p: tiny_chat.generate(p, max_tokens=6), prompts))
+    assert together == alone and tiny_chat.live_blocks == 0
