@@ -83,13 +83,14 @@ fuzz: deps
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 $(BUILD)-fuzz/corpus-$$n $$seeds 2>&1 | tail -n 2; \
 	done
 
-# The Python package (python/gcache: a ctypes binding over libgcache.so) built
-# and installed into the project venv; CMake's build folder is kept
-# (build-python/), so a reinstall recompiles only what changed.
+# The Python package (python/gcache: a ctypes binding over libgcache.so)
+# installed into the project venv. scikit-build-core reuses $(BUILD) (with its
+# generator), so the library is not compiled a second time.
 PY_PKGS := numpy pytest "scikit-build-core>=0.10"
-python: deps | $(VENV)/bin/python
+python: build | $(VENV)/bin/python
 	$(VENV)/bin/pip install -q $(PY_PKGS)
-	CMAKE_GENERATOR="Unix Makefiles" CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(VENV)/bin/pip install -q --no-build-isolation .
+	CMAKE_GENERATOR="$$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' $(BUILD)/CMakeCache.txt)" \
+	  CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) $(VENV)/bin/pip install -q --no-build-isolation -Cbuild-dir=$(abspath $(BUILD)) .
 
 # Its tests compare the binding with build/gcache on the same inputs.
 pytest: build model python
@@ -115,4 +116,4 @@ demo: build model
 	@echo "[demo] topology: $(DEMO_OUT)/topology.svg  curves: $(DEMO_OUT)/curves.svg"
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz $(BUILD)-python
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz build-python
