@@ -17,7 +17,7 @@ QWEN := $(MODEL_DIR)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev \
             libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz librsvg2-bin
 
-.PHONY: all deps build test demo model asan fuzz clean unit python pytest
+.PHONY: all deps build test demo model pyclient asan fuzz clean unit python pytest
 
 all: build
 
@@ -62,10 +62,15 @@ $(QWEN): | $(VENV)/bin/python
 
 model: deps $(SMOL) $(QWEN) $(QWEN_TOK)
 
-unit: build model
+# The official OpenAI Python client, for the server test that drives it (tests/cli/serve_openai.sh).
+OPENAI_PKG := openai==3.63.0
+pyclient: | $(VENV)/bin/python
+	@$(VENV)/bin/python -c 'import openai' 2>/dev/null || $(VENV)/bin/pip install -q $(OPENAI_PKG)
+
+unit: build model pyclient
 	cd $(BUILD) && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_GGUF=$(abspath $(QWEN)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ctest --output-on-failure -j $(JOBS)
 
-asan: deps model
+asan: deps model pyclient
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DGC_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_GGUF=$(abspath $(QWEN)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)

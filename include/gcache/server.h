@@ -31,7 +31,7 @@ typedef struct gc_server_opts {
     int max_tokens_limit;      // requests asking for more are 400, default 4096
     size_t max_body_bytes;     // larger request bodies are 413, default 1 MiB
     int max_batch;             // sequences generated together at most, default 32
-    int queue_limit;           // requests waiting for the batch at most (more: 503), default 256
+    int queue_limit;           // requests waiting for a full batch at most (more: 503), default 256
     int max_n;                 // choices per request at most (more: 400), default 8
     const char *api_key;       // non-empty: /v1/* need "Authorization: Bearer <key>" (401 otherwise)
     FILE *log;                 // one line per chat request; NULL: none. Default stderr

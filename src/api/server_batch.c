@@ -112,7 +112,8 @@ bool srv_submit(gc_server *S, srv_job *j, unsigned *status, char *msg, size_t ms
     } else if (S->draining || S->stopping) {
         *status = 503;
         snprintf(msg, msg_len, "the server is shutting down");
-    } else if (S->n_queued >= S->o.queue_limit) {
+    } else if (S->active_seqs + S->queued_seqs > 0 && S->active_seqs + S->queued_seqs + j->n > S->o.max_batch &&
+               S->n_queued >= S->o.queue_limit) {   // it would wait, and the queue is full
         *status = 503;
         *retry_after = retry_estimate_locked(S);
         snprintf(msg, msg_len, "too many requests waiting (%d queued); retry later", S->n_queued);
@@ -125,6 +126,7 @@ bool srv_submit(gc_server *S, srv_job *j, unsigned *status, char *msg, size_t ms
         else S->q_head = j;
         S->q_tail = j;
         S->n_queued++;
+        S->queued_seqs += j->n;
         S->n_jobs++;
         S->st.requests++;
         pthread_cond_signal(&S->work);
@@ -144,6 +146,7 @@ void srv_cancel_all_locked(gc_server *S, unsigned status, const char *msg) {
         S->q_head = j->next;
         j->next = NULL;
         S->n_queued--;
+        S->queued_seqs -= j->n;
         j->cancel = true;
         j->err_status = status;
         snprintf(j->err_msg, sizeof j->err_msg, "%s", msg);
@@ -376,6 +379,7 @@ static void finalize_locked(gc_server *S, srv_job *j) {
     j->usage_prompt = j->n_prompt;
     j->usage_completion = 0;
     for (int c = 0; c < j->n; c++) j->usage_completion += j->ch[c].tokens;
+    if (j->state == SRV_RUNNING) S->active_seqs -= j->n;   // its batch places
     j->state = SRV_DONE;
     j->t_done = srv_now();
     if (!j->err_status && !j->cancel) {
@@ -402,7 +406,6 @@ static void reap_locked(batch *B) {
         seq *s = B->seqs[i];
         srv_job *j = s->job;
         if (j->e_failed || j->cancel || j->e_live == 0) {
-            S->active_seqs--;
             seq_free(s);
         } else {
             B->seqs[w++] = s;
@@ -432,6 +435,7 @@ static void admit_locked(batch *B) {
         if (!S->q_head) S->q_tail = NULL;
         j->next = NULL;
         S->n_queued--;
+        S->queued_seqs -= j->n;
         j->t_start = srv_now();
         if (j->cancel) {   // the client left while it waited
             finalize_locked(S, j);

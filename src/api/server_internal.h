@@ -123,6 +123,7 @@ struct gc_server {
     bool ready, draining, stopping;
     srv_job *q_head, *q_tail;
     int n_queued;              // jobs waiting for the batch
+    int queued_seqs;           // their sequences (choices)
     int n_jobs;                // jobs alive (queued, running, or a reply being sent)
     int active_seqs;           // sequences in the running batch
     unsigned cancel_status;    // != 0: cancel every running job with this status ...

@@ -147,5 +147,33 @@ else
   stop TERM d
 fi
 
+# A model whose weights are NaN: generate fails saying so (exit 1, no output
+# passed off as a reply), and the server answers 500 with the reason.
+mkdir -p "$T/nan" && cp tests/data/tiny/chat/* "$T/nan/"
+python3 - "$T/nan/model.safetensors" <<'PY'
+import json, struct, sys
+p = sys.argv[1]
+with open(p, "r+b") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    t = json.loads(f.read(n))["model.norm.weight"]
+    assert t["dtype"] == "BF16"
+    a, b = t["data_offsets"]
+    f.seek(8 + n + a)
+    f.write(b"\xc0\x7f" * ((b - a) // 2))   # bf16 NaN
+PY
+"$BIN" generate --model "$T/nan" --device cpu --prompt "hello" --max-tokens 4 >"$T/nan.out" 2>"$T/nan.err"; rc=$?
+[ $rc -eq 1 ] && grep -q "not finite" "$T/nan.err" && [ ! -s "$T/nan.out" ] && ok \
+  || bad "generate on NaN weights: exit $rc, stdout '$(cat "$T/nan.out")', stderr $(cat "$T/nan.err")"
+"$BIN" serve --model "$T/nan" --device cpu --port 0 >/dev/null 2>"$T/nanserve.err" &
+PID=$!; PIDS+=("$PID"); PORT=""
+for _ in $(seq 300); do grep -q '^gcache serve: ready$' "$T/nanserve.err" && break; sleep 0.1; done
+PORT=$(sed -n 's|^gcache serve: listening on http://127\.0\.0\.1:\([0-9]*\)/v1 .*|\1|p' "$T/nanserve.err")
+if [ -z "$PORT" ]; then bad "serve on NaN weights did not start: $(cat "$T/nanserve.err")"
+else
+  http POST "http://127.0.0.1:$PORT/v1/chat/completions" '{"messages":[{"role":"user","content":"hi"}],"max_tokens":4}' >"$T/nanr"
+  tail -1 "$T/nanr" | grep -q "STATUS 500" && grep -q "not finite" "$T/nanr" && ok || bad "serve on NaN weights: $(cat "$T/nanr")"
+  stop TERM nanserve
+fi
+
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

@@ -286,6 +286,28 @@ static void test_drain_refuses_new(void **st) {
     gc_server_stop(g.s);
 }
 
+// A queue limit of 0 refuses only requests that would wait: with the batch
+// free, requests one after another are served (a full queue is tested with a
+// request in flight in tests/cli/serve_openai.py).
+static void test_queue_limit_zero(void **st) {
+    fx *f = *st, g;
+    gc_server_opts o = gc_server_default_opts();
+    o.log = NULL;
+    o.max_batch = 1;
+    o.queue_limit = 0;
+    start_with(f, o, &g);
+    for (int i = 0; i < 3; i++) {
+        resp r = post(&g, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2}");
+        assert_int_equal(r.status, 200);
+        free(r.body);
+    }
+    // n choices above the batch size still run (alone).
+    resp r = post(&g, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2,\"n\":3}");
+    assert_int_equal(r.status, 200);
+    free(r.body);
+    gc_server_stop(g.s);
+}
+
 // The log line of a request: its id, status, token counts, n, seed, times
 // and finish reasons; with n > 1 every choice ran in the same steps.
 static void test_log_line_and_stats(void **st) {
@@ -424,7 +446,7 @@ int main(void) {
         cmocka_unit_test(test_n_choices),            cmocka_unit_test(test_fresh_seeds),
         cmocka_unit_test(test_api_key),              cmocka_unit_test(test_loading_then_ready),
         cmocka_unit_test(test_drain_refuses_new),    cmocka_unit_test(test_log_line_and_stats),
-        cmocka_unit_test(test_nonfinite_logits),
+        cmocka_unit_test(test_queue_limit_zero),     cmocka_unit_test(test_nonfinite_logits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
