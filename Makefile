@@ -17,7 +17,7 @@ QWEN := $(MODEL_DIR)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev \
             libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz librsvg2-bin
 
-.PHONY: all deps build test demo model pyclient asan fuzz clean unit python pytest
+.PHONY: all deps build test demo model pyclient asan tsan fuzz clean unit python pytest
 
 all: build
 
@@ -75,6 +75,16 @@ asan: deps model pyclient
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_GGUF=$(abspath $(QWEN)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
+# ThreadSanitizer on the thread pool, on forward passes with several thread
+# counts and host threads, and on the server (engine stepped from its own
+# thread); the other tests run the same kernels, ~10x slower under TSan.
+TSAN_TESTS := test_threads test_engine_threads test_server
+TSAN_REGEX := ^(test_threads|test_engine_threads|test_server)$$
+tsan: deps model
+	@cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=Release -DGC_TSAN=ON -DGC_CUDA=OFF -DCMAKE_C_COMPILER=clang >/dev/null
+	@cmake --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TESTS)
+	cd $(BUILD)-tsan && GC_SMOL_GGUF=$(abspath $(SMOL)) TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -R '$(TSAN_REGEX)'
+
 # Each fuzzer runs briefly from its seed corpus (fuzz/corpus/<name>/).
 FUZZ_SECONDS ?= 20
 fuzz: deps
@@ -101,7 +111,7 @@ python: build | $(VENV)/bin/python
 pytest: build model python
 	GC_BUILD_DIR=$(abspath $(BUILD)) GC_SMOL_GGUF=$(abspath $(SMOL)) $(VENV)/bin/python -m pytest -q tests/python
 
-test: unit asan fuzz pytest
+test: unit asan tsan fuzz pytest
 	@echo "[test] all suites passed"
 
 # The G-cache run on the example task file with the real model: a few

@@ -17,7 +17,8 @@ extern "C" {
 typedef enum gc_device { GC_DEVICE_CPU = 0, GC_DEVICE_CUDA = 1 } gc_device;
 
 typedef struct gc_engine_params {
-    int n_threads;          // 0: OpenMP default
+    int n_threads;          // CPU threads, caller included; 0: the cores this process may use
+                            // (affinity mask and cgroup CPU quota); at most 256
     size_t kv_pool_bytes;   // cap on KV block memory; 0 = limited only by malloc (cudaMalloc on CUDA)
     int device;             // gc_device; default GC_DEVICE_CPU
 } gc_engine_params;
@@ -30,6 +31,8 @@ bool gc_engine_cuda_available(void);
 gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine **out);
 void gc_engine_free(gc_engine *e);
 const gc_model *gc_engine_model(const gc_engine *e);
+// Threads of the CPU kernels (n_threads resolved).
+int gc_engine_n_threads(const gc_engine *e);
 // Where the engine runs.
 gc_device gc_engine_device(const gc_engine *e);
 // KV blocks currently held by caches of this engine (for memory accounting and tests).

@@ -15,10 +15,12 @@ typedef struct gc_realign gc_realign;
 // (the norm rescaling still applies). Caller owns *out (gc_realign_free).
 // W_a is cached on disk, keyed by a hash of the embedding weights, in
 // gc_realign_cache_dir(); a missing, corrupt or stale cache file is
-// recomputed and rewritten.
-gc_status gc_realign_new(const gc_model *m, bool enabled, gc_realign **out);
+// recomputed and rewritten. The computation runs on n_threads CPU threads
+// (0: the cores this process may use; see gc_engine_params.n_threads).
+gc_status gc_realign_new(const gc_model *m, bool enabled, int n_threads, gc_realign **out);
 // Same with an explicit cache folder (NULL: no disk cache).
-gc_status gc_realign_new_cached(const gc_model *m, bool enabled, const char *cache_dir, gc_realign **out);
+gc_status gc_realign_new_cached(const gc_model *m, bool enabled, const char *cache_dir, int n_threads,
+                                gc_realign **out);
 // $GC_CACHE_DIR, else $XDG_CACHE_HOME/gcache, else $HOME/.cache/gcache, else
 // NULL. GC_CACHE_DIR=off disables the cache. Malloc'd; caller frees.
 char *gc_realign_cache_dir(void);

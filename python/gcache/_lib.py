@@ -239,7 +239,8 @@ _PROTOS = [
     ("gc_model_eos_ids", _P(c_int32), gc_model_p, _P(c_int)),
     ("gc_engine_default_params", gc_engine_params), ("gc_engine_cuda_available", c_bool),
     ("gc_engine_new", _st, gc_model_p, _P(gc_engine_params), _P(gc_engine_p)), ("gc_engine_free", None, gc_engine_p),
-    ("gc_engine_device", c_int, gc_engine_p), ("gc_engine_kv_live_blocks", c_int64, gc_engine_p),
+    ("gc_engine_device", c_int, gc_engine_p), ("gc_engine_n_threads", c_int, gc_engine_p),
+    ("gc_engine_kv_live_blocks", c_int64, gc_engine_p),
     ("gc_engine_forward", _st, gc_engine_p, _P(gc_seq_step), c_int),
     # kv.h
     ("gc_kv_new", _st, gc_engine_p, _P(gc_kv_p)), ("gc_kv_free", None, gc_kv_p), ("gc_kv_len", c_int64, gc_kv_p),
@@ -266,7 +267,7 @@ _PROTOS = [
      gc_gen_stream_fn, c_void_p, _P(gc_gen_result)),
     ("gc_gen_result_free", None, _P(gc_gen_result)),
     # latent.h, trace.h
-    ("gc_realign_new", _st, gc_model_p, c_bool, _P(gc_realign_p)), ("gc_realign_free", None, gc_realign_p),
+    ("gc_realign_new", _st, gc_model_p, c_bool, c_int, _P(gc_realign_p)), ("gc_realign_free", None, gc_realign_p),
     ("gc_realign_target_norm", c_double, gc_realign_p),
     ("gc_realign_apply_rows", _st, gc_realign_p, gc_engine_p, _P(c_float), c_int64, _P(c_float)),
     ("gc_text_embed_model", _st, gc_engine_p, gc_tokenizer_p, c_char_p, _P(c_double)),

@@ -330,7 +330,7 @@ class Model:
         if enabled not in self._realign:
             r = c_void_p()
             with self._lock:
-                check(lib.gc_realign_new(self._m, enabled, byref(r)), "realignment matrix")
+                check(lib.gc_realign_new(self._m, enabled, lib.gc_engine_n_threads(self._e), byref(r)), "realignment matrix")
             self._realign[enabled] = r.value
         return self._realign[enabled]
 

@@ -1,5 +1,7 @@
-// --device cuda|cpu for the commands that run a model (trace, generate, chat,
-// bench). The default is cuda when this build has CUDA and a GPU is present.
+// --device cuda|cpu and --threads N for the commands that run a model (run,
+// trace, generate, chat, serve, bench). The default device is cuda when this
+// build has CUDA and a GPU is present; the default thread count (0) is the
+// cores this process may use.
 #ifndef GC_CLI_DEVICE_H
 #define GC_CLI_DEVICE_H
 #include "gcache/engine.h"
@@ -10,7 +12,9 @@ int cli_default_device(void);
 // Matches --device at argv[*i] like the cli_opt_* helpers: 1 matched, 0 not
 // this option, -1 bad value (message printed).
 int cli_opt_device(int argc, char **argv, int *i, int *device);
-// cli_open on the given device.
-int cli_open_on(const char *cmd, const char *path, int device, gc_model **m, gc_engine **e);
+// Matches --threads N (0..256, 0 = the usable cores) like cli_opt_device.
+int cli_opt_threads(int argc, char **argv, int *i, int *threads);
+// cli_open on the given device with n_threads CPU threads (0: default).
+int cli_open_on(const char *cmd, const char *path, int device, int n_threads, gc_model **m, gc_engine **e);
 
 #endif

@@ -11,7 +11,7 @@ typedef struct gen_opts {
     const char *model, *prompt, *system;
     bool chat, think, no_think, quiet, ignore_eos;
     long long max_tokens, top_k, seed;
-    int device;
+    int device, threads;
     double temperature, top_p;
     const char *stop[GC_MAX_STOP];
     int n_stop;
@@ -38,7 +38,8 @@ static void gen_help(const char *cmd) {
            "  --stop STR          stop string (repeatable, up to %d)\n"
            "  --ignore-eos        do not stop at end-of-sequence tokens\n"
            "  --quiet             no tokens/s line\n"
-           "  --device cuda|cpu   where the model runs (default cuda when a GPU is present)\n\n"
+           "  --device cuda|cpu   where the model runs (default cuda when a GPU is present)\n"
+           "  --threads N         CPU threads (default: the cores this process may use)\n\n"
            "example: gcache %s --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf%s\n",
            GC_MAX_STOP, cmd, strcmp(cmd, "generate") == 0 ? " --chat --prompt 'Name three primes.'" : "");
 }
@@ -67,6 +68,7 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
         OPT(cli_opt_flag(argv, &i, "--quiet", &o->quiet));
         OPT(cli_opt_flag(argv, &i, "--ignore-eos", &o->ignore_eos));
         OPT(cli_opt_device(argc, argv, &i, &o->device));
+        OPT(cli_opt_threads(argc, argv, &i, &o->threads));
         const char *stop;
         if ((r = cli_opt_str(argc, argv, &i, "--stop", &stop)) < 0) return 2;
         if (r) {
@@ -117,7 +119,7 @@ int cmd_generate(int argc, char **argv) {
     if (!o.prompt) return cli_usage_error("generate", "--prompt is required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("generate", o.model, o.device, &m, &e)) return 1;
+    if (cli_open_on("generate", o.model, o.device, o.threads, &m, &e)) return 1;
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     int rc = 0;
     char *text = NULL;
@@ -162,7 +164,7 @@ int cmd_chat(int argc, char **argv) {
     if (pr) return pr == 1 ? 0 : pr;
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("chat", o.model, o.device, &m, &e)) return 1;
+    if (cli_open_on("chat", o.model, o.device, o.threads, &m, &e)) return 1;
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     gc_kv *kv = NULL;
     int rc = 0;

@@ -20,6 +20,7 @@ static void serve_help(void) {
            "options:\n"
            "  --model PATH          HF folder or GGUF file with a tokenizer and a ChatML chat template\n"
            "  --device cuda|cpu     default cuda when a GPU is present\n"
+           "  --threads N           CPU threads (default: the cores this process may use)\n"
            "  --host ADDR           IPv4 address to listen on (default 127.0.0.1, loopback only)\n"
            "  --port N              port (default 8080; 0 = any free port, printed at start)\n"
            "  --name NAME           model name in replies and /v1/models (default gcache)\n"
@@ -75,7 +76,7 @@ int cmd_serve(int argc, char **argv) {
     long long port = 8080, max_tokens = 256, limit = 4096, max_batch = 32, queue_limit = 256, max_n = 8;
     double drain_timeout = 30;
     bool quiet = false;
-    int device = cli_default_device();
+    int device = cli_default_device(), threads = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
@@ -96,6 +97,7 @@ int cmd_serve(int argc, char **argv) {
         OPT(cli_opt_float(argc, argv, &i, "--drain-timeout", 0, 86400, &drain_timeout));
         OPT(cli_opt_flag(argv, &i, "--quiet", &quiet));
         OPT(cli_opt_device(argc, argv, &i, &device));
+        OPT(cli_opt_threads(argc, argv, &i, &threads));
 #undef OPT
         return cli_usage_error("serve", "unknown option '%s'", argv[i]);
     }
@@ -131,7 +133,7 @@ int cmd_serve(int argc, char **argv) {
     if (o.api_key) fprintf(stderr, "gcache serve: /v1/* require the API key\n");
     gc_model *m = NULL;
     gc_engine *e = NULL;
-    int rc = cli_open_on("serve", model, device, &m, &e);
+    int rc = cli_open_on("serve", model, device, threads, &m, &e);
     if (!rc && (s = gc_server_attach(srv, m, e)) != GC_OK) rc = cli_error("serve", s);
     if (!rc) {
         fprintf(stderr, "gcache serve: ready\n");

@@ -1,4 +1,4 @@
-// gcache trace --model PATH --program P [--no-realign] [--device cuda|cpu]
+// gcache trace --model PATH --program P [--no-realign] [--device cuda|cpu] [--threads N]
 #include "cli/cli.h"
 #include "cli/cli_device.h"
 #include "gcache/trace.h"
@@ -7,11 +7,11 @@
 int cmd_trace(int argc, char **argv) {
     const char *model = NULL, *program = NULL;
     bool no_realign = false;
-    int device = cli_default_device();
+    int device = cli_default_device(), threads = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: gcache trace --model PATH --program P [--no-realign] [--device cuda|cpu]\n\n"
+            printf("usage: gcache trace --model PATH --program P [--no-realign] [--device cuda|cpu] [--threads N]\n\n"
                    "Runs `;`-separated segments on one sequence and prints one JSON object\n"
                    "{\"segments\":[...]} (floats with 9 significant digits):\n"
                    "  ids:3,17,42  feed tokens  -> {\"type\":\"ids\",\"logits\":[[V]...],\"hidden_last\":[D]}\n"
@@ -20,6 +20,7 @@ int cmd_trace(int argc, char **argv) {
                    "  greedy:N     N argmax tokens, each fed back -> {\"type\":\"greedy\",\"ids\":[...]}\n"
                    "--no-realign uses W_a = I (the norm rescaling still applies).\n"
                    "--device: default cuda when a GPU is present, else cpu.\n"
+                   "--threads: CPU threads (default: the cores this process may use).\n"
                    "Works on model folders without a tokenizer.\n\n"
                    "example: gcache trace --model tests/data/tiny/qwen3 --program 'ids:1,2,3;latent:2;greedy:4'\n");
             return 0;
@@ -31,12 +32,14 @@ int cmd_trace(int argc, char **argv) {
         if (cli_opt_flag(argv, &i, "--no-realign", &no_realign)) continue;
         if ((r = cli_opt_device(argc, argv, &i, &device)) < 0) return 2;
         if (r) continue;
+        if ((r = cli_opt_threads(argc, argv, &i, &threads)) < 0) return 2;
+        if (r) continue;
         return cli_usage_error("trace", "unknown option '%s'", argv[i]);
     }
     if (!model || !program) return cli_usage_error("trace", "--model and --program are required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("trace", model, device, &m, &e)) return 1;
+    if (cli_open_on("trace", model, device, threads, &m, &e)) return 1;
     gc_trace_opts o = {.realign = !no_realign};
     gc_trace *t;
     gc_status s = gc_trace_run(e, program, &o, &t);

@@ -19,6 +19,7 @@ typedef struct run_opts {
     double temperature, top_p, lr, edge_temperature;
     bool resume, strict, think, no_realign, text_mode, no_baseline, score_answer;
     int device;   // GC_DEVICE_CPU / GC_DEVICE_CUDA
+    int threads;  // CPU threads (0: the usable cores)
     run_gen_mode gen_mode;
     const char *env_file;   // API settings file (NULL: ./.env)
     long long api_concurrency;   // API requests in flight at once (default 8)

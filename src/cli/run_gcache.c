@@ -339,7 +339,7 @@ int run_gcache(const run_opts *o) {
     int rc = run_open(&c, o);
     if (!rc) {
         go.gp.style = c.style;
-        if (go.gp.cache_mode && (s = gc_realign_new(c.m, !o->no_realign, &c.ra)) != GC_OK) rc = cli_error("run", s);
+        if (go.gp.cache_mode && (s = gc_realign_new(c.m, !o->no_realign, gc_engine_n_threads(c.e), &c.ra)) != GC_OK) rc = cli_error("run", s);
     }
     if (!rc && go.topo == GC_TOPO_LEARNED) {
         c.sp = run_sched_params(&c);

@@ -4,12 +4,14 @@
 #include "gcache/engine.h"
 #include "model/model.h"
 #include "kv/kv_internal.h"
+#include "core/threads.h"
 
 struct gc_engine {
     const gc_model *m;
     gc_engine_params p;
     float *inv_freq;   // (hd/2) RoPE inverse frequencies, f32 exactly as HF computes them
     gc_kv_pool pool;   // every cache of this engine lives here
+    gc_pool *threads;  // the CPU kernels' threads (p.n_threads; 0 = gc_threads_default())
     struct gc_cuda_ctx *cuda;   // device state when p.device is GC_DEVICE_CUDA, else NULL
 };
 

@@ -11,7 +11,6 @@
 #include "model/quant.h"
 #include "core/error.h"
 #include <math.h>
-#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +33,11 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
         float expo = (float)(2 * i) / (float)hd;
         e->inv_freq[i] = 1.0f / (float)pow(m->cfg.rope_theta, (double)expo);
     }
-    if (e->p.n_threads > 0) omp_set_num_threads(e->p.n_threads);
-    gc_status st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads * hd, e->p.kv_pool_bytes);
-    if (st == GC_OK && e->p.device != GC_DEVICE_CPU) st = gc_cuda_engine_init(e);   // weights + KV blocks to the GPU
+    gc_status st = gc_pool_new(e->p.n_threads, &e->threads);
     if (st != GC_OK) { free(e->inv_freq); free(e); return st; }
+    st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads * hd, e->p.kv_pool_bytes);
+    if (st == GC_OK && e->p.device != GC_DEVICE_CPU) st = gc_cuda_engine_init(e);   // weights + KV blocks to the GPU
+    if (st != GC_OK) { gc_pool_free(e->threads); free(e->inv_freq); free(e); return st; }
     *out = e;
     return GC_OK;
 }
@@ -46,11 +46,14 @@ void gc_engine_free(gc_engine *e) {
     if (!e) return;
     gc_kv_pool_destroy(&e->pool);
     gc_cuda_engine_free(e);
+    gc_pool_free(e->threads);
     free(e->inv_freq);
     free(e);
 }
 
 const gc_model *gc_engine_model(const gc_engine *e) { return e->m; }
+
+int gc_engine_n_threads(const gc_engine *e) { return gc_pool_size(e->threads); }
 
 // Scratch for one step; every buffer is (T, width).
 typedef struct step_bufs {
@@ -120,16 +123,118 @@ gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, in
 }
 
 // Q/K per-head RMSNorm (Qwen3): rows of hd floats.
-static void head_norm(float *x, int64_t rows, int64_t hd, const float *w, double eps) {
-    gc_cpu_rmsnorm(x, x, w, rows, hd, eps);
+static void head_norm(gc_pool *pool, float *x, int64_t rows, int64_t hd, const float *w, double eps) {
+    gc_cpu_rmsnorm(pool, x, x, w, rows, hd, eps);
+}
+
+// Attention of one layer: one task per (sequence, head).
+typedef struct attn_job {
+    const gc_engine *e;
+    const gc_seq_step *st;
+    const int64_t *row0;      // (n_steps) first row of each sequence in the step
+    int64_t l, H, KV, hd, qd, kvd;
+    float scale;
+    const float *q;           // (T, qd)
+    float *att;               // (T, qd) out
+    float *scratch;           // (threads, max_ctx)
+    gc_attn_seg *segs;        // (threads, max_spans)
+    int64_t max_ctx, max_spans;
+} attn_job;
+
+static void attn_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
+    const attn_job *j = ctx;
+    const gc_kv_pool *pool = &j->e->pool;
+    float *scratch = j->scratch + (size_t)tid * (size_t)j->max_ctx;
+    gc_attn_seg *segs = j->segs + (size_t)tid * (size_t)j->max_spans;
+    const int64_t hd = j->hd, kvd = j->kvd, qd = j->qd, l = j->l;
+    for (int64_t task = t0; task < t1; task++) {
+        int s = (int)(task / j->H);
+        // GQA maps head h to kv head h / (H/KV).
+        int64_t h = task % j->H, kh = h / (j->H / j->KV), r0 = j->row0[s];
+        const gc_kv *kv = j->st[s].kv;
+        for (int i = 0; i < kv->n_spans; i++) {
+            const gc_kv_span *sp = &kv->spans[i];
+            segs[i] = (gc_attn_seg){
+                .k = gc_kv_block_k(pool, sp->b, l) + sp->off * kvd + kh * hd,
+                .v = gc_kv_block_v(pool, sp->b, l) + sp->off * kvd + kh * hd,
+                .n = sp->n,
+                .k_scale = sp->k_scale ? sp->k_scale[l] : 1.0f,
+                .v_scale = sp->v_scale ? sp->v_scale[l] : 1.0f,
+                .hidden = sp->gate && !sp->gate[l],
+            };
+        }
+        gc_cpu_attention(j->att + r0 * qd + h * hd, qd, j->q + r0 * qd + h * hd, qd, j->st[s].n, kv->len, segs,
+                         kv->n_spans, kvd, hd, j->scale, scratch);
+    }
+}
+
+// All layers of the model over the step's T rows: b->x holds the input
+// embeddings before and the last layer's output after. This step's K/V rows
+// go into `slots`.
+static gc_status run_layers(gc_engine *e, const gc_seq_step *st, int n_steps, int64_t T, step_bufs *b,
+                            const gc_kv_slot *slots) {
+    const gc_model *m = e->m;
+    const gc_model_config *c = &m->cfg;
+    gc_pool *tp = e->threads;
+    const int64_t D = c->hidden_size, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads;
+    const int64_t qd = H * hd, kvd = KV * hd, F = c->intermediate_size, half = hd / 2;
+    const bool neox = c->rope_style == GC_ROPE_NEOX;
+    int64_t max_ctx = 0, max_spans = 1;
+    int64_t *row0 = malloc((size_t)n_steps * sizeof *row0);
+    for (int s = 0, r = 0; s < n_steps; r += (int)st[s].n, s++) {
+        if (row0) row0[s] = r;
+        if (st[s].kv->len + st[s].n > max_ctx) max_ctx = st[s].kv->len + st[s].n;
+        if (st[s].kv->n_spans > max_spans) max_spans = st[s].kv->n_spans;
+    }
+    const size_t nt = (size_t)gc_pool_size(tp);
+    attn_job aj = {.e = e, .st = st, .row0 = row0, .H = H, .KV = KV, .hd = hd, .qd = qd, .kvd = kvd,
+                   .scale = (float)(1.0 / sqrt((double)hd)), .q = b->q, .att = b->att,
+                   .scratch = malloc(nt * (size_t)max_ctx * sizeof(float)),
+                   .segs = malloc(nt * (size_t)max_spans * sizeof(gc_attn_seg)), .max_ctx = max_ctx, .max_spans = max_spans};
+    gc_status s = GC_OK;
+    if (!row0 || !aj.scratch || !aj.segs) {
+        s = gc_fail(GC_ERR_OOM, "out of memory for attention over %lld positions", (long long)max_ctx);
+        goto done;
+    }
+#define MM(...) do { if ((s = gc_cpu_matmul(__VA_ARGS__)) != GC_OK) goto done; } while (0)
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        const gc_layer_weights *L = &m->layers[l];
+        gc_cpu_rmsnorm(tp, b->xn, b->x, L->attn_norm, T, D, c->rms_eps);
+        MM(tp, b->q, b->xn, T, L->wq, L->bq);
+        MM(tp, b->k, b->xn, T, L->wk, L->bk);
+        MM(tp, b->v, b->xn, T, L->wv, L->bv);
+        if (L->q_norm) head_norm(tp, b->q, T * H, hd, L->q_norm, c->rms_eps);
+        if (L->k_norm) head_norm(tp, b->k, T * KV, hd, L->k_norm, c->rms_eps);
+        for (int64_t r = 0; r < T; r++) {
+            for (int64_t h = 0; h < H; h++) gc_cpu_rope_head(b->q + r * qd + h * hd, b->cos_t + r * half, b->sin_t + r * half, hd, neox);
+            for (int64_t h = 0; h < KV; h++) gc_cpu_rope_head(b->k + r * kvd + h * hd, b->cos_t + r * half, b->sin_t + r * half, hd, neox);
+        }
+        // Write this step's K/V rows into their reserved slots.
+        for (int64_t r = 0; r < T; r++) {
+            memcpy(gc_kv_block_k(&e->pool, slots[r].b, l) + slots[r].idx * kvd, b->k + r * kvd, (size_t)kvd * sizeof(float));
+            memcpy(gc_kv_block_v(&e->pool, slots[r].b, l) + slots[r].idx * kvd, b->v + r * kvd, (size_t)kvd * sizeof(float));
+        }
+        aj.l = l;
+        gc_pool_for(tp, (int64_t)n_steps * H, 1, attn_tasks, &aj);
+        MM(tp, b->tmp, b->att, T, L->wo, NULL);
+        gc_cpu_add(b->x, b->tmp, T * D);
+        gc_cpu_rmsnorm(tp, b->xn, b->x, L->ffn_norm, T, D, c->rms_eps);
+        MM(tp, b->gate, b->xn, T, L->w_gate, NULL);
+        MM(tp, b->up, b->xn, T, L->w_up, NULL);
+        gc_cpu_swiglu(tp, b->gate, b->gate, b->up, T * F);
+        MM(tp, b->tmp, b->gate, T, L->w_down, NULL);
+        gc_cpu_add(b->x, b->tmp, T * D);
+    }
+#undef MM
+done:
+    free(row0);
+    free(aj.scratch);
+    free(aj.segs);
+    return s;
 }
 
 gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
     if (e->cuda) return gc_cuda_forward(e, st, n_steps);
-    // OpenMP's thread count is per host thread: an engine stepped from a
-    // thread other than its creator's (gcache serve's server thread) would
-    // otherwise use every core whatever n_threads says.
-    if (e->p.n_threads > 0 && omp_get_max_threads() != e->p.n_threads) omp_set_num_threads(e->p.n_threads);
     const gc_model *m = e->m;
     const gc_model_config *c = &m->cfg;
     int64_t T = 0;
@@ -148,9 +253,7 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
             return rs;
         }
     }
-    const int64_t D = c->hidden_size, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads;
-    const int64_t qd = H * hd, kvd = KV * hd, F = c->intermediate_size, half = hd / 2;
-    const bool neox = c->rope_style == GC_ROPE_NEOX;
+    const int64_t D = c->hidden_size, half = c->head_dim / 2;
 
     // Inputs and positions.
     const size_t erow = m->tok_embd->nbytes / (size_t)c->vocab_size;
@@ -172,79 +275,15 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
             b.sin_t[r * half + i] = (float)sin((double)ang);
         }
 
-    const float scale = (float)(1.0 / sqrt((double)hd));
-    int64_t max_ctx = 0;
-    int max_spans = 1;
-    for (int s = 0; s < n_steps; s++) {
-        if (st[s].kv->len + st[s].n > max_ctx) max_ctx = st[s].kv->len + st[s].n;
-        if (st[s].kv->n_spans > max_spans) max_spans = st[s].kv->n_spans;
-    }
-
-    for (int64_t l = 0; l < c->n_layers; l++) {
-        const gc_layer_weights *L = &m->layers[l];
-        gc_cpu_rmsnorm(b.xn, b.x, L->attn_norm, T, D, c->rms_eps);
-        gc_cpu_matmul(b.q, b.xn, T, L->wq, L->bq);
-        gc_cpu_matmul(b.k, b.xn, T, L->wk, L->bk);
-        gc_cpu_matmul(b.v, b.xn, T, L->wv, L->bv);
-        if (L->q_norm) head_norm(b.q, T * H, hd, L->q_norm, c->rms_eps);
-        if (L->k_norm) head_norm(b.k, T * KV, hd, L->k_norm, c->rms_eps);
-        for (int64_t r = 0; r < T; r++) {
-            for (int64_t h = 0; h < H; h++) gc_cpu_rope_head(b.q + r * qd + h * hd, b.cos_t + r * half, b.sin_t + r * half, hd, neox);
-            for (int64_t h = 0; h < KV; h++) gc_cpu_rope_head(b.k + r * kvd + h * hd, b.cos_t + r * half, b.sin_t + r * half, hd, neox);
-        }
-        // Write this step's K/V rows into their reserved slots.
-        for (int64_t r = 0; r < T; r++) {
-            memcpy(gc_kv_block_k(&e->pool, slots[r].b, l) + slots[r].idx * kvd, b.k + r * kvd, (size_t)kvd * sizeof(float));
-            memcpy(gc_kv_block_v(&e->pool, slots[r].b, l) + slots[r].idx * kvd, b.v + r * kvd, (size_t)kvd * sizeof(float));
-        }
-        // Attention, one task per (sequence, head); GQA maps head h to kv head h / (H/KV).
-        int64_t n_tasks = (int64_t)n_steps * H;
-#pragma omp parallel
-        {
-            float *scratch = malloc((size_t)max_ctx * sizeof(float));
-            gc_attn_seg *segs = malloc((size_t)max_spans * sizeof *segs);
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t task = 0; task < n_tasks; task++) {
-                int s = (int)(task / H);
-                int64_t h = task % H, kh = h / (H / KV);
-                int64_t r0 = 0;
-                for (int j = 0; j < s; j++) r0 += st[j].n;
-                const gc_kv *kv = st[s].kv;
-                for (int i = 0; i < kv->n_spans; i++) {
-                    const gc_kv_span *sp = &kv->spans[i];
-                    segs[i] = (gc_attn_seg){
-                        .k = gc_kv_block_k(&e->pool, sp->b, l) + sp->off * kvd + kh * hd,
-                        .v = gc_kv_block_v(&e->pool, sp->b, l) + sp->off * kvd + kh * hd,
-                        .n = sp->n,
-                        .k_scale = sp->k_scale ? sp->k_scale[l] : 1.0f,
-                        .v_scale = sp->v_scale ? sp->v_scale[l] : 1.0f,
-                        .hidden = sp->gate && !sp->gate[l],
-                    };
-                }
-                gc_cpu_attention(b.att + r0 * qd + h * hd, qd, b.q + r0 * qd + h * hd, qd, st[s].n, kv->len, segs,
-                                 kv->n_spans, kvd, hd, scale, scratch);
-            }
-            free(segs);
-            free(scratch);
-        }
-        gc_cpu_matmul(b.tmp, b.att, T, L->wo, NULL);
-        gc_cpu_add(b.x, b.tmp, T * D);
-        gc_cpu_rmsnorm(b.xn, b.x, L->ffn_norm, T, D, c->rms_eps);
-        gc_cpu_matmul(b.gate, b.xn, T, L->w_gate, NULL);
-        gc_cpu_matmul(b.up, b.xn, T, L->w_up, NULL);
-        gc_cpu_swiglu(b.gate, b.gate, b.up, T * F);
-        gc_cpu_matmul(b.tmp, b.gate, T, L->w_down, NULL);
-        gc_cpu_add(b.x, b.tmp, T * D);
-    }
-    gc_cpu_rmsnorm(b.xn, b.x, m->final_norm, T, D, c->rms_eps);
+    gc_status status = run_layers(e, st, n_steps, T, &b, slots);
+    if (status == GC_OK) gc_cpu_rmsnorm(e->threads, b.xn, b.x, m->final_norm, T, D, c->rms_eps);
 
     // Outputs: gather the rows whose logits are wanted, one matmul for all.
     int64_t n_out = 0;
     // A step needs its rows' logits when it asks for them or for a token.
     for (int s = 0; s < n_steps; s++)
         if (st[s].logits || st[s].argmax) n_out += st[s].logits && st[s].logits_all ? st[s].n : 1;
-    gc_status status = GC_OK;
-    if (n_out > 0) {
+    if (status == GC_OK && n_out > 0) {
         float *rows = malloc((size_t)(n_out * D) * sizeof(float));
         float *lg = malloc((size_t)(n_out * c->vocab_size) * sizeof(float));
         if (!rows || !lg) {
@@ -256,9 +295,9 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
                 int64_t first = st[s].logits && st[s].logits_all ? 0 : st[s].n - 1;
                 for (int64_t i = first; i < st[s].n; i++, k++) memcpy(rows + k * D, b.xn + (r + i) * D, (size_t)D * sizeof(float));
             }
-            gc_cpu_matmul(lg, rows, n_out, m->lm_head, NULL);
+            status = gc_cpu_matmul(e->threads, lg, rows, n_out, m->lm_head, NULL);
             k = 0;
-            for (int s = 0; s < n_steps; s++) {
+            for (int s = 0; s < n_steps && status == GC_OK; s++) {
                 if (!st[s].logits && !st[s].argmax) continue;
                 int64_t cnt = st[s].logits && st[s].logits_all ? st[s].n : 1;
                 if (st[s].logits)
@@ -274,7 +313,7 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
         free(rows);
         free(lg);
     }
-    for (int s = 0, r = 0; s < n_steps; r += (int)st[s].n, s++) {
+    for (int s = 0, r = 0; s < n_steps && status == GC_OK; r += (int)st[s].n, s++) {
         if (!st[s].hidden) continue;
         int64_t first = st[s].hidden_all ? 0 : st[s].n - 1;
         memcpy(st[s].hidden, b.xn + (r + first) * D, (size_t)((st[s].n - first) * D) * sizeof(float));
@@ -285,6 +324,5 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
     }
     free(slots);
     free_bufs(&b);
-    (void)F;
     return status;
 }

@@ -10,6 +10,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "model/quant.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,20 +36,51 @@ static void rows_f64(const gc_tensor *W, int64_t r0, int64_t n, double *dst, flo
     }
 }
 
-// acc (D, D) += Aᵀ B for A, B (n, D).
-static void acc_atb(double *acc, const double *A, const double *B, int64_t n, int64_t D) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < D; i++) {
-        double *row = acc + i * D;
-        for (int64_t r = 0; r < n; r++) {
-            double a = A[r * D + i];
-            const double *b = B + r * D;
-            for (int64_t j = 0; j < D; j++) row[j] += a * b[j];
+typedef struct atb_job {
+    double *acc;
+    const double *A, *B;
+    int64_t n, D;
+} atb_job;
+
+// Rows [i0, i1) of acc += Aᵀ B.
+static void atb_rows(void *ctx, int64_t i0, int64_t i1, int tid) {
+    const atb_job *j = ctx;
+    const int64_t D = j->D;
+    for (int64_t i = i0; i < i1; i++) {
+        double *row = j->acc + i * D;
+        for (int64_t r = 0; r < j->n; r++) {
+            double a = j->A[r * D + i];
+            const double *b = j->B + r * D;
+            for (int64_t c = 0; c < D; c++) row[c] += a * b[c];
         }
     }
 }
 
-static gc_status compute(const gc_model *m, gc_realign *r) {
+// acc (D, D) += Aᵀ B for A, B (n, D).
+static void acc_atb(gc_pool *tp, double *acc, const double *A, const double *B, int64_t n, int64_t D) {
+    atb_job j = {acc, A, B, n, D};
+    gc_pool_for(tp, D, 1, atb_rows, &j);
+}
+
+typedef struct chol_job {
+    double *G;
+    int64_t D, j;
+    double ljj;
+} chol_job;
+
+// Column j of L below the diagonal: items [u0, u1) are rows j+1+u.
+static void chol_rows_below(void *ctx, int64_t u0, int64_t u1, int tid) {
+    const chol_job *c = ctx;
+    double *G = c->G;
+    const int64_t D = c->D, j = c->j;
+    for (int64_t i = j + 1 + u0; i < j + 1 + u1; i++) {
+        double x = G[i * D + j];
+        for (int64_t k = 0; k < j; k++) x -= G[i * D + k] * G[j * D + k];
+        G[i * D + j] = x / c->ljj;
+    }
+}
+
+static gc_status compute(const gc_model *m, gc_realign *r, gc_pool *tp) {
     const gc_tensor *Win = m->tok_embd, *Wout = m->lm_head;
     const int64_t D = r->D, V = Win->shape[0];
     bool tied = Win == Wout;
@@ -62,10 +94,10 @@ static gc_status compute(const gc_model *m, gc_realign *r) {
     for (int64_t r0 = 0; r0 < V; r0 += ROWS) {
         int64_t n = V - r0 < ROWS ? V - r0 : ROWS;
         rows_f64(Wout, r0, n, A, tmp);
-        acc_atb(G, A, A, n, D);
+        acc_atb(tp, G, A, A, n, D);
         if (!tied) {
             rows_f64(Win, r0, n, B, tmp);
-            acc_atb(R, A, B, n, D);
+            acc_atb(tp, R, A, B, n, D);
         }
     }
     if (tied) {   // R = W_outᵀW_in = G before regularisation
@@ -81,12 +113,8 @@ static gc_status compute(const gc_model *m, gc_realign *r) {
         if (!(d > 0)) { s = gc_fail(GC_ERR_INTERNAL, "realignment: W_outᵀW_out + 1e-5·I is not positive definite"); goto done; }
         double ljj = sqrt(d);
         G[j * D + j] = ljj;
-#pragma omp parallel for schedule(static) if (D > 256)
-        for (int64_t i = j + 1; i < D; i++) {
-            double x = G[i * D + j];
-            for (int64_t k = 0; k < j; k++) x -= G[i * D + k] * G[j * D + k];
-            G[i * D + j] = x / ljj;
-        }
+        chol_job cj = {G, D, j, ljj};
+        gc_pool_for(D > 256 ? tp : NULL, D - j - 1, 8, chol_rows_below, &cj);
     }
     // Solve L Y = R (forward), then Lᵀ X = Y (backward), all D columns at once
     // by operating on whole rows of R.
@@ -120,17 +148,20 @@ done:
     return s;
 }
 
-gc_status gc_realign_new(const gc_model *m, bool enabled, gc_realign **out) {
+gc_status gc_realign_new(const gc_model *m, bool enabled, int n_threads, gc_realign **out) {
     char *dir = gc_realign_cache_dir();
-    gc_status s = gc_realign_new_cached(m, enabled, dir, out);
+    gc_status s = gc_realign_new_cached(m, enabled, dir, n_threads, out);
     free(dir);
     return s;
 }
 
 bool gc_realign_from_cache(const gc_realign *r) { return r->from_cache; }
 
-gc_status gc_realign_new_cached(const gc_model *m, bool enabled, const char *cache_dir, gc_realign **out) {
+gc_status gc_realign_new_cached(const gc_model *m, bool enabled, const char *cache_dir, int n_threads,
+                                gc_realign **out) {
     *out = NULL;
+    if (n_threads < 0 || n_threads > GC_POOL_MAX_THREADS)
+        return gc_fail(GC_ERR_INVALID_ARG, "realignment: thread count %d outside [0, %d]", n_threads, GC_POOL_MAX_THREADS);
     gc_realign *r = calloc(1, sizeof *r);
     if (!r) return gc_fail(GC_ERR_OOM, "out of memory");
     static _Atomic uint64_t next_id = 1;
@@ -156,7 +187,10 @@ gc_status gc_realign_new_cached(const gc_model *m, bool enabled, const char *cac
         if (cache_dir && gc_realign_cache_load(m, cache_dir, &r->wa_t, &cached_target, r->D) == GC_OK) {
             r->from_cache = true;
         } else {
-            gc_status s = compute(m, r);
+            gc_pool *tp;
+            gc_status s = gc_pool_new(n_threads, &tp);
+            if (s == GC_OK) s = compute(m, r, tp);
+            gc_pool_free(tp);
             if (s != GC_OK) { gc_realign_free(r); return s; }
             if (cache_dir) gc_realign_cache_store(m, cache_dir, r->wa_t, r->target_norm, r->D);
         }

@@ -288,7 +288,7 @@ gc_status gc_trace_run(gc_engine *e, const char *program, const gc_trace_opts *o
     t->dim = S.D;
     bool need_realign = false;
     for (int i = 0; i < n; i++) need_realign |= ps[i].type == GC_SEG_LATENT;
-    if (need_realign && (s = gc_realign_new(gc_engine_model(e), o ? o->realign : true, &ra)) != GC_OK) goto done;
+    if (need_realign && (s = gc_realign_new(gc_engine_model(e), o ? o->realign : true, gc_engine_n_threads(e), &ra)) != GC_OK) goto done;
     S.ra = ra;
     if ((s = gc_kv_new(e, &S.cur)) != GC_OK) goto done;
     for (int i = 0; i < n && s == GC_OK; i++) {

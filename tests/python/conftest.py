@@ -16,11 +16,6 @@ SMOL = Path(os.environ.get("GC_SMOL_GGUF", ROOT / ".cache" / "models" / "SmolLM2
 
 # W_a is cached on disk; keep it beside ctest's instead of the user's home.
 os.environ.setdefault("GC_CACHE_DIR", str(BUILD / "test-cache"))
-# Idle OpenMP workers sleep instead of spinning: the binding returns to Python
-# between engine calls, and on a shared, loaded machine spinning workers take
-# the cores from the thread that has work (set before libgomp loads; the CLI
-# runs inherit it).
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
 def cli(*args: str) -> str:

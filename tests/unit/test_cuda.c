@@ -91,7 +91,7 @@ static void test_rmsnorm(void **st) {
         float *x = xmalloc(T * D * 4), *w = xmalloc(D * 4), *ref = xmalloc(T * D * 4), *out = xmalloc(T * D * 4);
         fill(x, T * D, 3.0f);
         fill(w, D, 1.0f);
-        gc_cpu_rmsnorm(ref, x, w, T, D, 1e-6);
+        gc_cpu_rmsnorm(NULL, ref, x, w, T, D, 1e-6);
         assert_int_equal(gc_cuda_test_rmsnorm(out, x, w, T, D, 1e-6), GC_OK);
         double e = rel_err(out, ref, T * D);
         print_message("rmsnorm T=%lld D=%lld: rel err %.2e\n", (long long)T, (long long)D, e);
@@ -161,7 +161,7 @@ static void test_matmul(void **st) {
                     float *x = xmalloc(T * K * 4), *ref = xmalloc(T * N * 4), *y = xmalloc(T * N * 4), *y0 = xmalloc(T * N * 4);
                     fill(x, T * K, 1.0f);
                     fill(y0, T * N, 1.0f);
-                    gc_cpu_matmul(ref, x, T, &W, NULL);
+                    gc_cpu_matmul(NULL, ref, x, T, &W, NULL);
                     if (acc) for (int64_t i = 0; i < T * N; i++) ref[i] += y0[i];
                     memcpy(y, y0, T * N * 4);
                     gc_status s = gc_cuda_test_matmul(y, x, T, &W, acc, own);
@@ -189,7 +189,7 @@ static void test_skinny(void **st) {
             float *x = xmalloc(T * K * 4), *ref = xmalloc(T * N * 4), *y = xmalloc(T * N * 4), *y0 = xmalloc(T * N * 4);
             fill(x, T * K, 1.0f);
             fill(y0, T * N, 1.0f);
-            gc_cpu_matmul(ref, x, T, &W, NULL);
+            gc_cpu_matmul(NULL, ref, x, T, &W, NULL);
             for (int v = 0; v < gc_cuda_skinny_variants(); v++)
                 for (int acc = 0; acc < 2; acc++) {
                     memcpy(y, y0, T * N * 4);
@@ -217,12 +217,12 @@ static void test_gemv_fused(void **st) {
         float *ref = xmalloc(T * N * 4), *y = xmalloc(T * N * 4);
         fill(x, T * 2 * K, 2.0f);
         fill(w, K, 1.0f);
-        gc_cpu_rmsnorm(xn, x, w, T, K, 1e-5);
-        gc_cpu_matmul(ref, xn, T, &W, NULL);
+        gc_cpu_rmsnorm(NULL, xn, x, w, T, K, 1e-5);
+        gc_cpu_matmul(NULL, ref, xn, T, &W, NULL);
         assert_int_equal(gc_cuda_test_gemv_fused(y, x, 1, w, 1e-5, T, &W), GC_OK);
         double e1 = rel_err(y, ref, T * N);
-        for (int t = 0; t < T; t++) gc_cpu_swiglu(xn + t * K, x + t * 2 * K, x + t * 2 * K + K, K);
-        gc_cpu_matmul(ref, xn, T, &W, NULL);
+        for (int t = 0; t < T; t++) gc_cpu_swiglu(NULL, xn + t * K, x + t * 2 * K, x + t * 2 * K + K, K);
+        gc_cpu_matmul(NULL, ref, xn, T, &W, NULL);
         assert_int_equal(gc_cuda_test_gemv_fused(y, x, 2, NULL, 0, T, &W), GC_OK);
         double e2 = rel_err(y, ref, T * N);
         print_message("gemv fused T=%d: norm rel err %.2e, swiglu %.2e\n", T, e1, e2);
@@ -237,7 +237,7 @@ static void test_swiglu(void **st) {
     const int64_t T = 9, F = 777;
     float *gu = xmalloc(T * 2 * F * 4), *ref = xmalloc(T * F * 4), *out = xmalloc(T * F * 4);
     fill(gu, T * 2 * F, 4.0f);
-    for (int64_t t = 0; t < T; t++) gc_cpu_swiglu(ref + t * F, gu + t * 2 * F, gu + t * 2 * F + F, F);
+    for (int64_t t = 0; t < T; t++) gc_cpu_swiglu(NULL, ref + t * F, gu + t * 2 * F, gu + t * 2 * F + F, F);
     assert_int_equal(gc_cuda_test_swiglu(out, gu, T, F), GC_OK);
     double e = rel_err(out, ref, T * F);
     print_message("swiglu: rel err %.2e\n", e);
@@ -271,11 +271,11 @@ static void qkv_case(int64_t T, int64_t H, int64_t KV, int64_t hd, bool norm, bo
             else rv[r * kvd + j - qd - kvd] = x;
         }
         for (int64_t h = 0; h < H; h++) {
-            if (norm) gc_cpu_rmsnorm(rq + r * qd + h * hd, rq + r * qd + h * hd, qn, 1, hd, 1e-6);
+            if (norm) gc_cpu_rmsnorm(NULL, rq + r * qd + h * hd, rq + r * qd + h * hd, qn, 1, hd, 1e-6);
             gc_cpu_rope_head(rq + r * qd + h * hd, ct, stt, hd, neox);
         }
         for (int64_t h = 0; h < KV; h++) {
-            if (norm) gc_cpu_rmsnorm(rk + r * kvd + h * hd, rk + r * kvd + h * hd, kn, 1, hd, 1e-6);
+            if (norm) gc_cpu_rmsnorm(NULL, rk + r * kvd + h * hd, rk + r * kvd + h * hd, kn, 1, hd, 1e-6);
             gc_cpu_rope_head(rk + r * kvd + h * hd, ct, stt, hd, neox);
         }
     }
@@ -660,7 +660,7 @@ static void test_latent_vs_cpu(void **st) {
         assert_int_equal(gc_model_load(dirs[f], &m), GC_OK);
         const int64_t V = m->cfg.vocab_size, D = m->cfg.hidden_size;
         gc_realign *ra;
-        assert_int_equal(gc_realign_new_cached(m, true, NULL, &ra), GC_OK);
+        assert_int_equal(gc_realign_new_cached(m, true, NULL, 0, &ra), GC_OK);
         gc_engine *ec = engine_on(m, GC_DEVICE_CPU), *eg = engine_on(m, GC_DEVICE_CUDA);
         gc_kv *kc, *kg;
         gc_kv_new(ec, &kc);

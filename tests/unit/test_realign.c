@@ -36,11 +36,11 @@ static void test_cache_roundtrip(void **st) {
     char sub[64];
     snprintf(sub, sizeof sub, "%s/a/b", dir);   // created on demand
     gc_realign *r1, *r2, *r3, *none;
-    assert_int_equal(gc_realign_new_cached(m, true, sub, &r1), GC_OK);
+    assert_int_equal(gc_realign_new_cached(m, true, sub, 0, &r1), GC_OK);
     assert_false(gc_realign_from_cache(r1));
-    assert_int_equal(gc_realign_new_cached(m, true, sub, &r2), GC_OK);
+    assert_int_equal(gc_realign_new_cached(m, true, sub, 0, &r2), GC_OK);
     assert_true(gc_realign_from_cache(r2));
-    assert_int_equal(gc_realign_new_cached(m, true, NULL, &none), GC_OK);
+    assert_int_equal(gc_realign_new_cached(m, true, NULL, 0, &none), GC_OK);
     assert_false(gc_realign_from_cache(none));
     float h[64], e1[64], e2[64], e3[64];
     for (int i = 0; i < 64; i++) h[i] = (float)((i * 37) % 11) - 5.0f;
@@ -55,12 +55,12 @@ static void test_cache_roundtrip(void **st) {
     fseek(fp, 100, SEEK_SET);
     fputc(0x55, fp);
     fclose(fp);
-    assert_int_equal(gc_realign_new_cached(m, true, sub, &r3), GC_OK);
+    assert_int_equal(gc_realign_new_cached(m, true, sub, 0, &r3), GC_OK);
     assert_false(gc_realign_from_cache(r3));
     gc_realign_apply(r3, h, e3);
     assert_memory_equal(e1, e3, sizeof e1);
     gc_realign_free(r3);
-    assert_int_equal(gc_realign_new_cached(m, true, sub, &r3), GC_OK);
+    assert_int_equal(gc_realign_new_cached(m, true, sub, 0, &r3), GC_OK);
     assert_true(gc_realign_from_cache(r3));
     // GC_CACHE_DIR=off disables the cache.
     setenv("GC_CACHE_DIR", "off", 1);

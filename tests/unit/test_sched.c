@@ -21,7 +21,7 @@ static int setup(void **st) {
     (void)st;
     if (gc_model_load("tests/data/tiny/chat", &g_m) != GC_OK) return -1;
     if (gc_engine_new(g_m, NULL, &g_e) != GC_OK) return -1;
-    if (gc_realign_new(g_m, true, &g_ra) != GC_OK) return -1;
+    if (gc_realign_new(g_m, true, 0, &g_ra) != GC_OK) return -1;
     g_tok = gc_model_tokenizer(g_m);
     return gc_prompts_load("math", &g_ps) == GC_OK && g_tok ? 0 : -1;
 }

@@ -1,5 +1,6 @@
 #include "backend/cpu/ops.h"
 #include "model/quant.h"
+#include "core/error.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -55,55 +56,100 @@ static void block_4x2(float *y, int64_t N, const float *x0, const float *x1, int
     }
 }
 
-void gc_cpu_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias) {
-    const int64_t N = W->shape[0], K = W->shape[1];
-    const size_t row_bytes = W->nbytes / (size_t)N;
-    const uint8_t *base = W->data;
-    const bool direct = W->dtype == GC_DT_F32;
-    const int64_t NB = (N + 3) / 4;   // blocks of 4 rows
-#pragma omp parallel
-    {
-        float *buf = direct ? NULL : aligned_alloc(64, ((size_t)(4 * K) * sizeof(float) + 63) & ~(size_t)63);
-#pragma omp for schedule(static)
-        for (int64_t nb = 0; nb < NB; nb++) {
-            const int64_t n = nb * 4, rows = N - n < 4 ? N - n : 4;
-            const float *w;
-            if (direct) {
-                w = (const float *)(base + (size_t)n * row_bytes);
-            } else {
-                for (int64_t r = 0; r < rows; r++)
-                    gc_dequant_row(W->dtype, base + (size_t)(n + r) * row_bytes, buf + r * K, K);
-                w = buf;
-            }
-            int64_t t = 0;
-            if (rows == 4)
-                for (; t + 2 <= T; t += 2) block_4x2(y, N, x + t * K, x + (t + 1) * K, t, w, K, n, bias);
-            for (; t < T; t++)
-                for (int64_t r = 0; r < rows; r++)
-                    y[t * N + n + r] = gc_cpu_dot(x + t * K, w + r * K, K) + (bias ? bias[n + r] : 0.0f);
+typedef struct matmul_job {
+    float *y;
+    const float *x;
+    int64_t T, N, K;
+    const gc_tensor *W;
+    const float *bias;
+    size_t row_bytes;
+    float *buf;          // (threads, 4K) dequantised rows; NULL for f32 weights
+} matmul_job;
+
+// Blocks [nb0, nb1) of 4 weight rows, against every token.
+static void matmul_blocks(void *ctx, int64_t nb0, int64_t nb1, int tid) {
+    const matmul_job *j = ctx;
+    const int64_t N = j->N, K = j->K, T = j->T;
+    const uint8_t *base = j->W->data;
+    float *buf = j->buf ? j->buf + (size_t)tid * (size_t)(4 * K) : NULL;
+    for (int64_t nb = nb0; nb < nb1; nb++) {
+        const int64_t n = nb * 4, rows = N - n < 4 ? N - n : 4;
+        const float *w;
+        if (!buf) {
+            w = (const float *)(base + (size_t)n * j->row_bytes);
+        } else {
+            for (int64_t r = 0; r < rows; r++)
+                gc_dequant_row(j->W->dtype, base + (size_t)(n + r) * j->row_bytes, buf + r * K, K);
+            w = buf;
         }
-        free(buf);
+        const float *x = j->x, *bias = j->bias;
+        float *y = j->y;
+        int64_t t = 0;
+        if (rows == 4)
+            for (; t + 2 <= T; t += 2) block_4x2(y, N, x + t * K, x + (t + 1) * K, t, w, K, n, bias);
+        for (; t < T; t++)
+            for (int64_t r = 0; r < rows; r++)
+                y[t * N + n + r] = gc_cpu_dot(x + t * K, w + r * K, K) + (bias ? bias[n + r] : 0.0f);
     }
 }
 
-void gc_cpu_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps) {
-#pragma omp parallel for schedule(static) if (T * D > 32768)
-    for (int64_t t = 0; t < T; t++) {
-        const float *xr = x + t * D;
-        float *o = out + t * D;
+gc_status gc_cpu_matmul(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias) {
+    matmul_job j = {.y = y, .x = x, .T = T, .N = W->shape[0], .K = W->shape[1], .W = W, .bias = bias,
+                    .row_bytes = W->nbytes / (size_t)W->shape[0]};
+    if (W->dtype != GC_DT_F32) {
+        size_t per = (size_t)(4 * j.K) * sizeof(float);
+        j.buf = aligned_alloc(64, ((size_t)gc_pool_size(pool) * per + 63) & ~(size_t)63);
+        if (!j.buf) return gc_fail(GC_ERR_OOM, "out of memory for a matmul with rows of %lld", (long long)j.K);
+    }
+    gc_pool_for(pool, (j.N + 3) / 4, 1, matmul_blocks, &j);
+    free(j.buf);
+    return GC_OK;
+}
+
+typedef struct rmsnorm_job {
+    float *out;
+    const float *x, *w;
+    int64_t D;
+    double eps;
+} rmsnorm_job;
+
+static void rmsnorm_rows(void *ctx, int64_t t0, int64_t t1, int tid) {
+    const rmsnorm_job *j = ctx;
+    const int64_t D = j->D;
+    for (int64_t t = t0; t < t1; t++) {
+        const float *xr = j->x + t * D;
+        float *o = j->out + t * D;
         double ss = 0;
         for (int64_t i = 0; i < D; i++) ss += (double)xr[i] * xr[i];
-        float r = (float)(1.0 / sqrt(ss / (double)D + eps));
-        for (int64_t i = 0; i < D; i++) o[i] = xr[i] * r * w[i];
+        float r = (float)(1.0 / sqrt(ss / (double)D + j->eps));
+        for (int64_t i = 0; i < D; i++) o[i] = xr[i] * r * j->w[i];
     }
 }
 
-void gc_cpu_swiglu(float *out, const float *gate, const float *up, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
+// Work below this many floats runs on the caller: waking threads costs more.
+enum { PAR_MIN_FLOATS = 32768 };
+
+void gc_cpu_rmsnorm(gc_pool *pool, float *out, const float *x, const float *w, int64_t T, int64_t D, double eps) {
+    rmsnorm_job j = {out, x, w, D, eps};
+    gc_pool_for(T * D > PAR_MIN_FLOATS ? pool : NULL, T, PAR_MIN_FLOATS / 2 / (D > 0 ? D : 1), rmsnorm_rows, &j);
+}
+
+typedef struct swiglu_job {
+    float *out;
+    const float *gate, *up;
+} swiglu_job;
+
+static void swiglu_range(void *ctx, int64_t i0, int64_t i1, int tid) {
+    const swiglu_job *j = ctx;
+    for (int64_t i = i0; i < i1; i++) {
+        float g = j->gate[i];
+        j->out[i] = g / (1.0f + expf(-g)) * j->up[i];
     }
+}
+
+void gc_cpu_swiglu(gc_pool *pool, float *out, const float *gate, const float *up, int64_t n) {
+    swiglu_job j = {out, gate, up};
+    gc_pool_for(n > 2 * PAR_MIN_FLOATS ? pool : NULL, n, PAR_MIN_FLOATS / 2, swiglu_range, &j);
 }
 
 void gc_cpu_add(float *x, const float *y, int64_t n) {

@@ -1,21 +1,26 @@
-// CPU f32 kernels of the forward pass (OpenMP over rows / heads, AVX2+FMA).
+// CPU f32 kernels of the forward pass (AVX2+FMA), spread over the threads of
+// a gc_pool (core/threads.h; NULL runs on the caller alone). Each output
+// element is computed by one thread in a fixed order, so results are the same
+// for every thread count.
 // All activations are row-major f32: a (T, D) matrix holds T tokens of width D.
 #ifndef GC_BACKEND_CPU_OPS_H
 #define GC_BACKEND_CPU_OPS_H
 #include "model/tensor.h"
+#include "core/threads.h"
 
 // dot(a, b) over n floats, f32 FMA accumulation in 4 independent lanes.
 float gc_cpu_dot(const float *a, const float *b, int64_t n);
 
 // y (T, N) = x (T, K) · Wᵀ (+ bias (N)), W a (N, K) weight of any dtype,
 // dequantised one row at a time (each row once per call, whatever T is).
-void gc_cpu_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias);
+// Fails only with GC_ERR_OOM (per-thread row buffers).
+gc_status gc_cpu_matmul(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias);
 
 // out (T, D) = x / sqrt(mean(x²) + eps) * w. out may alias x.
-void gc_cpu_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps);
+void gc_cpu_rmsnorm(gc_pool *pool, float *out, const float *x, const float *w, int64_t T, int64_t D, double eps);
 
 // out (T, F) = silu(gate) * up, gate/up (T, F). out may alias gate.
-void gc_cpu_swiglu(float *out, const float *gate, const float *up, int64_t n);
+void gc_cpu_swiglu(gc_pool *pool, float *out, const float *gate, const float *up, int64_t n);
 
 // x += y over n floats.
 void gc_cpu_add(float *x, const float *y, int64_t n);
