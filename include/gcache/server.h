@@ -15,6 +15,7 @@
 #ifndef GCACHE_SERVER_H
 #define GCACHE_SERVER_H
 #include "gcache/engine.h"
+#include "gcache/graph_model.h"
 #include "gcache/model.h"
 #include <stddef.h>
 #include <stdio.h>
@@ -60,6 +61,13 @@ gc_status gc_server_open(const gc_server_opts *o, gc_server **out);
 // owned by the caller and must outlive the server; the model needs a
 // tokenizer with a chat template style gcache knows (gcache/chat.h).
 gc_status gc_server_attach(gc_server *s, const gc_model *m, gc_engine *e);
+// Serves a multi-agent method (gcache/graph_model.h) under the model name
+// `name` as well: a request for that model runs the method on its last user
+// message and answers with the decision node's text, usage summed over the
+// agents (n = 1, no stop strings). Call before gc_server_attach; g stays
+// the caller's and must outlive the server. Its requests run on the engine
+// thread in batches of their own, between the steps of the other requests.
+gc_status gc_server_set_graph(gc_server *s, const char *name, gc_graph_model *g);
 // gc_server_open + gc_server_attach.
 gc_status gc_server_start(const gc_model *m, gc_engine *e, const gc_server_opts *o, gc_server **out);
 int gc_server_port(const gc_server *s);

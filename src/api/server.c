@@ -203,6 +203,31 @@ static gc_status make_job(gc_server *S, const srv_request *r, srv_job **out, uns
     return GC_OK;
 }
 
+// A job for the graph model: the last user message is the question; one
+// choice, no stop strings (the method's agents decode with their own).
+static gc_status make_graph_job(gc_server *S, const srv_request *r, srv_job **out, unsigned *status) {
+    *out = NULL;
+    *status = 400;
+    const char *q = srv_last_user(r);
+    if (r->n != 1) return gc_fail(GC_ERR_INVALID_ARG, "request: field \"n\": the model \"%s\" answers with one choice", S->graph_name);
+    if (r->n_stop) return gc_fail(GC_ERR_UNSUPPORTED, "request: field \"stop\": not supported by the model \"%s\"", S->graph_name);
+    if (!q) return gc_fail(GC_ERR_INVALID_ARG, "request: field \"messages\": the model \"%s\" needs a user message", S->graph_name);
+    srv_job *j = srv_job_new(1);
+    if (!j || !(j->question = strdup(q))) {
+        srv_job_release(S, j);
+        *status = 500;
+        return gc_fail(GC_ERR_OOM, "out of memory");
+    }
+    j->max_tokens = r->max_tokens;
+    j->sampling = r->sampling;
+    if (!r->seed_given) j->sampling.seed = srv_fresh_seed();
+    j->stream = r->stream;
+    srv_new_id(S, j->id);
+    *out = j;
+    *status = 200;
+    return GC_OK;
+}
+
 static cJSON *usage_obj(const srv_job *j) {
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", (double)j->usage_prompt);
@@ -217,7 +242,7 @@ static cJSON *completion_obj(const gc_server *S, const srv_job *j) {
     cJSON_AddStringToObject(o, "id", j->id);
     cJSON_AddStringToObject(o, "object", "chat.completion");
     cJSON_AddNumberToObject(o, "created", (double)time(NULL));
-    cJSON_AddStringToObject(o, "model", S->name);
+    cJSON_AddStringToObject(o, "model", j->question ? S->graph_name : S->name);
     for (int c = 0; c < j->n; c++) {
         cJSON *ch = cJSON_CreateObject(), *msg = cJSON_CreateObject();
         cJSON_AddNumberToObject(ch, "index", c);
@@ -264,7 +289,7 @@ static bool sse_chunk(sse *x, int choice, bool role, const char *content, size_t
     cJSON_AddStringToObject(o, "id", x->j->id);
     cJSON_AddStringToObject(o, "object", "chat.completion.chunk");
     cJSON_AddNumberToObject(o, "created", x->created);
-    cJSON_AddStringToObject(o, "model", x->S->name);
+    cJSON_AddStringToObject(o, "model", x->j->question ? x->S->graph_name : x->S->name);
     cJSON_AddNumberToObject(ch, "index", choice);
     if (role) cJSON_AddStringToObject(d, "role", "assistant");
     if (content) {
@@ -311,7 +336,7 @@ static bool sse_gather_locked(sse *x) {
         cJSON_AddStringToObject(o, "id", j->id);
         cJSON_AddStringToObject(o, "object", "chat.completion.chunk");
         cJSON_AddNumberToObject(o, "created", x->created);
-        cJSON_AddStringToObject(o, "model", x->S->name);
+        cJSON_AddStringToObject(o, "model", x->j->question ? x->S->graph_name : x->S->name);
         cJSON_AddItemToObject(o, "choices", cJSON_CreateArray());
         cJSON_AddItemToObject(o, "usage", usage_obj(j));
         if (!sse_event(x, o)) return false;
@@ -426,7 +451,10 @@ static enum MHD_Result handle_chat(gc_server *S, struct MHD_Connection *c, conn 
         cJSON_Delete(root);
         return send_error_ra(c, MHD_HTTP_SERVICE_UNAVAILABLE, 5, "the model is loading");
     }
-    if (s == GC_OK) s = make_job(S, &r, &cn->job, &status);
+    if (s == GC_OK) {
+        const bool graph = S->graph && r.model && strcmp(r.model, S->graph_name) == 0;
+        s = graph ? make_graph_job(S, &r, &cn->job, &status) : make_job(S, &r, &cn->job, &status);
+    }
     const bool include_usage = r.include_usage;
     srv_request_free(&r);
     cJSON_Delete(root);
@@ -463,13 +491,18 @@ static enum MHD_Result handle_chat(gc_server *S, struct MHD_Connection *c, conn 
 // ---------------------------------------------------------------- other endpoints
 
 static enum MHD_Result handle_models(gc_server *S, struct MHD_Connection *c) {
-    cJSON *o = cJSON_CreateObject(), *data = cJSON_CreateArray(), *m = cJSON_CreateObject();
+    cJSON *o = cJSON_CreateObject(), *data = cJSON_CreateArray();
     cJSON_AddStringToObject(o, "object", "list");
-    cJSON_AddStringToObject(m, "id", S->name);
-    cJSON_AddStringToObject(m, "object", "model");
-    cJSON_AddNumberToObject(m, "created", 0);
-    cJSON_AddStringToObject(m, "owned_by", "gcache");
-    cJSON_AddItemToArray(data, m);
+    const char *names[2] = {S->name, S->graph ? S->graph_name : NULL};
+    for (int i = 0; i < 2 && names[i]; i++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "id", names[i]);
+        cJSON_AddStringToObject(m, "object", "model");
+        cJSON_AddNumberToObject(m, "created", 0);
+        cJSON_AddStringToObject(m, "owned_by", "gcache");
+        if (i == 1) cJSON_AddStringToObject(m, "description", gc_graph_model_describe(S->graph));
+        cJSON_AddItemToArray(data, m);
+    }
     cJSON_AddItemToObject(o, "data", data);
     return send_json(c, MHD_HTTP_OK, o, 0);
 }
@@ -676,6 +709,19 @@ gc_status gc_server_attach(gc_server *S, const gc_model *m, gc_engine *e) {
     return GC_OK;
 }
 
+gc_status gc_server_set_graph(gc_server *S, const char *name, gc_graph_model *g) {
+    if (S->engine_started) return gc_fail(GC_ERR_INVALID_ARG, "serve: set the graph model before attaching the model");
+    if (!name || !*name || !g) return gc_fail(GC_ERR_INVALID_ARG, "serve: the graph model needs a name and a handle");
+    if (strcmp(name, S->name) == 0)
+        return gc_fail(GC_ERR_INVALID_ARG, "serve: the graph model's name \"%s\" is the model's name too", name);
+    char *n = strdup(name);
+    if (!n) return gc_fail(GC_ERR_OOM, "out of memory");
+    free(S->graph_name);
+    S->graph_name = n;
+    S->graph = g;
+    return GC_OK;
+}
+
 gc_status gc_server_start(const gc_model *m, gc_engine *e, const gc_server_opts *o, gc_server **out) {
     GC_TRY(gc_server_open(o, out));
     gc_status s = gc_server_attach(*out, m, e);
@@ -729,6 +775,7 @@ void gc_server_stop(gc_server *S) {
     pthread_mutex_destroy(&S->mu);
     pthread_cond_destroy(&S->work);
     pthread_cond_destroy(&S->idle);
+    free(S->graph_name);
     free(S->api_key);
     free(S->name);
     free(S);

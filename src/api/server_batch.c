@@ -66,6 +66,7 @@ srv_job *srv_job_new(int n) {
 }
 
 static void job_free(srv_job *j) {
+    gc_graph_answer_clear(&j->e_answer);
     free(j->prompt);
     for (int i = 0; i < SRV_MAX_STOP; i++) free(j->stop[i]);
     free(j->question);
@@ -298,20 +299,69 @@ static void after_step(batch *B, int m) {
 }
 
 // One engine step over every running sequence (outside the server mutex).
+// The graph jobs waiting: one run of the method for those that share the
+// first one's parameters (the other requests' sequences wait meanwhile).
+static void run_graph_jobs(batch *B) {
+    gc_server *S = B->S;
+    srv_job *jobs[64];
+    const char *qs[64];
+    uint64_t seeds[64];
+    gc_graph_answer ans[64];
+    int n = 0;
+    for (int i = 0; i < B->n_jobs && n < 64; i++) {
+        srv_job *j = B->jobs[i];
+        if (!j->question || j->e_live != 1 || j->e_answered || j->e_failed || j->cancel) continue;   // not waiting for its run
+        // Jobs share one run when they share its parameters (the first one's);
+        // the others wait for the next step.
+        const gc_sampler_params *a = &j->sampling, *b = n ? &jobs[0]->sampling : a;
+        if (a->temperature != b->temperature || a->top_p != b->top_p || a->top_k != b->top_k ||
+            j->max_tokens != (n ? jobs[0]->max_tokens : j->max_tokens))
+            continue;
+        jobs[n] = j;
+        qs[n] = j->question;
+        seeds[n] = j->sampling.seed;
+        n++;
+    }
+    if (n == 0) return;
+    gc_status st = gc_graph_model_answer(S->graph, qs, seeds, n, &jobs[0]->sampling, jobs[0]->max_tokens, ans);
+    char msg[512];
+    if (st != GC_OK) snprintf(msg, sizeof msg, "graph model: %s", gc_last_error());
+    for (int k = 0; k < n; k++) {
+        if (st != GC_OK) {
+            gc_graph_answer_clear(&ans[k]);
+            job_fail(jobs[k], 500, msg);
+        } else {
+            jobs[k]->e_answer = ans[k];
+            jobs[k]->e_answered = true;
+        }
+    }
+}
+
 static void step(batch *B) {
     gc_server *S = B->S;
+    run_graph_jobs(B);
     for (int i = B->n_jobs - B->n_fresh; i < B->n_jobs; i++) {
         srv_job *j = B->jobs[i];
+        if (j->question) continue;   // graph jobs have no sequences
         seq *s = NULL;
         gc_status st = seq_new(B, j, 0, NULL, &s);
         if (st == GC_OK && (st = add_seq(B, s)) != GC_OK) seq_free(s);
         if (st != GC_OK) job_fail(j, 500, gc_last_error());
     }
     B->n_fresh = 0;
-    if (!grow((void **)&B->steps, &B->cap_steps, B->n_seqs, sizeof *B->steps) ||
-        !(B->stepped = realloc(B->stepped, (size_t)B->cap_steps * sizeof *B->stepped))) {
-        for (int i = 0; i < B->n_jobs; i++) job_fail(B->jobs[i], 500, "out of memory");
-        return;
+    if (B->n_seqs == 0) return;
+    if (B->n_seqs > B->cap_steps) {   // steps and stepped grow together
+        int c = B->cap_steps ? B->cap_steps : 16;
+        while (c < B->n_seqs) c *= 2;
+        gc_seq_step *st = realloc(B->steps, (size_t)c * sizeof *st);
+        if (st) B->steps = st;
+        seq **sp = st ? realloc(B->stepped, (size_t)c * sizeof *sp) : NULL;
+        if (sp) B->stepped = sp;
+        if (!st || !sp) {
+            for (int i = 0; i < B->n_jobs; i++) job_fail(B->jobs[i], 500, "out of memory");
+            return;
+        }
+        B->cap_steps = c;
     }
     int m = 0;
     for (int i = 0; i < B->n_seqs; i++) {
@@ -340,6 +390,21 @@ static void publish_locked(batch *B) {
         B->S->st.steps++;
         if (B->last_m > B->S->st.max_step_seqs) B->S->st.max_step_seqs = B->last_m;
         B->last_m = 0;
+    }
+    for (int i = 0; i < B->n_jobs; i++) {
+        srv_job *j = B->jobs[i];
+        if (!j->e_answered) continue;
+        j->e_answered = false;
+        srv_choice *c = &j->ch[0];
+        const gc_graph_answer *a = &j->e_answer;
+        if (!gc_strbuf_append(&c->text, a->text, strlen(a->text))) job_fail(j, 500, "out of memory");
+        c->tokens = a->completion_tokens;
+        c->finish = (int)a->finish;
+        B->S->st.tokens += a->completion_tokens;
+        j->n_prompt = a->prompt_tokens;
+        j->started = true;
+        j->e_live = 0;
+        pthread_cond_broadcast(&j->cv);
     }
     for (int i = 0; i < B->n_seqs; i++) {
         seq *s = B->seqs[i];
@@ -444,6 +509,7 @@ static void admit_locked(batch *B) {
         }
         j->state = SRV_RUNNING;
         S->active_seqs += j->n;
+        if (j->question) j->e_live = 1;   // until its answer is published
         B->jobs[B->n_jobs++] = j;
         B->n_fresh++;
     }

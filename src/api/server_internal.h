@@ -99,7 +99,9 @@ typedef struct srv_job {
     pthread_cond_t cv;         // signalled on every change
     struct srv_job *next;      // queue link
     // ---- engine
-    int e_live;                // sequences still generating
+    gc_graph_answer e_answer;  // graph jobs: the method's answer, until published
+    bool e_answered;
+    int e_live;                // sequences still generating (graph jobs: 1 until answered)
     bool e_failed;
     unsigned e_status;
     char e_msg[512];
@@ -110,6 +112,8 @@ struct gc_server {
     gc_server_opts o;          // strings point at the owned copies below
     char *name, *api_key;
     int port;
+    char *graph_name;          // the graph model's name, or NULL
+    gc_graph_model *graph;
     // ---- the model, set once by gc_server_attach
     const gc_model *m;
     gc_engine *e;

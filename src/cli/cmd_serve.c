@@ -2,6 +2,7 @@
 // (gcache/server.h), until SIGINT / SIGTERM, which drain it.
 #include "cli/cli.h"
 #include "cli/cli_device.h"
+#include "gcache/graph_model.h"
 #include "gcache/server.h"
 #include <signal.h>
 #include <stdlib.h>
@@ -34,6 +35,16 @@ static void serve_help(void) {
            "  --max-n N             choices per request at most (default 8)\n"
            "  --drain-timeout S     seconds a signal waits for running requests (default 30)\n"
            "  --quiet               no per-request log lines on stderr\n\n"
+           "The agent graph as a model: requests for the model --graph-name run a multi-agent method on\n"
+           "their last user message and answer with its decision node's text (usage summed over agents):\n"
+           "  --graph-method M      single | textmas | latentmas | gcache (G-cache agent graph)\n"
+           "  --graph-checkpoint DIR  the method of a `gcache run` folder: its run.json settings and, for a\n"
+           "                        Learned topology, its trained policy.ckpt\n"
+           "  --graph-name NAME     its model name (default gcache-graph)\n"
+           "  --graph-prompts P     prompt family (math, choice, code) or prompt-set file (default math)\n"
+           "  --graph-latent-steps N  latent steps per agent (default 10)\n"
+           "  --graph-agents N      gcache: agents (default 4)\n"
+           "  --graph-topology T    gcache: a fixed topology (default FullConnected)\n\n"
            "Each finished request logs a line on stderr: its id (the reply's \"id\"), status, prompt and\n"
            "completion tokens, n, seed (drawn fresh when the request has none), queue and total seconds,\n"
            "finish reasons.\n\n"
@@ -76,6 +87,9 @@ int cmd_serve(int argc, char **argv) {
     long long port = 8080, max_tokens = 256, limit = 4096, max_batch = 32, queue_limit = 256, max_n = 8;
     double drain_timeout = 30;
     bool quiet = false;
+    gc_graph_model_spec gs = gc_graph_model_default_spec();
+    const char *graph_method = NULL, *graph_dir = NULL, *graph_name = "gcache-graph";
+    long long graph_latent = gs.latent_steps, graph_agents = gs.agents;
     int device = cli_default_device(), threads = 0;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -96,6 +110,13 @@ int cmd_serve(int argc, char **argv) {
         OPT(cli_opt_int(argc, argv, &i, "--max-n", 1, 128, &max_n));
         OPT(cli_opt_float(argc, argv, &i, "--drain-timeout", 0, 86400, &drain_timeout));
         OPT(cli_opt_flag(argv, &i, "--quiet", &quiet));
+        OPT(cli_opt_str(argc, argv, &i, "--graph-method", &graph_method));
+        OPT(cli_opt_str(argc, argv, &i, "--graph-checkpoint", &graph_dir));
+        OPT(cli_opt_str(argc, argv, &i, "--graph-name", &graph_name));
+        OPT(cli_opt_str(argc, argv, &i, "--graph-prompts", &gs.prompts));
+        OPT(cli_opt_str(argc, argv, &i, "--graph-topology", &gs.topology));
+        OPT(cli_opt_int(argc, argv, &i, "--graph-latent-steps", 0, 10000, &graph_latent));
+        OPT(cli_opt_int(argc, argv, &i, "--graph-agents", 1, 12, &graph_agents));
         OPT(cli_opt_device(argc, argv, &i, &device));
         OPT(cli_opt_threads(argc, argv, &i, &threads));
 #undef OPT
@@ -103,6 +124,16 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!model) return cli_usage_error("serve", "--model is required");
     if (max_tokens > limit) return cli_usage_error("serve", "--max-tokens %lld is above --max-tokens-limit %lld", max_tokens, limit);
+    if (graph_method && graph_dir)
+        return cli_usage_error("serve", "--graph-method and --graph-checkpoint exclude each other (the folder names its method)");
+    if (graph_method && strcmp(graph_method, "single") != 0 && strcmp(graph_method, "textmas") != 0 &&
+        strcmp(graph_method, "latentmas") != 0 && strcmp(graph_method, "gcache") != 0)
+        return cli_usage_error("serve", "--graph-method: expected single, textmas, latentmas or gcache, got '%s'", graph_method);
+    if (graph_method) {
+        gs.method = graph_method;
+        gs.latent_steps = (int)graph_latent;
+        gs.agents = (int)graph_agents;
+    }
     // SIGINT / SIGTERM are blocked before the server's threads start (they
     // inherit the mask), then taken here with sigwait. The default
     // disposition is restored because a shell starts background jobs with
@@ -133,7 +164,15 @@ int cmd_serve(int argc, char **argv) {
     if (o.api_key) fprintf(stderr, "gcache serve: /v1/* require the API key\n");
     gc_model *m = NULL;
     gc_engine *e = NULL;
+    gc_graph_model *graph = NULL;
     int rc = cli_open_on("serve", model, device, threads, &m, &e);
+    if (!rc && (graph_method || graph_dir)) {
+        s = graph_dir ? gc_graph_model_open_run(e, gc_model_tokenizer(m), graph_dir, &graph)
+                      : gc_graph_model_open(e, gc_model_tokenizer(m), &gs, &graph);
+        if (s == GC_OK) s = gc_server_set_graph(srv, graph_name, graph);
+        if (s != GC_OK) rc = cli_error("serve", s);
+        else fprintf(stderr, "gcache serve: model %s: %s\n", graph_name, gc_graph_model_describe(graph));
+    }
     if (!rc && (s = gc_server_attach(srv, m, e)) != GC_OK) rc = cli_error("serve", s);
     if (!rc) {
         fprintf(stderr, "gcache serve: ready\n");
@@ -143,6 +182,7 @@ int cmd_serve(int argc, char **argv) {
         drain(srv, &stop, drain_timeout);
     }
     gc_server_stop(srv);
+    gc_graph_model_free(graph);
     gc_engine_free(e);
     gc_model_free(m);
     return rc;

@@ -75,6 +75,10 @@ stop() {
 }
 
 "$BIN" serve --help >"$T/help" 2>&1 && grep -q "example:" "$T/help" && grep -q "loopback" "$T/help" && ok || bad "serve --help"
+"$BIN" serve --model tests/data/tiny/chat --graph-method debate >/dev/null 2>"$T/gm"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--graph-method" "$T/gm" && ok || bad "--graph-method debate: exit $rc: $(cat "$T/gm")"
+"$BIN" serve --model tests/data/tiny/chat --device cpu --port 0 --graph-checkpoint "$T/nothing" >/dev/null 2>"$T/gc"; rc=$?
+[ $rc -eq 1 ] && grep -q "run.json" "$T/gc" && ok || bad "--graph-checkpoint without run.json: exit $rc: $(cat "$T/gc")"
 "$BIN" serve --port 1 >/dev/null 2>"$T/noarg"; rc=$?
 [ $rc -eq 2 ] && grep -q -- "--model" "$T/noarg" && ok || bad "serve without --model: exit $rc: $(cat "$T/noarg")"
 

@@ -1,7 +1,7 @@
 """`gcache serve` driven by the official `openai` Python client (run by
 serve_openai.sh): streaming reassembles to the plain reply at temperature 0,
 stop strings cut, n choices, max_completion_tokens, a result-changing field
-refused, 32 concurrent clients batched together, a closed stream cancels its
+refused, the agent graph as a model, 32 concurrent clients batched together, a closed stream cancels its
 generation, a full queue answers 503 + Retry-After, the API key, and SIGTERM
 drains (the request in flight completes, new ones get 503, exit 0).
 
@@ -107,12 +107,13 @@ def stream_text(stream):
     return text, finish, chunks, usage
 
 
-A = Server("a", "--name", "smol", "--max-batch", "32", "--drain-timeout", "300")
+A = Server("a", "--name", "smol", "--max-batch", "32", "--drain-timeout", "300",
+           "--graph-method", "latentmas", "--graph-latent-steps", "2")
 B = Server("b", "--max-batch", "1", "--queue-limit", "0", "--api-key", "k3y")
 try:
     section("started")
     c = A.client()
-    check("smol" in [m.id for m in c.models.list().data], "models.list")
+    check({"smol", "gcache-graph"} <= {m.id for m in c.models.list().data}, "models.list")
 
     section("stream")
     # Streaming reassembles to the plain reply at temperature 0, usage included.
@@ -162,6 +163,12 @@ try:
           "max_completion_tokens: %r %r" % (r.usage, r.choices[0].finish_reason))
 
     section("logprobs")
+    # The agent graph as a model: LatentMAS's decision node answers, usage over all agents.
+    g = c.chat.completions.create(model="gcache-graph", messages=HI, max_tokens=8, temperature=0)
+    check(g.model == "gcache-graph" and g.choices[0].message.content != ""
+          and g.usage.completion_tokens >= 1 and g.usage.prompt_tokens > 3 * plain.usage.prompt_tokens,
+          "graph model: %r" % g)
+
     # A field that would change the result is refused by name.
     try:
         c.chat.completions.create(model="smol", messages=HI, max_tokens=4, logprobs=True)

@@ -10,8 +10,4 @@ PY=.cache/venv/bin/python
 MODEL=${GC_SERVE_TEST_MODEL:-${GC_SMOL_GGUF:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}}
 [ -e "$MODEL" ] || { echo "skipped: no SmolLM2 GGUF at $MODEL (make unit)"; exit 77; }
 "$PY" -c "import openai" 2>/dev/null || { echo "skipped: the openai package is not in $PY (make unit)"; exit 77; }
-# Shared CI machines run more threads than cores: OpenMP's default spin-waiting
-# then makes each engine step many times slower (measured 1.1 vs 12 decode
-# tok/s at load 13 on 2 cores), so the test's threads wait passively.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 exec "$PY" tests/cli/serve_openai.py "$BIN" "$MODEL"
