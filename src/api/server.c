@@ -493,14 +493,17 @@ static enum MHD_Result handle_chat(gc_server *S, struct MHD_Connection *c, conn 
 static enum MHD_Result handle_models(gc_server *S, struct MHD_Connection *c) {
     cJSON *o = cJSON_CreateObject(), *data = cJSON_CreateArray();
     cJSON_AddStringToObject(o, "object", "list");
+    pthread_mutex_lock(&S->mu);   // the graph model may be set while this server already answers
     const char *names[2] = {S->name, S->graph ? S->graph_name : NULL};
+    const char *desc = S->graph ? gc_graph_model_describe(S->graph) : NULL;
+    pthread_mutex_unlock(&S->mu);
     for (int i = 0; i < 2 && names[i]; i++) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "id", names[i]);
         cJSON_AddStringToObject(m, "object", "model");
         cJSON_AddNumberToObject(m, "created", 0);
         cJSON_AddStringToObject(m, "owned_by", "gcache");
-        if (i == 1) cJSON_AddStringToObject(m, "description", gc_graph_model_describe(S->graph));
+        if (i == 1) cJSON_AddStringToObject(m, "description", desc);
         cJSON_AddItemToArray(data, m);
     }
     cJSON_AddItemToObject(o, "data", data);
@@ -714,11 +717,13 @@ gc_status gc_server_set_graph(gc_server *S, const char *name, gc_graph_model *g)
     if (!name || !*name || !g) return gc_fail(GC_ERR_INVALID_ARG, "serve: the graph model needs a name and a handle");
     if (strcmp(name, S->name) == 0)
         return gc_fail(GC_ERR_INVALID_ARG, "serve: the graph model's name \"%s\" is the model's name too", name);
+    if (S->graph) return gc_fail(GC_ERR_INVALID_ARG, "serve: a graph model is already set");
     char *n = strdup(name);
     if (!n) return gc_fail(GC_ERR_OOM, "out of memory");
-    free(S->graph_name);
+    pthread_mutex_lock(&S->mu);   // /v1/models may be reading them already
     S->graph_name = n;
     S->graph = g;
+    pthread_mutex_unlock(&S->mu);
     return GC_OK;
 }
 

@@ -310,7 +310,7 @@ static void run_graph_jobs(batch *B) {
     int n = 0;
     for (int i = 0; i < B->n_jobs && n < 64; i++) {
         srv_job *j = B->jobs[i];
-        if (!j->question || j->e_live != 1 || j->e_answered || j->e_failed || j->cancel) continue;   // not waiting for its run
+        if (!j->question || j->e_live != 1 || j->e_answered || j->e_failed) continue;   // not waiting for its run
         // Jobs share one run when they share its parameters (the first one's);
         // the others wait for the next step.
         const gc_sampler_params *a = &j->sampling, *b = n ? &jobs[0]->sampling : a;
@@ -366,7 +366,8 @@ static void step(batch *B) {
     int m = 0;
     for (int i = 0; i < B->n_seqs; i++) {
         seq *s = B->seqs[i];
-        if (s->done || s->job->e_failed || s->job->cancel) continue;
+        // (Cancelled jobs left at the last reap; `cancel` is read under the mutex only.)
+        if (s->done || s->job->e_failed) continue;
         gc_seq_step *x = &B->steps[m];
         if (s->prefill) *x = (gc_seq_step){.kv = s->kv, .n = s->job->n_prompt, .ids = s->job->prompt, .logits = s->logits};
         else *x = (gc_seq_step){.kv = s->kv, .n = 1, .ids = &s->next, .logits = s->logits};

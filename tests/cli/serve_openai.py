@@ -66,8 +66,8 @@ class Server:
             raise SystemExit("FAIL: server %s did not start: %s" % (name, open(self.log).read()))
         self.base = "http://127.0.0.1:%d" % self.port
 
-    def client(self, key="none", **kw):
-        return openai.OpenAI(base_url=self.base + "/v1", api_key=key, max_retries=0, timeout=120, **kw)
+    def client(self, key="none", timeout=120):
+        return openai.OpenAI(base_url=self.base + "/v1", api_key=key, max_retries=0, timeout=timeout)
 
     def health(self):
         try:
@@ -117,11 +117,14 @@ try:
 
     section("stream")
     # Streaming reassembles to the plain reply at temperature 0, usage included.
-    t = time.time()
     plain = c.chat.completions.create(model="smol", messages=HI, max_tokens=24, temperature=0)
-    # Replies meant to be still running a moment later get ~3 s worth of tokens
-    # at this model's speed on this machine now.
-    LONG = max(16, min(1500, int(plain.usage.completion_tokens / max(time.time() - t, 1e-3) * 3)))
+    # This model's decode speed on this machine now, for replies meant to be
+    # still running a few seconds later (the context allows 1500 tokens).
+    COUNT = [{"role": "user", "content": "Count from 1 to 1000, one number per line."}]
+    t = time.time()
+    r = c.chat.completions.create(model="smol", messages=COUNT, max_tokens=64, temperature=0)
+    RATE = r.usage.completion_tokens / max(time.time() - t, 1e-3)
+    LONG = max(16, min(1500, int(RATE * 3)))
     text, finish, chunks, usage = stream_text(c.chat.completions.create(
         model="smol", messages=HI, max_tokens=24, temperature=0, stream=True,
         stream_options={"include_usage": True}))
@@ -217,6 +220,25 @@ try:
     check(m is not None and int(m.group(1)) < 1500, "no cancel log line: %s" % A.text()[-500:])
 
     section("key, queue")
+    # A client that gives up on a plain (non-streamed) reply cancels it too
+    # (with a model fast enough to write 1500 tokens in 6 s there is no time to).
+    if RATE * 6 > 1500:
+        print("skipped: the abandoned plain request (%.0f tokens/s is too fast for it)" % RATE)
+    else:
+        try:
+            A.client(timeout=1.0).chat.completions.create(model="smol", messages=COUNT, max_tokens=int(RATE * 6),
+                                                          temperature=0)
+            check(False, "a reply of ~6 s came within the 1 s timeout")
+        except openai.APITimeoutError:
+            pass
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            _, h = A.health()
+            if h["cancelled"] >= 2 and h["active_sequences"] == 0:
+                break
+            time.sleep(0.1)
+        check(h["cancelled"] >= 2 and h["active_sequences"] == 0, "abandoned plain request not cancelled: %r" % h)
+
     # The API key, and a full queue: 503 with Retry-After.
     try:
         B.client(key="wrong").models.list()
@@ -253,13 +275,17 @@ try:
     check(A.health()[1]["active_sequences"] == 1, "the drain test's request is not running")
     A.p.send_signal(signal.SIGTERM)
     time.sleep(0.3)
-    code, h = A.health()
-    check(code == 503 and h["status"] == "draining", "health while draining: %s %r" % (code, h))
+    # While the request runs, the server says it drains and refuses new work;
+    # once it is done the server exits (then nothing answers).
     try:
+        code, h = A.health()
+        check(code == 503 and h["status"] == "draining", "health while draining: %s %r" % (code, h))
         A.client().chat.completions.create(model="smol", messages=HI, max_tokens=4)
         check(False, "a request while draining was accepted")
     except openai.APIStatusError as e:
         check(e.status_code == 503, "while draining: %s" % e)
+    except (OSError, openai.APIConnectionError):
+        check("r" in done, "the server went away before the drained request was answered")
     t.join(120)
     check("r" in done and done["r"].usage.completion_tokens >= 1, "in-flight request during drain: %r" % done)
     check(A.stop(timeout=60) == 0, "exit status after drain: %r\n%s" % (A.p.returncode, A.text()[-800:]))
