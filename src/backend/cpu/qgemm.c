@@ -1,0 +1,169 @@
+// Driver of the fast matmul: quantizes the activations once per call, then
+// each thread takes a contiguous range of 16-row weight panels, unpacks each
+// panel once (qgemm_pack.c) and runs it against every activation row in
+// tiles (qgemm_avx2.c / qgemm_avx512.c). A decode step (T = 1) thus streams
+// every weight byte once; a prefill reuses each unpacked panel T times.
+//
+// Error: with activations rounded to a = round(x/d), d = amax/127 per block
+// of 32, each element moves by at most d/2 = amax/254, so a row's result
+// differs from the exact Σ w·x by at most Σ_blocks (amax_b/254)·Σ_b |w| plus
+// f32 rounding. Weight values themselves are exact (qgemm_pack.c).
+#include "backend/cpu/qgemm.h"
+#include "backend/cpu/qgemm_panel.h"
+#include "core/error.h"
+#include "model/quant.h"
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool gc_qgemm_supports(gc_dtype t) {
+    qg_fmt f;
+    return qg_fmt_of(t, &f);
+}
+
+gc_qgemm_isa gc_qgemm_best_isa(void) {
+    static int best = 0;   // 0 unknown; benign race: every thread computes the same value
+    if (!best) {
+        __builtin_cpu_init();
+        bool v512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+                    __builtin_cpu_supports("avx512dq");
+        const char *env = getenv("GC_QGEMM_ISA");
+        if (env && strcmp(env, "avx2") == 0) v512 = false;
+        best = v512 ? GC_QISA_AVX512 : GC_QISA_AVX2;
+    }
+    return (gc_qgemm_isa)best;
+}
+
+static float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// One activation row of K floats → K/32 blocks of u8 (a + 128) with scales,
+// and Σ x per group of 32/ng when s is non-NULL.
+static void quant_row(const float *x, int64_t K, uint8_t *q, float *d, float *s, int ng) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < K / QG_BLK; b++) {
+        const float *xb = x + b * QG_BLK;
+        __m256 v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(xb + 8 * i);
+        __m256 mx = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                  _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4);
+        d[b] = amax / 127.0f;
+        __m256 id = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], id));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], id));
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        p = _mm256_xor_si256(_mm256_permutevar8x32_epi32(p, order), flip);
+        _mm256_storeu_si256((__m256i *)(q + b * QG_BLK), p);
+        if (s) {
+            if (ng == 1) {
+                s[b] = hsum8(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
+            } else {
+                s[2 * b] = hsum8(_mm256_add_ps(v[0], v[1]));
+                s[2 * b + 1] = hsum8(_mm256_add_ps(v[2], v[3]));
+            }
+        }
+    }
+}
+
+typedef struct job {
+    gc_dtype dt;
+    qg_fmt f;
+    qg_act a;
+    const float *x;
+    float *y;
+    const float *bias;
+    const uint8_t *w;
+    size_t row_bytes;
+    int64_t T, N, K;
+    qg_kernel_fn kern;
+    int tile;
+    uint8_t *q;
+    float *d, *s;
+    uint8_t *work;        // per thread: a panel, then the packer's scratch
+    size_t panel_bytes, work_bytes;
+} job;
+
+// Parallel for over items [0, n): fn(ctx, begin, end, tid) on each thread
+// with a contiguous share.
+typedef void (*part_fn)(void *ctx, int64_t begin, int64_t end, int tid);
+static int par_threads(void) { return omp_get_max_threads(); }
+static void par_for(int64_t n, part_fn fn, void *ctx) {
+    if (n <= 1 || par_threads() == 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t b = n * t / nt, e = n * (t + 1) / nt;
+        if (b < e) fn(ctx, b, e, t);
+    }
+}
+
+static void quant_part(void *ctx, int64_t r0, int64_t r1, int tid) {
+    job *j = ctx;
+    (void)tid;
+    int64_t nb = j->K / QG_BLK;
+    for (int64_t t = r0; t < r1; t++)
+        quant_row(j->x + t * j->K, j->K, j->q + t * j->K, j->d + t * nb, j->s ? j->s + t * nb * j->f.ng : NULL, j->f.ng);
+}
+
+// Panels [p0, p1): each unpacked once, then run against all T rows.
+static void gemm_part(void *ctx, int64_t p0, int64_t p1, int tid) {
+    job *j = ctx;
+    uint8_t *panel = j->work + (size_t)tid * j->work_bytes, *scratch = panel + j->panel_bytes;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t n0 = p * QG_ROWS;
+        int rows = (int)(j->N - n0 < QG_ROWS ? j->N - n0 : QG_ROWS);
+        qg_pack(j->dt, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, j->K, panel, scratch);
+        for (int64_t t0 = 0; t0 < j->T; t0 += j->tile) {
+            int C = (int)(j->T - t0 < j->tile ? j->T - t0 : j->tile);
+            j->kern(panel, &j->f, &j->a, t0, C, j->y + t0 * j->N + n0, j->N, j->bias ? j->bias + n0 : NULL, rows);
+        }
+    }
+}
+
+gc_status gc_qgemm(float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias, gc_qgemm_isa isa) {
+    job j = {.dt = W->dtype, .x = x, .y = y, .bias = bias, .w = W->data, .T = T, .N = W->shape[0], .K = W->shape[1]};
+    if (!qg_fmt_of(j.dt, &j.f))
+        return gc_fail(GC_ERR_UNSUPPORTED, "fast matmul: tensor '%s' of type %s", W->name ? W->name : "?", gc_dtype_name(j.dt));
+    if (T <= 0) return GC_OK;
+    j.row_bytes = W->nbytes / (size_t)j.N;
+    if (isa == GC_QISA_AUTO || gc_qgemm_best_isa() == GC_QISA_AVX2) isa = gc_qgemm_best_isa();
+    j.kern = isa == GC_QISA_AVX512 ? qg_kernel_avx512 : qg_kernel_avx2;
+    j.tile = isa == GC_QISA_AVX512 ? QG_TILE_AVX512 : QG_TILE_AVX2;
+    const int64_t nb = j.K / QG_BLK;
+    const int nth = par_threads();
+    j.q = malloc((size_t)(T * j.K));
+    j.d = malloc((size_t)(T * nb) * sizeof(float));
+    j.s = j.f.min ? malloc((size_t)(T * nb * j.f.ng) * sizeof(float)) : NULL;
+    j.panel_bytes = (size_t)nb * qg_block_bytes(&j.f);
+    j.work_bytes = j.panel_bytes + ((qg_pack_scratch_bytes(j.K) + 63) & ~(size_t)63);
+    j.work = aligned_alloc(64, (size_t)nth * j.work_bytes);
+    if (!j.q || !j.d || (j.f.min && !j.s) || !j.work) {
+        free(j.q); free(j.d); free(j.s); free(j.work);
+        return gc_fail(GC_ERR_OOM, "out of memory for a matmul of %lld rows", (long long)T);
+    }
+    j.a = (qg_act){.q = j.q, .d = j.d, .s = j.s, .K = j.K, .nb = nb};
+    // Quantizing is cheap next to the products: split it only when there is
+    // enough of it to pay for waking the threads.
+    if (T * j.K >= 1 << 16) par_for(T, quant_part, &j);
+    else quant_part(&j, 0, T, 0);
+    par_for((j.N + QG_ROWS - 1) / QG_ROWS, gemm_part, &j);
+    free(j.q);
+    free(j.d);
+    free(j.s);
+    free(j.work);
+    return GC_OK;
+}

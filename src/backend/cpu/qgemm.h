@@ -1,0 +1,26 @@
+// The fast CPU matmul: products on the quantized weight blocks with
+// int8-quantized activations (as llama.cpp does), AVX2 or AVX-512 VNNI chosen
+// at run time. Not bit-exact: each activation row is rounded to 8 bits per
+// block of 32 (error ≤ amax/254 per element; see qgemm.c); the exact
+// dequantise-then-f32 path is gc_cpu_matmul.
+#ifndef GC_BACKEND_CPU_QGEMM_H
+#define GC_BACKEND_CPU_QGEMM_H
+#include "model/tensor.h"
+
+// Instruction sets of the kernels. AUTO: the best one this CPU has.
+typedef enum gc_qgemm_isa { GC_QISA_AUTO = 0, GC_QISA_AVX2, GC_QISA_AVX512 } gc_qgemm_isa;
+
+// True when gc_qgemm takes weights of this dtype (the block-quantized ones;
+// float weights stay on gc_cpu_matmul).
+bool gc_qgemm_supports(gc_dtype t);
+
+// The ISA that AUTO resolves to on this CPU (GC_QISA_AVX512 needs AVX-512
+// F/BW/VL/VNNI; the environment variable GC_QGEMM_ISA=avx2 forces AVX2).
+gc_qgemm_isa gc_qgemm_best_isa(void);
+
+// y (T, N) = x (T, K) · Wᵀ (+ bias (N)) for a (N, K) weight of a supported
+// dtype, on every thread of the parallel region. isa GC_QISA_AVX512 on a CPU
+// without it falls back to AVX2. Fails on an unsupported dtype or no memory.
+gc_status gc_qgemm(float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias, gc_qgemm_isa isa);
+
+#endif

@@ -1,0 +1,260 @@
+// Weight panels for the fast matmul (layout in qgemm_panel.h): each dtype's
+// blocks are decoded to int8 values with per-group scales and offsets, then
+// 16 rows are interleaved 4 bytes at a time.
+//
+// Every decoded value is exact: q is the stored integer (minus the format's
+// zero point), and d·sc / dmin·mn products of the K-quants are exact in f32
+// (an 11-bit f16 mantissa times at most 8 bits of sub-scale).
+//
+// Block layouts read here (GGML; little-endian):
+//   Q8_0  34 B : f16 d | i8 qs[32]                      q = qs
+//   Q4_0  18 B : f16 d | u8 qs[16]                      q = nib - 8
+//   Q4_1  20 B : f16 d | f16 m | u8 qs[16]              q = nib, offset m
+//   Q5_0  22 B : f16 d | u8 qh[4] | u8 qs[16]           q = (nib | h<<4) - 16
+//   Q5_1  24 B : f16 d | f16 m | u8 qh[4] | u8 qs[16]   q = nib | h<<4, offset m
+//     nib of element j: qs[j] & 15 for j < 16, qs[j-16] >> 4 for j >= 16;
+//     h of element j: bit j of qh read as a little-endian u32.
+//   Q4_K / Q5_K / Q6_K: see model/quant.c.
+#include "backend/cpu/qgemm_panel.h"
+#include "model/quant.h"
+#include <immintrin.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+
+static float f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
+
+// Low nibbles of 16 bytes (elements 0..15) then high nibbles (16..31).
+INLINE __m256i nibbles32(const uint8_t *qs) {
+    __m128i v = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(15);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+// Byte j = 0x10 where bit j of the little-endian u32 at qh is set, else 0.
+INLINE __m256i bits32(const uint8_t *qh) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(16));
+}
+
+// ---- decoders of one dtype block of one row: q (be values), d and m per group ----
+
+INLINE void dec_q8_0(const uint8_t *b, int8_t *q, float *d, float *m) {
+    (void)m;
+    d[0] = f16(b);
+    memcpy(q, b + 2, 32);
+}
+
+INLINE void dec_q4_0(const uint8_t *b, int8_t *q, float *d, float *m) {
+    (void)m;
+    d[0] = f16(b);
+    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(nibbles32(b + 2), _mm256_set1_epi8(8)));
+}
+
+INLINE void dec_q4_1(const uint8_t *b, int8_t *q, float *d, float *m) {
+    d[0] = f16(b);
+    m[0] = f16(b + 2);
+    _mm256_storeu_si256((__m256i *)q, nibbles32(b + 4));
+}
+
+INLINE void dec_q5_0(const uint8_t *b, int8_t *q, float *d, float *m) {
+    (void)m;
+    d[0] = f16(b);
+    __m256i v = _mm256_or_si256(nibbles32(b + 6), bits32(b + 2));
+    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(v, _mm256_set1_epi8(16)));
+}
+
+INLINE void dec_q5_1(const uint8_t *b, int8_t *q, float *d, float *m) {
+    d[0] = f16(b);
+    m[0] = f16(b + 2);
+    _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(nibbles32(b + 8), bits32(b + 4)));
+}
+
+// 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block (packing in quant.c).
+INLINE void k_scale_min(const uint8_t *s, int j, int *sc, int *mn) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *mn = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+        *mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
+
+// Q4_K (five = false) and Q5_K: 8 sub-blocks of 32, q unsigned, offset -dmin·mn.
+INLINE void dec_k45(const uint8_t *b, int8_t *q, float *d, float *m, bool five) {
+    float dd = f16(b), dmin = f16(b + 2);
+    const uint8_t *sc = b + 4, *qs = b + (five ? 48 : 16);
+    const __m256i lo = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
+    __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+    UNROLL
+    for (int c = 0; c < 4; c++, qs += 32) {
+        UNROLL
+        for (int h = 0; h < 2; h++) {
+            int s, n;
+            k_scale_min(sc, 2 * c + h, &s, &n);
+            d[2 * c + h] = dd * (float)s;
+            m[2 * c + h] = -(dmin * (float)n);
+        }
+        __m256i v = _mm256_loadu_si256((const __m256i *)qs);
+        __m256i a = _mm256_and_si256(v, lo), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo);
+        if (five) {
+            __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * c))), b1 = _mm256_set1_epi8((char)(2 << (2 * c)));
+            a = _mm256_or_si256(a, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), sixteen));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), sixteen));
+        }
+        _mm256_storeu_si256((__m256i *)(q + 64 * c), a);
+        _mm256_storeu_si256((__m256i *)(q + 64 * c + 32), hi);
+    }
+}
+
+INLINE void dec_q4_k(const uint8_t *b, int8_t *q, float *d, float *m) { dec_k45(b, q, d, m, false); }
+INLINE void dec_q5_k(const uint8_t *b, int8_t *q, float *d, float *m) { dec_k45(b, q, d, m, true); }
+
+// Q6_K: 16 groups of 16, q = 6 bits - 32, scale d·scales[g].
+INLINE void dec_q6_k(const uint8_t *b, int8_t *q, float *d, float *m) {
+    (void)m;
+    float dd = f16(b + 208);
+    const int8_t *sc = (const int8_t *)(b + 192);
+    UNROLL
+    for (int g = 0; g < 16; g++) d[g] = dd * (float)sc[g];
+    const __m256i lo = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    UNROLL
+    for (int half = 0; half < 2; half++, q += 128) {
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)(b + 64 * half));
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(b + 64 * half + 32));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * half));
+        __m256i r[4] = {_mm256_and_si256(l0, lo), _mm256_and_si256(l1, lo), _mm256_and_si256(_mm256_srli_epi16(l0, 4), lo),
+                        _mm256_and_si256(_mm256_srli_epi16(l1, 4), lo)};
+        UNROLL
+        for (int k = 0; k < 4; k++) {
+            __m256i hk = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * k), three);
+            __m256i v = _mm256_sub_epi8(_mm256_or_si256(r[k], _mm256_slli_epi16(hk, 4)), off);
+            _mm256_storeu_si256((__m256i *)(q + 32 * k), v);
+        }
+    }
+}
+
+// Panel format per dtype: groups per block, offsets, wide values.
+#define FMT_Q8_0 ((qg_fmt){1, false, true})
+#define FMT_Q4_0 ((qg_fmt){1, false, false})
+#define FMT_Q4_1 ((qg_fmt){1, true, false})
+#define FMT_Q4_K ((qg_fmt){1, true, false})
+#define FMT_Q5_K ((qg_fmt){1, true, false})
+#define FMT_Q6_K ((qg_fmt){2, false, false})
+
+bool qg_fmt_of(gc_dtype t, qg_fmt *f) {
+    switch (t) {
+    case GC_DT_Q8_0: *f = FMT_Q8_0; return true;
+    case GC_DT_Q4_0: *f = FMT_Q4_0; return true;
+    case GC_DT_Q4_1: *f = FMT_Q4_1; return true;
+    case GC_DT_Q4_K: *f = FMT_Q4_K; return true;
+    case GC_DT_Q5_K: *f = FMT_Q5_K; return true;
+    case GC_DT_Q6_K: *f = FMT_Q6_K; return true;
+    default: return false;
+    }
+}
+
+typedef void (*dec_fn)(const uint8_t *b, int8_t *q, float *d, float *m);
+
+// 8x8 transpose of 32-bit lanes: in[r] holds dwords 0..7 of row r; out[k]
+// holds dword k of rows 0..7.
+INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
+    __m256i t[8], u[8];
+    UNROLL
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
+    }
+    UNROLL
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    UNROLL
+    for (int k = 0; k < 4; k++) {
+        out[k] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x20);
+        out[k + 4] = _mm256_permute2x128_si256(u[k], u[k + 4], 0x31);
+    }
+}
+
+// The generic packer: be elements per dtype block of bb bytes, groups of
+// 32/ng elements, `dec` decoding one block of one row. Rows are decoded one
+// after the other into scratch (one linear pass over the panel's contiguous
+// rows, which the hardware prefetcher follows), then interleaved.
+INLINE void pack_with(dec_fn dec, int be, size_t bb, qg_fmt f, const uint8_t *w, size_t row_bytes, int rows,
+                      int64_t K, uint8_t *panel, void *scratch) {
+    const int64_t ngr = K / 32 * f.ng;   // groups per row
+    int8_t *q = scratch;                 // [16][K]
+    float *d = (float *)(q + QG_ROWS * K), *m = d + QG_ROWS * ngr;   // [16][ngr] each
+    const int gpb = be / 32 * f.ng;      // groups per dtype block
+    const size_t stride = qg_block_bytes(&f);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int r = 0; r < QG_ROWS; r++) {
+        int8_t *qr = q + r * K;
+        float *dr = d + r * ngr, *mr = m + r * ngr;
+        if (r >= rows) {   // rows past the weight's end are zero
+            memset(qr, 0, (size_t)K);
+            memset(dr, 0, (size_t)ngr * sizeof(float));
+            memset(mr, 0, (size_t)ngr * sizeof(float));
+            continue;
+        }
+        const uint8_t *wr = w + (size_t)r * row_bytes;
+        for (int64_t j = 0; j < K / be; j++) dec(wr + (size_t)j * bb, qr + j * be, dr + j * gpb, mr + j * gpb);
+    }
+    for (int64_t s = 0; s < K / QG_BLK; s++) {
+        uint8_t *p = panel + (size_t)s * stride;
+        int32_t *init = (int32_t *)(p + 512);
+        float *pd = (float *)(p + 512 + 64 * f.ng), *pm = pd + 16 * f.ng;
+        UNROLL
+        for (int h = 0; h < 2; h++) {   // rows 0..7, then 8..15
+            __m256i in[8], out[8];
+            UNROLL
+            for (int r = 0; r < 8; r++) in[r] = _mm256_loadu_si256((const __m256i *)(q + (8 * h + r) * K + QG_BLK * s));
+            transpose8(in, out);
+            __m256i sum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+            UNROLL
+            for (int k = 0; k < 8; k++) {
+                _mm256_store_si256((__m256i *)(p + 64 * k + 32 * h), out[k]);
+                __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, out[k]), ones16);
+                if (f.ng == 2 && k >= 4) sum[1] = _mm256_add_epi32(sum[1], s4);
+                else sum[0] = _mm256_add_epi32(sum[0], s4);
+            }
+            UNROLL
+            for (int g = 0; g < f.ng; g++)
+                _mm256_store_si256((__m256i *)(init + 16 * g + 8 * h), _mm256_mullo_epi32(sum[g], _mm256_set1_epi32(-128)));
+        }
+        UNROLL
+        for (int g = 0; g < f.ng; g++)
+            UNROLL
+            for (int r = 0; r < QG_ROWS; r++) {
+                pd[16 * g + r] = d[r * ngr + s * f.ng + g];
+                if (f.min) pm[16 * g + r] = m[r * ngr + s * f.ng + g];
+            }
+    }
+}
+
+// q [16][K] plus d and m [16][K/16] (at most two groups per 32 elements).
+size_t qg_pack_scratch_bytes(int64_t K) { return (size_t)(QG_ROWS * K) + 2 * (size_t)(QG_ROWS * (K / 16)) * sizeof(float); }
+
+void qg_pack(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel, void *scratch) {
+    switch (t) {
+    case GC_DT_Q8_0: pack_with(dec_q8_0, 32, 34, FMT_Q8_0, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q4_0: pack_with(dec_q4_0, 32, 18, FMT_Q4_0, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q4_1: pack_with(dec_q4_1, 32, 20, FMT_Q4_1, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q4_K: pack_with(dec_q4_k, 256, 144, FMT_Q4_K, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q5_K: pack_with(dec_q5_k, 256, 176, FMT_Q5_K, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q6_K: pack_with(dec_q6_k, 256, 210, FMT_Q6_K, w, row_bytes, rows, K, panel, scratch); break;
+    default: break;
+    }
+    (void)dec_q5_0;
+    (void)dec_q5_1;
+}
