@@ -21,6 +21,9 @@ typedef struct gc_engine_params {
                             // (affinity mask and cgroup CPU quota); at most 256
     size_t kv_pool_bytes;   // cap on KV block memory; 0 = limited only by malloc (cudaMalloc on CUDA)
     int device;             // gc_device; default GC_DEVICE_CPU
+    bool exact;             // CPU: dequantise weights to f32 for every product (the reference path the
+                            // conformance tests use); default false: quantized weights multiply int8-
+                            // quantized activations on their blocks (faster, ~1e-3 relative error)
 } gc_engine_params;
 
 gc_engine_params gc_engine_default_params(void);

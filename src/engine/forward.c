@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "gcache/sampler.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/qgemm.h"
 #include "backend/cuda/cuda_backend.h"
 #include "model/quant.h"
 #include "core/error.h"
@@ -122,6 +123,14 @@ gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, in
     return GC_OK;
 }
 
+// A linear layer y (T, N) = x (T, K) · Wᵀ (+ bias): the fast matmul on the
+// quantized blocks (int8 activations) unless the engine is exact or W is a
+// float weight, else the exact dequantise-then-f32 product.
+static gc_status linear(const gc_engine *e, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias) {
+    if (!e->p.exact && gc_qgemm_supports(W->dtype)) return gc_qgemm(e->threads, y, x, T, W, bias, GC_QISA_AUTO);
+    return gc_cpu_matmul(e->threads, y, x, T, W, bias);
+}
+
 // Q/K per-head RMSNorm (Qwen3): rows of hd floats.
 static void head_norm(gc_pool *pool, float *x, int64_t rows, int64_t hd, const float *w, double eps) {
     gc_cpu_rmsnorm(pool, x, x, w, rows, hd, eps);
@@ -196,13 +205,13 @@ static gc_status run_layers(gc_engine *e, const gc_seq_step *st, int n_steps, in
         s = gc_fail(GC_ERR_OOM, "out of memory for attention over %lld positions", (long long)max_ctx);
         goto done;
     }
-#define MM(...) do { if ((s = gc_cpu_matmul(__VA_ARGS__)) != GC_OK) goto done; } while (0)
+#define MM(...) do { if ((s = linear(e, __VA_ARGS__)) != GC_OK) goto done; } while (0)
     for (int64_t l = 0; l < c->n_layers; l++) {
         const gc_layer_weights *L = &m->layers[l];
         gc_cpu_rmsnorm(tp, b->xn, b->x, L->attn_norm, T, D, c->rms_eps);
-        MM(tp, b->q, b->xn, T, L->wq, L->bq);
-        MM(tp, b->k, b->xn, T, L->wk, L->bk);
-        MM(tp, b->v, b->xn, T, L->wv, L->bv);
+        MM(b->q, b->xn, T, L->wq, L->bq);
+        MM(b->k, b->xn, T, L->wk, L->bk);
+        MM(b->v, b->xn, T, L->wv, L->bv);
         if (L->q_norm) head_norm(tp, b->q, T * H, hd, L->q_norm, c->rms_eps);
         if (L->k_norm) head_norm(tp, b->k, T * KV, hd, L->k_norm, c->rms_eps);
         for (int64_t r = 0; r < T; r++) {
@@ -216,13 +225,13 @@ static gc_status run_layers(gc_engine *e, const gc_seq_step *st, int n_steps, in
         }
         aj.l = l;
         gc_pool_for(tp, (int64_t)n_steps * H, 1, attn_tasks, &aj);
-        MM(tp, b->tmp, b->att, T, L->wo, NULL);
+        MM(b->tmp, b->att, T, L->wo, NULL);
         gc_cpu_add(b->x, b->tmp, T * D);
         gc_cpu_rmsnorm(tp, b->xn, b->x, L->ffn_norm, T, D, c->rms_eps);
-        MM(tp, b->gate, b->xn, T, L->w_gate, NULL);
-        MM(tp, b->up, b->xn, T, L->w_up, NULL);
+        MM(b->gate, b->xn, T, L->w_gate, NULL);
+        MM(b->up, b->xn, T, L->w_up, NULL);
         gc_cpu_swiglu(tp, b->gate, b->gate, b->up, T * F);
-        MM(tp, b->tmp, b->gate, T, L->w_down, NULL);
+        MM(b->tmp, b->gate, T, L->w_down, NULL);
         gc_cpu_add(b->x, b->tmp, T * D);
     }
 #undef MM
@@ -295,7 +304,7 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
                 int64_t first = st[s].logits && st[s].logits_all ? 0 : st[s].n - 1;
                 for (int64_t i = first; i < st[s].n; i++, k++) memcpy(rows + k * D, b.xn + (r + i) * D, (size_t)D * sizeof(float));
             }
-            status = gc_cpu_matmul(e->threads, lg, rows, n_out, m->lm_head, NULL);
+            status = linear(e, lg, rows, n_out, m->lm_head, NULL);
             k = 0;
             for (int s = 0; s < n_steps && status == GC_OK; s++) {
                 if (!st[s].logits && !st[s].argmax) continue;

@@ -35,6 +35,8 @@ typedef struct layout {
 static const layout k_types[] = {
     {GC_DT_Q8_0, {0, -1}, 2, 34},   {GC_DT_Q4_0, {0, -1}, 2, 18},     {GC_DT_Q4_1, {0, 2}, 4, 20},
     {GC_DT_Q4_K, {0, 2}, 16, 144},  {GC_DT_Q5_K, {0, 2}, 16, 176},    {GC_DT_Q6_K, {208, -1}, 0, 192},
+    {GC_DT_Q5_0, {0, -1}, 2, 22},   {GC_DT_Q5_1, {0, 2}, 4, 24},      {GC_DT_Q2_K, {80, 82}, 16, 80},
+    {GC_DT_Q3_K, {108, -1}, 0, 96}, {GC_DT_IQ4_NL, {0, -1}, 2, 18},   {GC_DT_IQ4_XS, {0, -1}, 8, 136},
 };
 enum { N_TYPES = sizeof k_types / sizeof k_types[0] };
 
@@ -140,7 +142,7 @@ static void test_exact_activations(void **st) {
             x[i] = ldexpf((float)a, -6);
         }
         for (int k = 0; k < g_n_isas; k++) {
-            assert_int_equal(gc_qgemm(y, x, T, &W, NULL, g_isas[k]), GC_OK);
+            assert_int_equal(gc_qgemm(NULL, y, x, T, &W, NULL, g_isas[k]), GC_OK);
             check_product(&k_types[ti], &W, x, T, y, true);
         }
         free(x);
@@ -160,7 +162,7 @@ static void test_random_activations(void **st) {
         float *x = malloc((size_t)(T * K) * sizeof(float)), *y = malloc((size_t)(T * N) * sizeof(float));
         for (int64_t i = 0; i < T * K; i++) x[i] = frand(-1, 1) * (i % 97 == 0 ? 8.0f : 1.0f);
         for (int k = 0; k < g_n_isas; k++) {
-            assert_int_equal(gc_qgemm(y, x, T, &W, NULL, g_isas[k]), GC_OK);
+            assert_int_equal(gc_qgemm(NULL, y, x, T, &W, NULL, g_isas[k]), GC_OK);
             double worst = check_product(&k_types[ti], &W, x, T, y, false);
             assert_true(worst > 0.01);
         }
@@ -170,14 +172,17 @@ static void test_random_activations(void **st) {
     }
 }
 
-// Many activation rows at once (token tiles, ragged tails) give bit for bit
-// what each row gives alone: every row's sums are formed by the same f32
-// operations in the same order whatever tile it lands in. Ragged N (a last
-// panel of fewer than 16 rows) and a bias are included.
+// Many activation rows at once (token tiles, ragged tails), on 3 threads,
+// give bit for bit what each row gives alone on one: every row's sums are
+// formed by the same f32 operations in the same order whatever tile or thread
+// it lands on. Ragged N (a last panel of fewer than 16 rows) and a bias are
+// included.
 static void test_blocked_equals_rows(void **st) {
     (void)st;
     static const int64_t shapes[][2] = {{16, 256}, {37, 512}, {130, 256}};
     static const int64_t Ts[] = {2, 3, 8, 9, 17, 33};
+    gc_pool *pool;
+    assert_int_equal(gc_pool_new(3, &pool), GC_OK);
     for (int ti = 0; ti < N_TYPES; ti++)
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
             const int64_t N = shapes[si][0], K = shapes[si][1], T = 33;
@@ -190,9 +195,9 @@ static void test_blocked_equals_rows(void **st) {
             for (int k = 0; k < g_n_isas; k++)
                 for (size_t j = 0; j < sizeof Ts / sizeof Ts[0]; j++) {
                     int64_t t_n = Ts[j];
-                    assert_int_equal(gc_qgemm(all, x, t_n, &W, bias, g_isas[k]), GC_OK);
+                    assert_int_equal(gc_qgemm(pool, all, x, t_n, &W, bias, g_isas[k]), GC_OK);
                     for (int64_t t = 0; t < t_n; t++) {
-                        assert_int_equal(gc_qgemm(one, x + t * K, 1, &W, bias, g_isas[k]), GC_OK);
+                        assert_int_equal(gc_qgemm(NULL, one, x + t * K, 1, &W, bias, g_isas[k]), GC_OK);
                         if (memcmp(one, all + t * N, (size_t)N * sizeof(float)) != 0)
                             fail_msg("%s N=%lld K=%lld T=%lld isa %d: row %lld differs from its own GEMV",
                                      gc_dtype_name(k_types[ti].t), (long long)N, (long long)K, (long long)t_n,
@@ -205,6 +210,7 @@ static void test_blocked_equals_rows(void **st) {
             free(one);
             free(w);
         }
+    gc_pool_free(pool);
 }
 
 // The AVX2 and AVX-512 kernels agree bit for bit: the integer sums are exact
@@ -221,8 +227,8 @@ static void test_isas_agree(void **st) {
         float *x = malloc((size_t)(T * K) * sizeof(float));
         float *a = malloc((size_t)(T * N) * sizeof(float)), *b = malloc((size_t)(T * N) * sizeof(float));
         for (int64_t i = 0; i < T * K; i++) x[i] = frand(-3, 3);
-        assert_int_equal(gc_qgemm(a, x, T, &W, NULL, GC_QISA_AVX2), GC_OK);
-        assert_int_equal(gc_qgemm(b, x, T, &W, NULL, GC_QISA_AVX512), GC_OK);
+        assert_int_equal(gc_qgemm(NULL, a, x, T, &W, NULL, GC_QISA_AVX2), GC_OK);
+        assert_int_equal(gc_qgemm(NULL, b, x, T, &W, NULL, GC_QISA_AVX512), GC_OK);
         assert_memory_equal(a, b, (size_t)(T * N) * sizeof(float));
         free(x);
         free(a);
@@ -238,7 +244,7 @@ static void test_unsupported(void **st) {
     assert_false(gc_qgemm_supports(GC_DT_F32));
     assert_false(gc_qgemm_supports(GC_DT_BF16));
     assert_true(gc_qgemm_supports(GC_DT_Q4_K));
-    assert_int_equal(gc_qgemm(y, x, 1, &W, NULL, GC_QISA_AUTO), GC_ERR_UNSUPPORTED);
+    assert_int_equal(gc_qgemm(NULL, y, x, 1, &W, NULL, GC_QISA_AUTO), GC_ERR_UNSUPPORTED);
 }
 
 int main(void) {

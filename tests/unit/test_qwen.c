@@ -245,6 +245,7 @@ static void test_qwen_vs_float64_reference(void **st) {
     // the 1e-4 bound is for; a faster quantized-activation path is tested against it.
     gc_engine_params ep = gc_engine_default_params();
     gc_engine *e;
+    ep.exact = true;
     assert_int_equal(gc_engine_new(m, &ep, &e), GC_OK);
     const cJSON *prompts = json_arr(refs, "prompts"), *p;
     int np = cJSON_GetArraySize(prompts), k = 0;

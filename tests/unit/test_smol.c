@@ -30,7 +30,9 @@ static void test_smol_vs_hf(void **st) {
     gc_status s = gc_model_load(path, &m);
     if (s != GC_OK) fail_msg("%s", gc_last_error());
     gc_engine *e;
-    assert_int_equal(gc_engine_new(m, NULL, &e), GC_OK);
+    gc_engine_params ep = gc_engine_default_params();
+    ep.exact = true;   // the reference path (the fast one has its own test, test_qgemm_models)
+    assert_int_equal(gc_engine_new(m, &ep, &e), GC_OK);
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     assert_non_null(tok);
     gc_chat_style style = gc_chat_detect(gc_tokenizer_chat_template(tok));

@@ -1,5 +1,5 @@
 // Driver of the fast matmul: quantizes the activations once per call, then
-// each thread takes a contiguous range of 16-row weight panels, unpacks each
+// the pool's threads take runs of 16-row weight panels, unpack each
 // panel once (qgemm_pack.c) and runs it against every activation row in
 // tiles (qgemm_avx2.c / qgemm_avx512.c). A decode step (T = 1) thus streams
 // every weight byte once; a prefill reuses each unpacked panel T times.
@@ -13,7 +13,6 @@
 #include "core/error.h"
 #include "model/quant.h"
 #include <immintrin.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,15 +35,19 @@ gc_qgemm_isa gc_qgemm_best_isa(void) {
     return (gc_qgemm_isa)best;
 }
 
-static float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+static int32_t hsum8i(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
 }
 
 // One activation row of K floats → K/32 blocks of u8 (a + 128) with scales,
-// and Σ x per group of 32/ng when s is non-NULL.
+// and d·Σa per group of 32/ng when s is non-NULL. The offset term m·Σx of
+// weights d·q + m uses the rounded sum on purpose: then the error of the
+// whole product is Σ (d·q + m)(x̂ - x) = Σ w (x̂ - x), while the exact Σx
+// would leave Σ d·q (x̂ - x), larger wherever m is far from zero (Q4_1's
+// m ≈ -8d doubles it).
 static void quant_row(const float *x, int64_t K, uint8_t *q, float *d, float *s, int ng) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), flip = _mm256_set1_epi8((char)0x80);
@@ -65,12 +68,12 @@ static void quant_row(const float *x, int64_t K, uint8_t *q, float *d, float *s,
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         p = _mm256_xor_si256(_mm256_permutevar8x32_epi32(p, order), flip);
         _mm256_storeu_si256((__m256i *)(q + b * QG_BLK), p);
-        if (s) {
+        if (s) {   // d·Σa over each group: exact integer sums, one rounding
             if (ng == 1) {
-                s[b] = hsum8(_mm256_add_ps(_mm256_add_ps(v[0], v[1]), _mm256_add_ps(v[2], v[3])));
+                s[b] = d[b] * (float)hsum8i(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
             } else {
-                s[2 * b] = hsum8(_mm256_add_ps(v[0], v[1]));
-                s[2 * b + 1] = hsum8(_mm256_add_ps(v[2], v[3]));
+                s[2 * b] = d[b] * (float)hsum8i(_mm256_add_epi32(i0, i1));
+                s[2 * b + 1] = d[b] * (float)hsum8i(_mm256_add_epi32(i2, i3));
             }
         }
     }
@@ -93,23 +96,6 @@ typedef struct job {
     uint8_t *work;        // per thread: a panel, then the packer's scratch
     size_t panel_bytes, work_bytes;
 } job;
-
-// Parallel for over items [0, n): fn(ctx, begin, end, tid) on each thread
-// with a contiguous share.
-typedef void (*part_fn)(void *ctx, int64_t begin, int64_t end, int tid);
-static int par_threads(void) { return omp_get_max_threads(); }
-static void par_for(int64_t n, part_fn fn, void *ctx) {
-    if (n <= 1 || par_threads() == 1) {
-        fn(ctx, 0, n, 0);
-        return;
-    }
-#pragma omp parallel
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        int64_t b = n * t / nt, e = n * (t + 1) / nt;
-        if (b < e) fn(ctx, b, e, t);
-    }
-}
 
 static void quant_part(void *ctx, int64_t r0, int64_t r1, int tid) {
     job *j = ctx;
@@ -134,7 +120,7 @@ static void gemm_part(void *ctx, int64_t p0, int64_t p1, int tid) {
     }
 }
 
-gc_status gc_qgemm(float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias, gc_qgemm_isa isa) {
+gc_status gc_qgemm(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias, gc_qgemm_isa isa) {
     job j = {.dt = W->dtype, .x = x, .y = y, .bias = bias, .w = W->data, .T = T, .N = W->shape[0], .K = W->shape[1]};
     if (!qg_fmt_of(j.dt, &j.f))
         return gc_fail(GC_ERR_UNSUPPORTED, "fast matmul: tensor '%s' of type %s", W->name ? W->name : "?", gc_dtype_name(j.dt));
@@ -144,7 +130,7 @@ gc_status gc_qgemm(float *y, const float *x, int64_t T, const gc_tensor *W, cons
     j.kern = isa == GC_QISA_AVX512 ? qg_kernel_avx512 : qg_kernel_avx2;
     j.tile = isa == GC_QISA_AVX512 ? QG_TILE_AVX512 : QG_TILE_AVX2;
     const int64_t nb = j.K / QG_BLK;
-    const int nth = par_threads();
+    const int nth = gc_pool_size(pool);
     j.q = malloc((size_t)(T * j.K));
     j.d = malloc((size_t)(T * nb) * sizeof(float));
     j.s = j.f.min ? malloc((size_t)(T * nb * j.f.ng) * sizeof(float)) : NULL;
@@ -158,9 +144,8 @@ gc_status gc_qgemm(float *y, const float *x, int64_t T, const gc_tensor *W, cons
     j.a = (qg_act){.q = j.q, .d = j.d, .s = j.s, .K = j.K, .nb = nb};
     // Quantizing is cheap next to the products: split it only when there is
     // enough of it to pay for waking the threads.
-    if (T * j.K >= 1 << 16) par_for(T, quant_part, &j);
-    else quant_part(&j, 0, T, 0);
-    par_for((j.N + QG_ROWS - 1) / QG_ROWS, gemm_part, &j);
+    gc_pool_for(pool, T, (1 << 16) / j.K + 1, quant_part, &j);
+    gc_pool_for(pool, (j.N + QG_ROWS - 1) / QG_ROWS, 1, gemm_part, &j);
     free(j.q);
     free(j.d);
     free(j.s);

@@ -6,6 +6,7 @@
 #ifndef GC_BACKEND_CPU_QGEMM_H
 #define GC_BACKEND_CPU_QGEMM_H
 #include "model/tensor.h"
+#include "core/threads.h"
 
 // Instruction sets of the kernels. AUTO: the best one this CPU has.
 typedef enum gc_qgemm_isa { GC_QISA_AUTO = 0, GC_QISA_AVX2, GC_QISA_AVX512 } gc_qgemm_isa;
@@ -19,8 +20,10 @@ bool gc_qgemm_supports(gc_dtype t);
 gc_qgemm_isa gc_qgemm_best_isa(void);
 
 // y (T, N) = x (T, K) · Wᵀ (+ bias (N)) for a (N, K) weight of a supported
-// dtype, on every thread of the parallel region. isa GC_QISA_AVX512 on a CPU
-// without it falls back to AVX2. Fails on an unsupported dtype or no memory.
-gc_status gc_qgemm(float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias, gc_qgemm_isa isa);
+// dtype, on the threads of pool (NULL: the caller alone). isa GC_QISA_AVX512
+// on a CPU without it falls back to AVX2. Fails on an unsupported dtype or
+// no memory. Each output is computed by one thread in a fixed order, so the
+// result does not depend on the thread count.
+gc_status gc_qgemm(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias, gc_qgemm_isa isa);
 
 #endif

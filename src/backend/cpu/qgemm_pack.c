@@ -14,7 +14,7 @@
 //   Q5_1  24 B : f16 d | f16 m | u8 qh[4] | u8 qs[16]   q = nib | h<<4, offset m
 //     nib of element j: qs[j] & 15 for j < 16, qs[j-16] >> 4 for j >= 16;
 //     h of element j: bit j of qh read as a little-endian u32.
-//   Q4_K / Q5_K / Q6_K: see model/quant.c.
+//   Q4_K / Q5_K / Q6_K / Q2_K / Q3_K / IQ4_NL / IQ4_XS: see model/quant.c.
 #include "backend/cpu/qgemm_panel.h"
 #include "model/quant.h"
 #include <immintrin.h>
@@ -141,6 +141,77 @@ INLINE void dec_q6_k(const uint8_t *b, int8_t *q, float *d, float *m) {
     }
 }
 
+// Q2_K: 16 groups of 16, q 2 bits, scale d·sc and offset -dmin·mn per group.
+INLINE void dec_q2_k(const uint8_t *b, int8_t *q, float *d, float *m) {
+    float dd = f16(b + 80), dmin = f16(b + 82);
+    UNROLL
+    for (int g = 0; g < 16; g++) {
+        d[g] = dd * (float)(b[g] & 15);
+        m[g] = -(dmin * (float)(b[g] >> 4));
+    }
+    const __m256i three = _mm256_set1_epi8(3);
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * h));
+        UNROLL
+        for (int r = 0; r < 4; r++)
+            _mm256_storeu_si256((__m256i *)(q + 128 * h + 32 * r), _mm256_and_si256(_mm256_srli_epi16(v, 2 * r), three));
+    }
+}
+
+// Q3_K: 16 groups of 16, q in -4..3 (4 taken off where the high bit is
+// clear), scale d·(sc-32).
+INLINE void dec_q3_k(const uint8_t *b, int8_t *q, float *d, float *m) {
+    (void)m;
+    float dd = f16(b + 108);
+    const uint8_t *s = b + 96;
+    UNROLL
+    for (int g = 0; g < 16; g++) {
+        int lo = g < 8 ? s[g] & 15 : s[g - 8] >> 4;
+        int hi = (s[8 + g % 4] >> (2 * (g / 4))) & 3;
+        d[g] = dd * (float)((lo | hi << 4) - 32);
+    }
+    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m256i hm = _mm256_loadu_si256((const __m256i *)b);
+    UNROLL
+    for (int h = 0; h < 2; h++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(b + 32 + 32 * h));
+        UNROLL
+        for (int r = 0; r < 4; r++) {
+            const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + r)));
+            __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), _mm256_setzero_si256());
+            __m256i v2 = _mm256_and_si256(_mm256_srli_epi16(v, 2 * r), three);
+            _mm256_storeu_si256((__m256i *)(q + 128 * h + 32 * r), _mm256_sub_epi8(v2, _mm256_and_si256(clear, four)));
+        }
+    }
+}
+
+// GGML's IQ4 codebook, one signed code per nibble.
+INLINE __m256i iq4_codes(__m256i nib) {
+    const __m256i kv = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                        -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    return _mm256_shuffle_epi8(kv, nib);
+}
+
+INLINE void dec_iq4_nl(const uint8_t *b, int8_t *q, float *d, float *m) {
+    (void)m;
+    d[0] = f16(b);
+    _mm256_storeu_si256((__m256i *)q, iq4_codes(nibbles32(b + 2)));
+}
+
+// IQ4_XS: 8 sub-blocks of 32 with scale d·(ls-32).
+INLINE void dec_iq4_xs(const uint8_t *b, int8_t *q, float *d, float *m) {
+    (void)m;
+    float dd = f16(b);
+    unsigned sh = b[2] | b[3] << 8;
+    UNROLL
+    for (int j = 0; j < 8; j++) {
+        int lo = (b[4 + j / 2] >> (4 * (j % 2))) & 15;
+        d[j] = dd * (float)((lo | (int)((sh >> (2 * j)) & 3) << 4) - 32);
+        _mm256_storeu_si256((__m256i *)(q + 32 * j), iq4_codes(nibbles32(b + 8 + 16 * j)));
+    }
+}
+
 // Panel format per dtype: groups per block, offsets, wide values.
 #define FMT_Q8_0 ((qg_fmt){1, false, true})
 #define FMT_Q4_0 ((qg_fmt){1, false, false})
@@ -148,6 +219,12 @@ INLINE void dec_q6_k(const uint8_t *b, int8_t *q, float *d, float *m) {
 #define FMT_Q4_K ((qg_fmt){1, true, false})
 #define FMT_Q5_K ((qg_fmt){1, true, false})
 #define FMT_Q6_K ((qg_fmt){2, false, false})
+#define FMT_Q5_0 ((qg_fmt){1, false, false})
+#define FMT_Q5_1 ((qg_fmt){1, true, false})
+#define FMT_Q2_K ((qg_fmt){2, true, false})
+#define FMT_Q3_K ((qg_fmt){2, false, false})
+#define FMT_IQ4_NL ((qg_fmt){1, false, true})
+#define FMT_IQ4_XS ((qg_fmt){1, false, true})
 
 bool qg_fmt_of(gc_dtype t, qg_fmt *f) {
     switch (t) {
@@ -157,6 +234,12 @@ bool qg_fmt_of(gc_dtype t, qg_fmt *f) {
     case GC_DT_Q4_K: *f = FMT_Q4_K; return true;
     case GC_DT_Q5_K: *f = FMT_Q5_K; return true;
     case GC_DT_Q6_K: *f = FMT_Q6_K; return true;
+    case GC_DT_Q5_0: *f = FMT_Q5_0; return true;
+    case GC_DT_Q5_1: *f = FMT_Q5_1; return true;
+    case GC_DT_Q2_K: *f = FMT_Q2_K; return true;
+    case GC_DT_Q3_K: *f = FMT_Q3_K; return true;
+    case GC_DT_IQ4_NL: *f = FMT_IQ4_NL; return true;
+    case GC_DT_IQ4_XS: *f = FMT_IQ4_XS; return true;
     default: return false;
     }
 }
@@ -253,8 +336,12 @@ void qg_pack(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K
     case GC_DT_Q4_K: pack_with(dec_q4_k, 256, 144, FMT_Q4_K, w, row_bytes, rows, K, panel, scratch); break;
     case GC_DT_Q5_K: pack_with(dec_q5_k, 256, 176, FMT_Q5_K, w, row_bytes, rows, K, panel, scratch); break;
     case GC_DT_Q6_K: pack_with(dec_q6_k, 256, 210, FMT_Q6_K, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q5_0: pack_with(dec_q5_0, 32, 22, FMT_Q5_0, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q5_1: pack_with(dec_q5_1, 32, 24, FMT_Q5_1, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q2_K: pack_with(dec_q2_k, 256, 84, FMT_Q2_K, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_Q3_K: pack_with(dec_q3_k, 256, 110, FMT_Q3_K, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_IQ4_NL: pack_with(dec_iq4_nl, 32, 18, FMT_IQ4_NL, w, row_bytes, rows, K, panel, scratch); break;
+    case GC_DT_IQ4_XS: pack_with(dec_iq4_xs, 256, 136, FMT_IQ4_XS, w, row_bytes, rows, K, panel, scratch); break;
     default: break;
     }
-    (void)dec_q5_0;
-    (void)dec_q5_1;
 }

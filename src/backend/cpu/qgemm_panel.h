@@ -17,7 +17,7 @@
 // Activations are quantized per row in blocks of 32 (Q8_0-like): scale
 // d = amax/127, values a = round(x/d) in [-127, 127], stored as u8 a + 128
 // (VPDPBUSD / VPMADDUBSW take an unsigned and a signed operand; the +128 is
-// taken back by init). Types with offsets also need Σ x per group.
+// taken back by init). Types with offsets also need d·Σa per group.
 #ifndef GC_BACKEND_CPU_QGEMM_PANEL_H
 #define GC_BACKEND_CPU_QGEMM_PANEL_H
 #include "model/tensor.h"
@@ -39,7 +39,7 @@ static inline size_t qg_block_bytes(const qg_fmt *f) {
 typedef struct qg_act {
     const uint8_t *q;   // (T, K): a + 128
     const float *d;     // (T, nb): block scales
-    const float *s;     // (T, nb*ng): Σ x per group, or NULL when the weights have no offsets
+    const float *s;     // (T, nb*ng): d·Σa per group, or NULL when the weights have no offsets
     int64_t K, nb;
 } qg_act;
 
