@@ -60,7 +60,7 @@ static uint8_t *random_weight(const layout *L, int64_t N, int64_t K, gc_tensor *
 }
 
 // Row r dequantised (w) and with its values zeroed (w0: the value a code of
-// 0 decodes to — the offset m of Q4_1 / Q4_K / Q5_K, -zero·d of the others).
+// 0 decodes to: the offset m of the formats with one, -zero·d of the others).
 static void decode_row(const layout *L, const gc_tensor *W, int64_t r, float *w, float *w0) {
     int64_t K = W->shape[1];
     size_t rb = W->nbytes / (size_t)W->shape[0], bb = gc_dtype_block_bytes(L->t);
@@ -91,16 +91,16 @@ static double check_product(const layout *L, const gc_tensor *W, const float *x,
                     ref += (double)w[i] * xt[i];
                     mag += (fabs((double)w[i]) + fabs((double)w0[i])) * fabs((double)xt[i]);
                     amax = fmax(amax, fabs((double)xt[i]));
-                    wsum += fmax(fabs((double)w[i]), fabs((double)w[i] - w0[i]));
+                    wsum += fabs((double)w[i]);
                 }
                 quant += amax / 254.0 * wsum;
             }
             // Rounding activations to a = round(x·127/amax) moves each by at most
-            // amax/254; the product's error is that times |w - m| (m the offset
-            // the kernel applies exactly, 0 for zero-point formats), bounded by
-            // max(|w|, |w - w0|). On top, f32 rounding of the per-block scaling
-            // and the sums (K/32 + a few roundings of at most Σ|w||x| + Σ|m||x|):
-            // 1e-5 relative covers K ≤ 4096 with margin.
+            // amax/254, and the kernels apply the weights' offsets to the rounded
+            // sums too, so the product moves by Σ w (x̂ - x), at most Σ_b
+            // (amax_b/254)·Σ_b |w|. On top, f32 rounding of the per-block scaling
+            // and the sums (K/32 + a few roundings of at most Σ|w||x| + Σ|m||x|,
+            // m = w0 for the offset formats): 1e-5 relative covers K <= 4096.
             double bound = 1e-5 * mag + (exact_acts ? 0 : quant) + 1e-30;
             double err = fabs((double)y[t * N + n] - ref);
             if (err > bound)
