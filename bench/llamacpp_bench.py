@@ -5,6 +5,7 @@ tokens, median of R repetitions. Used for the side-by-side in RESULTS.md.
     python bench/llamacpp_bench.py --model M.gguf --prompt-tokens 128 --gen-tokens 64 --threads 2
 """
 import argparse, json, statistics, time
+import llama_cpp
 from llama_cpp import Llama
 
 ap = argparse.ArgumentParser()
@@ -34,5 +35,6 @@ for r in range(a.reps):
     t2 = time.perf_counter()
     pf.append(a.prompt_tokens / (t1 - t0))
     dc.append(a.gen_tokens / (t2 - t1))
-print(json.dumps(dict(impl="llama.cpp", prefill_tok_s=round(statistics.median(pf), 2),
-                      decode_tok_s=round(statistics.median(dc), 2), threads=a.threads)))
+print(json.dumps(dict(impl="llama.cpp", version=llama_cpp.__version__, threads=a.threads, prompt_tokens=a.prompt_tokens,
+                      gen_tokens=a.gen_tokens, reps=a.reps, prefill_tok_s=round(statistics.median(pf), 2),
+                      decode_tok_s=round(statistics.median(dc), 2))))

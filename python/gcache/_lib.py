@@ -63,7 +63,7 @@ class gc_model_info(Structure):
 
 
 class gc_engine_params(Structure):
-    _fields_ = [("n_threads", c_int), ("kv_pool_bytes", c_size_t), ("device", c_int)]
+    _fields_ = [("n_threads", c_int), ("kv_pool_bytes", c_size_t), ("device", c_int), ("exact", c_bool)]
 
 
 class gc_token_draw(Structure):

@@ -88,11 +88,12 @@ class Model:
     ``device``: "cpu" (default), "cuda" (needs a CUDA build and a GPU) or
     "auto" (cuda when available). ``threads``: CPU threads of the engine
     (None: the library's default). ``kv_pool_bytes``: cap on KV-block memory
-    (0: no cap).
+    (0: no cap). ``exact``: the CPU's exact f32 path instead of the default
+    fast one (int8 activations on the quantized weight blocks).
     """
 
     def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None,
-                 kv_pool_bytes: int = 0):
+                 kv_pool_bytes: int = 0, exact: bool = False):
         self._closed = True
         self._lock = threading.RLock()
         self._caches: "weakref.WeakSet[Cache]" = weakref.WeakSet()
@@ -114,6 +115,7 @@ class Model:
         if threads is not None:
             p.n_threads = threads
         p.kv_pool_bytes = kv_pool_bytes
+        p.exact = bool(exact)
         st = lib.gc_engine_new(self._m, byref(p), byref(self._e))
         if st != _lib.GC_OK:
             err = _error(st, "creating the engine")

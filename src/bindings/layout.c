@@ -36,6 +36,7 @@ static const field_entry fields[] = {
     F(gc_model_info, weight_dtype) F(gc_model_info, n_params) F(gc_model_info, weight_bytes)
 
     F(gc_engine_params, n_threads) F(gc_engine_params, kv_pool_bytes) F(gc_engine_params, device)
+    F(gc_engine_params, exact)
 
     F(gc_seq_step, kv) F(gc_seq_step, n) F(gc_seq_step, ids) F(gc_seq_step, embeds) F(gc_seq_step, logits)
     F(gc_seq_step, logits_all) F(gc_seq_step, hidden) F(gc_seq_step, hidden_all) F(gc_seq_step, argmax)

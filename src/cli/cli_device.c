@@ -24,12 +24,13 @@ int cli_opt_threads(int argc, char **argv, int *i, int *threads) {
     return r;
 }
 
-int cli_open_on(const char *cmd, const char *path, int device, int n_threads, gc_model **m, gc_engine **e) {
+int cli_open_on(const char *cmd, const char *path, int device, int n_threads, bool exact, gc_model **m, gc_engine **e) {
     gc_status s = gc_model_load(path, m);
     if (s != GC_OK) return cli_error(cmd, s);
     gc_engine_params p = gc_engine_default_params();
     p.device = device;
     p.n_threads = n_threads;
+    p.exact = exact;
     s = gc_engine_new(*m, &p, e);
     if (s != GC_OK) { gc_model_free(*m); return cli_error(cmd, s); }
     return 0;

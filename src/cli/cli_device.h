@@ -1,7 +1,8 @@
-// --device cuda|cpu and --threads N for the commands that run a model (run,
-// trace, generate, chat, serve, bench). The default device is cuda when this
-// build has CUDA and a GPU is present; the default thread count (0) is the
-// cores this process may use.
+// --device cuda|cpu, --threads N and --exact for the commands that run a
+// model (run, trace, generate, chat, serve, bench). The default device is cuda
+// when this build has CUDA and a GPU is present; the default thread count (0)
+// is the cores this process may use; --exact selects the CPU's exact f32 path
+// (gc_engine_params.exact) over the fast quantized one.
 #ifndef GC_CLI_DEVICE_H
 #define GC_CLI_DEVICE_H
 #include "gcache/engine.h"
@@ -14,7 +15,8 @@ int cli_default_device(void);
 int cli_opt_device(int argc, char **argv, int *i, int *device);
 // Matches --threads N (0..256, 0 = the usable cores) like cli_opt_device.
 int cli_opt_threads(int argc, char **argv, int *i, int *threads);
-// cli_open on the given device with n_threads CPU threads (0: default).
-int cli_open_on(const char *cmd, const char *path, int device, int n_threads, gc_model **m, gc_engine **e);
+// cli_open on the given device with n_threads CPU threads (0: default), on
+// the exact CPU path when exact.
+int cli_open_on(const char *cmd, const char *path, int device, int n_threads, bool exact, gc_model **m, gc_engine **e);
 
 #endif

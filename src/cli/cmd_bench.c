@@ -1,4 +1,4 @@
-// gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B] [--device cuda|cpu] [--threads N]
+// gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B] [--device cuda|cpu] [--threads N] [--exact]
 #include "cli/cli.h"
 #include "cli/cli_device.h"
 #include <stdlib.h>
@@ -13,16 +13,18 @@ int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long long n_prompt = 128, n_gen = 64, reps = 3, batch = 1;
     int device = cli_default_device(), threads = 0;
+    bool exact = false;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]\n"
-                   "                    [--device cuda|cpu] [--threads N]\n\n"
+                   "                    [--device cuda|cpu] [--threads N] [--exact]\n\n"
                    "Prefill of N tokens and greedy decode of M tokens on B sequences at once,\n"
                    "repeated R times; prints the median tokens/s of each as JSON.\n"
                    "Token ids are fixed pseudo-random ids, so any model can be measured.\n"
                    "--device: default cuda when a GPU is present (greedy argmax then runs on the GPU).\n"
-                   "--threads: CPU threads (default: the cores this process may use).\n\n"
+                   "--threads: CPU threads (default: the cores this process may use).\n"
+                   "--exact: the CPU's exact f32 path (default: int8 activations on the quantized blocks).\n\n"
                    "example: gcache bench --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt-tokens 128 --gen-tokens 64\n");
             return 0;
         }
@@ -34,13 +36,14 @@ int cmd_bench(int argc, char **argv) {
         OPT(cli_opt_int(argc, argv, &i, "--batch", 1, 4096, &batch));
         OPT(cli_opt_device(argc, argv, &i, &device));
         OPT(cli_opt_threads(argc, argv, &i, &threads));
+        OPT(cli_opt_flag(argv, &i, "--exact", &exact));
 #undef OPT
         return cli_usage_error("bench", "unknown option '%s'", argv[i]);
     }
     if (!model) return cli_usage_error("bench", "--model is required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("bench", model, device, threads, &m, &e)) return 1;
+    if (cli_open_on("bench", model, device, threads, exact, &m, &e)) return 1;
     gc_model_info in;
     gc_model_get_info(m, &in);
     int B = (int)batch;
@@ -93,9 +96,9 @@ int cmd_bench(int argc, char **argv) {
     if (!rc) {
         qsort(pf, (size_t)reps, sizeof *pf, cmp_d);
         qsort(dc, (size_t)reps, sizeof *dc, cmp_d);
-        printf("{\"model\":\"%s\",\"device\":\"%s\",\"threads\":%d,\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%lld,"
+        printf("{\"model\":\"%s\",\"device\":\"%s\",\"exact\":%s,\"threads\":%d,\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%lld,"
                "\"gen_tokens\":%lld,\"reps\":%lld,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f}\n",
-               model, device == GC_DEVICE_CUDA ? "cuda" : "cpu", gc_engine_n_threads(e), in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
+               model, device == GC_DEVICE_CUDA ? "cuda" : "cpu", exact ? "true" : "false", gc_engine_n_threads(e), in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
     }
 out:
     for (int b = 0; kv && b < B; b++) gc_kv_free(kv[b]);

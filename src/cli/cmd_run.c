@@ -39,6 +39,7 @@ static void run_help(void) {
            "  --trace FILE          JSON line per step of every question (node start/done, caches, text)\n"
            "  --device cuda|cpu     default cuda when a GPU is present\n"
            "  --threads N           CPU threads (default: the cores this process may use)\n"
+           "  --exact               the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n"
            "  --gen-mode M          who writes the final answer: local (default) | api_hint (an\n"
            "                        OpenAI-compatible API, told in one line about the cache it cannot\n"
            "                        see) | hybrid (the local model drafts with the real cache, the API\n"
@@ -152,6 +153,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         OPT(cli_opt_float(argc, argv, &i, "--edge-temperature", 1e-3, 100, &o->edge_temperature));
         OPT(cli_opt_device(argc, argv, &i, &o->device));
         OPT(cli_opt_threads(argc, argv, &i, &o->threads));
+        OPT(cli_opt_flag(argv, &i, "--exact", &o->exact));
         OPT(cli_opt_flag(argv, &i, "--resume", &o->resume));
         OPT(cli_opt_flag(argv, &i, "--strict", &o->strict));
         OPT(cli_opt_flag(argv, &i, "--think", &o->think));
@@ -250,7 +252,7 @@ int run_open(run_ctx *c, const run_opts *o) {
     if (strcmp(o->method, "api") == 0) {
         c->style = GC_CHAT_CHATML;   // prompts are only split back into turns for the API
     } else {
-        if (cli_open_on("run", o->model, o->device, o->threads, &c->m, &c->e)) return 1;
+        if (cli_open_on("run", o->model, o->device, o->threads, o->exact, &c->m, &c->e)) return 1;
         c->tok = gc_model_tokenizer(c->m);
         if (!c->tok) return cli_usage_error("run", "model %s has no tokenizer", o->model);
         c->style = gc_chat_detect(gc_tokenizer_chat_template(c->tok));

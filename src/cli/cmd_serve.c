@@ -22,6 +22,7 @@ static void serve_help(void) {
            "  --model PATH          HF folder or GGUF file with a tokenizer and a ChatML chat template\n"
            "  --device cuda|cpu     default cuda when a GPU is present\n"
            "  --threads N           CPU threads (default: the cores this process may use)\n"
+           "  --exact               the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n"
            "  --host ADDR           IPv4 address to listen on (default 127.0.0.1, loopback only)\n"
            "  --port N              port (default 8080; 0 = any free port, printed at start)\n"
            "  --name NAME           model name in replies and /v1/models (default gcache)\n"
@@ -91,6 +92,7 @@ int cmd_serve(int argc, char **argv) {
     const char *graph_method = NULL, *graph_dir = NULL, *graph_name = "gcache-graph";
     long long graph_latent = gs.latent_steps, graph_agents = gs.agents;
     int device = cli_default_device(), threads = 0;
+    bool exact = false;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
@@ -119,6 +121,7 @@ int cmd_serve(int argc, char **argv) {
         OPT(cli_opt_int(argc, argv, &i, "--graph-agents", 1, 12, &graph_agents));
         OPT(cli_opt_device(argc, argv, &i, &device));
         OPT(cli_opt_threads(argc, argv, &i, &threads));
+        OPT(cli_opt_flag(argv, &i, "--exact", &exact));
 #undef OPT
         return cli_usage_error("serve", "unknown option '%s'", argv[i]);
     }
@@ -165,7 +168,7 @@ int cmd_serve(int argc, char **argv) {
     gc_model *m = NULL;
     gc_engine *e = NULL;
     gc_graph_model *graph = NULL;
-    int rc = cli_open_on("serve", model, device, threads, &m, &e);
+    int rc = cli_open_on("serve", model, device, threads, exact, &m, &e);
     if (!rc && (graph_method || graph_dir)) {
         s = graph_dir ? gc_graph_model_open_run(e, gc_model_tokenizer(m), graph_dir, &graph)
                       : gc_graph_model_open(e, gc_model_tokenizer(m), &gs, &graph);

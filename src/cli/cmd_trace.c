@@ -1,4 +1,4 @@
-// gcache trace --model PATH --program P [--no-realign] [--device cuda|cpu] [--threads N]
+// gcache trace --model PATH --program P [--no-realign] [--device cuda|cpu] [--threads N] [--fast]
 #include "cli/cli.h"
 #include "cli/cli_device.h"
 #include "gcache/trace.h"
@@ -6,12 +6,12 @@
 
 int cmd_trace(int argc, char **argv) {
     const char *model = NULL, *program = NULL;
-    bool no_realign = false;
+    bool no_realign = false, fast = false;
     int device = cli_default_device(), threads = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: gcache trace --model PATH --program P [--no-realign] [--device cuda|cpu] [--threads N]\n\n"
+            printf("usage: gcache trace --model PATH --program P [--no-realign] [--device cuda|cpu] [--threads N] [--fast]\n\n"
                    "Runs `;`-separated segments on one sequence and prints one JSON object\n"
                    "{\"segments\":[...]} (floats with 9 significant digits):\n"
                    "  ids:3,17,42  feed tokens  -> {\"type\":\"ids\",\"logits\":[[V]...],\"hidden_last\":[D]}\n"
@@ -21,6 +21,8 @@ int cmd_trace(int argc, char **argv) {
                    "--no-realign uses W_a = I (the norm rescaling still applies).\n"
                    "--device: default cuda when a GPU is present, else cpu.\n"
                    "--threads: CPU threads (default: the cores this process may use).\n"
+                   "--fast: the CPU's fast path (int8 activations on the quantized blocks); the default\n"
+                   "is the exact f32 path, as this is the conformance probe.\n"
                    "Works on model folders without a tokenizer.\n\n"
                    "example: gcache trace --model tests/data/tiny/qwen3 --program 'ids:1,2,3;latent:2;greedy:4'\n");
             return 0;
@@ -30,6 +32,7 @@ int cmd_trace(int argc, char **argv) {
         if ((r = cli_opt_str(argc, argv, &i, "--program", &program)) < 0) return 2;
         if (r) continue;
         if (cli_opt_flag(argv, &i, "--no-realign", &no_realign)) continue;
+        if (cli_opt_flag(argv, &i, "--fast", &fast)) continue;
         if ((r = cli_opt_device(argc, argv, &i, &device)) < 0) return 2;
         if (r) continue;
         if ((r = cli_opt_threads(argc, argv, &i, &threads)) < 0) return 2;
@@ -39,7 +42,7 @@ int cmd_trace(int argc, char **argv) {
     if (!model || !program) return cli_usage_error("trace", "--model and --program are required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("trace", model, device, threads, &m, &e)) return 1;
+    if (cli_open_on("trace", model, device, threads, !fast, &m, &e)) return 1;
     gc_trace_opts o = {.realign = !no_realign};
     gc_trace *t;
     gc_status s = gc_trace_run(e, program, &o, &t);

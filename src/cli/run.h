@@ -20,6 +20,7 @@ typedef struct run_opts {
     bool resume, strict, think, no_realign, text_mode, no_baseline, score_answer;
     int device;   // GC_DEVICE_CPU / GC_DEVICE_CUDA
     int threads;  // CPU threads (0: the usable cores)
+    bool exact;   // the CPU's exact f32 path (gc_engine_params.exact)
     run_gen_mode gen_mode;
     const char *env_file;   // API settings file (NULL: ./.env)
     long long api_concurrency;   // API requests in flight at once (default 8)

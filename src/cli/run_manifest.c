@@ -160,6 +160,7 @@ cJSON *run_manifest_new(const run_ctx *c) {
     // For the reader only (not compared): how it ran.
     cJSON *info = cJSON_CreateObject();
     cJSON_AddStringToObject(info, "device", o->device == GC_DEVICE_CUDA ? "cuda" : "cpu");
+    if (o->device == GC_DEVICE_CPU) cJSON_AddStringToObject(info, "cpu_path", o->exact ? "exact" : "fast");
     cJSON_AddNumberToObject(info, "batch", (double)o->batch);
     cJSON_AddItemToObject(m, "info", info);
     return m;
