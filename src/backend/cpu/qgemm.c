@@ -22,17 +22,19 @@ bool gc_qgemm_supports(gc_dtype t) {
 }
 
 gc_qgemm_isa gc_qgemm_best_isa(void) {
-    static int best = 0;   // 0 unknown; benign race: every thread computes the same value
-    if (!best) {
+    static int best = 0;   // 0: not known yet; every thread that finds 0 computes the same value
+    int b = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (!b) {
         __builtin_cpu_init();
         bool v512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                     __builtin_cpu_supports("avx512dq");
         const char *env = getenv("GC_QGEMM_ISA");
         if (env && strcmp(env, "avx2") == 0) v512 = false;
-        best = v512 ? GC_QISA_AVX512 : GC_QISA_AVX2;
+        b = v512 ? GC_QISA_AVX512 : GC_QISA_AVX2;
+        __atomic_store_n(&best, b, __ATOMIC_RELAXED);
     }
-    return (gc_qgemm_isa)best;
+    return (gc_qgemm_isa)b;
 }
 
 static int32_t hsum8i(__m256i v) {
