@@ -291,6 +291,13 @@ INLINE void pack_with(dec_fn dec, int be, size_t bb, qg_fmt f, const uint8_t *w,
             continue;
         }
         const uint8_t *wr = w + (size_t)r * row_bytes;
+        // Ask for the same row of the next panel now: decode steps (T = 1)
+        // stream the weights once, and the decode work between loads keeps
+        // the hardware prefetcher from running far enough ahead on its own.
+        // (Past the weight's end this only hints at unmapped lines; prefetches
+        // never fault.)
+        const char *nx = (const char *)wr + QG_ROWS * row_bytes;
+        for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T0);
         for (int64_t j = 0; j < K / be; j++) dec(wr + (size_t)j * bb, qr + j * be, dr + j * gpb, mr + j * gpb);
     }
     for (int64_t s = 0; s < K / QG_BLK; s++) {
