@@ -55,7 +55,7 @@ start() {
   PIDS+=("$PID")
   PORT=""
   for _ in $(seq 300); do
-    if grep -q '^gcache serve: ready$' "$T/$name.err"; then
+    if grep -qs '^gcache serve: ready$' "$T/$name.err"; then   # (-s: the file may not exist yet)
       PORT=$(sed -n 's|^gcache serve: listening on http://127\.0\.0\.1:\([0-9]*\)/v1 (model .*)$|\1|p' "$T/$name.err")
       return
     fi
@@ -170,7 +170,7 @@ PY
   || bad "generate on NaN weights: exit $rc, stdout '$(cat "$T/nan.out")', stderr $(cat "$T/nan.err")"
 "$BIN" serve --model "$T/nan" --device cpu --port 0 >/dev/null 2>"$T/nanserve.err" &
 PID=$!; PIDS+=("$PID"); PORT=""
-for _ in $(seq 300); do grep -q '^gcache serve: ready$' "$T/nanserve.err" && break; sleep 0.1; done
+for _ in $(seq 300); do grep -qs '^gcache serve: ready$' "$T/nanserve.err" && break; sleep 0.1; done
 PORT=$(sed -n 's|^gcache serve: listening on http://127\.0\.0\.1:\([0-9]*\)/v1 .*|\1|p' "$T/nanserve.err")
 if [ -z "$PORT" ]; then bad "serve on NaN weights did not start: $(cat "$T/nanserve.err")"
 else
