@@ -116,7 +116,8 @@ expect_cfg_fail "names a folder" '{"methods": [{"name": "../x", "args": "--metho
 expect_cfg_fail "badcfg.json" '{"methods": [}'
 
 # ---- a real run: 2 configurations × 3 questions ----
-MODEL=${GC_SMOL_GGUF:-tests/data/tiny/chat}
+# GC_COMPARE_TEST_MODEL: another model (the sanitizer build sets the tiny one).
+MODEL=${GC_COMPARE_TEST_MODEL:-${GC_SMOL_GGUF:-tests/data/tiny/chat}}
 [ -e "$MODEL" ] || MODEL=tests/data/tiny/chat
 cat >"$T/real.json" <<JSON
 {"common": ["--task", "gsm8k", "--dataset", "examples/gsm8k-mini.jsonl", "--model", "$MODEL", "--max-samples", "3",
