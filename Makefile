@@ -117,18 +117,20 @@ test: unit asan tsan fuzz pytest
 # The G-cache run on the example task file with the real model: a few
 # policy-gradient iterations (4 agents exchanging KV caches on a learned
 # topology), then evaluation with the trained policy; ends with the summary,
-# the learned topology (Graphviz) and the training curves.
+# the learned topology (Graphviz), the training curves and one question the
+# agents answered correctly (tools/demo_report.py).
 DEMO_OUT ?= runs/demo
 demo: build model
 	rm -rf $(DEMO_OUT)
 	./$(BUILD)/gcache run --method gcache --topology Learned --agents 4 --rounds 1 --fuse concat \
-	  --latent-steps 6 --train-iters 2 --batch-size 4 --lr 0.1 --max-tokens 96 --batch 8 \
+	  --latent-steps 6 --train-iters 2 --batch-size 4 --lr 0.1 --max-tokens 320 --batch 8 \
 	  --task gsm8k --dataset examples/gsm8k-mini.jsonl --model $(QWEN) --out $(DEMO_OUT) \
 	  --trace $(DEMO_OUT)/trace.jsonl
 	./$(BUILD)/gcache graph --checkpoint $(DEMO_OUT) --out $(DEMO_OUT)/topology.svg
 	./$(BUILD)/gcache plot --log $(DEMO_OUT)/train_log.jsonl --out $(DEMO_OUT)/curves.svg --png $(DEMO_OUT)/curves.png
 	@echo "[demo] results: $(DEMO_OUT)/results.jsonl  summary: $(DEMO_OUT)/summary.json"
 	@echo "[demo] topology: $(DEMO_OUT)/topology.svg  curves: $(DEMO_OUT)/curves.svg"
+	@python3 tools/demo_report.py $(DEMO_OUT)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz build-python
