@@ -92,6 +92,7 @@ typedef struct job {
     size_t row_bytes;
     int64_t T, N, K;
     qg_kernel_fn kern;
+    void (*pack)(gc_dtype, const uint8_t *, size_t, int, int64_t, uint8_t *, void *);
     int tile;
     uint8_t *q;
     float *d, *s;
@@ -114,7 +115,7 @@ static void gemm_part(void *ctx, int64_t p0, int64_t p1, int tid) {
     for (int64_t p = p0; p < p1; p++) {
         int64_t n0 = p * QG_ROWS;
         int rows = (int)(j->N - n0 < QG_ROWS ? j->N - n0 : QG_ROWS);
-        qg_pack(j->dt, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, j->K, panel, scratch);
+        j->pack(j->dt, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, j->K, panel, scratch);
         for (int64_t t0 = 0; t0 < j->T; t0 += j->tile) {
             int C = (int)(j->T - t0 < j->tile ? j->T - t0 : j->tile);
             j->kern(panel, &j->f, &j->a, t0, C, j->y + t0 * j->N + n0, j->N, j->bias ? j->bias + n0 : NULL, rows);
@@ -130,6 +131,7 @@ gc_status gc_qgemm(gc_pool *pool, float *y, const float *x, int64_t T, const gc_
     j.row_bytes = W->nbytes / (size_t)j.N;
     if (isa == GC_QISA_AUTO || gc_qgemm_best_isa() == GC_QISA_AVX2) isa = gc_qgemm_best_isa();
     j.kern = isa == GC_QISA_AVX512 ? qg_kernel_avx512 : qg_kernel_avx2;
+    j.pack = isa == GC_QISA_AVX512 ? qg_pack_avx512 : qg_pack;
     j.tile = isa == GC_QISA_AVX512 ? QG_TILE_AVX512 : QG_TILE_AVX2;
     const int64_t nb = j.K / QG_BLK;
     const int nth = gc_pool_size(pool);

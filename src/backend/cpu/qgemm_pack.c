@@ -245,6 +245,12 @@ bool qg_fmt_of(gc_dtype t, qg_fmt *f) {
 }
 
 typedef void (*dec_fn)(const uint8_t *b, int8_t *q, float *d, float *m);
+// acc + the sum of each 4-byte group of v (signed bytes) in its 32-bit lane.
+typedef __m256i (*sum_fn)(__m256i acc, __m256i v);
+
+INLINE __m256i sum4_avx2(__m256i acc, __m256i v) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v), _mm256_set1_epi16(1)));
+}
 
 // 8x8 transpose of 32-bit lanes: in[r] holds dwords 0..7 of row r; out[k]
 // holds dword k of rows 0..7.
@@ -273,14 +279,13 @@ INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
 // 32/ng elements, `dec` decoding one block of one row. Rows are decoded one
 // after the other into scratch (one linear pass over the panel's contiguous
 // rows, which the hardware prefetcher follows), then interleaved.
-INLINE void pack_with(dec_fn dec, int be, size_t bb, qg_fmt f, const uint8_t *w, size_t row_bytes, int rows,
-                      int64_t K, uint8_t *panel, void *scratch) {
+INLINE void pack_with(dec_fn dec, sum_fn sum4, int be, size_t bb, qg_fmt f, const uint8_t *w, size_t row_bytes,
+                      int rows, int64_t K, uint8_t *panel, void *scratch) {
     const int64_t ngr = K / 32 * f.ng;   // groups per row
     int8_t *q = scratch;                 // [16][K]
     float *d = (float *)(q + QG_ROWS * K), *m = d + QG_ROWS * ngr;   // [16][ngr] each
     const int gpb = be / 32 * f.ng;      // groups per dtype block
     const size_t stride = qg_block_bytes(&f);
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int r = 0; r < QG_ROWS; r++) {
         int8_t *qr = q + r * K;
         float *dr = d + r * ngr, *mr = m + r * ngr;
@@ -314,9 +319,8 @@ INLINE void pack_with(dec_fn dec, int be, size_t bb, qg_fmt f, const uint8_t *w,
             UNROLL
             for (int k = 0; k < 8; k++) {
                 _mm256_store_si256((__m256i *)(p + 64 * k + 32 * h), out[k]);
-                __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, out[k]), ones16);
-                if (f.ng == 2 && k >= 4) sum[1] = _mm256_add_epi32(sum[1], s4);
-                else sum[0] = _mm256_add_epi32(sum[0], s4);
+                if (f.ng == 2 && k >= 4) sum[1] = sum4(sum[1], out[k]);
+                else sum[0] = sum4(sum[0], out[k]);
             }
             UNROLL
             for (int g = 0; g < f.ng; g++)
@@ -335,20 +339,47 @@ INLINE void pack_with(dec_fn dec, int be, size_t bb, qg_fmt f, const uint8_t *w,
 // q [16][K] plus d and m [16][K/16] (at most two groups per 32 elements).
 size_t qg_pack_scratch_bytes(int64_t K) { return (size_t)(QG_ROWS * K) + 2 * (size_t)(QG_ROWS * (K / 16)) * sizeof(float); }
 
-void qg_pack(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel, void *scratch) {
-    switch (t) {
-    case GC_DT_Q8_0: pack_with(dec_q8_0, 32, 34, FMT_Q8_0, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q4_0: pack_with(dec_q4_0, 32, 18, FMT_Q4_0, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q4_1: pack_with(dec_q4_1, 32, 20, FMT_Q4_1, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q4_K: pack_with(dec_q4_k, 256, 144, FMT_Q4_K, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q5_K: pack_with(dec_q5_k, 256, 176, FMT_Q5_K, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q6_K: pack_with(dec_q6_k, 256, 210, FMT_Q6_K, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q5_0: pack_with(dec_q5_0, 32, 22, FMT_Q5_0, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q5_1: pack_with(dec_q5_1, 32, 24, FMT_Q5_1, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q2_K: pack_with(dec_q2_k, 256, 84, FMT_Q2_K, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_Q3_K: pack_with(dec_q3_k, 256, 110, FMT_Q3_K, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_IQ4_NL: pack_with(dec_iq4_nl, 32, 18, FMT_IQ4_NL, w, row_bytes, rows, K, panel, scratch); break;
-    case GC_DT_IQ4_XS: pack_with(dec_iq4_xs, 256, 136, FMT_IQ4_XS, w, row_bytes, rows, K, panel, scratch); break;
-    default: break;
+// The packers of every dtype with a decoder and a lane-sum function.
+#define PACK_CASES(Q50, SUM)                                                                                              \
+    switch (t) {                                                                                                      \
+    case GC_DT_Q8_0: pack_with(dec_q8_0, SUM, 32, 34, FMT_Q8_0, w, row_bytes, rows, K, panel, scratch); break;        \
+    case GC_DT_Q4_0: pack_with(dec_q4_0, SUM, 32, 18, FMT_Q4_0, w, row_bytes, rows, K, panel, scratch); break;        \
+    case GC_DT_Q4_1: pack_with(dec_q4_1, SUM, 32, 20, FMT_Q4_1, w, row_bytes, rows, K, panel, scratch); break;        \
+    case GC_DT_Q4_K: pack_with(dec_q4_k, SUM, 256, 144, FMT_Q4_K, w, row_bytes, rows, K, panel, scratch); break;      \
+    case GC_DT_Q5_K: pack_with(dec_q5_k, SUM, 256, 176, FMT_Q5_K, w, row_bytes, rows, K, panel, scratch); break;      \
+    case GC_DT_Q6_K: pack_with(dec_q6_k, SUM, 256, 210, FMT_Q6_K, w, row_bytes, rows, K, panel, scratch); break;      \
+    case GC_DT_Q5_0: pack_with(Q50, SUM, 32, 22, FMT_Q5_0, w, row_bytes, rows, K, panel, scratch); break;             \
+    case GC_DT_Q5_1: pack_with(dec_q5_1, SUM, 32, 24, FMT_Q5_1, w, row_bytes, rows, K, panel, scratch); break;        \
+    case GC_DT_Q2_K: pack_with(dec_q2_k, SUM, 256, 84, FMT_Q2_K, w, row_bytes, rows, K, panel, scratch); break;       \
+    case GC_DT_Q3_K: pack_with(dec_q3_k, SUM, 256, 110, FMT_Q3_K, w, row_bytes, rows, K, panel, scratch); break;      \
+    case GC_DT_IQ4_NL: pack_with(dec_iq4_nl, SUM, 32, 18, FMT_IQ4_NL, w, row_bytes, rows, K, panel, scratch); break;  \
+    case GC_DT_IQ4_XS: pack_with(dec_iq4_xs, SUM, 256, 136, FMT_IQ4_XS, w, row_bytes, rows, K, panel, scratch); break; \
+    default: break;                                                                                                   \
     }
+
+void qg_pack(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel, void *scratch) {
+    PACK_CASES(dec_q5_0, sum4_avx2)
+}
+
+// The same panels with AVX-512: VPDPBUSD for the lane sums, mask registers
+// for Q5_0's fifth bits (kmov of the 32 bits, one masked add).
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")))
+
+static inline __attribute__((always_inline)) T512 __m256i sum4_avx512(__m256i acc, __m256i v) {
+    return _mm256_dpbusd_epi32(acc, _mm256_set1_epi8(1), v);
+}
+
+static inline __attribute__((always_inline)) T512 void dec_q5_0_avx512(const uint8_t *b, int8_t *q, float *d, float *m) {
+    (void)m;
+    d[0] = f16(b);
+    uint32_t h;
+    memcpy(&h, b + 2, 4);
+    __m256i v = _mm256_sub_epi8(nibbles32(b + 6), _mm256_set1_epi8(16));
+    v = _mm256_mask_add_epi8(v, (__mmask32)h, v, _mm256_set1_epi8(16));
+    _mm256_storeu_si256((__m256i *)q, v);
+}
+
+T512 void qg_pack_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel,
+                         void *scratch) {
+    PACK_CASES(dec_q5_0_avx512, sum4_avx512)
 }

@@ -50,6 +50,9 @@ bool qg_fmt_of(gc_dtype t, qg_fmt *f);
 // row_bytes) into a panel of K/32 blocks (64-byte aligned); rows past `rows`
 // are zero. scratch: qg_pack_scratch_bytes(K) bytes.
 void qg_pack(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel, void *scratch);
+// The same, bit for bit, with AVX-512 F/BW/VL/VNNI (only on CPUs that have it).
+void qg_pack_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel,
+                    void *scratch);
 size_t qg_pack_scratch_bytes(int64_t K);
 
 // y[c*ldy + r] = Σ_k W[r][k] x[t0+c][k] (+ bias[r]) for c < C (1..8 on
