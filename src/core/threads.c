@@ -38,11 +38,16 @@
 #endif
 
 // How long a waiting thread spins before it sleeps. Between the
-// parallel-fors of one forward pass the caller does microseconds of serial
-// work, so a short spin saves a futex wake-up (~5-50 µs) per kernel; a long
-// one burns a core that another process could use. Measured in
-// bench/RESULTS.md ("Threads on a shared machine").
-enum { SPIN_NS = 20000, CHUNKS_PER_THREAD = 8 };
+// parallel-fors of one forward pass the caller does a few microseconds of
+// serial work, so a short spin can save a futex wake-up per kernel; a long
+// one burns a core that another process (or our other thread) needs. On the
+// loaded 2-core machine 0 and 3 µs gave the same decode speed, 20 µs and
+// 100 µs less speed and 6 % / 25 % more CPU time (bench/RESULTS.md,
+// "Threads on a shared machine").
+#ifndef GC_POOL_SPIN_NS   // overridable at build time for measurements
+#define GC_POOL_SPIN_NS 3000
+#endif
+enum { SPIN_NS = GC_POOL_SPIN_NS, CHUNKS_PER_THREAD = 8 };
 
 struct gc_pool {
     int n;                        // threads in all, caller included
@@ -53,8 +58,7 @@ struct gc_pool {
     // The current job; see the protocol above.
     gc_pool_fn fn;
     void *ctx;
-    int64_t n_items, chunk;
-    uint32_t n_chunks;
+    int64_t n_items, chunk;       // (the chunk count lives in the ticket)
     uint32_t gen;                 // caller's side: generation of the last job
 
     _Alignas(64) _Atomic uint64_t ticket;
@@ -218,7 +222,6 @@ void gc_pool_for(gc_pool *p, int64_t n, int64_t grain, gc_pool_fn fn, void *ctx)
     p->ctx = ctx;
     p->n_items = n;
     p->chunk = chunk;
-    p->n_chunks = (uint32_t)n_chunks;
     uint32_t gen = ++p->gen;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_store_explicit(&p->ticket, make_ticket(gen, (uint32_t)n_chunks, 0), memory_order_release);
