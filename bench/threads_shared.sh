@@ -22,7 +22,9 @@ MODEL=${MODEL:-.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}
 DATA=${DATA:-examples/gsm8k-mini.jsonl}
 ROUNDS=${ROUNDS:-1}
 LIMIT=${LIMIT:-600}
-THREADS_ARGS=${THREADS_ARGS:-}   # e.g. "--threads 2" (NEW only; BASE has no such option)
+# Extra options of NEW only (BASE predates them): the exact f32 path by default,
+# the one BASE has, so that only the threading differs.
+NEW_ARGS=${NEW_ARGS---exact}
 
 work=$(mktemp -d)
 busy=""
@@ -46,7 +48,7 @@ timed() {
     python3 -c "import sys; u,s=map(float,sys.argv[3].split()); print('%.1f %.1f' % (float(sys.argv[2])-float(sys.argv[1]), u+s))" "$t0" "$t1" "$r"
 }
 
-args_of() { [ "$1" = new ] && echo "$THREADS_ARGS" || true; }
+args_of() { [ "$1" = new ] && echo "$NEW_ARGS" || true; }
 bin_of() { [ "$1" = new ] && echo "$NEW" || echo "$BASE"; }
 
 decode() {   # variant -> "tok/s cpu_s"
