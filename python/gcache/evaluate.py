@@ -14,6 +14,7 @@ import numpy as np
 from . import _lib
 from ._lib import lib
 from .errors import ClosedError, InvalidArgumentError, check
+from ._handle import Closeable
 
 _KINDS = {0: "number", 1: "choice", 2: "code"}
 
@@ -53,7 +54,7 @@ def _s(b: Optional[bytes]) -> Optional[str]:
     return None if b is None else b.decode("utf-8", errors="replace")
 
 
-class Dataset:
+class Dataset(Closeable):
     """A task's questions, parsed and validated by the library (the same
     reader as ``gcache run --dataset``). Give a file ``path``, or ``records``:
     dicts in the file's format (e.g. gsm8k: {"question", "answer": "... #### 72"}).
@@ -85,18 +86,6 @@ class Dataset:
         if self._ptr is not None:
             lib.gc_dataset_free(self._ptr)
             self._ptr = None
-
-    def __enter__(self) -> "Dataset":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def _h(self) -> c_void_p:
         if self._ptr is None:
@@ -174,7 +163,7 @@ class Dataset:
         return f"<gcache.Dataset {self.task} {self.name!r} ({n})>"
 
 
-class Prompts:
+class Prompts(Closeable):
     """A prompt set: the embedded family of a task ("gsm8k" → math, "arc" →
     choice, "humaneval" → code) or a JSON file of the same shape (``path``)."""
 
@@ -198,18 +187,6 @@ class Prompts:
         if self._ptr is not None:
             lib.gc_prompts_free(self._ptr)
             self._ptr = None
-
-    def __enter__(self) -> "Prompts":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     @property
     def family(self) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 from . import _lib
 from ._lib import lib
 from .errors import ClosedError, InvalidArgumentError, check
+from ._handle import Closeable
 
 
 def _dp(a: np.ndarray):
@@ -92,7 +93,7 @@ def topology_dict(t: _lib.gc_topo) -> Dict[str, Any]:
     return {"agents": t.n, "spatial": sp, "temporal": tp}
 
 
-class Policy:
+class Policy(Closeable):
     """GCN + MLP edge policy and cache fuser (see gcache/learn.h).
 
     ``Policy(n_agents, feat_dim, n_layers, adjacency=None, **params)`` makes a
@@ -137,18 +138,6 @@ class Policy:
         if self._ptr is not None:
             lib.gc_policy_free(self._ptr)
             self._ptr = None
-
-    def __enter__(self) -> "Policy":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def _h(self) -> c_void_p:
         if self._ptr is None:

@@ -35,6 +35,7 @@ import numpy as np
 from . import _lib
 from ._lib import lib
 from .errors import ClosedError, GcacheError, InvalidArgumentError, check
+from ._handle import Closeable
 
 Tokens = Union[str, Sequence[int], np.ndarray]
 Messages = Union[str, Sequence[Mapping[str, str]]]
@@ -79,7 +80,7 @@ class Forward:
     hidden: Optional[np.ndarray]
 
 
-class Model:
+class Model(Closeable):
     """A model (HF folder or GGUF file) with its engine.
 
     >>> with gcache.Model(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf") as m:
@@ -158,18 +159,6 @@ class Model:
     @property
     def closed(self) -> bool:
         return self._closed
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def _check(self) -> None:
         if self._closed:
@@ -427,7 +416,7 @@ def _gen_params(max_tokens: int, temperature: float, top_p: float, top_k: int, s
     return p
 
 
-class Cache:
+class Cache(Closeable):
     """A KV cache value on a model's block pool: an agent's working memory.
 
     Make one with :meth:`Model.cache`; fork / concat / slice share blocks
@@ -463,13 +452,7 @@ class Cache:
     def closed(self) -> bool:
         return self._ptr is None
 
-    def __enter__(self) -> "Cache":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
+    def __del__(self) -> None:   # a cache of a closed model was freed with it
         try:
             if self._ptr is not None and not self._model._closed:
                 self.close()
