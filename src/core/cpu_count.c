@@ -44,12 +44,12 @@ static int v1_limit(const char *dir) {
     return quota_cpus(quota, period);
 }
 
-// The smallest limit of the cgroup at rel (under mount) and its ancestors.
-static int walk_limit(const char *mount, const char *rel, int (*limit)(const char *)) {
+// The smallest limit of the cgroup at rel (under root + mount) and its ancestors.
+static int walk_limit(const char *root_dir, const char *mount, const char *rel, int (*limit)(const char *)) {
     char dir[4200];
     int best = 0;
-    snprintf(dir, sizeof dir, "%s%s", mount, strcmp(rel, "/") == 0 ? "" : rel);
-    size_t root = strlen(mount);
+    snprintf(dir, sizeof dir, "%s%s%s", root_dir, mount, strcmp(rel, "/") == 0 ? "" : rel);
+    size_t root = strlen(root_dir) + strlen(mount);
     for (;;) {
         int n = limit(dir);
         if (n > 0 && (best == 0 || n < best)) best = n;
@@ -60,10 +60,10 @@ static int walk_limit(const char *mount, const char *rel, int (*limit)(const cha
     return best;
 }
 
-// CPU quota of this process's cgroup (v2, or v1's cpu controller), 0 if none
-// is set or it cannot be read.
-static int cgroup_cpus(void) {
-    FILE *f = fopen("/proc/self/cgroup", "r");
+int gc_cgroup_cpu_limit(const char *root) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/proc/self/cgroup", root);
+    FILE *f = fopen(path, "r");
     if (!f) return 0;
     char line[4096];
     int best = 0;
@@ -77,13 +77,13 @@ static int cgroup_cpus(void) {
         if (rel[0] != '/') continue;
         int n = 0;
         if (ctrl[0] == '\0') {
-            n = walk_limit("/sys/fs/cgroup", rel, v2_limit);
+            n = walk_limit(root, "/sys/fs/cgroup", rel, v2_limit);
         } else {
             char list[256];
             snprintf(list, sizeof list, ",%s,", ctrl);
             if (strstr(list, ",cpu,")) {
-                n = walk_limit("/sys/fs/cgroup/cpu", rel, v1_limit);
-                if (n == 0) n = walk_limit("/sys/fs/cgroup/cpu,cpuacct", rel, v1_limit);
+                n = walk_limit(root, "/sys/fs/cgroup/cpu", rel, v1_limit);
+                if (n == 0) n = walk_limit(root, "/sys/fs/cgroup/cpu,cpuacct", rel, v1_limit);
             }
         }
         if (n > 0 && (best == 0 || n < best)) best = n;
@@ -97,7 +97,7 @@ int gc_threads_default(void) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
     else n = (int)sysconf(_SC_NPROCESSORS_ONLN);   // more CPUs than cpu_set_t holds
-    int q = cgroup_cpus();
+    int q = gc_cgroup_cpu_limit("");
     if (q > 0 && q < n) n = q;
     if (n < 1) n = 1;
     return n > GC_POOL_MAX_THREADS ? GC_POOL_MAX_THREADS : n;

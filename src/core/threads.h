@@ -42,6 +42,11 @@ enum { GC_POOL_MAX_THREADS = 256 };
 // (cgroup v2 cpu.max or v1 cpu.cfs_quota_us, rounded up); at least 1, at
 // most GC_POOL_MAX_THREADS.
 int gc_threads_default(void);
+// The cgroup CPU quota part of it: CPUs allowed by the quota of the cgroups
+// named in <root>/proc/self/cgroup (files under <root>/sys/fs/cgroup; root
+// "" is the real system), the smallest over the cgroup and its ancestors; 0
+// when none is set or nothing can be read.
+int gc_cgroup_cpu_limit(const char *root);
 
 // A pool of n_threads threads in all (starts n_threads - 1 workers);
 // n_threads 0 means gc_threads_default(). Fails with GC_ERR_INVALID_ARG

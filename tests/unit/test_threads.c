@@ -2,7 +2,7 @@
 // thread ids and per-thread exclusivity, many small and large parallel-fors
 // with workers awake and asleep, nested calls, calls from several host
 // threads, a pool of one thread, freeing, idle workers that do not burn CPU,
-// and the default thread count. Also run under TSan (make tsan).
+// and the default thread count (affinity mask, cgroup quota). Also run under TSan (make tsan).
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +13,9 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -250,6 +252,59 @@ static void test_default_threads(void **st) {
     assert_int_equal(pinned, 1);
 }
 
+// Writes text to root/rel, creating the folders on the way.
+static void put(const char *root, const char *rel, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    for (char *q = path + strlen(root) + 1; (q = strchr(q, '/')); q++) {
+        *q = '\0';
+        mkdir(path, 0700);
+        *q = '/';
+    }
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+// cgroup quotas from a fake /proc and /sys tree: v2 with limits on the
+// cgroup and an ancestor (the smaller wins, rounded up), "max" = none, v1's
+// cpu controller under either mount name, unreadable or malformed files.
+static void test_cgroup_quota(void **st) {
+    (void)st;
+    char root[] = "/tmp/gc_cgroup_XXXXXX";
+    assert_non_null(mkdtemp(root));
+    assert_int_equal(gc_cgroup_cpu_limit(root), 0);   // no /proc/self/cgroup
+    put(root, "proc/self/cgroup", "0::/a/b\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 0);   // no cpu.max anywhere
+    put(root, "sys/fs/cgroup/a/b/cpu.max", "max 100000\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 0);
+    put(root, "sys/fs/cgroup/a/cpu.max", "350000 100000\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 4);   // 3.5 CPUs -> 4
+    put(root, "sys/fs/cgroup/a/b/cpu.max", "150000 100000\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 2);
+    put(root, "sys/fs/cgroup/cpu.max", "100000 100000\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 1);   // the root cgroup's too
+    put(root, "sys/fs/cgroup/cpu.max", "garbage\n");
+    put(root, "sys/fs/cgroup/a/b/cpu.max", "-5 100000\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 4);
+    // cgroup v1: "<id>:cpu,cpuacct:<path>"
+    put(root, "proc/self/cgroup", "4:memory:/m\n3:cpu,cpuacct:/x\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 0);
+    put(root, "sys/fs/cgroup/cpu,cpuacct/x/cpu.cfs_quota_us", "50000\n");
+    put(root, "sys/fs/cgroup/cpu,cpuacct/x/cpu.cfs_period_us", "100000\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 1);
+    put(root, "sys/fs/cgroup/cpu,cpuacct/x/cpu.cfs_quota_us", "-1\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 0);
+    put(root, "proc/self/cgroup", "2:cpu:/\n");
+    put(root, "sys/fs/cgroup/cpu/cpu.cfs_quota_us", "250000\n");
+    put(root, "sys/fs/cgroup/cpu/cpu.cfs_period_us", "100000\n");
+    assert_int_equal(gc_cgroup_cpu_limit(root), 3);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes_and_grains),
@@ -260,6 +315,7 @@ int main(void) {
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_idle_workers_sleep),
         cmocka_unit_test(test_default_threads),
+        cmocka_unit_test(test_cgroup_quota),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
