@@ -56,6 +56,24 @@ static void block_4x2(float *y, int64_t N, const float *x0, const float *x1, int
     }
 }
 
+// One token against 4 weight rows with exactly the arithmetic of one column
+// of block_4x2 (an 8-lane FMA chain per row over k, its horizontal sum, the
+// scalar tail, the bias), so a token's product does not depend on whether it
+// was paired with a neighbour: results are the same at any batch size.
+static void block_4x1(float *y, const float *x0, const float *w, int64_t K, int64_t n, int rows, const float *bias) {
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 u = _mm256_loadu_ps(x0 + k);
+        for (int r = 0; r < rows; r++) a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(w + r * K + k), u, a[r]);
+    }
+    for (int r = 0; r < rows; r++) {
+        float s = hsum256(a[r]);
+        for (int64_t j = k; j < K; j++) s += w[r * K + j] * x0[j];
+        y[n + r] = s + (bias ? bias[n + r] : 0.0f);
+    }
+}
+
 typedef struct matmul_job {
     float *y;
     const float *x;
@@ -87,9 +105,7 @@ static void matmul_blocks(void *ctx, int64_t nb0, int64_t nb1, int tid) {
         int64_t t = 0;
         if (rows == 4)
             for (; t + 2 <= T; t += 2) block_4x2(y, N, x + t * K, x + (t + 1) * K, t, w, K, n, bias);
-        for (; t < T; t++)
-            for (int64_t r = 0; r < rows; r++)
-                y[t * N + n + r] = gc_cpu_dot(x + t * K, w + r * K, K) + (bias ? bias[n + r] : 0.0f);
+        for (; t < T; t++) block_4x1(y + t * N, x + t * K, w, K, n, (int)rows, bias);
     }
 }
 
