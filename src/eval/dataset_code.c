@@ -30,7 +30,10 @@ static char *name_suffix(const char *name) {
 gc_status gc_ds_humaneval(const gc_ds_rec *r, const gc_dataset_options *opt, gc_question *q) {
     const char *prompt, *test;
     GC_TRY(gc_ds_req_str(r, r->v, "prompt", false, &prompt));
-    const char *tkey = gc_ds_get(r->v, "test", false) ? "test" : "tests";
+    const char *tkey = gc_ds_get(r->v, "test", false) ? "test" : gc_ds_get(r->v, "tests", false) ? "tests" : NULL;
+    if (!tkey)
+        return gc_fail(GC_ERR_FORMAT, "%s: field \"test\": missing (HumanEval's test program; MultiPL-E calls it \"tests\")",
+                       r->ctx);
     GC_TRY(gc_ds_req_str(r, r->v, tkey, false, &test));
     const cJSON *idv = gc_ds_get(r->v, "task_id", false);
     const char *idf = "task_id";

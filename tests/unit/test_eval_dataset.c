@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gcache/eval.h"
+#include <cjson/cJSON.h>
 #include "eval/csv.h"
 
 #define D "tests/data/eval/"
@@ -450,6 +451,94 @@ static void test_csv_reader(void **st) {
     gc_csv_free(&c);
 }
 
+// A bad record of each task names the file, the line and the field, and
+// says what was expected (strict mode: the first bad record is fatal).
+static void test_field_errors(void **st) {
+    (void)st;
+    static const struct { gc_task t; const char *text, *n1, *n2; } cases[] = {
+        {GC_TASK_GSM8K, "{\"question\": \"q\", \"answer\": \"no marker\"}", "field \"answer\"", "\"####\""},
+        {GC_TASK_AIME, "{\"problem\": \"p\", \"answer\": \"twelve\"}", "field \"answer\"", "not a number"},
+        {GC_TASK_HUMANEVAL, "{\"task_id\": \"H/0\", \"prompt\": \"def f():\\n\", \"entry_point\": \"f\"}",
+         "field \"test\": missing", NULL},
+        {GC_TASK_HUMANEVAL, "{\"task_id\": \"H/0\", \"test\": \"def check(c): pass\", \"entry_point\": \"f\"}",
+         "field \"prompt\": missing", NULL},
+        {GC_TASK_HUMANEVAL, "{\"task_id\": 3.5, \"prompt\": \"def f():\\n\", \"test\": \"x\", \"entry_point\": \"f\"}",
+         "field \"task_id\"", "3.5"},
+        {GC_TASK_MBPP, "{\"task_id\": 1, \"text\": \"t\"}", "field \"test", "missing"},
+        {GC_TASK_MEDQA, "{\"question\": \"q?\", \"options\": {\"A\": \"x\", \"B\": \"y\"}, \"answer_idx\": \"E\"}",
+         "field \"answer_idx\"", "\"E\" is not a choice letter"},
+        {GC_TASK_MEDQA, "{\"question\": \"q?\", \"options\": [\"A. x\", \"B. y\"], \"answer\": \"zzz\"}",
+         "field \"answer\"", "matches no option"},
+        {GC_TASK_MEDQA, "{\"question\": \"q?\", \"answer_idx\": \"A\"}", "field \"options\"", NULL},
+        {GC_TASK_ARC, "{\"id\": \"a\", \"question\": \"q\", \"choices\": [1,2], \"answerKey\": \"A\"}",
+         "field \"choices\"", "got an array"},
+        {GC_TASK_ARC, "{\"id\": \"a\", \"question\": \"q\", \"choices\": {\"text\": [\"x\",\"y\"], \"label\": [\"A\",\"B\"]}}",
+         "field \"answerKey\"", NULL},
+        {GC_TASK_MMLU, "{\"question\": \"q\", \"choices\": [\"a\",\"b\"], \"answer\": 7}", "field \"answer\"",
+         "not a choice index"},
+    };
+    gc_dataset_options strict = {true, 0};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        gc_dataset *ds = NULL;
+        gc_status s = gc_dataset_parse(cases[i].t, cases[i].text, strlen(cases[i].text), "f.jsonl", &strict, &ds);
+        if (s != GC_ERR_FORMAT) fail_msg("case %zu accepted (%s)", i, gc_status_name(s));
+        if (!strstr(gc_last_error(), "f.jsonl:1: ")) fail_msg("case %zu: \"%s\" lacks the line", i, gc_last_error());
+        if (!strstr(gc_last_error(), cases[i].n1) || (cases[i].n2 && !strstr(gc_last_error(), cases[i].n2)))
+            fail_msg("case %zu: \"%s\" lacks \"%s\" / \"%s\"", i, gc_last_error(), cases[i].n1, cases[i].n2 ? cases[i].n2 : "");
+        assert_null(ds);
+    }
+    // A compressed file (HumanEval ships as .jsonl.gz) is named as such.
+    const char gz[] = "\x1f\x8b\x08\x00rest";
+    gc_dataset *ds = NULL;
+    expect_fail(gc_dataset_parse(GC_TASK_HUMANEVAL, gz, sizeof gz - 1, "HumanEval.jsonl.gz", NULL, &ds), "gzip",
+                "gunzip -k HumanEval.jsonl.gz");
+}
+
+// The official HumanEval release (GC_HUMANEVAL: `make data` puts it in
+// .cache/data/HumanEval.jsonl): 164 problems read strictly; the canonical
+// solutions of the first few pass their tests in the sandbox, a wrong body fails.
+static void test_humaneval_release(void **st) {
+    (void)st;
+    const char *path = getenv("GC_HUMANEVAL");
+    if (!path || !*path) skip();
+    gc_dataset *ds = load(GC_TASK_HUMANEVAL, path, true, 0);
+    assert_int_equal(gc_dataset_count(ds), 164);
+    assert_int_equal(gc_dataset_warning_count(ds), 0);
+    assert_string_equal(q_at(ds, 0)->id, "HumanEval/0");
+    assert_string_equal(q_at(ds, 0)->entry_point, "has_close_elements");
+    assert_string_equal(q_at(ds, 163)->id, "HumanEval/163");
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; i < 4 && getline(&line, &cap, f) > 0; i++) {
+        cJSON *rec = cJSON_Parse(line);
+        const cJSON *sol = cJSON_GetObjectItem(rec, "canonical_solution");
+        assert_true(cJSON_IsString(sol));
+        const gc_question *q = q_at(ds, i);
+        for (int wrong = 0; wrong < 2; wrong++) {
+            size_t n = strlen(q->code_prompt) + strlen(sol->valuestring) + 64;
+            char *out = malloc(n);
+            snprintf(out, n, "```python\n%s%s\n```\n", q->code_prompt, wrong ? "    return None\n" : sol->valuestring);
+            char *prog = gc_code_program(q, out);
+            gc_sandbox_limits lim;
+            gc_sandbox_limits_default(&lim);
+            gc_sandbox_result r;
+            memset(&r, 0, sizeof r);
+            assert_int_equal(gc_sandbox_run(prog, &lim, &r), GC_OK);
+            if (r.passed == (bool)wrong) fail_msg("%s: %s solution %s (%s)", q->id, wrong ? "wrong" : "canonical",
+                                                  r.passed ? "passed" : "failed", r.reason);
+            gc_sandbox_result_free(&r);
+            free(prog);
+            free(out);
+        }
+        cJSON_Delete(rec);
+    }
+    free(line);
+    fclose(f);
+    gc_dataset_free(ds);
+}
+
 // The real files, when the shared data directory is given.
 static void test_shared_data(void **st) {
     (void)st;
@@ -493,6 +582,8 @@ int main(void) {
         cmocka_unit_test(test_mbpp),
         cmocka_unit_test(test_duplicate_ids),
         cmocka_unit_test(test_csv_reader),
+        cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_humaneval_release),
         cmocka_unit_test(test_shared_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
