@@ -18,7 +18,7 @@ QWEN := $(MODEL_DIR)/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 APT_PKGS := build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libcurl4-openssl-dev libmicrohttpd-dev \
             libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip unzip graphviz librsvg2-bin
 
-.PHONY: all deps build test demo model data plot-deps pyclient asan tsan fuzz clean unit python pytest
+.PHONY: all deps build test demo model data plot-deps pyclient asan tsan fuzz clean unit python pytest readme-check
 
 all: build
 
@@ -156,6 +156,11 @@ demo: build model plot-deps
 	@echo "[demo] results: $(DEMO_OUT)/results.jsonl  summary: $(DEMO_OUT)/summary.json"
 	@echo "[demo] topology: $(DEMO_OUT)/topology.svg  curves: $(DEMO_OUT)/curves.svg, $(DEMO_OUT)/curves.png"
 	@python3 tools/demo_report.py $(DEMO_OUT)
+
+# README.md's command examples, run as a fresh clone would, with tiny limits (one
+# question, a few tokens) on the small model; CTest runs them on the tiny fixture model.
+readme-check: build model data plot-deps
+	$(VENV)/bin/python tools/check_readme.py --bin $(BUILD)/gcache --model $(SMOL)
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz build-python
