@@ -162,6 +162,7 @@ cJSON *run_manifest_new(const run_ctx *c) {
     cJSON_AddStringToObject(info, "device", o->device == GC_DEVICE_CUDA ? "cuda" : "cpu");
     if (o->device == GC_DEVICE_CPU) cJSON_AddStringToObject(info, "cpu_path", o->exact ? "exact" : "fast");
     cJSON_AddNumberToObject(info, "batch", (double)o->batch);
+    cJSON_AddNumberToObject(info, "threads", c->e ? (double)gc_engine_n_threads(c->e) : 0.0);
     cJSON_AddItemToObject(m, "info", info);
     return m;
 }
