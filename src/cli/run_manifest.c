@@ -224,9 +224,14 @@ static void compare(diff *d, const char *name, const cJSON *was, const cJSON *no
     d->n++;
 }
 
-// Every key of either object.
+// Every key of either object (a run.json edited into another shape differs as a whole).
 static void compare_objects(diff *d, const char *prefix, const cJSON *was, const cJSON *now) {
     char key[128];
+    if (!cJSON_IsObject(was) || !cJSON_IsObject(now)) {
+        snprintf(key, sizeof key, "%ssettings", prefix);
+        compare(d, key, was, now);
+        return;
+    }
     for (const cJSON *k = was ? was->child : NULL; k; k = k->next) {
         snprintf(key, sizeof key, "%s%s", prefix, k->string);
         compare(d, key, k, cJSON_GetObjectItemCaseSensitive(now, k->string));

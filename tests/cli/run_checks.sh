@@ -87,6 +87,15 @@ expect_fail "model +tests/data/tiny/chat .* there, $T/chat2" "$BIN" run --method
 cp $DATA "$T/copy.jsonl"
 "$BIN" run --method single --task gsm8k --dataset "$T/copy.jsonl" "${M[@]}" "${small[@]}" --max-samples 3 --out "$R" \
   --resume >/dev/null 2>"$T/e2" && [ "$(lines)" = 3 ] && ok || bad "same-run resume: $(tail -3 "$T/e2")"
+# A run.json that is not what gcache writes: refused, naming the file (no crash).
+cp "$R/run.json" "$T/run.json.good"
+python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); m["settings"]=[1,2]; json.dump(m,open(sys.argv[1],"w"))' "$R/run.json"
+expect_fail 'settings +\[1,2\] there' "$BIN" run --method single --task gsm8k --dataset $DATA "${M[@]}" "${small[@]}" \
+  --max-samples 3 --out "$R" --resume && ok
+echo '{"method": ' >"$R/run.json"
+expect_fail "$R/run.json: not a JSON object" "$BIN" run --method single --task gsm8k --dataset $DATA "${M[@]}" \
+  "${small[@]}" --max-samples 3 --out "$R" --resume && ok
+cp "$T/run.json.good" "$R/run.json"
 # Results without run.json: their records' method is checked.
 rm "$R/run.json"
 expect_fail 'holds results of --method single' "$BIN" run --method textmas --task gsm8k --dataset $DATA "${M[@]}" \
