@@ -39,11 +39,11 @@
 
 // How long a waiting thread spins before it sleeps. Between the
 // parallel-fors of one forward pass the caller does a few microseconds of
-// serial work, so a short spin can save a futex wake-up per kernel; a long
-// one burns a core that another process (or our other thread) needs. On the
-// loaded 2-core machine 0 and 3 µs gave the same decode speed, 20 µs and
-// 100 µs less speed and 6 % / 25 % more CPU time (bench/RESULTS.md,
-// "Threads on a shared machine").
+// serial work, so a spin can save a futex wake-up per kernel, but it burns
+// a core that another process (or our other thread) needs. Measured on the
+// 2-core VM (bench/RESULTS.md, "Threads on a shared machine"): from 3 to
+// 20 µs decode gains 8 % on a free machine and loses 11 % next to a busy
+// process; 100 µs loses 23 % there. 3 µs sits between.
 #ifndef GC_POOL_SPIN_NS   // overridable at build time for measurements
 #define GC_POOL_SPIN_NS 3000
 #endif
