@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/gguf.h"
-#include "model/quant.h"
+#include "format/gguf.h"
+#include "format/quant.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void gc_dequant_row_scalar(gc_dtype t, const void *src, float *dst, int64_t n);  // quant.c, for tests

@@ -9,7 +9,7 @@
 #include "backend/cpu/ops.h"
 #include "backend/cpu/qgemm.h"
 #include "backend/cuda/cuda_backend.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include "core/error.h"
 #include <math.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
 #include "latent/realign_cache.h"
 #include "engine/engine.h"
 #include "backend/cuda/cuda_backend.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include "core/error.h"
 #include "core/threads.h"
 #include <math.h>

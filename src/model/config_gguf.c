@@ -1,6 +1,6 @@
 // gc_model_config from GGUF metadata ("<arch>.*" keys, tokenizer.ggml.*).
 #include "model/config_gguf.h"
-#include "model/gguf.h"
+#include "format/gguf.h"
 #include "core/error.h"
 #include <stdio.h>
 #include <string.h>

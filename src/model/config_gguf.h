@@ -2,7 +2,7 @@
 #ifndef GC_MODEL_CONFIG_GGUF_H
 #define GC_MODEL_CONFIG_GGUF_H
 #include "model/config.h"
-#include "model/gguf.h"
+#include "format/gguf.h"
 
 // Reads general.architecture and the "<arch>.*" hyper-parameters; rope style
 // NORM for llama (q/k rows are permuted by the converter), NEOX for qwen2/3.

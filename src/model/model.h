@@ -3,7 +3,7 @@
 #define GC_MODEL_MODEL_H
 #include "gcache/model.h"
 #include "model/config.h"
-#include "model/tensor.h"
+#include "format/tensor.h"
 
 struct gc_gguf;
 struct gc_weights;

@@ -3,8 +3,8 @@
 // copy the small vectors (norms, biases) into f32.
 #include "model/model.h"
 #include "model/config_gguf.h"
-#include "model/safetensors.h"
-#include "model/quant.h"
+#include "format/safetensors.h"
+#include "format/quant.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "gcache/tokenizer.h"

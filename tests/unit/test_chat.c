@@ -19,7 +19,7 @@
 #include "core/file.h"
 #include "gcache/chat.h"
 #include "gcache/tokenizer.h"
-#include "model/gguf.h"
+#include "format/gguf.h"
 
 #define FIXTURE "tests/data/tokenizer/chat_expected.json"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "backend/cpu/ops.h"
-#include "model/tensor.h"
+#include "format/tensor.h"
 
 static uint64_t g_s = 0x243f6a8885a308d3ULL;
 static float rnd(void) {

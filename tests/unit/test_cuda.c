@@ -27,7 +27,7 @@
 #include "engine/engine.h"
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_backend.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include "core/file.h"
 
 static const double KTOL = 1e-2;   // kernels: bf16 operands, f32 accumulation

@@ -17,8 +17,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "model/gguf.h"
-#include "model/quant.h"
+#include "format/gguf.h"
+#include "format/quant.h"
 
 #define TINY "tests/data/gguf/tiny.gguf"
 #define BAD "corrupt.gguf"

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "backend/cpu/qgemm.h"
-#include "model/quant.h"
+#include "format/quant.h"
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ULL;
 static uint32_t rnd(void) {

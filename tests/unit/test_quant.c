@@ -17,7 +17,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "model/quant.h"
+#include "format/quant.h"
 
 // Exported by quant.c for tests only (portable decoder the SIMD path must match).
 void gc_dequant_row_scalar(gc_dtype t, const void *src, float *dst, int64_t n);

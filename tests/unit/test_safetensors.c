@@ -1,4 +1,4 @@
-// Tests for model/safetensors: files built byte by byte here (valid, corrupt,
+// Tests for format/safetensors: files built byte by byte here (valid, corrupt,
 // sharded folders in a mkdtemp directory) and one file written by the
 // reference Python package (tools/make_safetensors_fixture.py).
 #define _GNU_SOURCE
@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 
 static void expect_fail(gc_status got, gc_status want, const char *n1, const char *n2) {
     if (got != want) fail_msg("status %s, want %s (msg: %s)", gc_status_name(got), gc_status_name(want), gc_last_error());

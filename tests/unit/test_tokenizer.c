@@ -24,7 +24,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "gcache/tokenizer.h"
-#include "model/gguf.h"
+#include "format/gguf.h"
 
 #define DATA "tests/data/tokenizer/"
 

@@ -19,7 +19,7 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "gcache/tokenizer.h"
-#include "model/gguf.h"
+#include "format/gguf.h"
 
 #define PRE "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}"
 #define VOCAB "\"vocab\":{\"a\":0,\"b\":1,\"ab\":2}"

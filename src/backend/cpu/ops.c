@@ -1,5 +1,5 @@
 #include "backend/cpu/ops.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include "core/error.h"
 #include <immintrin.h>
 #include <math.h>

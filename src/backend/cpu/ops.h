@@ -5,7 +5,7 @@
 // All activations are row-major f32: a (T, D) matrix holds T tokens of width D.
 #ifndef GC_BACKEND_CPU_OPS_H
 #define GC_BACKEND_CPU_OPS_H
-#include "model/tensor.h"
+#include "format/tensor.h"
 #include "core/threads.h"
 
 // dot(a, b) over n floats, f32 FMA accumulation in 4 independent lanes.

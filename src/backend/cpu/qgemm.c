@@ -11,7 +11,7 @@
 #include "backend/cpu/qgemm.h"
 #include "backend/cpu/qgemm_panel.h"
 #include "core/error.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 // dequantise-then-f32 path is gc_cpu_matmul.
 #ifndef GC_BACKEND_CPU_QGEMM_H
 #define GC_BACKEND_CPU_QGEMM_H
-#include "model/tensor.h"
+#include "format/tensor.h"
 #include "core/threads.h"
 
 // Instruction sets of the kernels. AUTO: the best one this CPU has.

@@ -14,9 +14,9 @@
 //   Q5_1  24 B : f16 d | f16 m | u8 qh[4] | u8 qs[16]   q = nib | h<<4, offset m
 //     nib of element j: qs[j] & 15 for j < 16, qs[j-16] >> 4 for j >= 16;
 //     h of element j: bit j of qh read as a little-endian u32.
-//   Q4_K / Q5_K / Q6_K / Q2_K / Q3_K / IQ4_NL / IQ4_XS: see model/quant.c.
+//   Q4_K / Q5_K / Q6_K / Q2_K / Q3_K / IQ4_NL / IQ4_XS: see format/quant.c.
 #include "backend/cpu/qgemm_panel.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include <immintrin.h>
 #include <string.h>
 

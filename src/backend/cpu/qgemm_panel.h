@@ -20,7 +20,7 @@
 // taken back by init). Types with offsets also need d·Σa per group.
 #ifndef GC_BACKEND_CPU_QGEMM_PANEL_H
 #define GC_BACKEND_CPU_QGEMM_PANEL_H
-#include "model/tensor.h"
+#include "format/tensor.h"
 #include <stddef.h>
 
 enum { QG_ROWS = 16, QG_BLK = 32 };

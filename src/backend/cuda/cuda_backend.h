@@ -13,7 +13,7 @@
 #ifndef GC_BACKEND_CUDA_BACKEND_H
 #define GC_BACKEND_CUDA_BACKEND_H
 #include "gcache/engine.h"
-#include "model/tensor.h"
+#include "format/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {

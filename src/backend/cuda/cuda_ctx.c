@@ -1,7 +1,7 @@
 // CUDA backend: device context, weight upload, KV block storage, realignment.
 #ifdef GC_HAVE_CUDA
 #include "backend/cuda/cuda_internal.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include "core/error.h"
 #include <stdio.h>
 #include <stdlib.h>

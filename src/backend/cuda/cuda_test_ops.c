@@ -4,7 +4,7 @@
 #ifdef GC_HAVE_CUDA
 #include "backend/cuda/cuda_internal.h"
 #include "gcache/sampler.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include "core/error.h"
 #include <math.h>
 #include <stdlib.h>

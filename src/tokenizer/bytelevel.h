@@ -3,8 +3,8 @@
 // bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for themselves; the other 68
 // bytes (controls, space, DEL, 0x80..0xA0, soft hyphen 0xAD) map in byte order
 // to U+0100.. U+0143 (so ' ' is U+0120 'Ġ' and '\n' is U+010A 'Ċ').
-#ifndef GC_MODEL_BYTELEVEL_H
-#define GC_MODEL_BYTELEVEL_H
+#ifndef GC_TOKENIZER_BYTELEVEL_H
+#define GC_TOKENIZER_BYTELEVEL_H
 #include "gcache/gcache.h"
 
 // Code point that stands for byte b.

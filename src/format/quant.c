@@ -54,7 +54,7 @@
 // sign of a zero: (d*sc)*0.0f is -0 when d*sc < 0, while d*(float)(sc*0) is
 // +0. So the factors are multiplied in float in gguf-py's order,
 // (d*scale)*code, never as an integer scale*code.
-#include "model/quant.h"
+#include "format/quant.h"
 #include <math.h>
 #include <string.h>
 #if defined(__AVX2__) && defined(__F16C__)

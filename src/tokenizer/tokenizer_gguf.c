@@ -9,8 +9,8 @@
 //   tokenizer.ggml.{bos,eos}_token_id, tokenizer.chat_template (optional)
 #define _GNU_SOURCE
 #include "core/error.h"
-#include "model/gguf.h"
-#include "model/tokenizer.h"
+#include "format/gguf.h"
+#include "tokenizer/tokenizer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

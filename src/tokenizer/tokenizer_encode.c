@@ -2,7 +2,7 @@
 // text, NFC on what is left, added tokens marked `normalized` split out of
 // that, pre-tokenization, BPE per piece (with a per-call piece -> ids cache).
 #include "core/error.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>

@@ -1,9 +1,9 @@
 // Tokenizer core: the builder the loaders fill, byte-level BPE merging,
 // decode and the accessors. The encode pipeline is in tokenizer_encode.c.
 #define _GNU_SOURCE
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "core/error.h"
-#include "model/bytelevel.h"
+#include "tokenizer/bytelevel.h"
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>

@@ -5,9 +5,9 @@
 // (default 32), tensor data. Strings are {u64 len, bytes} (not NUL-terminated
 // on disk; this reader hands out NUL-terminated copies).
 // Every count, length and offset is checked against the file size.
-#ifndef GC_MODEL_GGUF_H
-#define GC_MODEL_GGUF_H
-#include "model/tensor.h"
+#ifndef GC_FORMAT_GGUF_H
+#define GC_FORMAT_GGUF_H
+#include "format/tensor.h"
 
 typedef enum gc_gguf_type {
     GC_GGUF_UINT8 = 0, GC_GGUF_INT8 = 1, GC_GGUF_UINT16 = 2, GC_GGUF_INT16 = 3,

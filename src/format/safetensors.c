@@ -1,4 +1,4 @@
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/json.h"

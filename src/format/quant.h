@@ -6,9 +6,9 @@
 //   Q5_0, Q5_1, IQ4_NL: 32-element blocks (see quant.c);
 //   Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS: 256-element super-blocks with packed
 //   sub-block scales (exact layouts in quant.c).
-#ifndef GC_MODEL_QUANT_H
-#define GC_MODEL_QUANT_H
-#include "model/tensor.h"
+#ifndef GC_FORMAT_QUANT_H
+#define GC_FORMAT_QUANT_H
+#include "format/tensor.h"
 
 const char *gc_dtype_name(gc_dtype t);
 // Elements per block: 1 for float types, 32 for Q*_0/Q*_1/IQ4_NL, 256 for

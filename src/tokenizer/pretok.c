@@ -1,5 +1,5 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "model/pretok.h"
+#include "tokenizer/pretok.h"
 #include "core/error.h"
 #include <pcre2.h>
 #include <stdlib.h>

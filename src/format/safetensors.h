@@ -11,9 +11,9 @@
 // the data starts 8-byte aligned in the file, and tensors are usually sized
 // so that each stays aligned to its element size, but a view's data may be
 // unaligned; code that loads it as float/uint16_t must check or use memcpy.
-#ifndef GC_MODEL_SAFETENSORS_H
-#define GC_MODEL_SAFETENSORS_H
-#include "model/tensor.h"
+#ifndef GC_FORMAT_SAFETENSORS_H
+#define GC_FORMAT_SAFETENSORS_H
+#include "format/tensor.h"
 
 // Largest header accepted (the reference implementation's cap).
 #define GC_ST_MAX_HEADER 100000000u

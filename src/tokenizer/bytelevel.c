@@ -1,4 +1,4 @@
-#include "model/bytelevel.h"
+#include "tokenizer/bytelevel.h"
 
 static bool printable(unsigned b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; }
 

@@ -3,8 +3,8 @@
 //   gc_tok_strmap:  byte string -> int32. Keys are borrowed: the caller keeps
 //                   them alive (the tokenizer's arena) as long as the map.
 //   gc_tok_pairmap: (int32 a, int32 b) -> (int32 rank, int32 id), the merge table.
-#ifndef GC_MODEL_TOKENIZER_MAP_H
-#define GC_MODEL_TOKENIZER_MAP_H
+#ifndef GC_TOKENIZER_TOKENIZER_MAP_H
+#define GC_TOKENIZER_TOKENIZER_MAP_H
 #include "gcache/gcache.h"
 
 typedef struct gc_tok_strslot {

@@ -1,4 +1,4 @@
-#include "model/tokenizer_map.h"
+#include "tokenizer/tokenizer_map.h"
 #include <stdlib.h>
 #include <string.h>
 

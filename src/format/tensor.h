@@ -1,6 +1,6 @@
 // Tensor views over weight files (safetensors / GGUF) and the dtypes we read.
-#ifndef GC_MODEL_TENSOR_H
-#define GC_MODEL_TENSOR_H
+#ifndef GC_FORMAT_TENSOR_H
+#define GC_FORMAT_TENSOR_H
 #include "gcache/gcache.h"
 
 // Storage types of weights. Quantized types are stored in blocks along the

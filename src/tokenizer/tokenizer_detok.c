@@ -1,7 +1,7 @@
 // Streaming detokenizer: token bytes are appended to a pending tail and only
 // whole UTF-8 characters leave it. Invalid bytes become U+FFFD, one per
 // maximal subpart (the Unicode / WHATWG rule, as Python and Rust apply it).
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include <stdlib.h>
 #include <string.h>
 

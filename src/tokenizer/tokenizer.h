@@ -5,11 +5,11 @@
 // gc_tok_set_added for every id -> gc_tok_add_merge for every merge (by rank
 // order) -> gc_tok_finish, which checks that ids are dense and derives the
 // encode/decode tables.
-#ifndef GC_MODEL_TOKENIZER_H
-#define GC_MODEL_TOKENIZER_H
+#ifndef GC_TOKENIZER_TOKENIZER_H
+#define GC_TOKENIZER_TOKENIZER_H
 #include "gcache/tokenizer.h"
-#include "model/pretok.h"
-#include "model/tokenizer_map.h"
+#include "tokenizer/pretok.h"
+#include "tokenizer/tokenizer_map.h"
 
 enum {
     GC_TOK_MODEL = 1 << 0,        // in the BPE model's vocab

@@ -11,8 +11,8 @@
 // Regexes are PCRE2 (UTF + UCP, JIT when available). The HF patterns used by
 // these families are backtracking regexes in onig/fancy-regex too, so
 // alternation order and lookahead ((?!\S) on whitespace runs) behave alike.
-#ifndef GC_MODEL_PRETOK_H
-#define GC_MODEL_PRETOK_H
+#ifndef GC_TOKENIZER_PRETOK_H
+#define GC_TOKENIZER_PRETOK_H
 #include "gcache/gcache.h"
 
 // GPT-2's pattern (HF ByteLevel use_regex).

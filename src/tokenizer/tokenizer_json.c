@@ -8,7 +8,7 @@
 #define _GNU_SOURCE
 #include "core/error.h"
 #include "core/file.h"
-#include "model/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
 // GGUF v2/v3 reader. The whole header is parsed and validated at open; every
 // length is checked against the bytes left before it is used, and arrays are
 // only allocated after their counts have been bounded by the file size.
-#include "model/gguf.h"
+#include "format/gguf.h"
 #include "core/error.h"
 #include "core/file.h"
-#include "model/quant.h"
+#include "format/quant.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
