@@ -236,8 +236,10 @@ def command(gcache, common, m, seed, out):
     return [gcache, "run", *common, *m["args"], "--seed", str(seed), "--out", out, "--resume"]
 
 
-def run_all(cfg, exp, gcache, dry_run, log):
+def run_all(cfg, exp, gcache, dry_run, log, only=None):
     for m in cfg["methods"]:
+        if only is not None and m["name"] not in only:
+            continue
         for seed, d in run_dirs(exp, m):
             cmd = command(gcache, cfg["common"], m, seed, d)
             stamp = os.path.join(d, "runner.json")
@@ -482,6 +484,8 @@ def main(argv=None):
     ap.add_argument("--gcache", default="build/gcache", help="the gcache binary (default build/gcache)")
     ap.add_argument("--report-only", action="store_true", help="only (re)write the table and figure")
     ap.add_argument("--dry-run", action="store_true", help="print the commands that would run")
+    ap.add_argument("--only", help="comma-separated configuration names to run now (the report covers every "
+                    "configuration with results)")
     ap.add_argument("--bootstrap", type=int, default=10000, help="paired bootstrap resamples (default 10000)")
     ap.add_argument("--bootstrap-seed", type=int, default=12345)
     a = ap.parse_args(argv)
@@ -489,9 +493,15 @@ def main(argv=None):
         cfg = load_config(a.config)
         if a.bootstrap < 100:
             raise ConfigError("--bootstrap must be at least 100")
+        only = None
+        if a.only is not None:
+            only = {n.strip() for n in a.only.split(",") if n.strip()}
+            unknown = sorted(only - {m["name"] for m in cfg["methods"]})
+            if unknown or not only:
+                raise ConfigError(f"--only: no configuration named {', '.join(unknown) or '(empty list)'} in {a.config}")
         os.makedirs(a.out, exist_ok=True)
         if not a.report_only:
-            run_all(cfg, a.out, a.gcache, a.dry_run, sys.stderr)
+            run_all(cfg, a.out, a.gcache, a.dry_run, sys.stderr, only)
         if a.dry_run:
             return 0
         runs = collect(cfg, a.out, a.bootstrap, a.bootstrap_seed)

@@ -114,6 +114,13 @@ expect_cfg_fail "used twice" '{"methods": [{"name": "single", "args": "--method 
 expect_cfg_fail "distinct integers" '{"methods": [{"name": "single", "args": "--method single", "seeds": [1, 1]}]}'
 expect_cfg_fail "names a folder" '{"methods": [{"name": "../x", "args": "--method single"}], "baseline": null}'
 expect_cfg_fail "badcfg.json" '{"methods": [}'
+# --only runs the named configurations alone and refuses a name the config lacks
+echo '{"methods": [{"name": "single", "args": "--method single"}, {"name": "lat", "args": "--method latentmas"}]}' >"$T/two.json"
+if $PY $RUNNER --config "$T/two.json" --out "$T/twoexp" --dry-run --only lat 2>"$T/err" >/dev/null \
+    && grep -q "^\[compare\] lat seed" "$T/err" && ! grep -q "^\[compare\] single seed" "$T/err"; then ok
+else bad "--only lat: $(cat "$T/err")"; fi
+if $PY $RUNNER --config "$T/two.json" --out "$T/twoexp" --dry-run --only nope 2>"$T/err" >/dev/null; then bad "--only nope accepted"
+elif grep -q "no configuration named nope" "$T/err"; then ok; else bad "--only nope: $(cat "$T/err")"; fi
 
 # ---- a real run: 2 configurations × 3 questions ----
 # GC_COMPARE_TEST_MODEL: another model (the sanitizer build sets the tiny one).
