@@ -5,6 +5,7 @@
 #define _GNU_SOURCE   // POLLRDHUP
 #include "api/server_internal.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "gcache/tokenizer.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,7 +63,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSO
 static void utf8_scrub(char *s) {
     const size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
-        const size_t k = srv_utf8_seq((const unsigned char *)s + i, n - i);
+        const size_t k = gc_utf8_next(s + i, n - i, NULL);
         if (!k) {
             s[i++] = '?';
             continue;

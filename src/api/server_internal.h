@@ -57,8 +57,6 @@ gc_status srv_parse_chat(const srv_limits *lim, const cJSON *root, srv_request *
 void srv_request_free(srv_request *r);
 // The last message with role "user" (the graph model's question), or NULL.
 const char *srv_last_user(const srv_request *r);
-// Length of the valid UTF-8 sequence at s[0..n) (1-4), or 0 if there is none.
-size_t srv_utf8_seq(const unsigned char *s, size_t n);
 
 // ---------------------------------------------------------------- jobs
 

@@ -1,34 +1,12 @@
 // Validation of a chat-completions request body (server_internal.h).
 #include "api/server_internal.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define P "request"
-
-size_t srv_utf8_seq(const unsigned char *s, size_t n) {
-    if (s[0] < 0x80) return 1;
-    size_t len = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 ? 2 : 0;
-    if (!len || len > n || s[0] > 0xF4) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (s[0] == 0xE0 && s[1] < 0xA0) return 0;   // overlong
-    if (s[0] == 0xED && s[1] >= 0xA0) return 0;   // surrogate
-    if (s[0] == 0xF0 && s[1] < 0x90) return 0;   // overlong
-    if (s[0] == 0xF4 && s[1] >= 0x90) return 0;   // past U+10FFFF
-    return len;
-}
-
-static bool valid_utf8(const char *s) {
-    const size_t n = strlen(s);
-    for (size_t i = 0; i < n;) {
-        const size_t k = srv_utf8_seq((const unsigned char *)s + i, n - i);
-        if (!k) return false;
-        i += k;
-    }
-    return true;
-}
 
 // ---- fields that would change the result and are not implemented
 
@@ -196,7 +174,7 @@ static gc_status parse_stop(srv_request *r, const cJSON *root) {
     }
     for (int i = 0; i < r->n_stop; i++) {
         if (!*r->stop[i]) return gc_fail(GC_ERR_INVALID_ARG, P ": field \"stop\": empty stop string");
-        if (!valid_utf8(r->stop[i])) return gc_fail(GC_ERR_INVALID_ARG, P ": field \"stop\": not valid UTF-8");
+        if (!gc_utf8_valid(r->stop[i], strlen(r->stop[i]))) return gc_fail(GC_ERR_INVALID_ARG, P ": field \"stop\": not valid UTF-8");
     }
     r->stop[r->n_stop] = NULL;
     return GC_OK;

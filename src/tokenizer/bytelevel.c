@@ -1,4 +1,5 @@
 #include "tokenizer/bytelevel.h"
+#include "core/utf8.h"
 
 static bool printable(unsigned b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; }
 
@@ -31,23 +32,14 @@ size_t gc_bytelevel_encode_byte(uint8_t b, char buf[2]) {
 }
 
 bool gc_bytelevel_decode(const char *s, size_t len, uint8_t *out, size_t *out_len) {
-    const uint8_t *p = (const uint8_t *)s;
     size_t n = 0;
     for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        if (p[i] < 0x80) {
-            cp = p[i];
-            i += 1;
-        } else if ((p[i] & 0xE0) == 0xC0 && i + 1 < len && (p[i + 1] & 0xC0) == 0x80) {
-            cp = ((uint32_t)(p[i] & 0x1F) << 6) | (p[i + 1] & 0x3F);
-            if (cp < 0x80) return false;  // overlong
-            i += 2;
-        } else {
-            return false;  // every alphabet code point is below U+0800
-        }
-        int b = gc_bytelevel_byte(cp);
+        int32_t cp;
+        const size_t k = gc_utf8_next(s + i, len - i, &cp);
+        const int b = k ? gc_bytelevel_byte((uint32_t)cp) : -1;
         if (b < 0) return false;
         out[n++] = (uint8_t)b;
+        i += k;
     }
     *out_len = n;
     return true;

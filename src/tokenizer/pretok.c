@@ -1,6 +1,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer/pretok.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,8 +191,6 @@ void gc_pretok_scratch_free(gc_pretok_scratch *s) {
     free(s);
 }
 
-static size_t utf8_len(unsigned char c) { return c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4; }
-
 // One regex search from `start`. Returns 1 and the match bounds, 0 for no
 // match, or fails. The subject was validated as UTF-8 by the caller.
 static gc_status search(const pcre2_code *re, gc_pretok_scratch *s, const char *subj, size_t len, size_t start,
@@ -228,7 +227,7 @@ static gc_status split_piece(const step *st, gc_pretok_scratch *s, const char *s
         if (!found) break;
         if (me == mb) {  // empty match: nothing to cut here, step over one character
             if (mb >= len) break;
-            pos = mb + utf8_len((unsigned char)subj[mb]);
+            pos = mb + gc_utf8_lead_len((unsigned char)subj[mb]);
             continue;
         }
         if (mb > last && !pieces_push(out, subj + last, mb - last, NULL, 0)) goto oom;

@@ -2,6 +2,7 @@
 // whole UTF-8 characters leave it. Invalid bytes become U+FFFD, one per
 // maximal subpart (the Unicode / WHATWG rule, as Python and Rust apply it).
 #include "tokenizer/tokenizer.h"
+#include "core/utf8.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,42 +64,22 @@ static void process(gc_detok *d, const uint8_t *in, size_t n, bool final) {
     d->npend = 0;
     if (n == 0) return;
     while (i < n) {
-        uint8_t c = in[i];
-        if (c < 0x80) {
+        if (in[i] < 0x80) {
             i++;
             continue;
         }
-        size_t need;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) need = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            need = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            need = 0;
+        size_t k = gc_utf8_next((const char *)in + i, n - i, NULL);
+        if (k) {
+            i += k;
+            continue;
         }
-        size_t k = 1;  // bytes of this character that are valid so far
-        if (need) {
-            while (k < need && i + k < n) {
-                uint8_t b = in[i + k];
-                if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) break;
-                k++;
-            }
-            if (k == need) {
-                i += k;
-                continue;
-            }
-            if (i + k == n && !final) {  // incomplete at the end: wait for more
-                emit(d, in + run, i - run);
-                memcpy(d->pend, in + i, k);
-                d->npend = k;
-                return;
-            }
+        bool truncated;
+        k = gc_utf8_subpart((const char *)in + i, n - i, &truncated);
+        if (truncated && !final) {  // incomplete at the end: wait for more
+            emit(d, in + run, i - run);
+            memcpy(d->pend, in + i, k);
+            d->npend = k;
+            return;
         }
         emit(d, in + run, i - run);
         emit(d, REPLACEMENT, 3);

@@ -2,6 +2,7 @@
 // text, NFC on what is left, added tokens marked `normalized` split out of
 // that, pre-tokenization, BPE per piece (with a per-call piece -> ids cache).
 #include "core/error.h"
+#include "core/utf8.h"
 #include "tokenizer/tokenizer.h"
 #include <stdlib.h>
 #include <string.h>
@@ -30,42 +31,11 @@ typedef struct enc_ctx {
 
 static gc_status oom(void) { return gc_fail(GC_ERR_OOM, "out of memory encoding"); }
 
-// Offset of the first invalid byte, or len if s is valid UTF-8 (no
-// surrogates, no overlong forms, nothing past U+10FFFF).
-static size_t utf8_invalid_at(const uint8_t *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) n = 2;
-        else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return i;
-        }
-        if (len - i < n || s[i + 1] < lo || s[i + 1] > hi) return i;
-        for (size_t k = 2; k < n; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-        i += n;
-    }
-    return len;
-}
-
+// The code point at s[0..len) and its length; the text was validated.
 static int32_t decode_cp(const char *s, size_t len, size_t *adv) {
-    utf8proc_int32_t cp = -1;
-    utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &cp);
-    *adv = r > 0 ? (size_t)r : 1;
+    int32_t cp;
+    const size_t k = gc_utf8_next(s, len, &cp);
+    *adv = k ? k : 1;
     return cp;
 }
 
@@ -80,13 +50,6 @@ static bool is_word_char(int32_t c) {
     utf8proc_category_t cat = utf8proc_category(c);
     return (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
            (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
-}
-
-// Start of the character that ends at s[end).
-static size_t prev_char(const char *s, size_t end) {
-    size_t i = end - 1;
-    while (i > 0 && ((uint8_t)s[i] & 0xC0) == 0x80) i--;
-    return i;
 }
 
 static gc_status encode_piece(enc_ctx *c, const char *p, size_t len) {
@@ -148,12 +111,12 @@ static gc_status split_added(enc_ctx *c, const gc_tok_added_index *ix, const cha
         if ((f & GC_TOK_SPECIAL) && !c->parse_special) continue;
         size_t adv;
         if (f & GC_TOK_SINGLE_WORD) {
-            if (mb > 0 && is_word_char(decode_cp(s + prev_char(s, mb), mb - prev_char(s, mb), &adv))) continue;
+            if (mb > 0 && is_word_char(decode_cp(s + gc_utf8_prev(s, mb), mb - gc_utf8_prev(s, mb), &adv))) continue;
             if (me < len && is_word_char(decode_cp(s + me, len - me, &adv))) continue;
         }
         if (f & GC_TOK_LSTRIP) {
             while (mb > done) {
-                size_t p = prev_char(s, mb);
+                size_t p = gc_utf8_prev(s, mb);
                 if (!is_ws(decode_cp(s + p, mb - p, &adv))) break;
                 mb = p;
             }
@@ -195,7 +158,7 @@ gc_status gc_tokenizer_encode(const gc_tokenizer *t, const char *text, size_t le
     *ids = NULL;
     *n = 0;
     if (!text && len) return gc_fail(GC_ERR_INVALID_ARG, "encode: text is NULL");
-    size_t bad = utf8_invalid_at((const uint8_t *)text, len);
+    size_t bad = gc_utf8_invalid_at(text, len);
     if (bad < len) return gc_fail(GC_ERR_INVALID_ARG, "encode: text is not valid UTF-8 at byte %zu", bad);
     enc_ctx c = {.t = t, .parse_special = parse_special};
     gc_status st = GC_OK;
