@@ -6,6 +6,7 @@
 #include "api/server_internal.h"
 #include "core/error.h"
 #include "core/utf8.h"
+#include "core/vec.h"
 #include "gcache/tokenizer.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -571,16 +572,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             b->len = b->cap = 0;
             return MHD_YES;
         }
-        if (b->len + n > b->cap) {
-            size_t cap = b->cap ? b->cap : 4096;
-            while (cap < b->len + n) cap *= 2;
-            char *p = realloc(b->p, cap);
-            if (!p) {
-                b->oom = true;
-                return MHD_YES;
-            }
-            b->p = p;
-            b->cap = cap;
+        if (!GC_VEC_RESERVE(b->p, b->cap, b->len + n)) {  // len + n is bounded by max_body_bytes above
+            b->oom = true;
+            return MHD_YES;
         }
         memcpy(b->p + b->len, upload, n);
         b->len += n;

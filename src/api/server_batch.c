@@ -10,6 +10,7 @@
 // server mutex, and queued requests join before the next step.
 #include "api/server_internal.h"
 #include "core/error.h"
+#include "core/vec.h"
 #include "engine/gen_internal.h"
 #include "gcache/kv.h"
 #include "gcache/sampler.h"
@@ -37,14 +38,16 @@ typedef struct seq {
 typedef struct batch {
     gc_server *S;
     seq **seqs;           // running sequences
-    int n_seqs, cap_seqs;
+    int n_seqs;
+    size_t cap_seqs;
     srv_job **jobs;       // running jobs (the engine holds one reference each)
-    int n_jobs, cap_jobs;
+    int n_jobs;
+    size_t cap_jobs;
     int n_fresh;          // jobs[n_jobs - n_fresh ..] joined since the last step
     int last_m;           // sequences in the last step (counted under the mutex)
     gc_seq_step *steps;
     seq **stepped;        // the sequence of each step entry
-    int cap_steps;
+    size_t cap_steps, cap_stepped;
 } batch;
 
 // ---------------------------------------------------------------- jobs
@@ -177,17 +180,6 @@ static void seq_free(seq *s) {
     free(s);
 }
 
-static bool grow(void **p, int *cap, int need, size_t elem) {
-    if (need <= *cap) return true;
-    int c = *cap ? *cap : 16;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, (size_t)c * elem);
-    if (!q) return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 // A sequence for choice `choice` of j: a fresh cache (choice 0, which
 // prefills the prompt) or a fork of `from` (the other choices, after it).
 static gc_status seq_new(batch *B, srv_job *j, int choice, const seq *from, seq **out) {
@@ -218,7 +210,7 @@ static gc_status seq_new(batch *B, srv_job *j, int choice, const seq *from, seq 
 }
 
 static gc_status add_seq(batch *B, seq *s) {
-    if (!grow((void **)&B->seqs, &B->cap_seqs, B->n_seqs + 1, sizeof *B->seqs)) return gc_fail(GC_ERR_OOM, "out of memory");
+    if (!GC_VEC_RESERVE(B->seqs, B->cap_seqs, (size_t)B->n_seqs + 1)) return gc_fail(GC_ERR_OOM, "out of memory");
     B->seqs[B->n_seqs++] = s;
     s->job->e_live++;
     return GC_OK;
@@ -350,18 +342,10 @@ static void step(batch *B) {
     }
     B->n_fresh = 0;
     if (B->n_seqs == 0) return;
-    if (B->n_seqs > B->cap_steps) {   // steps and stepped grow together
-        int c = B->cap_steps ? B->cap_steps : 16;
-        while (c < B->n_seqs) c *= 2;
-        gc_seq_step *st = realloc(B->steps, (size_t)c * sizeof *st);
-        if (st) B->steps = st;
-        seq **sp = st ? realloc(B->stepped, (size_t)c * sizeof *sp) : NULL;
-        if (sp) B->stepped = sp;
-        if (!st || !sp) {
-            for (int i = 0; i < B->n_jobs; i++) job_fail(B->jobs[i], 500, "out of memory");
-            return;
-        }
-        B->cap_steps = c;
+    if (!GC_VEC_RESERVE(B->steps, B->cap_steps, (size_t)B->n_seqs) ||
+        !GC_VEC_RESERVE(B->stepped, B->cap_stepped, (size_t)B->n_seqs)) {
+        for (int i = 0; i < B->n_jobs; i++) job_fail(B->jobs[i], 500, "out of memory");
+        return;
     }
     int m = 0;
     for (int i = 0; i < B->n_seqs; i++) {
@@ -495,7 +479,7 @@ static void reap_locked(batch *B) {
 static void admit_locked(batch *B) {
     gc_server *S = B->S;
     while (S->q_head && (S->active_seqs == 0 || S->active_seqs + S->q_head->n <= S->o.max_batch)) {
-        if (!grow((void **)&B->jobs, &B->cap_jobs, B->n_jobs + 1, sizeof *B->jobs)) return;
+        if (!GC_VEC_RESERVE(B->jobs, B->cap_jobs, (size_t)B->n_jobs + 1)) return;
         srv_job *j = S->q_head;
         S->q_head = j->next;
         if (!S->q_head) S->q_tail = NULL;

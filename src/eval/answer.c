@@ -1,6 +1,7 @@
 // Numeric answer extraction and scoring. Rules: gcache/eval.h.
 #include "gcache/eval.h"
 #include "core/error.h"
+#include "core/vec.h"
 #include "eval/boxed.h"
 #include "eval/number.h"
 #include <ctype.h>
@@ -128,13 +129,7 @@ static size_t answer_markers(const char *t, size_t len, size_t **out) {
             }
         }
         if (!end) continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            size_t *nv = realloc(v, nc * sizeof *nv);
-            if (!nv) break;
-            v = nv;
-            cap = nc;
-        }
+        if (!GC_VEC_RESERVE(v, cap, n + 1)) break;
         v[n++] = end;
     }
     *out = v;

@@ -1,4 +1,5 @@
 #include "eval/boxed.h"
+#include "core/vec.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,13 +33,7 @@ size_t gc_boxed_find(const char *t, size_t len, gc_span **out) {
             continue;
         }
         if (c == '{') {
-            if (depth == scap) {
-                size_t nc = scap ? scap * 2 : 16;
-                open_brace *ns = realloc(stack, nc * sizeof *ns);
-                if (!ns) break;
-                stack = ns;
-                scap = nc;
-            }
+            if (!GC_VEC_RESERVE(stack, scap, depth + 1)) break;
             stack[depth].pos = i;
             stack[depth].boxed = pending;
             depth++;

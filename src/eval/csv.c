@@ -1,5 +1,6 @@
 #include "eval/csv.h"
 #include "core/error.h"
+#include "core/vec.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,25 +19,13 @@ void gc_csv_free(gc_csv *c) {
 }
 
 static bool put(gc_csv *c, char ch) {
-    if (c->blen == c->bcap) {
-        size_t nc = c->bcap ? c->bcap * 2 : 256;
-        char *nb = realloc(c->buf, nc);
-        if (!nb) return false;
-        c->buf = nb;
-        c->bcap = nc;
-    }
+    if (!GC_VEC_RESERVE(c->buf, c->bcap, c->blen + 1)) return false;
     c->buf[c->blen++] = ch;
     return true;
 }
 
 static bool start_field(gc_csv *c) {
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 16;
-        size_t *no = realloc(c->offs, nc * sizeof *no);
-        if (!no) return false;
-        c->offs = no;
-        c->cap = nc;
-    }
+    if (!GC_VEC_RESERVE(c->offs, c->cap, c->n + 1)) return false;
     c->offs[c->n++] = c->blen;
     return true;
 }

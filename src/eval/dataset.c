@@ -4,6 +4,7 @@
 #include "eval/dataset_internal.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/vec.h"
 #include "eval/strset.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,13 +93,7 @@ static gc_status add_warning(gc_dataset *ds, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (ds->n_warn == ds->cap_warn) {
-        size_t nc = ds->cap_warn ? ds->cap_warn * 2 : 8;
-        char **nw = realloc(ds->warn, nc * sizeof *nw);
-        if (!nw) return gc_fail(GC_ERR_OOM, "out of memory");
-        ds->warn = nw;
-        ds->cap_warn = nc;
-    }
+    if (!GC_VEC_RESERVE(ds->warn, ds->cap_warn, ds->n_warn + 1)) return gc_fail(GC_ERR_OOM, "out of memory");
     ds->warn[ds->n_warn] = strdup(buf);
     if (!ds->warn[ds->n_warn]) return gc_fail(GC_ERR_OOM, "out of memory");
     ds->n_warn++;
@@ -124,13 +119,7 @@ static gc_status on_record(void *user, gc_status st, const gc_ds_rec *r) {
         q.id = strdup(buf);
         if (!q.id) { gc_question_clear(&q); return gc_ds_oom(r); }
     }
-    if (st == GC_OK && ds->n == ds->cap) {
-        size_t nc = ds->cap ? ds->cap * 2 : 64;
-        gc_question *nq = realloc(ds->q, nc * sizeof *nq);
-        if (!nq) { gc_question_clear(&q); return gc_ds_oom(r); }
-        ds->q = nq;
-        ds->cap = nc;
-    }
+    if (st == GC_OK && !GC_VEC_RESERVE(ds->q, ds->cap, ds->n + 1)) { gc_question_clear(&q); return gc_ds_oom(r); }
     if (st != GC_OK) {
         gc_question_clear(&q);
         if (c->opt->strict) return st;

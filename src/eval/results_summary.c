@@ -4,6 +4,7 @@
 #include "gcache/eval.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/vec.h"
 #include "eval/results_internal.h"
 #include "eval/strset.h"
 #include <math.h>
@@ -34,13 +35,7 @@ static bool num(const cJSON *obj, const char *key, double *out) {
 
 static gc_status add_entry(void *user, const cJSON *obj, const char *id) {
     collect *c = user;
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 256;
-        entry *ne = realloc(c->e, nc * sizeof *ne);
-        if (!ne) return gc_fail(GC_ERR_OOM, "%s: out of memory", c->path);
-        c->e = ne;
-        c->cap = nc;
-    }
+    if (!GC_VEC_RESERVE(c->e, c->cap, c->n + 1)) return gc_fail(GC_ERR_OOM, "%s: out of memory", c->path);
     entry *e = &c->e[c->n];
     memset(e, 0, sizeof *e);
     e->id = strdup(id);

@@ -4,6 +4,7 @@
 #include "format/gguf.h"
 #include "core/error.h"
 #include "core/file.h"
+#include "core/vec.h"
 #include "format/quant.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -353,18 +354,6 @@ static int64_t ht_build(const gc_gguf *g, gguf_htab *h, name_fn nm, int64_t n) {
     return -1;
 }
 
-// Makes room for one more element in a growing array (the counts read from
-// the file only bound, never size, these allocations).
-static bool reserve(void **arr, size_t *cap, size_t used, size_t elem) {
-    if (used < *cap) return true;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, nc * elem);
-    if (!p) return false;
-    *arr = p;
-    *cap = nc;
-    return true;
-}
-
 // ---- parsing ----
 
 static gc_status parse_header(gguf_rd *r, gc_gguf *g, uint64_t *n_tensors, uint64_t *n_kv) {
@@ -395,9 +384,9 @@ static gc_status parse_header(gguf_rd *r, gc_gguf *g, uint64_t *n_tensors, uint6
 }
 
 static gc_status parse_kvs(gguf_rd *r, gc_gguf *g, uint64_t n_kv) {
-    size_t cap = 0;
+    size_t cap = 0;  // the counts read from the file only bound, never size, the arrays
     for (uint64_t i = 0; i < n_kv; i++) {
-        if (!reserve((void **)&g->kv, &cap, (size_t)g->n_kv, sizeof *g->kv)) return oom(r);
+        if (!GC_VEC_RESERVE(g->kv, cap, (size_t)g->n_kv + 1)) return oom(r);
         gguf_kv *kv = &g->kv[g->n_kv];
         memset(kv, 0, sizeof *kv);
         snprintf(r->ctx, sizeof r->ctx, "key #%llu", (unsigned long long)i);
@@ -551,8 +540,8 @@ static gc_status parse_tensors(gguf_rd *r, gc_gguf *g, uint64_t n_tensors) {
     size_t cap = 0, tcap = 0;
     gc_status s = GC_OK;
     for (uint64_t i = 0; i < n_tensors && s == GC_OK; i++) {
-        if (!reserve((void **)&g->tensors, &cap, (size_t)g->n_tensors, sizeof *g->tensors) ||
-            !reserve((void **)&ti, &tcap, (size_t)g->n_tensors, sizeof *ti)) {
+        if (!GC_VEC_RESERVE(g->tensors, cap, (size_t)g->n_tensors + 1) ||
+            !GC_VEC_RESERVE(ti, tcap, (size_t)g->n_tensors + 1)) {
             s = oom(r);
             break;
         }

@@ -3,17 +3,13 @@
 #include "engine/engine.h"
 #include "backend/cuda/cuda_backend.h"
 #include "core/error.h"
+#include "core/vec.h"
 #include <stdlib.h>
 #include <string.h>
 
 static gc_status grow_spans(gc_kv *kv, int need) {
-    if (need <= kv->cap_spans) return GC_OK;
-    int cap = kv->cap_spans ? kv->cap_spans * 2 : 8;
-    while (cap < need) cap *= 2;
-    gc_kv_span *ns = realloc(kv->spans, (size_t)cap * sizeof *ns);
-    if (!ns) return gc_fail(GC_ERR_OOM, "out of memory growing a KV cache");
-    kv->spans = ns;
-    kv->cap_spans = cap;
+    if (!GC_VEC_RESERVE(kv->spans, kv->cap_spans, (size_t)need))
+        return gc_fail(GC_ERR_OOM, "out of memory growing a KV cache");
     return GC_OK;
 }
 

@@ -38,7 +38,8 @@ struct gc_kv {
     gc_kv_pool *pool;
     gc_engine *e;
     int64_t len;                 // committed positions
-    int n_spans, cap_spans;
+    int n_spans;
+    size_t cap_spans;
     gc_kv_span *spans;           // cover len + pending positions
     // An open reservation (see gc_kv_reserve_append).
     int64_t pending;

@@ -15,6 +15,8 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "core/hash.h"
+#include "core/vec.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,14 +35,7 @@ typedef struct wbuf { uint8_t *p; size_t len, cap; bool oom; } wbuf;
 
 static void put(wbuf *b, const void *d, size_t n) {
     if (b->oom) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        uint8_t *np = realloc(b->p, cap);
-        if (!np) { b->oom = true; return; }
-        b->p = np;
-        b->cap = cap;
-    }
+    if (n > SIZE_MAX - b->len || !GC_VEC_RESERVE(b->p, b->cap, b->len + n)) { b->oom = true; return; }
     memcpy(b->p + b->len, d, n);
     b->len += n;
 }

@@ -3,6 +3,8 @@
 // tests/unit/test_chat.c compares against jinja2 renderings.
 #include "gcache/chat.h"
 #include "core/error.h"
+#include "core/vec.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,16 +43,9 @@ typedef struct sbuf {
 
 static void put(sbuf *b, const char *s, size_t n) {
     if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
+    if (n >= SIZE_MAX - b->n || !GC_VEC_RESERVE(b->p, b->cap, b->n + n + 1)) {
+        b->oom = true;
+        return;
     }
     memcpy(b->p + b->n, s, n);
     b->n += n;

@@ -2,6 +2,7 @@
 #include "tokenizer/pretok.h"
 #include "core/error.h"
 #include "core/utf8.h"
+#include "core/vec.h"
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,21 +50,7 @@ static void pieces_clear(gc_pieces *p) { p->len = p->n = 0; }
 static bool pieces_push(gc_pieces *p, const char *s, size_t len, const char *prefix, size_t plen) {
     if (len + plen == 0) return true;
     size_t need = p->len + plen + len;
-    if (need > p->cap) {
-        size_t cap = p->cap ? p->cap : 256;
-        while (cap < need) cap *= 2;
-        char *nb = realloc(p->buf, cap);
-        if (!nb) return false;
-        p->buf = nb;
-        p->cap = cap;
-    }
-    if (p->n == p->cap_n) {
-        size_t cap = p->cap_n ? p->cap_n * 2 : 64;
-        gc_span *nv = realloc(p->v, cap * sizeof *nv);
-        if (!nv) return false;
-        p->v = nv;
-        p->cap_n = cap;
-    }
+    if (!GC_VEC_RESERVE(p->buf, p->cap, need) || !GC_VEC_RESERVE(p->v, p->cap_n, p->n + 1)) return false;
     p->v[p->n].off = p->len;
     p->v[p->n].len = plen + len;
     p->n++;

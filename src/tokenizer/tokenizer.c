@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "tokenizer/tokenizer.h"
 #include "core/error.h"
+#include "core/vec.h"
 #include "tokenizer/bytelevel.h"
 #include <stdlib.h>
 #include <string.h>
@@ -278,13 +279,7 @@ static gc_tok_merge heap_pop(gc_tok_merge *h, size_t *n) {
 }
 
 bool gc_tok_ids_push(gc_tok_ids *v, int32_t id) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        int32_t *nv = realloc(v->v, cap * sizeof *nv);
-        if (!nv) return false;
-        v->v = nv;
-        v->cap = cap;
-    }
+    if (!GC_VEC_RESERVE(v->v, v->cap, v->n + 1)) return false;
     v->v[v->n++] = id;
     return true;
 }

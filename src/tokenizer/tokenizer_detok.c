@@ -3,6 +3,7 @@
 // maximal subpart (the Unicode / WHATWG rule, as Python and Rust apply it).
 #include "tokenizer/tokenizer.h"
 #include "core/utf8.h"
+#include "core/vec.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,14 +45,7 @@ void gc_detok_free(gc_detok *d) {
 // On OOM the output is truncated rather than failing: the API has no status.
 static void emit(gc_detok *d, const void *s, size_t n) {
     if (n == 0) return;
-    if (d->len + n + 1 > d->cap) {
-        size_t cap = d->cap;
-        while (cap < d->len + n + 1) cap *= 2;
-        char *nb = realloc(d->out, cap);
-        if (!nb) return;
-        d->out = nb;
-        d->cap = cap;
-    }
+    if (!GC_VEC_RESERVE(d->out, d->cap, d->len + n + 1)) return;  // n is at most a few tokens' bytes
     memcpy(d->out + d->len, s, n);
     d->len += n;
     d->out[d->len] = 0;
@@ -93,14 +87,9 @@ static size_t feed(gc_detok *d, const uint8_t *bytes, size_t n, bool final, cons
     d->len = 0;
     d->out[0] = 0;
     size_t total = d->npend + n;
-    if (total > d->in_cap) {
-        uint8_t *nb = realloc(d->in, total);
-        if (!nb) {
-            *out = d->out;
-            return 0;
-        }
-        d->in = nb;
-        d->in_cap = total;
+    if (!GC_VEC_RESERVE(d->in, d->in_cap, total)) {
+        *out = d->out;
+        return 0;
     }
     if (total) {
         memcpy(d->in, d->pend, d->npend);

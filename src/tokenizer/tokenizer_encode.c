@@ -3,6 +3,7 @@
 // that, pre-tokenization, BPE per piece (with a per-call piece -> ids cache).
 #include "core/error.h"
 #include "core/utf8.h"
+#include "core/vec.h"
 #include "tokenizer/tokenizer.h"
 #include <stdlib.h>
 #include <string.h>
@@ -63,13 +64,7 @@ static gc_status encode_piece(enc_ctx *c, const char *p, size_t len) {
     }
     size_t first = c->out.n;
     GC_TRY(gc_tok_bpe(c->t, &c->bpe, (const uint8_t *)p, len, &c->out));
-    if (c->n_ent == c->cap_ent) {
-        size_t cap = c->cap_ent ? c->cap_ent * 2 : 256;
-        cache_ent *ne = realloc(c->ent, cap * sizeof *ne);
-        if (!ne) return oom();
-        c->ent = ne;
-        c->cap_ent = cap;
-    }
+    if (!GC_VEC_RESERVE(c->ent, c->cap_ent, c->n_ent + 1)) return oom();
     const char *key = gc_tok_arena_dup(&c->keys, p, len);
     if (!key || !gc_tok_strmap_put(&c->cache, key, len, (int32_t)c->n_ent, NULL, NULL)) return oom();
     c->ent[c->n_ent].off = (uint32_t)c->pool.n;
