@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Decode-path measurements on the H200 (one call): the skinny-GEMM
-# micro-benchmark (every variant vs cuBLAS, weights streamed from HBM), then
-# `gcache bench` at batch 1 and 16 on a random-weight model with the skinny
-# GEMM (default) and with cuBLAS only (GC_CUDA_SKINNY_MAX_T=0), and a profile.
-#   bash bench/cuda/decode_h200.sh [MODELS]        (default qwen3-4b; logs in $OUT)
+# The skinny GEMM (skinny.cu, T <= 16 rows) against cuBLAS: the
+# micro-benchmark (bench/cuda/skinny_bench.cu: every variant and cuBLAS with
+# the weights streamed from HBM), then `gcache bench` at batch 1 and 16 with
+# the skinny GEMM (default), with cuBLAS only (GC_CUDA_SKINNY_MAX_T=0), with
+# the small-T GEMV (GC_CUDA_GEMV_MAX_T=4), and a per-launch profile.
+#   VARIANTS="default cublas gemv" bash bench/cuda/skinny_gemm.sh [MODELS]   (default qwen3-4b; logs in $OUT)
 # Carried: .carry/bin/{gcache,skinny_bench} + .carry/lib.
 source "$(dirname "$0")/env.sh"
 list=${1:-qwen3-4b}
@@ -15,10 +16,11 @@ fi
 for m in ${list//,/ }; do
   ensure_model "$m"
   for B in 1 16; do
-    for v in ${VARIANTS:-default cublas}; do
+    for v in ${VARIANTS:-default cublas gemv}; do
       case $v in
         default) env=() ;;
         cublas) env=(GC_CUDA_SKINNY_MAX_T=0) ;;
+        gemv) env=(GC_CUDA_GEMV_MAX_T=4) ;;
         *) env=(GC_CUDA_SKINNY_VARIANT=$v) ;;
       esac
       env "${env[@]}" timeout 240 "$BIN/gcache" bench --device cuda --model "$MODELS/$m" --prompt-tokens 512 \

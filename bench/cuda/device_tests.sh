@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# End-to-end checks of the device token paths on the H200 (one call): seeded
-# sampling in `gcache generate --device cuda` (same seed → same text, other
-# seed → other text), and `gcache run --device cuda` with sampled decoding,
-# answer scoring and likelihood-reward training. Random-weight Qwen3-0.6B with
-# Qwen's tokenizer. Exit status: non-zero if any check fails.
+# The CUDA checks on the GPU machine (one call; exit status non-zero if any
+# fails): test_cuda (every kernel against the CPU path, the engine's greedy
+# tokens), then the device token paths end to end on a random-weight
+# Qwen3-0.6B with Qwen's tokenizer: seeded sampling in `gcache generate`
+# (same seed → same text, other seed → other text) and `gcache run` with
+# sampled decoding, answer scoring and likelihood-reward training.
+# Carried: .carry/bin/{gcache,test_cuda} + .carry/lib, .carry/data. Logs in $OUT.
 source "$(dirname "$0")/env.sh"
 export GC_CACHE_DIR=$MODELS/cache
+fail=0
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+ldd "$BIN/test_cuda" | grep -i "not found" | tee -a "$OUT/gpu.txt"
+[ -d "$MODELS/smollm2-135m" ] || python3 tools/make_bench_models.py "$MODELS" smollm2-135m 2>&1 | tail -1
+GC_CUDA_TEST_MODEL=$MODELS/smollm2-135m timeout 300 "$BIN/test_cuda" > "$OUT/test_cuda.log" 2>&1 || fail=1
+echo "test_cuda: $([ $fail = 0 ] && echo ok || echo FAIL)"
+grep -E "^\[  (PASSED|FAILED|  SKIPPED|SKIPPED) |FAILED|rel err [0-9.e+-]+$|greedy .*argmax" "$OUT/test_cuda.log" | tail -40
+
 M=$MODELS/qwen3-0.6b
 ensure_model qwen3-0.6b
 cp .carry/data/tokenizer.json "$M/"
-G=.carry/bin/gcache
+G=$BIN/gcache
 D=.carry/data/gsm8k-160.jsonl
-fail=0
 gen() { $G generate --device cuda --model $M --prompt "Once upon a time" --max-tokens 24 --temperature 0.9 --top-p 0.95 --top-k 200 --seed $1 --quiet; }
 a=$(gen 1); b=$(gen 1); c=$(gen 2)
 [ -n "$a" ] && [ "$a" = "$b" ] && echo "generate: seed 1 twice → same text" || { echo "FAIL generate reproducibility"; fail=1; }

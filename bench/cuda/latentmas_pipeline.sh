@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# LatentMAS / TextMAS pipelines on the H200 with a random-weight Qwen3-4B
+# LatentMAS / TextMAS / single-agent pipelines on the GPU with a random-weight Qwen3-4B
 # shape (Qwen's real tokenizer, so prompts have their real lengths), through
 # `gcache run --device cuda`: batch 1, 16 and 128 questions per engine batch.
 # Random weights never emit EOS, so every answer runs to --max-tokens (256):
@@ -9,7 +9,7 @@ export GC_CACHE_DIR=$MODELS/cache
 M=$MODELS/qwen3-4b
 ensure_model qwen3-4b
 cp .carry/data/tokenizer.json "$M/"
-G=.carry/bin/gcache
+G=$BIN/gcache
 export GC_SCHED_PROFILE=${GC_SCHED_PROFILE:-1}
 D=.carry/data/gsm8k-160.jsonl
 common="--task gsm8k --dataset $D --model $M --device cuda --latent-steps 10 --max-tokens 256 --agent-max-tokens 256 --temperature 0"
