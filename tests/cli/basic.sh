@@ -2,12 +2,8 @@
 # End-to-end checks of the gcache command line: outputs parse and mean what
 # they say; bad input fails cleanly (non-zero exit, message naming the
 # problem, nothing on stdout passed off as a result).
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-bad()  { echo "FAIL: $*"; fails=$((fails+1)); }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 export GC_CACHE_DIR=$T/cache
 
 # trace: JSON with the documented shape, on a folder without a tokenizer.
@@ -77,5 +73,4 @@ expect_fail "config.json" "$BIN" info --model "$T/m"
 printf 'GGUF\x03\x00\x00\x00' >"$T/bad.gguf"
 expect_fail "bad.gguf" "$BIN" info --model "$T/bad.gguf"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -4,12 +4,8 @@
 # at batch 1 as in a batch with other questions — 16 questions at batch 1 and
 # 16 on the tiny test model, and (with $GC_SMOL_GGUF) 3 questions at batch 1
 # and 3 on SmolLM2. G-cache's records carry a log-probability, compared exactly.
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-bad()  { echo "FAIL: $*"; fails=$((fails+1)); }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 export GC_CACHE_DIR=$T/cache
 
 compare() {   # compare NAME MODEL N MAX_TOKENS
@@ -39,5 +35,4 @@ PY
 }
 compare tiny tests/data/tiny/chat 16 12
 if [ -n "${GC_SMOL_GGUF:-}" ] && [ -e "$GC_SMOL_GGUF" ]; then compare smol "$GC_SMOL_GGUF" 3 8; fi
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

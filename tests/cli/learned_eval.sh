@@ -4,12 +4,8 @@
 # seeded per question (the same draws at any batch size, other draws for
 # another seed); --train-offset evaluates the --offset range and refuses an
 # overlap with the training questions.
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-bad()  { echo "FAIL: $*"; fails=$((fails+1)); }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 export GC_CACHE_DIR=$T/cache
 M=tests/data/tiny/chat
 RUN=("$BIN" run --method gcache --topology Learned --agents 3 --latent-steps 1 --max-tokens 3 --task gsm8k
@@ -52,5 +48,4 @@ else bad "overlap message: $(cat "$T/err")"; fi
 if "${RUN[@]}" --eval-policy mean --out "$T/bad" >/dev/null 2>"$T/err"; then bad "--eval-policy mean accepted"
 elif grep -q "expected greedy or sample" "$T/err"; then ok; else bad "eval-policy message: $(cat "$T/err")"; fi
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

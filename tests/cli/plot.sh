@@ -5,17 +5,13 @@
 # panels of one width, SVG + PNG written, bad logs named by line and field;
 # then the curves of a real (tiny-model) training run through `gcache plot`.
 # Needs matplotlib in .cache/venv (make plot-deps); exits 77 (skipped) without.
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
 PY=.cache/venv/bin/python
 [ -x "$PY" ] || PY=python3
 if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
   echo "SKIP: matplotlib is not installed in .cache/venv (make plot-deps)"; exit 77
 fi
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0; fails=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fails=$((fails+1)); }
 
 "$PY" - "$T" <<'PY' && ok || bad "figure structure"
 import json, math, sys
@@ -92,5 +88,4 @@ done
   && [ -s "$T/run/curves.svg" ] && [ -s "$T/run/curves.png" ] && grep -q "2 iterations" "$T/e" && ok \
   || bad "gcache plot: $(cat "$T/e")"
 
-echo "$pass passed, $fails failed"
-[ $fails -eq 0 ]
+finish

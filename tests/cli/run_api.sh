@@ -3,14 +3,8 @@
 # --gen-mode api_hint / hybrid) against a mock server on loopback that records
 # every request and always answers "... \boxed{18}" (question 1's gold), with
 # usage 100 prompt / 10 completion tokens. Then the same against `gcache serve`.
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-T=$(mktemp -d)
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"' EXIT
-pass=0; fails=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fails=$((fails+1)); }
 
 # The mock: prints its port, appends each request body to $T/requests.jsonl.
 python3 - "$T" >"$T/port" 2>"$T/mock.err" <<'PY' &
@@ -171,5 +165,4 @@ assert r["api"]["completion_tokens"] == 6 and r["api"]["finish_reason"] == "leng
 ' "$T/srv/results.jsonl" && ok || bad "api against gcache serve: record"
 fi
 
-echo "$pass passed, $fails failed"
-[ $fails -eq 0 ]
+finish

@@ -4,12 +4,8 @@
 # (every method, the file, the field); --resume into a folder of another
 # run is refused with what differs; run.json / summary.json record the run;
 # the training progress counts iterations; `gcache graph` names a missing log.
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-pass=0; fails=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fails=$((fails+1)); }
 M=(--model tests/data/tiny/chat --device cpu)
 DATA=examples/gsm8k-mini.jsonl
 small=(--max-tokens 4 --temperature 0)
@@ -112,5 +108,4 @@ grep "training the policy" "$T/e3" | grep -Eq "[0-9.]+ (s/it|it/s)" && ! grep "t
 mkdir -p "$T/nolog"
 expect_fail "file not found: $T/nolog/train_log.jsonl" "$BIN" graph --checkpoint "$T/nolog" --out "$T/x.svg" && ok
 
-echo "$pass passed, $fails failed"
-[ $fails -eq 0 ]
+finish

@@ -5,15 +5,8 @@
 # --api-key or GCACHE_API_KEY is required, SIGINT and SIGTERM stop it with
 # exit 0, and a port in use is a clean failure. (tests/cli/serve_openai.sh
 # drives the official openai client against it.)
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-fails=0; passes=0
-ok()  { passes=$((passes+1)); }
-bad() { echo "FAIL: $*"; fails=$((fails+1)); }
-T=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$T"; }
-trap cleanup EXIT
 
 command -v python3 >/dev/null || { echo "FAIL: python3 is needed"; echo "0 passed, 1 failed"; exit 1; }
 
@@ -179,5 +172,4 @@ else
   stop TERM nanserve
 fi
 
-echo "$passes passed, $fails failed"
-[ $fails -eq 0 ]
+finish
