@@ -4,8 +4,9 @@
 #include <string.h>
 
 // Per-thread so concurrent handles on different threads do not clobber each
-// other's messages (the errno model). 1 KiB holds a path plus context.
-static _Thread_local char g_msg[1024];
+// other's messages (the errno model). 4 KiB holds a path plus context, and
+// the list of settings a refused `gcache run --resume` names.
+static _Thread_local char g_msg[4096];
 
 const char *gc_last_error(void) { return g_msg; }
 

@@ -10,46 +10,33 @@
 //                           fused cache; the API refines the draft.
 // The API gets the decision node's prompt as chat messages (the ChatML
 // prompt split back into turns). Settings: environment or .env (gcache/api.h).
-#include "cli/cli.h"
-#include "cli/run.h"
+#include "run/run_internal.h"
 #include "core/error.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-int run_gen_mode_from_name(const char *name, run_gen_mode *out) {
-    static const char *const names[] = {"local", "api_hint", "hybrid"};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(name, names[i]) == 0) {
-            *out = (run_gen_mode)i;
-            return 0;
-        }
-    return -1;
+const char *run_gen_mode_name(gc_run_gen_mode m) {
+    return m == GC_RUN_GEN_API_HINT ? "api_hint" : m == GC_RUN_GEN_HYBRID ? "hybrid" : "local";
 }
 
-const char *run_gen_mode_name(run_gen_mode m) {
-    return m == RUN_GEN_API_HINT ? "api_hint" : m == RUN_GEN_HYBRID ? "hybrid" : "local";
+bool run_uses_api(const gc_run_params *p) { return strcmp(p->method, "api") == 0 || p->gen_mode != GC_RUN_GEN_LOCAL; }
+
+gc_status run_api_open(gc_run *r) {
+    GC_TRY(gc_api_settings_load(r->p.env_file, &r->api_set));
+    const int n = r->p.api_concurrency;
+    if (!(r->api = calloc((size_t)n, sizeof *r->api))) return gc_fail(GC_ERR_OOM, "out of memory");
+    for (; r->n_api < n; r->n_api++) GC_TRY(gc_api_open(&r->api_set, &r->api[r->n_api]));
+    run_note(r, "answers from %s (model %s, %d requests at a time)", r->api_set.base_url, r->api_set.model, n);
+    return GC_OK;
 }
 
-bool run_uses_api(const run_opts *o) { return strcmp(o->method, "api") == 0 || o->gen_mode != RUN_GEN_LOCAL; }
-
-int run_api_open(run_ctx *c) {
-    gc_status s = gc_api_settings_load(c->o->env_file, &c->api_set);
-    const int n = (int)c->o->api_concurrency;
-    if (s == GC_OK && !(c->api = calloc((size_t)n, sizeof *c->api))) s = gc_fail(GC_ERR_OOM, "out of memory");
-    for (int i = 0; s == GC_OK && i < n; i++, c->n_api++) s = gc_api_open(&c->api_set, &c->api[i]);
-    if (s != GC_OK) return cli_error("run", s);
-    fprintf(stderr, "gcache run: answers from %s (model %s, %d requests at a time)\n", c->api_set.base_url,
-            c->api_set.model, n);
-    return 0;
-}
-
-void run_api_close(run_ctx *c) {
-    for (int i = 0; i < c->n_api; i++) gc_api_close(c->api[i]);
-    free(c->api);
-    c->api = NULL;
-    c->n_api = 0;
-    gc_api_settings_free(&c->api_set);
+void run_api_close(gc_run *r) {
+    for (int i = 0; i < r->n_api; i++) gc_api_close(r->api[i]);
+    free(r->api);
+    r->api = NULL;
+    r->n_api = 0;
+    gc_api_settings_free(&r->api_set);
 }
 
 // Splits a ChatML prompt ("<|im_start|>role\ncontent<|im_end|>\n" turns)
@@ -57,7 +44,7 @@ void run_api_close(run_ctx *c) {
 // it. The open turn at the end (the generation prompt "<|im_start|>assistant\n",
 // possibly with a <think> prefill) has no <|im_end|> and is dropped.
 // Returns the number of messages, or -1 when there are more than cap.
-int run_chatml_split(char *text, gc_api_msg *msgs, int cap) {
+static int chatml_split(char *text, gc_api_msg *msgs, int cap) {
     static const char START[] = "<|im_start|>", END[] = "<|im_end|>";
     int n = 0;
     char *p = text;
@@ -122,18 +109,18 @@ typedef struct run_api_job {
     char err[512];                // the worker's gc_last_error() (thread-local there)
 } run_api_job;
 
-static gc_status job_build(run_ctx *c, run_api_job *j) {
+static gc_status job_build(const gc_run *r, run_api_job *j) {
     gc_qgraph *g = j->g;
     const gc_node *out = &g->nodes[g->output];
     if (!(j->prompt = gc_node_prompt(g, g->output))) return gc_fail(GC_ERR_OOM, "out of memory");
     const int cap = (int)(sizeof j->msgs / sizeof *j->msgs);
-    const int n = run_chatml_split(j->prompt, j->msgs, cap);
+    const int n = chatml_split(j->prompt, j->msgs, cap);
     if (n < 0) return gc_fail(GC_ERR_UNSUPPORTED, "the decision prompt has more than %d chat turns", cap);
     if (n == 0) return gc_fail(GC_ERR_INVALID_ARG, "the decision prompt has no complete chat turn to send");
-    if (c->o->gen_mode == RUN_GEN_API_HINT) {
+    if (r->p.gen_mode == GC_RUN_GEN_API_HINT) {
         if (!(j->extra = hint_line(g))) return gc_fail(GC_ERR_OOM, "out of memory");
         GC_TRY(add_to_last_user(j->msgs, n, j->extra, &j->own));
-    } else if (c->o->gen_mode == RUN_GEN_HYBRID) {
+    } else if (r->p.gen_mode == GC_RUN_GEN_HYBRID) {
         const char *draft = out->text ? out->text : "";
         const size_t len = strlen(draft) + 512;
         if (!(j->extra = malloc(len))) return gc_fail(GC_ERR_OOM, "out of memory");
@@ -144,8 +131,8 @@ static gc_status job_build(run_ctx *c, run_api_job *j) {
                  draft);
         GC_TRY(add_to_last_user(j->msgs, n, j->extra, &j->own));
     }
-    j->req = (gc_api_request){.msgs = j->msgs, .n_msgs = n, .max_tokens = (int)c->o->max_tokens,
-                              .temperature = c->o->temperature, .top_p = c->o->top_p, .seed = c->o->seed};
+    j->req = (gc_api_request){.msgs = j->msgs, .n_msgs = n, .max_tokens = r->p.max_tokens,
+                              .temperature = r->p.temperature, .top_p = r->p.top_p, .seed = (int64_t)r->p.seed};
     return GC_OK;
 }
 
@@ -176,13 +163,13 @@ static void *worker_main(void *arg) {
 }
 
 // Records what the API said for one question (calling thread).
-static void job_record(run_ctx *c, int64_t qi, run_api_job *j, cJSON *rec_extra) {
+static void job_record(const gc_run *r, int64_t qi, run_api_job *j, cJSON *rec_extra) {
     gc_node *out = &j->g->nodes[j->g->output];
-    if (c->o->gen_mode == RUN_GEN_HYBRID) {
+    if (r->p.gen_mode == GC_RUN_GEN_HYBRID) {
         cJSON_AddStringToObject(rec_extra, "draft", out->text ? out->text : "");
         char *pred = NULL;
         cJSON *scratch = cJSON_CreateObject();
-        bool ok = runio_score(c->o->task, c->data, qi, out->text ? out->text : "", &pred, scratch);
+        bool ok = run_score(r, qi, out->text ? out->text : "", &pred, scratch);
         cJSON_Delete(scratch);
         if (pred) cJSON_AddStringToObject(rec_extra, "draft_prediction", pred);
         else cJSON_AddNullToObject(rec_extra, "draft_prediction");
@@ -194,25 +181,25 @@ static void job_record(run_ctx *c, int64_t qi, run_api_job *j, cJSON *rec_extra)
     out->text = j->rep.text;   // the API's answer is the question's answer now
     j->rep.text = NULL;
     if (rep->completion_tokens > 0) out->out_tokens += rep->completion_tokens;
-    if (!c->e && rep->prompt_tokens > 0) out->prompt_tokens = rep->prompt_tokens;
+    if (!r->e && rep->prompt_tokens > 0) out->prompt_tokens = rep->prompt_tokens;
     cJSON *a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "model", c->api_set.model);
+    cJSON_AddStringToObject(a, "model", r->api_set.model);
     cJSON_AddNumberToObject(a, "prompt_tokens", (double)rep->prompt_tokens);
     cJSON_AddNumberToObject(a, "completion_tokens", (double)rep->completion_tokens);
     cJSON_AddStringToObject(a, "finish_reason", rep->finish_reason ? rep->finish_reason : "");
     cJSON_AddNumberToObject(a, "seconds", rep->seconds);
     cJSON_AddNumberToObject(a, "attempts", rep->attempts);
     cJSON_AddItemToObject(rec_extra, "api", a);
-    cJSON_AddNumberToObject(rec_extra, "cost", gc_api_cost(&c->api_set, rep));
+    cJSON_AddNumberToObject(rec_extra, "cost", gc_api_cost(&r->api_set, rep));
     cJSON_AddStringToObject(rec_extra, "gen_mode",
-                            strcmp(c->o->method, "api") == 0 ? "api" : run_gen_mode_name(c->o->gen_mode));
+                            strcmp(r->p.method, "api") == 0 ? "api" : run_gen_mode_name(r->p.gen_mode));
 }
 
-gc_status run_api_answers(run_ctx *c, const int64_t *qi, gc_qgraph *gs, int n, cJSON **extra, double *seconds,
+gc_status run_api_answers(gc_run *r, const int64_t *qi, gc_qgraph *gs, int n, cJSON **extra, double *seconds,
                           int *n_ok) {
     run_api_job *jobs = calloc((size_t)n, sizeof *jobs);
-    worker *ws = calloc((size_t)c->n_api, sizeof *ws);
-    bool *threaded = calloc((size_t)c->n_api, sizeof *threaded);
+    worker *ws = calloc((size_t)r->n_api, sizeof *ws);
+    bool *threaded = calloc((size_t)r->n_api, sizeof *threaded);
     *n_ok = 0;
     if (!jobs || !ws || !threaded) {
         free(jobs);
@@ -223,13 +210,13 @@ gc_status run_api_answers(run_ctx *c, const int64_t *qi, gc_qgraph *gs, int n, c
     gc_status s = GC_OK;
     for (int k = 0; k < n; k++) {
         jobs[k].g = &gs[k];
-        jobs[k].st = job_build(c, &jobs[k]);
+        jobs[k].st = job_build(r, &jobs[k]);
         if (jobs[k].st != GC_OK) snprintf(jobs[k].err, sizeof jobs[k].err, "%s", gc_last_error());
     }
     // Each worker drives its own client; one thread per client at a time.
-    const int nw = c->n_api < n ? c->n_api : n;
+    const int nw = r->n_api < n ? r->n_api : n;
     for (int w = 0; w < nw; w++) {
-        ws[w] = (worker){.api = c->api[w], .jobs = jobs, .n_jobs = n, .first = w, .step = nw};
+        ws[w] = (worker){.api = r->api[w], .jobs = jobs, .n_jobs = n, .first = w, .step = nw};
         threaded[w] = w > 0 && pthread_create(&ws[w].th, NULL, worker_main, &ws[w]) == 0;
     }
     worker_main(&ws[0]);   // the calling thread is worker 0
@@ -244,7 +231,7 @@ gc_status run_api_answers(run_ctx *c, const int64_t *qi, gc_qgraph *gs, int n, c
             break;
         }
         extra[k] = cJSON_CreateObject();
-        job_record(c, qi[k], &jobs[k], extra[k]);
+        job_record(r, qi[k], &jobs[k], extra[k]);
         seconds[k] = jobs[k].rep.seconds;
         (*n_ok)++;
     }

@@ -9,7 +9,7 @@
 // header and metadata, or the safetensors header), a model folder by its
 // config.json and the names and sizes of its files.
 #define _GNU_SOURCE
-#include "cli/run.h"
+#include "run/run_internal.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/hash.h"
@@ -91,10 +91,10 @@ static cJSON *file_json(const char *path, bool model) {
     return o;
 }
 
-static bool is(const run_opts *o, const char *method) { return strcmp(o->method, method) == 0; }
+static bool is(const gc_run_params *o, const char *method) { return strcmp(o->method, method) == 0; }
 
 // The options that change what a question's record says, for this method.
-static cJSON *settings_json(const run_opts *o) {
+static cJSON *settings_json(const gc_run_params *o) {
     cJSON *s = cJSON_CreateObject();
 #define NUM(k, v) cJSON_AddNumberToObject(s, k, (double)(v))
 #define STR(k, v) cJSON_AddStringToObject(s, k, (v) ? (v) : "default")
@@ -114,7 +114,7 @@ static cJSON *settings_json(const run_opts *o) {
     if (is(o, "textmas") || graph) NUM("agent_max_tokens", o->agent_max_tokens);
     if (is(o, "latentmas") || (graph && !o->text_mode)) {
         NUM("latent_steps", o->latent_steps);
-        BOOL("realign", !o->no_realign);
+        BOOL("realign", o->realign);
     }
     if (graph) {
         STR("topology", o->topology);
@@ -122,6 +122,8 @@ static cJSON *settings_json(const run_opts *o) {
         NUM("rounds", o->rounds);
         BOOL("text_mode", o->text_mode);
         if (!o->text_mode) STR("fuse", o->fuse);
+        // Recorded when forced only, so that folders of runs before the option resume.
+        if (o->gates != GC_RUN_GATES_LEARNED) STR("gates", o->gates == GC_RUN_GATES_ON ? "on" : "off");
         BOOL("score_answer", o->score_answer || strcmp(o->reward, "likelihood") == 0);
         if (strcmp(o->topology, "Learned") == 0) {
             // The training questions (offset … offset + iters·batch) shape the policy.
@@ -130,7 +132,7 @@ static cJSON *settings_json(const run_opts *o) {
             NUM("batch_size", o->batch_size);
             NUM("lr", o->lr);
             NUM("edge_temperature", o->edge_temperature);
-            BOOL("baseline", !o->no_baseline);
+            BOOL("baseline", o->baseline);
             STR("reward", o->reward);
             STR("eval_policy", o->eval_policy);
         }
@@ -141,28 +143,29 @@ static cJSON *settings_json(const run_opts *o) {
     return s;
 }
 
-cJSON *run_manifest_new(const run_ctx *c) {
-    const run_opts *o = c->o;
+cJSON *run_manifest_new(const gc_run *r) {
+    const gc_run_params *o = &r->p;
     cJSON *m = cJSON_CreateObject();
     if (!m) return NULL;
     cJSON_AddStringToObject(m, "method", o->method);
     cJSON_AddStringToObject(m, "task", o->task);
-    cJSON_AddItemToObject(m, "dataset", file_json(o->dataset, false));
+    if (o->dataset) cJSON_AddItemToObject(m, "dataset", file_json(o->dataset, false));
+    else cJSON_AddNullToObject(m, "dataset");
     if (o->model) cJSON_AddItemToObject(m, "model", file_json(o->model, true));
     else cJSON_AddNullToObject(m, "model");
-    if (c->api) {
+    if (r->api) {
         cJSON *a = cJSON_CreateObject();
-        cJSON_AddStringToObject(a, "base_url", c->api_set.base_url);
-        cJSON_AddStringToObject(a, "model", c->api_set.model);
+        cJSON_AddStringToObject(a, "base_url", r->api_set.base_url);
+        cJSON_AddStringToObject(a, "model", r->api_set.model);
         cJSON_AddItemToObject(m, "api", a);
     }
     cJSON_AddItemToObject(m, "settings", settings_json(o));
     // For the reader only (not compared): how it ran.
     cJSON *info = cJSON_CreateObject();
-    cJSON_AddStringToObject(info, "device", o->device == GC_DEVICE_CUDA ? "cuda" : "cpu");
-    if (o->device == GC_DEVICE_CPU) cJSON_AddStringToObject(info, "cpu_path", o->exact ? "exact" : "fast");
+    cJSON_AddStringToObject(info, "device", o->engine.device == GC_DEVICE_CUDA ? "cuda" : "cpu");
+    if (o->engine.device == GC_DEVICE_CPU) cJSON_AddStringToObject(info, "cpu_path", o->engine.exact ? "exact" : "fast");
     cJSON_AddNumberToObject(info, "batch", (double)o->batch);
-    cJSON_AddNumberToObject(info, "threads", c->e ? (double)gc_engine_n_threads(c->e) : 0.0);
+    cJSON_AddNumberToObject(info, "threads", r->e ? (double)gc_engine_n_threads(r->e) : 0.0);
     cJSON_AddItemToObject(m, "info", info);
     return m;
 }
@@ -245,11 +248,11 @@ static void compare_objects(diff *d, const char *prefix, const cJSON *was, const
 
 // A folder with results but no run.json: the records' own "method" fields
 // are all there is to check.
-static int check_records(const char *out_dir, const char *method) {
+static gc_status check_records(const gc_run *run, const char *out_dir, const char *method) {
     char *path = gc_path_join(out_dir, "results.jsonl");
     char *text = NULL;
     size_t len = 0;
-    int rc = 0;
+    gc_status s = GC_OK;
     if (path && gc_file_read_all(path, &text, &len) == GC_OK && len > 0) {
         char other[64] = "";
         for (char *save = NULL, *ln = strtok_r(text, "\n", &save); ln && !*other; ln = strtok_r(NULL, "\n", &save)) {
@@ -258,27 +261,24 @@ static int check_records(const char *out_dir, const char *method) {
             if (cJSON_IsString(m) && strcmp(m->valuestring, method) != 0) snprintf(other, sizeof other, "%s", m->valuestring);
             cJSON_Delete(r);
         }
-        if (*other) {
-            fprintf(stderr, "gcache run: %s holds results of --method %s; resuming with --method %s would mix them "
-                            "(use another --out)\n", out_dir, other, method);
-            rc = 1;
-        } else {
-            fprintf(stderr, "gcache run: warning: %s has results but no %s; only their method could be checked\n",
-                    out_dir, RUN_MANIFEST);
-        }
+        if (*other)
+            s = gc_fail(GC_ERR_INVALID_ARG, "%s holds results of --method %s; resuming with --method %s would mix them "
+                                            "(use another --out)", out_dir, other, method);
+        else
+            run_note(run, "warning: %s has results but no %s; only their method could be checked", out_dir, RUN_MANIFEST);
     }
-    gc_clear_error();
+    if (s == GC_OK) gc_clear_error();
     free(text);
     free(path);
-    return rc;
+    return s;
 }
 
-int run_manifest_check(const char *out_dir, const cJSON *now) {
+gc_status run_manifest_check(const gc_run *run, const char *out_dir, const cJSON *now) {
     char *path = gc_path_join(out_dir, RUN_MANIFEST);
-    if (!path) return 1;
+    if (!path) return gc_fail(GC_ERR_OOM, "out of memory");
     if (!gc_file_exists(path)) {
         free(path);
-        return check_records(out_dir, cJSON_GetObjectItemCaseSensitive(now, "method")->valuestring);
+        return check_records(run, out_dir, cJSON_GetObjectItemCaseSensitive(now, "method")->valuestring);
     }
     char *text = NULL;
     size_t len = 0;
@@ -287,27 +287,28 @@ int run_manifest_check(const char *out_dir, const cJSON *now) {
     if (s == GC_OK) was = cJSON_ParseWithLength(text, len);
     free(text);
     if (!cJSON_IsObject(was)) {
-        fprintf(stderr, "gcache run: %s: %s; cannot tell which run wrote %s (remove it to resume anyway)\n", path,
-                s != GC_OK ? gc_last_error() : "not a JSON object", out_dir);
+        s = gc_fail(s != GC_OK ? s : GC_ERR_FORMAT, "%s: %s; cannot tell which run wrote %s (remove it to resume anyway)",
+                    path, s != GC_OK ? gc_last_error() : "not a JSON object", out_dir);
         cJSON_Delete(was);
         free(path);
-        return 1;
+        return s;
     }
     char *buf = NULL;
     size_t blen = 0;
     diff d = {open_memstream(&buf, &blen), 0};
-    if (!d.fp) { cJSON_Delete(was); free(path); return 1; }
+    if (!d.fp) { cJSON_Delete(was); free(path); return gc_fail(GC_ERR_OOM, "out of memory"); }
     static const char *const top[] = {"method", "task", "dataset", "model", "api"};
     for (size_t i = 0; i < sizeof top / sizeof *top; i++)
         compare(&d, top[i], cJSON_GetObjectItemCaseSensitive(was, top[i]), cJSON_GetObjectItemCaseSensitive(now, top[i]));
     compare_objects(&d, "", cJSON_GetObjectItemCaseSensitive(was, "settings"), cJSON_GetObjectItemCaseSensitive(now, "settings"));
     fclose(d.fp);
+    s = GC_OK;
     if (d.n)
-        fprintf(stderr, "gcache run: %s was written by a different run (%s); --resume would mix its results with "
-                        "this run's. What differs:\n%sUse another --out, or resume with the options recorded in %s.\n",
-                out_dir, path, buf, path);
+        s = gc_fail(GC_ERR_INVALID_ARG, "%s was written by a different run (%s); --resume would mix its results with "
+                                        "this run's. What differs:\n%sUse another --out, or resume with the options "
+                                        "recorded in %s.", out_dir, path, buf, path);
     free(buf);
     cJSON_Delete(was);
     free(path);
-    return d.n ? 1 : 0;
+    return s;
 }
