@@ -176,6 +176,30 @@ typedef void (*gc_train_iter_fn)(void *user, const gc_train_iter *it);
 // (params checkpoint or out) policy.ckpt is rewritten after every step and
 // train_log.jsonl gets one line per iteration. Free with gc_train_free.
 gc_status gc_train_open(gc_run *r, gc_policy *policy, gc_train **out);
+
+// Where a training loop gets its questions' features and its utilities from.
+// A run is one such environment (features from the model's embeddings,
+// utilities from running the sampled graphs and scoring their answers); a
+// test or another application can bring its own.
+typedef struct gc_train_env {
+    int64_t first, n;      // the training questions [first, first + n), cycled through (n = 0: no training)
+    int64_t n_iters;       // iterations in all (the policy's step counts those already taken)
+    // Node features (N, F) of question q, written to x.
+    gc_status (*features)(void *user, int64_t q, double *x);
+    // u[k]: the utility of choice samples[k] for question q[k], k < n.
+    gc_status (*utilities)(void *user, const int64_t *q, gc_sample *const *samples, int n, double *u);
+    void *user;
+    const char *const *roles;            // N role names for the log lines (NULL: none); must outlive the loop
+    const char *policy_path;             // rewritten after every step (NULL: not saved)
+    const char *log_path;                // a log line per iteration (NULL: none)
+    bool append_log;                     // append to log_path instead of rewriting it
+} gc_train_env;
+
+// The loop on any environment: iteration `it` (= the policy's step) samples,
+// with dropout, a choice for each of batch_size questions
+// first + (it·B + k) mod n, asks env for their utilities and takes one Adam
+// step. policy stays the caller's. Free with gc_train_free.
+gc_status gc_train_open_env(gc_policy *policy, const gc_train_env *env, int batch_size, gc_train **out);
 // Runs the next iteration and fills *it; *took is false (and nothing runs)
 // once every iteration is done. it may be NULL.
 gc_status gc_train_step(gc_train *t, gc_train_iter *it, bool *took);

@@ -152,7 +152,7 @@ static gc_status one_batch(gc_run *r, batch_bufs *b, const int64_t *qi, int nb, 
     memset(b->extra, 0, (size_t)nb * sizeof *b->extra);
     for (int k = 0; k < nb && s == GC_OK; k++, built++) {
         b->ids[k] = gc_dataset_get(r->ds, (size_t)qi[k])->id;
-        s = run_graph_build(r, k, qi[k], r->eval_pick, NULL, &b->gs[k]);
+        s = run_graph_build(r, k, qi[k], &b->gs[k]);
         b->gp[k] = &b->gs[k];
     }
     r->batch_ids = b->ids;
@@ -179,7 +179,7 @@ static gc_status one_batch(gc_run *r, batch_bufs *b, const int64_t *qi, int nb, 
             cJSON_AddItemToObject(rec, f->string, cJSON_DetachItemViaPointer(b->extra[k], f));
             f = next;
         }
-        run_graph_record(r, k, qi[k], r->eval_pick, rec);
+        run_graph_record(r, k, qi[k], rec);
         s = emit(r, rec);
         cJSON_Delete(rec);
         (*done)++;

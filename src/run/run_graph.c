@@ -105,7 +105,7 @@ static gc_status setup_graph(gc_run *r) {
     if (r->how == RUN_LEARNED) {
         if (p->policy) GC_TRY(run_check_policy(r, p->policy));
         r->policy = p->policy;
-        r->n_samples = p->batch_size > p->batch ? p->batch_size : p->batch;
+        r->n_samples = p->batch;
         if (!(r->samples = calloc((size_t)r->n_samples, sizeof *r->samples))) return gc_fail(GC_ERR_OOM, "out of memory");
     }
     return GC_OK;
@@ -150,27 +150,30 @@ static void set_score(const gc_run *r, int64_t qi, gc_qgraph *g) {
     g->nodes[g->output].score_text = gold;
 }
 
-// Draws (or takes greedily) the policy's choice for question qi into smp.
-static gc_status pick(gc_run *r, int64_t qi, run_pick how, const double *x, gc_sample *smp) {
-    double *own = NULL;
-    if (!x) {
-        if (!(own = malloc((size_t)(r->gp.n_agents * 2 * r->D) * sizeof *own))) return gc_fail(GC_ERR_OOM, "out of memory");
-        gc_status s = run_features(r, qi, own);
-        if (s != GC_OK) { free(own); return s; }
-        x = own;
-    }
-    gc_status s;
-    if (how == PICK_TRAIN) s = gc_policy_sample(r->policy, x, true, smp);
-    else if (how == PICK_SAMPLE) s = gc_policy_sample_seeded(r->policy, x, question_seed(r, qi), smp);
-    else s = gc_policy_greedy(r->policy, x, smp);
-    free(own);
+// The evaluation's choice for question qi: greedy, or drawn with the question's seed.
+static gc_status pick(gc_run *r, int64_t qi, gc_sample *smp) {
+    double *x = malloc((size_t)(r->gp.n_agents * 2 * r->D) * sizeof *x);
+    if (!x) return gc_fail(GC_ERR_OOM, "out of memory");
+    gc_status s = run_features(r, qi, x);
+    if (s == GC_OK && r->eval_pick == PICK_SAMPLE) s = gc_policy_sample_seeded(r->policy, x, question_seed(r, qi), smp);
+    else if (s == GC_OK) s = gc_policy_greedy(r->policy, x, smp);
+    free(x);
     return s;
 }
 
-gc_status run_graph_build(gc_run *r, int k, int64_t qi, run_pick how, const double *x, gc_qgraph *g) {
+gc_status run_graph_build_sample(gc_run *r, int64_t qi, const gc_sample *smp, gc_qgraph *g) {
+    const char *question = gc_dataset_get(r->ds, (size_t)qi)->question;
+    const bool forced = r->p.gates != GC_RUN_GATES_LEARNED;
+    const uint8_t *gate = !r->gp.cache_mode ? NULL : forced ? r->forced_gate : smp->gate;
+    gc_fuser_choice fc = {.gate = gate, .fuse_w = (const double(*)[GC_MAX_AGENTS])smp->fuse_w};
+    GC_TRY(gc_graph_build(r->ps, &r->gp, &smp->topo, &fc, question, question_seed(r, qi), g));
+    set_score(r, qi, g);
+    return GC_OK;
+}
+
+gc_status run_graph_build(gc_run *r, int k, int64_t qi, gc_qgraph *g) {
     const char *question = gc_dataset_get(r->ds, (size_t)qi)->question;
     const uint64_t seed = question_seed(r, qi);
-    const bool forced = r->p.gates != GC_RUN_GATES_LEARNED;
     if (r->how == RUN_MAS) return gc_mas_build(r->ps, &r->mp, question, seed, g);
     if (r->how == RUN_FIXED) {
         gc_topo t;
@@ -182,13 +185,8 @@ gc_status run_graph_build(gc_run *r, int k, int64_t qi, run_pick how, const doub
         set_score(r, qi, g);
         return GC_OK;
     }
-    gc_sample *smp = &r->samples[k];
-    GC_TRY(pick(r, qi, how, x, smp));
-    const uint8_t *gate = !r->gp.cache_mode ? NULL : forced ? r->forced_gate : smp->gate;
-    gc_fuser_choice fc = {.gate = gate, .fuse_w = (const double(*)[GC_MAX_AGENTS])smp->fuse_w};
-    GC_TRY(gc_graph_build(r->ps, &r->gp, &smp->topo, &fc, question, seed, g));
-    set_score(r, qi, g);
-    return GC_OK;
+    GC_TRY(pick(r, qi, &r->samples[k]));
+    return run_graph_build_sample(r, qi, &r->samples[k], g);
 }
 
 cJSON *run_topo_json(const gc_topo *t) {
@@ -220,7 +218,7 @@ static cJSON *gates_json(const uint8_t *gate, int n) {
     return a;
 }
 
-void run_graph_record(gc_run *r, int k, int64_t qi, run_pick how, cJSON *rec) {
+void run_graph_record(gc_run *r, int k, int64_t qi, cJSON *rec) {
     const bool forced = r->p.gates != GC_RUN_GATES_LEARNED;
     if (r->how == RUN_MAS) return;
     if (r->how == RUN_FIXED) {
@@ -240,7 +238,7 @@ void run_graph_record(gc_run *r, int k, int64_t qi, run_pick how, cJSON *rec) {
     cJSON *fz = cJSON_CreateObject();
     cJSON_AddItemToObject(fz, "gates", gates_json(forced ? r->forced_gate : smp->gate, smp->n_layers));
     cJSON_AddNumberToObject(fz, "logp", smp->logp);
-    cJSON_AddStringToObject(fz, "eval_policy", how == PICK_SAMPLE ? "sample" : "greedy");
+    cJSON_AddStringToObject(fz, "eval_policy", r->eval_pick == PICK_SAMPLE ? "sample" : "greedy");
     if (forced) {
         cJSON_AddItemToObject(fz, "policy_gates", gates_json(smp->gate, smp->n_layers));
         cJSON_AddStringToObject(rec, "gates_forced", r->p.gates == GC_RUN_GATES_ON ? "on" : "off");

@@ -20,8 +20,8 @@
 
 // How a question's graph is made.
 typedef enum run_kind { RUN_MAS = 0, RUN_FIXED, RUN_LEARNED } run_kind;
-// How the learned policy picks a question's topology and fuser.
-typedef enum run_pick { PICK_TRAIN = 0, PICK_GREEDY, PICK_SAMPLE } run_pick;
+// How the learned policy picks an evaluated question's topology and fuser.
+typedef enum run_pick { PICK_GREEDY = 0, PICK_SAMPLE } run_pick;
 
 struct gc_run {
     gc_run_params p;            // a copy; its strings point into `strings`
@@ -58,7 +58,7 @@ struct gc_run {
     gc_policy *own_policy;
     double *role_emb;           // (N, D) role-description embeddings (computed once)
     int64_t D, n_layers;
-    gc_sample *samples;         // one per question of a batch (n_samples ≥ batch, batch_size)
+    gc_sample *samples;         // evaluation: one per question of a batch (n_samples = batch)
     int n_samples;
     int64_t train_first, train_n;   // training questions [train_first, train_first + train_n)
     int64_t eval_first, eval_count; // evaluated questions
@@ -97,10 +97,13 @@ gc_status run_manifest_check(const gc_run *r, const char *out_dir, const cJSON *
 gc_status run_graph_setup(gc_run *r);
 // The (N, 2D) node features of question qi: [embed(role_i) ‖ embed(question)].
 gc_status run_features(gc_run *r, int64_t qi, double *x);
-// The graph of question qi, k-th of its batch (its policy sample is samples[k]).
-gc_status run_graph_build(gc_run *r, int k, int64_t qi, run_pick pick, const double *x, gc_qgraph *g);
-// The method's fields of a record (topology, fuser).
-void run_graph_record(gc_run *r, int k, int64_t qi, run_pick pick, cJSON *rec);
+// The evaluated graph of question qi, k-th of its batch (a learned
+// topology's choice is picked into samples[k]).
+gc_status run_graph_build(gc_run *r, int k, int64_t qi, gc_qgraph *g);
+// The learned topology's graph of question qi for a given choice.
+gc_status run_graph_build_sample(gc_run *r, int64_t qi, const gc_sample *smp, gc_qgraph *g);
+// The method's fields of an evaluated record (topology, fuser).
+void run_graph_record(gc_run *r, int k, int64_t qi, cJSON *rec);
 // Policy parameters of this run (N agents, 2D features, L layers, learned groups).
 gc_policy_params run_policy_params(const gc_run *r);
 // GC_OK when a given policy fits this model and graph (agents, features, layers).

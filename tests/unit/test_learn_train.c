@@ -1,4 +1,5 @@
-// REINFORCE end to end on a synthetic environment (no LLM).
+// REINFORCE end to end on a synthetic environment (no LLM), trained by the
+// library's loop (gc_train_open_env) as `gcache run` trains on a model.
 //
 // Environment: N = 4 agents whose features are hashed embeddings of four role
 // descriptions and of one of four questions (cycled), a ring role graph, and
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "gcache/learn.h"
+#include "gcache/run.h"
 
 #define N 4
 #define L 3
@@ -124,23 +126,37 @@ static bool converged(gc_policy *p, const env *e) {
     return fuse_mode_weight(p) >= 0.9 && topology_prob(p, e) >= 0.9;
 }
 
-// Updates (batch 4) until converged, or -1 past the budget.
+// The environment of the library's training loop (gcache/run.h): question
+// q's features, and the utility of each sampled choice.
+static gc_status env_features(void *user, int64_t q, double *x) {
+    const env *e = user;
+    memcpy(x, e->x[q], sizeof e->x[q]);
+    return GC_OK;
+}
+
+static gc_status env_utilities(void *user, const int64_t *q, gc_sample *const *samples, int n, double *u) {
+    (void)q;
+    for (int k = 0; k < n; k++) u[k] = utility(user, samples[k]);
+    return GC_OK;
+}
+
+// The library's loop, one update (batch 4, questions cycled) per step, until
+// converged; the updates taken, or -1 past the budget.
 static int train(gc_policy *p, const env *e, int budget) {
-    gc_sample s[BATCH];
-    gc_sample *batch[BATCH];
-    double u[BATCH];
-    memset(s, 0, sizeof s);
+    gc_train_env te = {.first = 0, .n = Q, .n_iters = budget, .features = env_features, .utilities = env_utilities,
+                       .user = (void *)e};
+    gc_train *t;
+    assert_int_equal(gc_train_open_env(p, &te, BATCH, &t), GC_OK);
     int hit = -1;
-    for (int it = 0; it < budget && hit < 0; it++) {
-        for (int k = 0; k < BATCH; k++) {
-            batch[k] = &s[k];
-            assert_int_equal(gc_policy_sample(p, e->x[(it * BATCH + k) % Q], true, &s[k]), GC_OK);
-            u[k] = utility(e, &s[k]);
-        }
-        assert_int_equal(gc_policy_update(p, batch, u, BATCH, NULL), GC_OK);
-        if (converged(p, e)) hit = it + 1;
+    bool took = true;
+    while (hit < 0 && took) {
+        gc_train_iter it;
+        assert_int_equal(gc_train_step(t, &it, &took), GC_OK);
+        if (took && converged(p, e)) hit = (int)it.iter + 1;
     }
-    for (int k = 0; k < BATCH; k++) gc_sample_clear(&s[k]);
+    assert_int_equal(gc_train_iters_done(t), hit < 0 ? budget : hit);
+    assert_ptr_equal(gc_train_take_policy(t), NULL);   // the policy stays the caller's
+    gc_train_free(t);
     return hit;
 }
 
