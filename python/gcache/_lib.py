@@ -51,6 +51,8 @@ gc_dataset_p = c_void_p
 gc_prompt_set_p = c_void_p
 gc_policy_p = c_void_p
 gc_detok_p = c_void_p
+gc_run_p = c_void_p
+gc_train_p = c_void_p
 
 
 # ---- struct mirrors --------------------------------------------------------
@@ -209,11 +211,42 @@ class gc_sandbox_result(Structure):
                 ("workdir", c_char * 256)]
 
 
+class gc_run_progress(Structure):
+    _fields_ = [("event", c_int), ("label", c_char_p), ("unit", c_char_p), ("total", c_int64), ("start", c_int64),
+                ("done", c_int64), ("note", c_char_p)]
+
+
+gc_run_record_fn = CFUNCTYPE(c_bool, c_void_p, c_char_p)
+gc_run_progress_fn = CFUNCTYPE(None, c_void_p, POINTER(gc_run_progress))
+gc_run_note_fn = CFUNCTYPE(None, c_void_p, c_char_p)
+
+
+class gc_run_params(Structure):
+    _fields_ = [("method", c_char_p), ("task", c_char_p), ("dataset", c_char_p), ("model", c_char_p),
+                ("engine", gc_engine_params), ("prompts", c_char_p), ("max_samples", c_int64), ("offset", c_int64),
+                ("batch", c_int), ("seed", c_uint64), ("strict", c_bool), ("max_tokens", c_int),
+                ("agent_max_tokens", c_int), ("temperature", c_double), ("top_p", c_double), ("top_k", c_int),
+                ("think", c_bool), ("mode", c_char_p), ("pass", c_char_p), ("latent_steps", c_int),
+                ("realign", c_bool), ("topology", c_char_p), ("agents", c_int), ("rounds", c_int),
+                ("text_mode", c_bool), ("fuse", c_char_p), ("score_answer", c_bool), ("gates", c_int),
+                ("train_iters", c_int64), ("batch_size", c_int), ("train_offset", c_int64), ("lr", c_double),
+                ("edge_temperature", c_double), ("baseline", c_bool), ("reward", c_char_p),
+                ("eval_policy", c_char_p), ("out", c_char_p), ("resume", c_bool), ("trace", c_char_p),
+                ("checkpoint", c_char_p), ("gen_mode", c_int), ("env_file", c_char_p), ("api_concurrency", c_int),
+                ("model_handle", gc_model_p), ("engine_handle", gc_engine_p), ("realignment", gc_realign_p),
+                ("questions", gc_dataset_p), ("policy", gc_policy_p), ("on_record", gc_run_record_fn),
+                ("on_progress", gc_run_progress_fn), ("on_note", gc_run_note_fn), ("user", c_void_p)]
+
+
+class gc_train_iter(Structure):
+    _fields_ = [("iter", c_int64), ("n_iters", c_int64), ("stats", gc_train_stats), ("log_line", c_char_p)]
+
+
 MIRRORED = [gc_model_info, gc_engine_params, gc_token_draw, gc_seq_step, gc_sampler_params, gc_gen_params,
             gc_gen_result, gc_trace_seg, gc_trace, gc_trace_opts, gc_chat_msg, gc_chat_opts, gc_mas_params, gc_node,
             gc_qgraph, gc_sched_event, gc_sched_params, gc_graph_params, gc_topo, gc_fuser_choice,
             gc_policy_params, gc_sample, gc_train_stats, gc_question, gc_dataset_options, gc_score,
-            gc_sandbox_limits, gc_sandbox_result]
+            gc_sandbox_limits, gc_sandbox_result, gc_run_progress, gc_run_params, gc_train_iter]
 
 gc_gen_stream_fn = CFUNCTYPE(c_bool, c_void_p, POINTER(c_char), c_size_t)
 
@@ -320,6 +353,14 @@ _PROTOS = [
     ("gc_policy_baseline", c_double, gc_policy_p), ("gc_policy_step", c_int64, gc_policy_p),
     ("gc_policy_save", _st, gc_policy_p, c_char_p),
     ("gc_policy_load", _st, c_char_p, _P(gc_policy_params), _P(gc_policy_p)),
+    # run.h
+    ("gc_run_default_params", gc_run_params), ("gc_run_params_check", _st, _P(gc_run_params)),
+    ("gc_run_open", _st, _P(gc_run_params), _P(gc_run_p)), ("gc_run_free", None, gc_run_p),
+    ("gc_run_execute", _st, gc_run_p), ("gc_run_label", c_char_p, gc_run_p),
+    ("gc_train_open", _st, gc_run_p, gc_policy_p, _P(gc_train_p)), ("gc_train_free", None, gc_train_p),
+    ("gc_train_step", _st, gc_train_p, _P(gc_train_iter), _P(c_bool)),
+    ("gc_train_policy", gc_policy_p, gc_train_p), ("gc_train_take_policy", gc_policy_p, gc_train_p),
+    ("gc_train_next_offset", c_int64, gc_train_p), ("gc_train_iters_done", c_int64, gc_train_p),
 ]
 for _p in _PROTOS:
     _proto(*_p)

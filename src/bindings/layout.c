@@ -3,6 +3,7 @@
 #include "gcache/layout.h"
 #include "gcache/eval.h"
 #include "gcache/learn.h"
+#include "gcache/run.h"
 #include "gcache/trace.h"
 #include <stddef.h>
 #include <string.h>
@@ -23,7 +24,7 @@ static const struct_entry structs[] = {
     S(gc_gen_result) S(gc_trace_seg) S(gc_trace) S(gc_trace_opts) S(gc_chat_msg) S(gc_chat_opts) S(gc_mas_params)
     S(gc_node) S(gc_qgraph) S(gc_sched_params) S(gc_sched_event) S(gc_graph_params) S(gc_topo) S(gc_fuser_choice)
     S(gc_policy_params) S(gc_sample) S(gc_train_stats) S(gc_question) S(gc_dataset_options) S(gc_score)
-    S(gc_sandbox_limits) S(gc_sandbox_result)
+    S(gc_sandbox_limits) S(gc_sandbox_result) S(gc_run_progress) S(gc_run_params) S(gc_train_iter)
 };
 #undef S
 
@@ -106,6 +107,23 @@ static const field_entry fields[] = {
     F(gc_sandbox_result, output) F(gc_sandbox_result, output_len) F(gc_sandbox_result, output_dropped)
     F(gc_sandbox_result, net_isolated) F(gc_sandbox_result, pid_isolated) F(gc_sandbox_result, uid_dropped)
     F(gc_sandbox_result, reason) F(gc_sandbox_result, workdir)
+    F(gc_run_progress, event) F(gc_run_progress, label) F(gc_run_progress, unit) F(gc_run_progress, total)
+    F(gc_run_progress, start) F(gc_run_progress, done) F(gc_run_progress, note)
+    F(gc_run_params, method) F(gc_run_params, task) F(gc_run_params, dataset) F(gc_run_params, model)
+    F(gc_run_params, engine) F(gc_run_params, prompts) F(gc_run_params, max_samples) F(gc_run_params, offset)
+    F(gc_run_params, batch) F(gc_run_params, seed) F(gc_run_params, strict) F(gc_run_params, max_tokens)
+    F(gc_run_params, agent_max_tokens) F(gc_run_params, temperature) F(gc_run_params, top_p) F(gc_run_params, top_k)
+    F(gc_run_params, think) F(gc_run_params, mode) F(gc_run_params, pass) F(gc_run_params, latent_steps)
+    F(gc_run_params, realign) F(gc_run_params, topology) F(gc_run_params, agents) F(gc_run_params, rounds)
+    F(gc_run_params, text_mode) F(gc_run_params, fuse) F(gc_run_params, score_answer) F(gc_run_params, gates)
+    F(gc_run_params, train_iters) F(gc_run_params, batch_size) F(gc_run_params, train_offset) F(gc_run_params, lr)
+    F(gc_run_params, edge_temperature) F(gc_run_params, baseline) F(gc_run_params, reward)
+    F(gc_run_params, eval_policy) F(gc_run_params, out) F(gc_run_params, resume) F(gc_run_params, trace)
+    F(gc_run_params, checkpoint) F(gc_run_params, gen_mode) F(gc_run_params, env_file)
+    F(gc_run_params, api_concurrency) F(gc_run_params, model_handle) F(gc_run_params, engine_handle)
+    F(gc_run_params, realignment) F(gc_run_params, questions) F(gc_run_params, policy) F(gc_run_params, on_record)
+    F(gc_run_params, on_progress) F(gc_run_params, on_note) F(gc_run_params, user)
+    F(gc_train_iter, iter) F(gc_train_iter, n_iters) F(gc_train_iter, stats) F(gc_train_iter, log_line)
 };
 #undef F
 
