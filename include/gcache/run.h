@@ -47,7 +47,9 @@ typedef enum gc_run_gen_mode { GC_RUN_GEN_LOCAL = 0, GC_RUN_GEN_API_HINT, GC_RUN
 // The layer gates of the received caches (cache-mode agent graphs): as the
 // policy chooses them (LEARNED; fixed topologies keep every gate on), or
 // forced on / off in every layer of every received cache, for ablations. The
-// policy itself (its samples, training and checkpoint) is the same in all three.
+// policy is built, sampled and trained the same way in all three (it still
+// learns gates); only the gates applied to the caches differ, so OFF hides
+// everything the other agents hand on.
 typedef enum gc_run_gates { GC_RUN_GATES_LEARNED = 0, GC_RUN_GATES_ON, GC_RUN_GATES_OFF } gc_run_gates;
 
 // Progress of the phases of a run: "training the policy" (unit "it") and

@@ -145,3 +145,21 @@ def test_untrained_policy_sampled_evaluation_equals_cli(tiny_chat, tmp_path):
                          eval_policy="sample", max_samples=2, **opts)
     assert got[0]["fuser"]["eval_policy"] == "sample"
     same_records(got, want)
+
+
+def test_forced_gates_equal_cli(tiny_chat, tmp_path):
+    args = ["--method", "gcache", "--topology", "Learned", "--agents", "2", "--train-iters", "1", "--batch-size", "2",
+            "--gates", "off", "--latent-steps", "1", "--max-tokens", "4", "--max-samples", "2", "--task", "gsm8k",
+            "--dataset", str(GSM8K_MINI)]
+    out, want = cli_run(tmp_path, "off", TINY / "chat", *args)
+    opts = dict(agents=2, latent_steps=1, max_tokens=4, gates="off")
+    tr = gcache.train(tiny_chat, "gsm8k", dataset=GSM8K_MINI, iters=1, batch_size=2, **opts)
+    with tr.policy as policy:
+        log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+        same(tr.log, log, rel=1e-14)
+        got = gcache.run(tiny_chat, "gcache", "gsm8k", dataset=GSM8K_MINI, topology="Learned", policy=policy,
+                         offset=tr.next_offset, max_samples=2, **opts)
+    assert got[0]["gates_forced"] == "off" and set(got[0]["fuser"]["gates"]) == {0}
+    same_records(got, want)
+    with pytest.raises(gcache.InvalidArgumentError, match="learned, on, off"):
+        gcache.run(tiny_chat, "gcache", "gsm8k", dataset=GSM8K_MINI, topology="Chain", gates="maybe")
