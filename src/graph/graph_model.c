@@ -173,10 +173,14 @@ gc_status gc_graph_model_open_run(gc_engine *e, const gc_tokenizer *tok, const c
         s.pass = setting_str(set, "pass");
         s.topology = setting_str(set, "topology") ? setting_str(set, "topology") : s.topology;
         s.fuse = setting_str(set, "fuse") ? setting_str(set, "fuse") : s.fuse;
+        // `gcache run --gates on|off` (an ablation) is not served: its answers would silently differ.
+        if (setting_str(set, "gates"))
+            st = gc_fail(GC_ERR_UNSUPPORTED, "%s: the run forced its layer gates (--gates %s); only runs with the "
+                                             "learned gates are served", path, setting_str(set, "gates"));
         const char *ev = setting_str(set, "eval_policy");
         s.eval_sample = ev && strcmp(ev, "sample") == 0;
         bool realign = true;
-        st = gc_json_opt_bool(path, set, "realign", true, &realign);
+        if (st == GC_OK) st = gc_json_opt_bool(path, set, "realign", true, &realign);
         s.no_realign = !realign;
         if (st == GC_OK) st = gc_json_opt_bool(path, set, "think", false, &s.think);
         if (st == GC_OK) st = gc_json_opt_bool(path, set, "text_mode", false, &s.text_mode);

@@ -109,12 +109,16 @@ gc_status gc_run_params_check(const gc_run_params *p) {
 
 void run_note(const gc_run *r, const char *fmt, ...) {
     if (!r->p.on_note) return;
-    char buf[1024];
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_copy(again, ap);
+    const int n = vsnprintf(NULL, 0, fmt, ap);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf) vsnprintf(buf, (size_t)n + 1, fmt, again);
+    va_end(again);
     va_end(ap);
-    r->p.on_note(r->p.user, buf);
+    r->p.on_note(r->p.user, buf ? buf : "(a note did not fit in memory)");
+    free(buf);
 }
 
 void run_progress(const gc_run *r, gc_run_phase_event ev, const char *label, const char *unit, int64_t total,

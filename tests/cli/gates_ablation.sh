@@ -4,7 +4,8 @@
 # gold answer do not depend on what the other agents computed: realignment on
 # or off gives the same bits), "on" shows it (they differ), on and off differ;
 # the setting is in run.json and the records, a resume with another setting is
-# refused, and bad values or combinations are refused with a clear error.
+# refused, `serve --graph-checkpoint` refuses such a run, and bad values or
+# combinations are refused with a clear error.
 set -u
 BIN=$1
 fails=0; passes=0
@@ -64,6 +65,11 @@ PY
 if "${RUN[@]}" --topology Chain --score-answer --out "$T/off-realign" --resume >/dev/null 2>"$T/err"; then
     bad "resume with other gates accepted"
 elif grep -Eq 'gates +"off" there, \(not set\) now' "$T/err"; then ok; else bad "resume message: $(cat "$T/err")"; fi
+
+# `gcache serve --graph-checkpoint` does not serve the ablation (its answers would silently differ).
+timeout 60 "$BIN" serve --model tests/data/tiny/chat --device cpu --port 0 --graph-checkpoint "$T/off-realign" \
+    >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "forced its layer gates (--gates off)" "$T/err" && ok || bad "serve a gates-off run: exit $rc: $(cat "$T/err")"
 
 # 4. Bad values and combinations: a clear error, nothing written.
 expect_fail() {
