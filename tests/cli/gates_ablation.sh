@@ -6,12 +6,8 @@
 # the setting is in run.json and the records, a resume with another setting is
 # refused, `serve --graph-checkpoint` refuses such a run, and bad values or
 # combinations are refused with a clear error.
-set -u
+source "$(dirname "$0")/lib.sh"
 BIN=$1
-fails=0; passes=0
-ok()   { passes=$((passes+1)); }
-bad()  { echo "FAIL: $*"; fails=$((fails+1)); }
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 export GC_CACHE_DIR=$T/cache
 RUN=("$BIN" run --method gcache --agents 3 --latent-steps 3 --max-tokens 8 --temperature 0 --task gsm8k
      --dataset examples/gsm8k-mini.jsonl --model tests/data/tiny/chat --device cpu --max-samples 4)
@@ -83,5 +79,4 @@ expect_fail "are for the agent graph" "$BIN" run --method latentmas --gates on -
     --dataset examples/gsm8k-mini.jsonl --model tests/data/tiny/chat --device cpu --out "$T/x3"
 [ ! -e "$T/x1" ] && [ ! -e "$T/x2" ] && [ ! -e "$T/x3" ] && ok || bad "a refused run left its --out folder"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish
