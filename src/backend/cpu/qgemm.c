@@ -1,8 +1,10 @@
 // Driver of the fast matmul: quantizes the activations once per call, then
-// the pool's threads take runs of 16-row weight panels, unpack each
-// panel once (qgemm_pack.c) and runs it against every activation row in
-// tiles (qgemm_avx2.c / qgemm_avx512.c). A decode step (T = 1) thus streams
-// every weight byte once; a prefill reuses each unpacked panel T times.
+// either (T ≤ GC_QGEMM_DIRECT_T, decode steps) the pool's threads take runs of 16
+// weight rows and dot each weight block straight from its stored form
+// (qgemv_avx2.c / qgemv_avx512.c), or they take runs of 16-row weight
+// panels, unpack each panel once (qgemm_pack.c) and run it against every
+// activation row in tiles (qgemm_avx2.c / qgemm_avx512.c). Both give the
+// same bits (qgemv.h), so the choice never changes a result.
 //
 // Error: with activations rounded to a = round(x/d), d = amax/127 per block
 // of 32, each element moves by at most d/2 = amax/254, so a row's result
@@ -10,6 +12,7 @@
 // f32 rounding. Weight values themselves are exact (qgemm_pack.c).
 #include "backend/cpu/qgemm.h"
 #include "backend/cpu/qgemm_panel.h"
+#include "backend/cpu/qgemv.h"
 #include "core/error.h"
 #include "format/quant.h"
 #include <immintrin.h>
@@ -44,13 +47,14 @@ static int32_t hsum8i(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-// One activation row of K floats → K/32 blocks of u8 (a + 128) with scales,
-// and d·Σa per group of 32/ng when s is non-NULL. The offset term m·Σx of
-// weights d·q + m uses the rounded sum on purpose: then the error of the
-// whole product is Σ (d·q + m)(x̂ - x) = Σ w (x̂ - x), while the exact Σx
-// would leave Σ d·q (x̂ - x), larger wherever m is far from zero (Q4_1's
-// m ≈ -8d doubles it).
-static void quant_row(const float *x, int64_t K, uint8_t *q, float *d, float *s, int ng) {
+// One activation row of K floats → K/32 blocks of int8 a with scales d; q
+// holds a + 128 for the panels (sum16 NULL) or a itself for the direct
+// products (which take Σa per 16 elements in sum16). s (non-NULL): d·Σa per
+// group of 32/ng. The offset term m·Σx of weights d·q + m uses the rounded
+// sum on purpose: then the error of the whole product is Σ (d·q + m)(x̂ - x)
+// = Σ w (x̂ - x), while the exact Σx would leave Σ d·q (x̂ - x), larger
+// wherever m is far from zero (Q4_1's m ≈ -8d doubles it).
+static void quant_row(const float *x, int64_t K, uint8_t *q, float *d, float *s, int ng, int32_t *sum16) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), flip = _mm256_set1_epi8((char)0x80);
     for (int64_t b = 0; b < K / QG_BLK; b++) {
@@ -68,14 +72,20 @@ static void quant_row(const float *x, int64_t K, uint8_t *q, float *d, float *s,
         __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], id));
         __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v[2], id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v[3], id));
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-        p = _mm256_xor_si256(_mm256_permutevar8x32_epi32(p, order), flip);
+        p = _mm256_permutevar8x32_epi32(p, order);
+        if (!sum16) p = _mm256_xor_si256(p, flip);
         _mm256_storeu_si256((__m256i *)(q + b * QG_BLK), p);
-        if (s) {   // d·Σa over each group: exact integer sums, one rounding
-            if (ng == 1) {
-                s[b] = d[b] * (float)hsum8i(_mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3)));
-            } else {
-                s[2 * b] = d[b] * (float)hsum8i(_mm256_add_epi32(i0, i1));
-                s[2 * b + 1] = d[b] * (float)hsum8i(_mm256_add_epi32(i2, i3));
+        if (s || sum16) {   // exact integer sums, one rounding each for s
+            int32_t s0 = hsum8i(_mm256_add_epi32(i0, i1)), s1 = hsum8i(_mm256_add_epi32(i2, i3));
+            if (sum16) {
+                sum16[2 * b] = s0;
+                sum16[2 * b + 1] = s1;
+            }
+            if (s && ng == 1) {
+                s[b] = d[b] * (float)(s0 + s1);
+            } else if (s) {
+                s[2 * b] = d[b] * (float)s0;
+                s[2 * b + 1] = d[b] * (float)s1;
             }
         }
     }
@@ -84,19 +94,23 @@ static void quant_row(const float *x, int64_t K, uint8_t *q, float *d, float *s,
 typedef struct job {
     gc_dtype dt;
     qg_fmt f;
-    qg_act a;
+    qg_act a;             // panels: activations as a + 128
+    qg_vact va;           // direct products: a itself, with Σa per 16
     const float *x;
     float *y;
     const float *bias;
     const uint8_t *w;
     size_t row_bytes;
     int64_t T, N, K;
+    bool direct;
     qg_kernel_fn kern;
     void (*pack)(gc_dtype, const uint8_t *, size_t, int, int64_t, uint8_t *, void *);
+    void (*gemv)(gc_dtype, const uint8_t *, size_t, int, const qg_vact *, int, float *, int64_t, const float *);
     int tile;
     uint8_t *q;
     float *d, *s;
-    uint8_t *work;        // per thread: a panel, then the packer's scratch
+    int32_t *sum16;
+    uint8_t *work;        // panels, per thread: a panel, then the packer's scratch
     size_t panel_bytes, work_bytes;
 } job;
 
@@ -105,7 +119,8 @@ static void quant_part(void *ctx, int64_t r0, int64_t r1, int tid) {
     (void)tid;
     int64_t nb = j->K / QG_BLK;
     for (int64_t t = r0; t < r1; t++)
-        quant_row(j->x + t * j->K, j->K, j->q + t * j->K, j->d + t * nb, j->s ? j->s + t * nb * j->f.ng : NULL, j->f.ng);
+        quant_row(j->x + t * j->K, j->K, j->q + t * j->K, j->d + t * nb, j->s ? j->s + t * nb * j->f.ng : NULL, j->f.ng,
+                  j->sum16 ? j->sum16 + t * (j->K / 16) : NULL);
 }
 
 // Panels [p0, p1): each unpacked once, then run against all T rows.
@@ -123,36 +138,71 @@ static void gemm_part(void *ctx, int64_t p0, int64_t p1, int tid) {
     }
 }
 
+// Row groups [g0, g1) of 16 weight rows, straight from the weights, against
+// the activation rows QG_GEMV_MAX_C at a time.
+static void gemv_part(void *ctx, int64_t g0, int64_t g1, int tid) {
+    job *j = ctx;
+    (void)tid;
+    const int64_t nb = j->K / QG_BLK;
+    for (int64_t g = g0; g < g1; g++) {
+        int64_t n0 = g * QG_ROWS;
+        int rows = (int)(j->N - n0 < QG_ROWS ? j->N - n0 : QG_ROWS);
+        for (int64_t t0 = 0; t0 < j->T; t0 += QG_GEMV_MAX_C) {
+            int C = (int)(j->T - t0 < QG_GEMV_MAX_C ? j->T - t0 : QG_GEMV_MAX_C);
+            qg_vact va = j->va;
+            va.q += t0 * j->K;
+            va.d += t0 * nb;
+            if (va.s) va.s += t0 * nb * j->f.ng;
+            va.sum16 += t0 * (j->K / 16);
+            j->gemv(j->dt, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, &va, C, j->y + t0 * j->N + n0, j->N,
+                    j->bias ? j->bias + n0 : NULL);
+        }
+    }
+}
+
 gc_status gc_qgemm(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias, gc_qgemm_isa isa) {
+    return gc_qgemm_with(pool, y, x, T, W, bias, isa, GC_QPATH_AUTO);
+}
+
+gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias,
+                        gc_qgemm_isa isa, gc_qgemm_path path) {
     job j = {.dt = W->dtype, .x = x, .y = y, .bias = bias, .w = W->data, .T = T, .N = W->shape[0], .K = W->shape[1]};
     if (!qg_fmt_of(j.dt, &j.f))
         return gc_fail(GC_ERR_UNSUPPORTED, "fast matmul: tensor '%s' of type %s", W->name ? W->name : "?", gc_dtype_name(j.dt));
     if (T <= 0) return GC_OK;
     j.row_bytes = W->nbytes / (size_t)j.N;
     if (isa == GC_QISA_AUTO || gc_qgemm_best_isa() == GC_QISA_AVX2) isa = gc_qgemm_best_isa();
+    j.direct = qg_gemv_supports(j.dt) && (path == GC_QPATH_DIRECT || (path == GC_QPATH_AUTO && T <= GC_QGEMM_DIRECT_T));
     j.kern = isa == GC_QISA_AVX512 ? qg_kernel_avx512 : qg_kernel_avx2;
     j.pack = isa == GC_QISA_AVX512 ? qg_pack_avx512 : qg_pack;
+    j.gemv = isa == GC_QISA_AVX512 ? qg_gemv_avx512 : qg_gemv_avx2;
     j.tile = isa == GC_QISA_AVX512 ? QG_TILE_AVX512 : QG_TILE_AVX2;
     const int64_t nb = j.K / QG_BLK;
     const int nth = gc_pool_size(pool);
     j.q = malloc((size_t)(T * j.K));
     j.d = malloc((size_t)(T * nb) * sizeof(float));
     j.s = j.f.min ? malloc((size_t)(T * nb * j.f.ng) * sizeof(float)) : NULL;
-    j.panel_bytes = (size_t)nb * qg_block_bytes(&j.f);
-    j.work_bytes = j.panel_bytes + ((qg_pack_scratch_bytes(j.K) + 63) & ~(size_t)63);
-    j.work = aligned_alloc(64, (size_t)nth * j.work_bytes);
-    if (!j.q || !j.d || (j.f.min && !j.s) || !j.work) {
-        free(j.q); free(j.d); free(j.s); free(j.work);
+    if (j.direct) {
+        j.sum16 = malloc((size_t)(T * (j.K / 16)) * sizeof(int32_t));
+    } else {
+        j.panel_bytes = (size_t)nb * qg_block_bytes(&j.f);
+        j.work_bytes = j.panel_bytes + ((qg_pack_scratch_bytes(j.K) + 63) & ~(size_t)63);
+        j.work = aligned_alloc(64, (size_t)nth * j.work_bytes);
+    }
+    if (!j.q || !j.d || (j.f.min && !j.s) || (j.direct ? !j.sum16 : !j.work)) {
+        free(j.q); free(j.d); free(j.s); free(j.sum16); free(j.work);
         return gc_fail(GC_ERR_OOM, "out of memory for a matmul of %lld rows", (long long)T);
     }
     j.a = (qg_act){.q = j.q, .d = j.d, .s = j.s, .K = j.K, .nb = nb};
+    j.va = (qg_vact){.q = (const int8_t *)j.q, .d = j.d, .s = j.s, .sum16 = j.sum16, .K = j.K, .nb = nb};
     // Quantizing is cheap next to the products: split it only when there is
     // enough of it to pay for waking the threads.
     gc_pool_for(pool, T, (1 << 16) / j.K + 1, quant_part, &j);
-    gc_pool_for(pool, (j.N + QG_ROWS - 1) / QG_ROWS, 1, gemm_part, &j);
+    gc_pool_for(pool, (j.N + QG_ROWS - 1) / QG_ROWS, 1, j.direct ? gemv_part : gemm_part, &j);
     free(j.q);
     free(j.d);
     free(j.s);
+    free(j.sum16);
     free(j.work);
     return GC_OK;
 }

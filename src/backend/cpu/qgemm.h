@@ -26,4 +26,17 @@ gc_qgemm_isa gc_qgemm_best_isa(void);
 // result does not depend on the thread count.
 gc_status gc_qgemm(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias, gc_qgemm_isa isa);
 
+// Which kernels compute the product. Both give the same bits (so AUTO's
+// choice never changes a result); they differ in speed only:
+//   PANELS  each 16-row weight panel unpacked to int8 once, then run against
+//           every activation row (prefill, batched decode);
+//   DIRECT  each weight block decoded in registers and dotted with the
+//           activation rows right away (decode at batch 1), for the dtypes
+//           of qg_gemv_supports (qgemv.h); the others take the panels;
+//   AUTO    DIRECT for T <= GC_QGEMM_DIRECT_T, else PANELS.
+typedef enum gc_qgemm_path { GC_QPATH_AUTO = 0, GC_QPATH_PANELS, GC_QPATH_DIRECT } gc_qgemm_path;
+enum { GC_QGEMM_DIRECT_T = 2 };
+gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias,
+                        gc_qgemm_isa isa, gc_qgemm_path path);
+
 #endif

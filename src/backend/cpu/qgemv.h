@@ -1,0 +1,75 @@
+// Direct products of the fast matmul for a few activation rows (decode
+// steps): each weight block is decoded in registers and dotted with the int8
+// activation block right away, with no panel in between (qgemm_panel.h's
+// panels cost a decode, a transpose and a store per weight element, paid back
+// only when many activation rows reuse them).
+//
+// Same numbers as the panel kernels, bit for bit: per output and per block of
+// 32 (or group of 16) the integer sum Σ a·q is exact in both, and the f32
+// steps that follow (convert, scale by the activation's d, multiply-add the
+// weight's d, then the offsets, then the bias) are the same operations in the
+// same order. So a token's result does not depend on whether its step ran
+// here (T small) or through the panels (a batch), nor on the thread count.
+//
+// The integer sums take the weight's code as the unsigned operand of
+// VPDPBUSD / VPMADDUBSW and the signed activation as the other: a weight
+// value is q = c - zp with c in [0, 255] (zp the format's zero point: Q5_0's
+// 16, Q6_K's 32, Q8_0's 128 ...), so Σ a·q = Σ a·c - zp·Σa, and Σa per 16
+// activations is computed once per call, not once per weight row.
+#ifndef GC_BACKEND_CPU_QGEMV_H
+#define GC_BACKEND_CPU_QGEMV_H
+#include "backend/cpu/qgemm_panel.h"
+
+// Activation rows for the direct products: a = round(x/d) as signed int8
+// (the panels store a + 128), quantized exactly as for the panels.
+typedef struct qg_vact {
+    const int8_t *q;       // (C, K)
+    const float *d;        // (C, nb): block scales
+    const float *s;        // (C, nb*ng): d·Σa per group, or NULL when the weights have no offsets
+    const int32_t *sum16;  // (C, K/16): Σa per 16 elements
+    int64_t K, nb;
+} qg_vact;
+
+// Largest count of activation rows one call takes.
+enum { QG_GEMV_MAX_C = 4 };
+
+// True for the dtypes with a direct product (the others take the panels):
+// Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.
+bool qg_gemv_supports(gc_dtype t);
+
+// Bytes of one dtype block, and the zero point zp of its codes c = q + zp
+// (Q8_0 stores q itself: its codes are q + 128 on AVX-512; the AVX2 kernel
+// takes Q8_0's q signed instead, see qgemv_avx2.c).
+static inline int qg_gemv_block_bytes(gc_dtype t) {
+    switch (t) {
+    case GC_DT_Q8_0: return 34;
+    case GC_DT_Q4_0: return 18;
+    case GC_DT_Q4_1: return 20;
+    case GC_DT_Q5_0: return 22;
+    case GC_DT_Q5_1: return 24;
+    case GC_DT_Q4_K: return 144;
+    case GC_DT_Q5_K: return 176;
+    case GC_DT_Q6_K: return 210;
+    default: return 0;
+    }
+}
+static inline int qg_gemv_zero_point(gc_dtype t) {
+    switch (t) {
+    case GC_DT_Q8_0: return 128;
+    case GC_DT_Q4_0: return 8;
+    case GC_DT_Q5_0: return 16;
+    case GC_DT_Q6_K: return 32;
+    default: return 0;   // Q4_1, Q5_1, Q4_K, Q5_K: unsigned codes with an offset m
+    }
+}
+static inline bool qg_gemv_super(gc_dtype t) { return t == GC_DT_Q4_K || t == GC_DT_Q5_K || t == GC_DT_Q6_K; }
+
+// y[c*ldy + r] = Σ_k W[r][k] x[c][k] (+ bias[r]) for c < C (1..QG_GEMV_MAX_C)
+// and r < rows (1..16), W's rows starting at w with stride row_bytes.
+void qg_gemv_avx2(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
+                  int64_t ldy, const float *bias);
+// The same with AVX-512 F/BW/VL/VNNI (only on CPUs that have it).
+void qg_gemv_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
+                    int64_t ldy, const float *bias);
+
+#endif

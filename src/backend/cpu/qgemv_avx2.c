@@ -1,0 +1,271 @@
+// AVX2 direct products (qgemv.h): 8 weight rows at a time, one block of 32
+// elements of each row per ymm. Per block each row's codes c are decoded in
+// element order, VPMADDUBSW (u8 code × i8 activation → i16 pairs) and
+// VPMADDWD by ones leave 8 partial sums of 4 products, and the 8 rows'
+// vectors are reduced together (transpose-and-add) to one ymm per block or
+// per group of 16, row r in lane r; then the panel kernel's f32 steps
+// (qgemm_avx2.c), lane for lane.
+//
+// VPMADDUBSW saturates at ±32767: codes up to 63 (Q6_K) give pairs of at
+// most 2·63·127 = 16002. Q8_0's codes q + 128 would not fit, so Q8_0 takes
+// the sign trick instead (|q| as the unsigned operand, a with q's sign as
+// the signed one: |pair| ≤ 2·128·127) and no zero point.
+#include "backend/cpu/qgemv.h"
+#include <immintrin.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 16")
+
+enum { ROWS8 = 8 };
+
+// Low nibbles of 16 bytes (elements 0..15) then high nibbles (16..31).
+INLINE __m256i nibbles32(const uint8_t *qs) {
+    __m128i v = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(15);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+// Byte j = 16 where bit j of the little-endian u32 at qh is set, else 0.
+INLINE __m256i bits32(const uint8_t *qh) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+    return _mm256_and_si256(v, _mm256_set1_epi8(16));
+}
+
+// The 32 codes of one block (Q8_0: its signed values). p: the block, or for
+// the K-quants its super-block, j = the block's index 0..7 in it.
+INLINE __m256i codes(const gc_dtype t, const uint8_t *p, const int j) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    switch (t) {
+    case GC_DT_Q8_0: return _mm256_loadu_si256((const __m256i *)(p + 2));
+    case GC_DT_Q4_0:
+    case GC_DT_Q4_1:
+    case GC_DT_Q5_0:
+    case GC_DT_Q5_1: {
+        const int qo = qg_gemv_block_bytes(t) - 16;
+        __m256i c = nibbles32(p + qo);
+        if (t == GC_DT_Q5_0 || t == GC_DT_Q5_1) c = _mm256_or_si256(c, bits32(p + qo - 4));
+        return c;
+    }
+    case GC_DT_Q4_K:
+    case GC_DT_Q5_K: {
+        const int qo = t == GC_DT_Q4_K ? 16 : 48;
+        __m256i x = _mm256_loadu_si256((const __m256i *)(p + qo + 32 * (j / 2)));
+        __m256i c = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(x, 4) : x, m4);
+        if (t == GC_DT_Q5_K) {
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(p + 16)), bit = _mm256_set1_epi8((char)(1 << j));
+            c = _mm256_or_si256(c, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(16)));
+        }
+        return c;
+    }
+    default: {   // Q6_K: block j = half j/4, quarter k = j%4 of it (layout in qgemm_pack.c)
+        const int h = j / 4, k = j % 4;
+        __m256i l = _mm256_loadu_si256((const __m256i *)(p + 64 * h + 32 * (k % 2)));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)(p + 128 + 32 * h));
+        __m256i lo = _mm256_and_si256(k < 2 ? l : _mm256_srli_epi16(l, 4), m4);
+        __m256i hi = k == 0 ? _mm256_slli_epi16(hb, 4) : k == 1 ? _mm256_slli_epi16(hb, 2) : k == 2 ? hb : _mm256_srli_epi16(hb, 2);
+        return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(0x30)));
+    }
+    }
+}
+
+// Sums of 4 products per dword: codes z times activations a.
+INLINE __m256i dot4(const gc_dtype t, __m256i z, __m256i a) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (t == GC_DT_Q8_0) return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(z), _mm256_sign_epi8(a, z)), ones);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(z, a), ones);
+}
+
+// f16 in the low (high = false) or high 16 bits of each lane, to f32.
+INLINE __m256 f16_lanes(__m256i g, const bool high) {
+    __m256i v = high ? _mm256_srli_epi32(g, 16) : _mm256_and_si256(g, _mm256_set1_epi32(0xffff));
+    v = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);   // the 8 words in the low 128 bits
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(v));
+}
+
+INLINE __m256i gather(__m256i gidx, const uint8_t *p) { return _mm256_i32gather_epi32((const int *)(const void *)p, gidx, 1); }
+
+// Sub-block scales of one super-block of 8 rows (see qgemv_avx512.c).
+INLINE void super_scales(const gc_dtype t, const uint8_t *p, __m256i gidx, float dg[16][8], float mg[8][8]) {
+    if (t == GC_DT_Q6_K) {
+        __m256 dd = f16_lanes(gather(gidx, p + 206), true);   // d at 208..209: the dword at 206 stays inside the block
+        UNROLL
+        for (int q = 0; q < 4; q++) {
+            __m256i s = gather(gidx, p + 192 + 4 * q);
+            UNROLL
+            for (int i = 0; i < 4; i++) {
+                __m256i sc = _mm256_srai_epi32(_mm256_slli_epi32(s, 24 - 8 * i), 24);
+                _mm256_store_ps(dg[4 * q + i], _mm256_mul_ps(dd, _mm256_cvtepi32_ps(sc)));
+            }
+        }
+        return;
+    }
+    __m256i g = gather(gidx, p);
+    __m256 dd = f16_lanes(g, false), dmin = f16_lanes(g, true);
+    __m256i s0 = gather(gidx, p + 4), s1 = gather(gidx, p + 8), s2 = gather(gidx, p + 12);
+    const __m256i m6 = _mm256_set1_epi32(63), m4 = _mm256_set1_epi32(15), m2 = _mm256_set1_epi32(3);
+    const __m256 neg = _mm256_set1_ps(-0.0f);
+    UNROLL
+    for (int j = 0; j < 8; j++) {
+        __m256i sc, mn;
+        if (j < 4) {
+            sc = _mm256_and_si256(_mm256_srli_epi32(s0, 8 * j), m6);
+            mn = _mm256_and_si256(_mm256_srli_epi32(s1, 8 * j), m6);
+        } else {
+            const int i = j - 4;
+            sc = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, 8 * i), m4),
+                                 _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s0, 8 * i + 6), m2), 4));
+            mn = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(s2, 8 * i + 4), m4),
+                                 _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(s1, 8 * i + 6), m2), 4));
+        }
+        _mm256_store_ps(dg[j], _mm256_mul_ps(dd, _mm256_cvtepi32_ps(sc)));
+        _mm256_store_ps(mg[j], _mm256_xor_ps(_mm256_mul_ps(dmin, _mm256_cvtepi32_ps(mn)), neg));
+    }
+}
+
+typedef struct rows_ctx {
+    const uint8_t *wr[ROWS8];   // each row's start (rows past the end repeat the last)
+    __m256i gidx;               // their byte offsets from the first row
+    const int8_t *aq[QG_GEMV_MAX_C];
+    const float *ad[QG_GEMV_MAX_C], *as[QG_GEMV_MAX_C];
+    const int32_t *a16[QG_GEMV_MAX_C];
+} rows_ctx;
+
+// Block b of the 8 rows (off: byte offset of its block or super-block in a
+// row, j: its index in the super-block): products, reduction, then the panel
+// kernel's f32 steps in its order.
+INLINE void block(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t *w, size_t off, const int j,
+                  int64_t b, float dg[16][8], float mg[8][8], __m256 *acc) {
+    const int zp = t == GC_DT_Q8_0 ? 0 : qg_gemv_zero_point(t);
+    const bool mn = t == GC_DT_Q4_1 || t == GC_DT_Q5_1 || t == GC_DT_Q4_K || t == GC_DT_Q5_K;
+    __m256i A[QG_GEMV_MAX_C], R2[QG_GEMV_MAX_C][2];
+    UNROLL
+    for (int c = 0; c < C; c++) A[c] = _mm256_loadu_si256((const __m256i *)(x->aq[c] + 32 * b));
+    // Rows 2i, 2i+1 → R1; four rows → R2[q] (per 128-bit lane L: the sums of
+    // rows 4q..4q+3 over elements 16L..16L+15).
+    UNROLL
+    for (int q = 0; q < 2; q++) {
+        __m256i R1[QG_GEMV_MAX_C][2];
+        UNROLL
+        for (int pr = 0; pr < 2; pr++) {
+            const int r = 4 * q + 2 * pr;
+            __m256i z0 = codes(t, x->wr[r] + off, j), z1 = codes(t, x->wr[r + 1] + off, j);
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                __m256i p0 = dot4(t, z0, A[c]), p1 = dot4(t, z1, A[c]);
+                R1[c][pr] = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1));
+            }
+        }
+        UNROLL
+        for (int c = 0; c < C; c++)
+            R2[c][q] = _mm256_add_epi32(_mm256_unpacklo_epi64(R1[c][0], R1[c][1]), _mm256_unpackhi_epi64(R1[c][0], R1[c][1]));
+    }
+    if (t == GC_DT_Q6_K) {
+        __m256 d0 = _mm256_load_ps(dg[2 * j]), d1 = _mm256_load_ps(dg[2 * j + 1]);
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            __m256i g0 = _mm256_permute2x128_si256(R2[c][0], R2[c][1], 0x20), g1 = _mm256_permute2x128_si256(R2[c][0], R2[c][1], 0x31);
+            g0 = _mm256_sub_epi32(g0, _mm256_set1_epi32(zp * x->a16[c][2 * b]));
+            g1 = _mm256_sub_epi32(g1, _mm256_set1_epi32(zp * x->a16[c][2 * b + 1]));
+            __m256 s = _mm256_fmadd_ps(_mm256_cvtepi32_ps(g0), d0, _mm256_mul_ps(_mm256_cvtepi32_ps(g1), d1));
+            acc[c] = _mm256_fmadd_ps(s, _mm256_set1_ps(x->ad[c][b]), acc[c]);
+        }
+        return;
+    }
+    __m256 dv, mv = _mm256_setzero_ps();
+    if (qg_gemv_super(t)) {
+        dv = _mm256_load_ps(dg[j]);
+        mv = _mm256_load_ps(mg[j]);
+    } else {
+        __m256i g = gather(x->gidx, w + off);
+        dv = f16_lanes(g, false);
+        if (mn) mv = f16_lanes(g, true);
+    }
+    UNROLL
+    for (int c = 0; c < C; c++) {
+        __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(R2[c][0], R2[c][1], 0x20),
+                                     _mm256_permute2x128_si256(R2[c][0], R2[c][1], 0x31));
+        if (zp) s = _mm256_sub_epi32(s, _mm256_set1_epi32(zp * (x->a16[c][2 * b] + x->a16[c][2 * b + 1])));
+        acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(x->ad[c][b])), dv, acc[c]);
+        if (mn) acc[c] = _mm256_fmadd_ps(mv, _mm256_set1_ps(x->as[c][b]), acc[c]);
+    }
+}
+
+INLINE void rows8(const gc_dtype t, const int C, const uint8_t *w, size_t rb, int rows, const qg_vact *a, float *y,
+                  int64_t ldy, const float *bias) {
+    rows_ctx x;
+    int32_t idx[ROWS8];
+    UNROLL
+    for (int r = 0; r < ROWS8; r++) {
+        int rr = r < rows ? r : rows - 1;
+        x.wr[r] = w + (size_t)rr * rb;
+        idx[r] = (int32_t)((size_t)rr * rb);
+    }
+    x.gidx = _mm256_loadu_si256((const __m256i *)idx);
+    __m256 acc[QG_GEMV_MAX_C];
+    UNROLL
+    for (int c = 0; c < C; c++) {
+        x.aq[c] = a->q + c * a->K;
+        x.ad[c] = a->d + c * a->nb;
+        x.as[c] = a->s ? a->s + c * a->nb : NULL;   // the offset formats have one group per block
+        x.a16[c] = a->sum16 + c * (a->K / 16);
+        acc[c] = _mm256_setzero_ps();
+    }
+    _Alignas(32) float dg[16][8], mg[8][8];
+    const int64_t nb = a->nb;
+    const size_t bb = (size_t)qg_gemv_block_bytes(t);
+    if (qg_gemv_super(t)) {
+        for (int64_t u = 0; u < nb / 8; u++) {
+            super_scales(t, w + u * bb, x.gidx, dg, mg);
+            UNROLL
+            for (int j = 0; j < 8; j++) block(t, C, &x, w, u * bb, j, 8 * u + j, dg, mg, acc);
+        }
+    } else {
+        for (int64_t b = 0; b < nb; b++) block(t, C, &x, w, (size_t)b * bb, 0, b, dg, mg, acc);
+    }
+    float bv[ROWS8] = {0};
+    if (bias) memcpy(bv, bias, (size_t)rows * sizeof(float));
+    UNROLL
+    for (int c = 0; c < C; c++) {
+        float out[ROWS8];
+        _mm256_storeu_ps(out, _mm256_add_ps(acc[c], _mm256_loadu_ps(bv)));
+        memcpy(y + c * ldy, out, (size_t)rows * sizeof(float));
+    }
+}
+
+#define BY_C(T)                                                     \
+    switch (C) {                                                    \
+    case 1: rows8(T, 1, w, row_bytes, rows, a, y, ldy, bias); break; \
+    case 2: rows8(T, 2, w, row_bytes, rows, a, y, ldy, bias); break; \
+    case 3: rows8(T, 3, w, row_bytes, rows, a, y, ldy, bias); break; \
+    default: rows8(T, 4, w, row_bytes, rows, a, y, ldy, bias); break; \
+    }
+
+static void gemv8(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
+                  int64_t ldy, const float *bias) {
+    switch (t) {
+    case GC_DT_Q8_0: BY_C(GC_DT_Q8_0) break;
+    case GC_DT_Q4_0: BY_C(GC_DT_Q4_0) break;
+    case GC_DT_Q4_1: BY_C(GC_DT_Q4_1) break;
+    case GC_DT_Q5_0: BY_C(GC_DT_Q5_0) break;
+    case GC_DT_Q5_1: BY_C(GC_DT_Q5_1) break;
+    case GC_DT_Q4_K: BY_C(GC_DT_Q4_K) break;
+    case GC_DT_Q5_K: BY_C(GC_DT_Q5_K) break;
+    case GC_DT_Q6_K: BY_C(GC_DT_Q6_K) break;
+    default: break;
+    }
+}
+
+bool qg_gemv_supports(gc_dtype t) { return qg_gemv_block_bytes(t) > 0; }
+
+void qg_gemv_avx2(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
+                  int64_t ldy, const float *bias) {
+    for (int r0 = 0; r0 < rows; r0 += ROWS8)
+        gemv8(t, w + (size_t)r0 * row_bytes, row_bytes, rows - r0 < ROWS8 ? rows - r0 : ROWS8, a, C, y + r0, ldy,
+              bias ? bias + r0 : NULL);
+}

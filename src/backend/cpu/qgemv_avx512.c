@@ -1,0 +1,304 @@
+// AVX-512 VNNI direct products (qgemv.h): 16 weight rows at a time. Per
+// step of 64 elements (two blocks of 32) each row's codes c are decoded into
+// one zmm in element order, one VPDPBUSD against the 64 activation bytes
+// leaves 16 partial sums of 4 products, and the 16 rows' vectors are reduced
+// together (a transpose-and-add tree) to one zmm per block or per group of
+// 16, with row r in lane r. From there the f32 steps are the panel kernel's,
+// lane for lane (qgemm_avx512.c).
+//
+// Codes of one step, per dtype (element e of the step in byte e):
+//   Q8_0               32 bytes of each block, xor 0x80 (c = q + 128)
+//   Q4_0/Q4_1/Q5_x     each block's 16 nibble bytes loaded twice, the second
+//                      copy shifted right by 4, masked to 4 bits; Q5_x add 16
+//                      where bit e of the block's qh is set (a mask register)
+//   Q4_K/Q5_K          one 32-byte chunk of qs loaded twice (low nibbles are
+//                      elements 0..31 of the 64, high nibbles 32..63); Q5_K's
+//                      fifth bits by a byte test of qh against 1<<2j / 2<<2j
+//   Q6_K               64 bytes of ql (low or high nibbles) or'ed with 2 bits
+//                      of the 32 qh bytes moved to bits 4..5
+// Scales of 16 rows come by gathers: the f16 d (and m) at a block's start, or
+// per super-block the d/dmin and the packed 6-bit sub-scales, unpacked with
+// the same arithmetic as the panel packer (so d·sc is the same f32 value).
+//
+// Compiled for AVX-512 by function attributes only; qgemm.c calls it after
+// checking the CPU.
+#include "backend/cpu/qgemv.h"
+#include <immintrin.h>
+#include <string.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+#define UNROLL _Pragma("GCC unroll 16")
+
+static inline uint32_t ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+// Shift counts per 16-bit word: 0 in 128-bit lanes 0 and 2, 4 in 1 and 3
+// (two copies of 16 nibble bytes per block), or 0 in the low 256 bits and 4
+// in the high (two copies of 32 bytes).
+#define SH_LANES _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0, 0, 0x0004000400040004LL, 0x0004000400040004LL, 0, 0)
+#define SH_HALVES(lo, hi) _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo)
+#define W4 0x0004000400040004LL
+#define W2 0x0002000200020002LL
+
+// The 64 codes of one step. p: the step's first block (two-block dtypes) or
+// its super-block (K-quants, j = the step's index 0..3 in it). half: only
+// the first block exists (an odd count of blocks); the rest is zero.
+INLINE __m512i codes(const gc_dtype t, const uint8_t *p, const int j, const bool half) {
+    const __m512i m4 = _mm512_set1_epi8(15);
+    switch (t) {
+    case GC_DT_Q8_0: {
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(p + 2));
+        __m256i hi = half ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)(p + 36));
+        return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
+    }
+    case GC_DT_Q4_0:
+    case GC_DT_Q4_1:
+    case GC_DT_Q5_0:
+    case GC_DT_Q5_1: {
+        const int bb = qg_gemv_block_bytes(t), qo = bb - 16;
+        __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + qo)));
+        __m256i hi = half ? _mm256_setzero_si256() : _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + bb + qo)));
+        __m512i c = _mm512_and_si512(_mm512_srlv_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), SH_LANES), m4);
+        if (t == GC_DT_Q5_0 || t == GC_DT_Q5_1) {
+            const int ho = qo - 4;
+            uint64_t h = ld32(p + ho) | (half ? 0 : (uint64_t)ld32(p + bb + ho) << 32);
+            c = _mm512_mask_add_epi8(c, _cvtu64_mask64(h), c, _mm512_set1_epi8(16));
+        }
+        return c;
+    }
+    case GC_DT_Q4_K:
+    case GC_DT_Q5_K: {
+        const int qo = t == GC_DT_Q4_K ? 16 : 48;
+        __m512i x = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p + qo + 32 * j)));
+        __m512i c = _mm512_and_si512(_mm512_srlv_epi16(x, SH_HALVES(0, W4)), m4);
+        if (t == GC_DT_Q5_K) {
+            __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p + 16)));
+            __m512i bits = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * j)), _mm256_set1_epi8((char)(2 << 2 * j)), 1);
+            c = _mm512_mask_add_epi8(c, _mm512_test_epi8_mask(qh, bits), c, _mm512_set1_epi8(16));
+        }
+        return c;
+    }
+    default: {   // Q6_K: step j holds elements 64j..64j+63 of the super-block
+        const int h = j / 2;
+        __m512i ql = _mm512_loadu_si512((const void *)(p + 64 * h));
+        __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p + 128 + 32 * h)));
+        __m512i lo, hi;
+        if (j % 2 == 0) {   // low nibbles; fifth/sixth bits at 0..1 (first 32) and 2..3 (next 32) of qh
+            lo = _mm512_and_si512(ql, m4);
+            hi = _mm512_sllv_epi16(hb, SH_HALVES(W4, W2));
+        } else {            // high nibbles; those bits at 4..5 and 6..7
+            lo = _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4);
+            hi = _mm512_srlv_epi16(hb, SH_HALVES(0, W2));
+        }
+        return _mm512_or_si512(lo, _mm512_and_si512(hi, _mm512_set1_epi8(0x30)));
+    }
+    }
+}
+
+// f16 in the low (high = false) or high 16 bits of each lane, to f32.
+INLINE __m512 f16_lanes(__m512i g, const bool high) {
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(high ? _mm512_srli_epi32(g, 16) : g));
+}
+
+// Sub-block scales of one super-block of 16 rows (rows at byte offsets gidx
+// from p): d·sc per group into dg (Q4_K/Q5_K: 8 groups of 32; Q6_K: 16 of
+// 16) and -(dmin·mn) into mg (Q4_K/Q5_K).
+INLINE void super_scales(const gc_dtype t, const uint8_t *p, __m512i gidx, float dg[16][16], float mg[8][16]) {
+    if (t == GC_DT_Q6_K) {
+        __m512 dd = f16_lanes(_mm512_i32gather_epi32(gidx, p + 206, 1), true);   // d at 208..209: the dword at 206 stays inside the block
+        UNROLL
+        for (int q = 0; q < 4; q++) {
+            __m512i s = _mm512_i32gather_epi32(gidx, p + 192 + 4 * q, 1);
+            UNROLL
+            for (int i = 0; i < 4; i++) {
+                __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(s, 24 - 8 * i), 24);
+                _mm512_store_ps(dg[4 * q + i], _mm512_mul_ps(dd, _mm512_cvtepi32_ps(sc)));
+            }
+        }
+        return;
+    }
+    __m512i g = _mm512_i32gather_epi32(gidx, p, 1);
+    __m512 dd = f16_lanes(g, false), dmin = f16_lanes(g, true);
+    __m512i s0 = _mm512_i32gather_epi32(gidx, p + 4, 1), s1 = _mm512_i32gather_epi32(gidx, p + 8, 1);
+    __m512i s2 = _mm512_i32gather_epi32(gidx, p + 12, 1);
+    const __m512i m6 = _mm512_set1_epi32(63), m4 = _mm512_set1_epi32(15), m2 = _mm512_set1_epi32(3);
+    const __m512 neg = _mm512_set1_ps(-0.0f);
+    UNROLL
+    for (int j = 0; j < 8; j++) {
+        __m512i sc, mn;
+        if (j < 4) {
+            sc = _mm512_and_si512(_mm512_srli_epi32(s0, 8 * j), m6);
+            mn = _mm512_and_si512(_mm512_srli_epi32(s1, 8 * j), m6);
+        } else {
+            const int i = j - 4;
+            sc = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 8 * i), m4),
+                                 _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s0, 8 * i + 6), m2), 4));
+            mn = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 8 * i + 4), m4),
+                                 _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(s1, 8 * i + 6), m2), 4));
+        }
+        _mm512_store_ps(dg[j], _mm512_mul_ps(dd, _mm512_cvtepi32_ps(sc)));
+        _mm512_store_ps(mg[j], _mm512_xor_ps(_mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn)), neg));
+    }
+}
+
+typedef struct rows_ctx {
+    const uint8_t *wr[QG_ROWS];   // each row's start (rows past the end repeat the last)
+    __m512i gidx;                 // their byte offsets from the first row
+    const int8_t *aq[QG_GEMV_MAX_C];
+    const float *ad[QG_GEMV_MAX_C], *as[QG_GEMV_MAX_C];
+    const int32_t *a16[QG_GEMV_MAX_C];
+} rows_ctx;
+
+// The f32 steps of block b (the panel kernel's, in its order), from the
+// integer sums Σ a·c of the block (ng = 1: S[c][0]) or of its two groups
+// (S[c][0], S[c][1]).
+INLINE void block_f32(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t *w, int64_t b, __m512i S[][2],
+                      float dg[16][16], float mg[8][16], __m512 *acc) {
+    const int zp = qg_gemv_zero_point(t);
+    const bool mn = t == GC_DT_Q4_1 || t == GC_DT_Q5_1 || t == GC_DT_Q4_K || t == GC_DT_Q5_K;
+    if (t == GC_DT_Q6_K) {
+        __m512 d0 = _mm512_load_ps(dg[2 * (b % 8)]), d1 = _mm512_load_ps(dg[2 * (b % 8) + 1]);
+        UNROLL
+        for (int c = 0; c < C; c++) {
+            __m512i i0 = _mm512_sub_epi32(S[c][0], _mm512_set1_epi32(zp * x->a16[c][2 * b]));
+            __m512i i1 = _mm512_sub_epi32(S[c][1], _mm512_set1_epi32(zp * x->a16[c][2 * b + 1]));
+            __m512 s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0), d0, _mm512_mul_ps(_mm512_cvtepi32_ps(i1), d1));
+            acc[c] = _mm512_fmadd_ps(s, _mm512_set1_ps(x->ad[c][b]), acc[c]);
+        }
+        return;
+    }
+    __m512 dv, mv = _mm512_setzero_ps();
+    if (qg_gemv_super(t)) {
+        dv = _mm512_load_ps(dg[b % 8]);
+        mv = _mm512_load_ps(mg[b % 8]);
+    } else {
+        __m512i g = _mm512_i32gather_epi32(x->gidx, w + (size_t)b * (size_t)qg_gemv_block_bytes(t), 1);
+        dv = f16_lanes(g, false);
+        if (mn) mv = f16_lanes(g, true);
+    }
+    UNROLL
+    for (int c = 0; c < C; c++) {
+        __m512i is = S[c][0];
+        if (zp) is = _mm512_sub_epi32(is, _mm512_set1_epi32(zp * (x->a16[c][2 * b] + x->a16[c][2 * b + 1])));
+        acc[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(is), _mm512_set1_ps(x->ad[c][b])), dv, acc[c]);
+        if (mn) acc[c] = _mm512_fmadd_ps(mv, _mm512_set1_ps(x->as[c][b]), acc[c]);
+    }
+}
+
+// One step s (elements 64s..64s+63) of the 16 rows: codes at byte offset off
+// of each row (j: the step in its super-block), products with every
+// activation row, the reduction, then the f32 steps of its blocks.
+INLINE void step(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t *w, size_t off, const int j,
+                 int64_t s, const bool half, float dg[16][16], float mg[8][16], __m512 *acc) {
+    __m512i A[QG_GEMV_MAX_C], R2[QG_GEMV_MAX_C][4];
+    UNROLL
+    for (int c = 0; c < C; c++)
+        A[c] = half ? _mm512_maskz_loadu_epi8(0xffffffffULL, x->aq[c] + 64 * s) : _mm512_loadu_si512((const void *)(x->aq[c] + 64 * s));
+    // Reduction tree over rows: rows 2i, 2i+1 → R1 (per 128-bit lane: the
+    // two rows' dword pairs summed), four rows → R2[q] (per 128-bit lane L:
+    // the sums of rows 4q..4q+3 over elements 16L..16L+15).
+    UNROLL
+    for (int q = 0; q < 4; q++) {
+        __m512i R1[QG_GEMV_MAX_C][2];
+        UNROLL
+        for (int pr = 0; pr < 2; pr++) {
+            const int r = 4 * q + 2 * pr;
+            __m512i z0 = codes(t, x->wr[r] + off, j, half), z1 = codes(t, x->wr[r + 1] + off, j, half);
+            UNROLL
+            for (int c = 0; c < C; c++) {
+                __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z0, A[c]);
+                __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z1, A[c]);
+                R1[c][pr] = _mm512_add_epi32(_mm512_unpacklo_epi32(p0, p1), _mm512_unpackhi_epi32(p0, p1));
+            }
+        }
+        UNROLL
+        for (int c = 0; c < C; c++)
+            R2[c][q] = _mm512_add_epi32(_mm512_unpacklo_epi64(R1[c][0], R1[c][1]), _mm512_unpackhi_epi64(R1[c][0], R1[c][1]));
+    }
+    // Lane L of R2[q] to lane q of group L's vector: G_L = (R2[0].L,
+    // R2[1].L, R2[2].L, R2[3].L), rows 0..15 in order.
+    __m512i S0[QG_GEMV_MAX_C][2], S1[QG_GEMV_MAX_C][2];
+    UNROLL
+    for (int c = 0; c < C; c++) {
+        __m512i ta = _mm512_shuffle_i32x4(R2[c][0], R2[c][1], 0x88), tb = _mm512_shuffle_i32x4(R2[c][0], R2[c][1], 0xdd);
+        __m512i ua = _mm512_shuffle_i32x4(R2[c][2], R2[c][3], 0x88), ub = _mm512_shuffle_i32x4(R2[c][2], R2[c][3], 0xdd);
+        if (t == GC_DT_Q6_K) {   // groups of 16: G0, G1 (block 2s), G2, G3 (block 2s+1)
+            S0[c][0] = _mm512_shuffle_i32x4(ta, ua, 0x88);
+            S0[c][1] = _mm512_shuffle_i32x4(tb, ub, 0x88);
+            S1[c][0] = _mm512_shuffle_i32x4(ta, ua, 0xdd);
+            S1[c][1] = _mm512_shuffle_i32x4(tb, ub, 0xdd);
+        } else {                 // blocks of 32: G0 + G1, G2 + G3
+            __m512i xa = _mm512_add_epi32(ta, tb), xb = _mm512_add_epi32(ua, ub);
+            S0[c][0] = _mm512_shuffle_i32x4(xa, xb, 0x88);
+            S1[c][0] = _mm512_shuffle_i32x4(xa, xb, 0xdd);
+        }
+    }
+    block_f32(t, C, x, w, 2 * s, S0, dg, mg, acc);
+    if (!half) block_f32(t, C, x, w, 2 * s + 1, S1, dg, mg, acc);
+}
+
+INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, int rows, const qg_vact *a, float *y,
+                   int64_t ldy, const float *bias) {
+    rows_ctx x;
+    int32_t idx[QG_ROWS];
+    UNROLL
+    for (int r = 0; r < QG_ROWS; r++) {
+        int rr = r < rows ? r : rows - 1;
+        x.wr[r] = w + (size_t)rr * rb;
+        idx[r] = (int32_t)((size_t)rr * rb);
+    }
+    x.gidx = _mm512_loadu_si512((const void *)idx);
+    __m512 acc[QG_GEMV_MAX_C];
+    UNROLL
+    for (int c = 0; c < C; c++) {
+        x.aq[c] = a->q + c * a->K;
+        x.ad[c] = a->d + c * a->nb;
+        x.as[c] = a->s ? a->s + c * a->nb : NULL;
+        x.a16[c] = a->sum16 + c * (a->K / 16);
+        acc[c] = _mm512_setzero_ps();
+    }
+    _Alignas(64) float dg[16][16], mg[8][16];
+    const int64_t nb = a->nb;
+    const size_t bb = (size_t)qg_gemv_block_bytes(t);
+    if (qg_gemv_super(t)) {
+        for (int64_t u = 0; u < nb / 8; u++) {
+            super_scales(t, w + u * bb, x.gidx, dg, mg);
+            UNROLL
+            for (int j = 0; j < 4; j++) step(t, C, &x, w, u * bb, j, 4 * u + j, false, dg, mg, acc);
+        }
+    } else {
+        for (int64_t s = 0; s < nb / 2; s++) step(t, C, &x, w, 2 * s * bb, 0, s, false, dg, mg, acc);
+        if (nb & 1) step(t, C, &x, w, (size_t)(nb - 1) * bb, 0, nb / 2, true, dg, mg, acc);
+    }
+    const __mmask16 km = (__mmask16)((1u << rows) - 1);
+    __m512 bv = bias ? _mm512_maskz_loadu_ps(km, bias) : _mm512_setzero_ps();
+    UNROLL
+    for (int c = 0; c < C; c++) _mm512_mask_storeu_ps(y + c * ldy, km, _mm512_add_ps(acc[c], bv));
+}
+
+#define BY_C(T)                                                   \
+    switch (C) {                                                  \
+    case 1: rows16(T, 1, w, row_bytes, rows, a, y, ldy, bias); break; \
+    case 2: rows16(T, 2, w, row_bytes, rows, a, y, ldy, bias); break; \
+    case 3: rows16(T, 3, w, row_bytes, rows, a, y, ldy, bias); break; \
+    default: rows16(T, 4, w, row_bytes, rows, a, y, ldy, bias); break; \
+    }
+
+TARGET void qg_gemv_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
+                           int64_t ldy, const float *bias) {
+    switch (t) {
+    case GC_DT_Q8_0: BY_C(GC_DT_Q8_0) break;
+    case GC_DT_Q4_0: BY_C(GC_DT_Q4_0) break;
+    case GC_DT_Q4_1: BY_C(GC_DT_Q4_1) break;
+    case GC_DT_Q5_0: BY_C(GC_DT_Q5_0) break;
+    case GC_DT_Q5_1: BY_C(GC_DT_Q5_1) break;
+    case GC_DT_Q4_K: BY_C(GC_DT_Q4_K) break;
+    case GC_DT_Q5_K: BY_C(GC_DT_Q5_K) break;
+    case GC_DT_Q6_K: BY_C(GC_DT_Q6_K) break;
+    default: break;
+    }
+}
