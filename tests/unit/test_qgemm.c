@@ -125,10 +125,13 @@ static int setup(void **st) {
     return 0;
 }
 
+static const gc_qgemm_path k_paths[] = {GC_QPATH_PANELS, GC_QPATH_DIRECT};
+
 // Activations that int8 represents exactly (a·2^-6 with a in [-127, 127] and
 // ±127 in every block): the fast product must equal the exact one up to f32
 // rounding, which checks the integer kernels, scales, offsets and the +128
-// correction on their own.
+// correction (panels) or the zero points (direct products) on their own.
+// Both kinds of kernels, at T = 1, 2 and 5.
 static void test_exact_activations(void **st) {
     (void)st;
     const int64_t N = 37, K = 512, T = 5;
@@ -141,10 +144,12 @@ static void test_exact_activations(void **st) {
             if (i % 32 == (i / 32) % 32) a = rnd() & 1 ? 127 : -127;
             x[i] = ldexpf((float)a, -6);
         }
-        for (int k = 0; k < g_n_isas; k++) {
-            assert_int_equal(gc_qgemm(NULL, y, x, T, &W, NULL, g_isas[k]), GC_OK);
-            check_product(&k_types[ti], &W, x, T, y, true);
-        }
+        for (int k = 0; k < g_n_isas; k++)
+            for (int p = 0; p < 2; p++)
+                for (int64_t t = 1; t <= T; t += t < 2 ? 1 : T - 2) {
+                    assert_int_equal(gc_qgemm_with(NULL, y, x, t, &W, NULL, g_isas[k], k_paths[p]), GC_OK);
+                    check_product(&k_types[ti], &W, x, t, y, true);
+                }
         free(x);
         free(y);
         free(w);
@@ -152,7 +157,8 @@ static void test_exact_activations(void **st) {
 }
 
 // Random activations: within the int8 rounding bound, and not trivially so
-// (the error must use a visible part of it, or the bound proves nothing).
+// (the error must use a visible part of it, or the bound proves nothing);
+// both kinds of kernels, T = 9 (the direct products take it 4 rows at a time).
 static void test_random_activations(void **st) {
     (void)st;
     const int64_t N = 40, K = 768, T = 9;
@@ -161,11 +167,12 @@ static void test_random_activations(void **st) {
         uint8_t *w = random_weight(&k_types[ti], N, K, &W);
         float *x = malloc((size_t)(T * K) * sizeof(float)), *y = malloc((size_t)(T * N) * sizeof(float));
         for (int64_t i = 0; i < T * K; i++) x[i] = frand(-1, 1) * (i % 97 == 0 ? 8.0f : 1.0f);
-        for (int k = 0; k < g_n_isas; k++) {
-            assert_int_equal(gc_qgemm(NULL, y, x, T, &W, NULL, g_isas[k]), GC_OK);
-            double worst = check_product(&k_types[ti], &W, x, T, y, false);
-            assert_true(worst > 0.01);
-        }
+        for (int k = 0; k < g_n_isas; k++)
+            for (int p = 0; p < 2; p++) {
+                assert_int_equal(gc_qgemm_with(NULL, y, x, T, &W, NULL, g_isas[k], k_paths[p]), GC_OK);
+                double worst = check_product(&k_types[ti], &W, x, T, y, false);
+                assert_true(worst > 0.01);
+            }
         free(x);
         free(y);
         free(w);
@@ -175,7 +182,8 @@ static void test_random_activations(void **st) {
 // Many activation rows at once (token tiles, ragged tails), on 3 threads,
 // give bit for bit what each row gives alone on one: every row's sums are
 // formed by the same f32 operations in the same order whatever tile or thread
-// it lands on. Ragged N (a last panel of fewer than 16 rows) and a bias are
+// it lands on, and whether its step took the panels (T > 2 here) or the
+// direct products (a row alone, T = 2). Ragged N (a last panel of fewer than 16 rows) and a bias are
 // included.
 static void test_blocked_equals_rows(void **st) {
     (void)st;
@@ -237,6 +245,54 @@ static void test_isas_agree(void **st) {
     }
 }
 
+// The direct products give the panels' bits (qgemv.h: the same integer sums
+// and the same f32 steps per output), at the edges of their loops: N not a
+// multiple of 16 (or of 8, AVX2's row group; N = 1), an odd count of 32-blocks
+// (K = 32, 96, 224: the half step of the AVX-512 kernel), super-block types at
+// K = 256 and 768, T = 1..6 (tiles of 4 and a ragged rest), a bias, 3 threads.
+// Compared across ISAs too: AVX2's direct products equal AVX-512's.
+static void test_direct_equals_panels(void **st) {
+    (void)st;
+    static const int64_t Ns[] = {1, 7, 17, 45};
+    static const int64_t Ks[] = {32, 96, 224, 256, 768};
+    const int64_t T = 6;
+    gc_pool *pool;
+    assert_int_equal(gc_pool_new(3, &pool), GC_OK);
+    for (int ti = 0; ti < N_TYPES; ti++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+                const int64_t N = Ns[ni], K = Ks[ki];
+                if (K % gc_dtype_block_elems(k_types[ti].t)) continue;
+                gc_tensor W;
+                uint8_t *w = random_weight(&k_types[ti], N, K, &W);
+                float *x = malloc((size_t)(T * K) * sizeof(float)), *bias = malloc((size_t)N * sizeof(float));
+                float *ref = malloc((size_t)(T * N) * sizeof(float)), *y = malloc((size_t)(T * N) * sizeof(float));
+                float *y2 = malloc((size_t)(T * N) * sizeof(float));
+                for (int64_t i = 0; i < T * K; i++) x[i] = frand(-2, 2);
+                for (int64_t i = 0; i < N; i++) bias[i] = frand(-1, 1);
+                for (int64_t t = 1; t <= T; t++)
+                    for (int k = 0; k < g_n_isas; k++) {
+                        const float *b = t % 2 ? bias : NULL;
+                        assert_int_equal(gc_qgemm_with(NULL, ref, x, t, &W, b, g_isas[k], GC_QPATH_PANELS), GC_OK);
+                        assert_int_equal(gc_qgemm_with(pool, y, x, t, &W, b, g_isas[k], GC_QPATH_DIRECT), GC_OK);
+                        if (memcmp(ref, y, (size_t)(t * N) * sizeof(float)) != 0)
+                            fail_msg("%s N=%lld K=%lld T=%lld isa %d: direct products differ from the panels",
+                                     gc_dtype_name(k_types[ti].t), (long long)N, (long long)K, (long long)t, (int)g_isas[k]);
+                        if (k == 1) {
+                            assert_int_equal(gc_qgemm_with(NULL, y2, x, t, &W, b, GC_QISA_AVX2, GC_QPATH_DIRECT), GC_OK);
+                            assert_memory_equal(y, y2, (size_t)(t * N) * sizeof(float));
+                        }
+                    }
+                free(x);
+                free(bias);
+                free(ref);
+                free(y);
+                free(y2);
+                free(w);
+            }
+    gc_pool_free(pool);
+}
+
 static void test_unsupported(void **st) {
     (void)st;
     float w[64] = {0}, x[64] = {0}, y[2];
@@ -251,7 +307,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_activations), cmocka_unit_test(test_random_activations),
         cmocka_unit_test(test_blocked_equals_rows), cmocka_unit_test(test_isas_agree),
-        cmocka_unit_test(test_unsupported),
+        cmocka_unit_test(test_direct_equals_panels), cmocka_unit_test(test_unsupported),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
