@@ -182,8 +182,8 @@ static void test_random_activations(void **st) {
 // Many activation rows at once (token tiles, ragged tails), on 3 threads,
 // give bit for bit what each row gives alone on one: every row's sums are
 // formed by the same f32 operations in the same order whatever tile or thread
-// it lands on, and whether its step took the panels (T > 2 here) or the
-// direct products (a row alone, T = 2). Ragged N (a last panel of fewer than 16 rows) and a bias are
+// it lands on, and whether its step took the panels (T > GC_QGEMM_DIRECT_T)
+// or the direct products (a row alone, T = 2, 3). Ragged N (a last panel of fewer than 16 rows) and a bias are
 // included.
 static void test_blocked_equals_rows(void **st) {
     (void)st;

@@ -35,7 +35,7 @@ gc_status gc_qgemm(gc_pool *pool, float *y, const float *x, int64_t T, const gc_
 //           of qg_gemv_supports (qgemv.h); the others take the panels;
 //   AUTO    DIRECT for T <= GC_QGEMM_DIRECT_T, else PANELS.
 typedef enum gc_qgemm_path { GC_QPATH_AUTO = 0, GC_QPATH_PANELS, GC_QPATH_DIRECT } gc_qgemm_path;
-enum { GC_QGEMM_DIRECT_T = 2 };
+enum { GC_QGEMM_DIRECT_T = 4 };   // direct products measured faster up to T = 4 (bench/qgemm_timing.c)
 gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias,
                         gc_qgemm_isa isa, gc_qgemm_path path);
 

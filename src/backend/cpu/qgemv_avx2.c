@@ -221,12 +221,21 @@ INLINE void rows8(const gc_dtype t, const int C, const uint8_t *w, size_t rb, in
     const size_t bb = (size_t)qg_gemv_block_bytes(t);
     if (qg_gemv_super(t)) {
         for (int64_t u = 0; u < nb / 8; u++) {
+            UNROLL
+            for (int r = 0; r < ROWS8; r++)   // two super-blocks ahead (see qgemv_avx512.c)
+                for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)x.wr[r] + (u + 2) * bb + o, _MM_HINT_T0);
             super_scales(t, w + u * bb, x.gidx, dg, mg);
             UNROLL
             for (int j = 0; j < 8; j++) block(t, C, &x, w, u * bb, j, 8 * u + j, dg, mg, acc);
         }
     } else {
-        for (int64_t b = 0; b < nb; b++) block(t, C, &x, w, (size_t)b * bb, 0, b, dg, mg, acc);
+        for (int64_t b = 0; b < nb; b++) {
+            if (b % 2 == 0) {   // 256 bytes ahead, once per 2 blocks (at most 68 bytes)
+                UNROLL
+                for (int r = 0; r < ROWS8; r++) _mm_prefetch((const char *)x.wr[r] + (size_t)b * bb + 256, _MM_HINT_T0);
+            }
+            block(t, C, &x, w, (size_t)b * bb, 0, b, dg, mg, acc);
+        }
     }
     float bv[ROWS8] = {0};
     if (bias) memcpy(bv, bias, (size_t)rows * sizeof(float));
