@@ -247,25 +247,29 @@ INLINE void rows8(const gc_dtype t, const int C, const uint8_t *w, size_t rb, in
     }
 }
 
-#define BY_C(T)                                                     \
-    switch (C) {                                                    \
-    case 1: rows8(T, 1, w, row_bytes, rows, a, y, ldy, bias); break; \
-    case 2: rows8(T, 2, w, row_bytes, rows, a, y, ldy, bias); break; \
-    case 3: rows8(T, 3, w, row_bytes, rows, a, y, ldy, bias); break; \
-    default: rows8(T, 4, w, row_bytes, rows, a, y, ldy, bias); break; \
+// One function per dtype and activation count, each inlining its kernel
+// (one function holding all of them would need megabytes of stack in an
+// unoptimised build, where inlined locals are not shared).
+#define ROWS_FN(T, C)                                                                                                  \
+    static __attribute__((noinline)) void rows_##T##_##C(const uint8_t *w, size_t rb, int rows, const qg_vact *a, float *y, \
+                                                         int64_t ldy, const float *bias) {                              \
+        rows8(GC_DT_##T, C, w, rb, rows, a, y, ldy, bias);                                                             \
+    }
+#define ROWS_FNS(T) ROWS_FN(T, 1) ROWS_FN(T, 2) ROWS_FN(T, 3) ROWS_FN(T, 4)
+ROWS_FNS(Q8_0) ROWS_FNS(Q4_0) ROWS_FNS(Q4_1) ROWS_FNS(Q5_0) ROWS_FNS(Q5_1) ROWS_FNS(Q4_K) ROWS_FNS(Q5_K) ROWS_FNS(Q6_K)
+
+typedef void (*rows_fn)(const uint8_t *, size_t, int, const qg_vact *, float *, int64_t, const float *);
+#define CASE(T)                                                                                   \
+    case GC_DT_##T: {                                                                             \
+        static const rows_fn f[4] = {rows_##T##_1, rows_##T##_2, rows_##T##_3, rows_##T##_4};     \
+        f[C - 1](w, row_bytes, rows, a, y, ldy, bias);                                            \
+        break;                                                                                    \
     }
 
 static void gemv8(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
                   int64_t ldy, const float *bias) {
     switch (t) {
-    case GC_DT_Q8_0: BY_C(GC_DT_Q8_0) break;
-    case GC_DT_Q4_0: BY_C(GC_DT_Q4_0) break;
-    case GC_DT_Q4_1: BY_C(GC_DT_Q4_1) break;
-    case GC_DT_Q5_0: BY_C(GC_DT_Q5_0) break;
-    case GC_DT_Q5_1: BY_C(GC_DT_Q5_1) break;
-    case GC_DT_Q4_K: BY_C(GC_DT_Q4_K) break;
-    case GC_DT_Q5_K: BY_C(GC_DT_Q5_K) break;
-    case GC_DT_Q6_K: BY_C(GC_DT_Q6_K) break;
+        CASE(Q8_0) CASE(Q4_0) CASE(Q4_1) CASE(Q5_0) CASE(Q5_1) CASE(Q4_K) CASE(Q5_K) CASE(Q6_K)
     default: break;
     }
 }
