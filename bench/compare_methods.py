@@ -236,6 +236,16 @@ def command(gcache, common, m, seed, out):
     return [gcache, "run", *common, *m["args"], "--seed", str(seed), "--out", out, "--resume"]
 
 
+def identity(cmd):
+    """What a finished folder must have been run with: the command without the
+    binary and without its --out value (an experiment folder may be moved)."""
+    ident = list(cmd[1:])
+    for i, a in enumerate(ident[:-1]):
+        if a == "--out":
+            ident[i + 1] = "OUT"
+    return ident
+
+
 def run_all(cfg, exp, gcache, dry_run, log, only=None):
     for m in cfg["methods"]:
         if only is not None and m["name"] not in only:
@@ -246,7 +256,7 @@ def run_all(cfg, exp, gcache, dry_run, log, only=None):
             if os.path.exists(stamp):
                 with open(stamp, encoding="utf-8") as f:
                     prev = json.load(f).get("command")
-                if prev != cmd[1:]:
+                if identity([None, *(prev or [])]) != identity(cmd):
                     raise ConfigError(f"{d} was finished with another command:\n  {shlex.join(prev or [])}\n"
                                       f"the config now asks for:\n  {shlex.join(cmd[1:])}\n"
                                       "give the configuration a new name or remove the folder")

@@ -166,6 +166,10 @@ $PY $RUNNER --config "$T/real.json" --out "$E" --gcache "$BIN" --bootstrap 1000 
 [ "$(wc -l <"$E/single/results.jsonl")" = 3 ] && [ "$(head -n 1 "$E/single/results.jsonl")" = "$(cat "$T/first")" ] \
     && [ -s "$E/single/runner.json" ] && grep -q "resuming: 1 questions already done" "$T/err" && ok \
     || bad "resume: $(wc -l <"$E/single/results.jsonl") lines; $(tail -3 "$T/err")"
+# ... a moved experiment folder still counts as finished ...
+cp -r "$E" "$T/moved"
+$PY $RUNNER --config "$T/real.json" --out "$T/moved" --gcache "$BIN" --bootstrap 1000 >"$T/out" 2>"$T/err" || bad "moved folder: $(cat "$T/err")"
+[ "$(grep -c 'finished, not run again' "$T/err")" = 2 ] && ok || bad "moved folder ran again: $(cat "$T/err")"
 # ... and a finished folder is not mixed with a changed configuration of the same name.
 sed 's/--latent-steps 1/--latent-steps 2/' "$T/real.json" >"$T/changed.json"
 if $PY $RUNNER --config "$T/changed.json" --out "$E" --gcache "$BIN" >/dev/null 2>"$T/err"; then bad "changed config accepted"
