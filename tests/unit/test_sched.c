@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gcache/mas.h"
+#include "gcache/graph.h"
 
 static gc_model *g_m;
 static gc_engine *g_e;
@@ -169,6 +170,47 @@ static void test_hierarchical_concat(void **st) {
     int n = manual_decode(kv, logits, 12, out);
     check_text(g.nodes[3].text, out, n);
     for (int i = 0; i < 3; i++) gc_kv_free(parts[i]);
+    gc_kv_free(kv);
+    gc_mas_clear(&g);
+}
+
+// G-cache on FullConnected with the default hand-over (each agent passes its
+// own segment, the receiver concatenates them in agent order): agent k's own
+// segment was computed on top of the segments of agents < k, so the decision
+// node's fused cache is exactly one contiguous sequence of the agents'
+// prompts and latent steps, and its answer must equal decoding after it.
+static void test_gcache_full_own_is_one_sequence(void **st) {
+    (void)st;
+    gc_graph_params gp = gc_graph_default_params();
+    gp.latent_steps = 3;
+    gp.max_tokens = 12;
+    gp.style = gc_chat_detect(gc_tokenizer_chat_template(g_tok));
+    assert_int_equal(gp.pass, GC_PASS_OWN);
+    assert_int_equal(gp.fuse, GC_FUSE_CONCAT);
+    gc_topo t;
+    assert_int_equal(gc_topology_fixed(GC_TOPO_FULL, gp.n_agents, 1, &t), GC_OK);
+    gc_qgraph g;
+    assert_int_equal(gc_graph_build(g_ps, &gp, &t, NULL, "what is 2 + 3?", 1, &g), GC_OK);
+    assert_int_equal(g.n_nodes, gp.n_agents + 1);
+    gc_qgraph *gs[] = {&g};
+    gc_sched_params sp = sched_params();
+    assert_int_equal(gc_sched_run(g_e, g_tok, gs, 1, &sp), GC_OK);
+
+    gc_kv *kv;
+    assert_int_equal(gc_kv_new(g_e, &kv), GC_OK);
+    float logits[545], hidden[48];
+    for (int i = 0; i < gp.n_agents; i++) {
+        assert_int_equal(g.nodes[i].cache_in_len, gc_kv_len(kv));
+        manual_node(kv, g.nodes[i].prompt, 3, logits, hidden);
+    }
+    const gc_node *d = &g.nodes[g.output];
+    assert_int_equal(d->n_preds, gp.n_agents);
+    assert_int_equal(d->cache_in_len, gc_kv_len(kv));
+    manual_node(kv, d->prompt, 0, logits, hidden);
+    int32_t out[64];
+    int n = manual_decode(kv, logits, 12, out);
+    assert_int_equal(d->out_tokens, n);
+    check_text(d->text, out, n);
     gc_kv_free(kv);
     gc_mas_clear(&g);
 }
@@ -365,6 +407,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_latentmas_whole), cmocka_unit_test(test_latentmas_own),
         cmocka_unit_test(test_latentmas_latent_only), cmocka_unit_test(test_hierarchical_concat),
+        cmocka_unit_test(test_gcache_full_own_is_one_sequence),
         cmocka_unit_test(test_textmas_context), cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_bad_graphs), cmocka_unit_test(test_scoring),
         cmocka_unit_test(test_caches_released),
