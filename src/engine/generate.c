@@ -75,9 +75,10 @@ bool gc_gen_logits_finite(const float *logits, int64_t n) {
     return bad == 0;
 }
 
-// Asks the engine for the token instead of the logits, drawing u first.
-static void dev_step(gc_seq_step *st, gc_sampler *smp, gc_token_draw *draw, int32_t *out) {
-    st->logits = NULL;
+// Asks the engine for the next token by the sampler's next draw (the one
+// rule of gcache/sampler.h, on every backend); the logits come back too, to
+// catch corrupt weights.
+static void draw_step(gc_seq_step *st, gc_sampler *smp, gc_token_draw *draw, int32_t *out) {
     st->argmax = out;
     st->draw = draw;
     *draw = gc_sampler_next_draw(smp);
@@ -103,25 +104,22 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
     if (!logits || !res->ids || (tok && !dt)) { s = gc_fail(GC_ERR_OOM, "out of memory"); goto done; }
     if ((s = gc_sampler_new(&p->sampling, V, &smp)) != GC_OK) goto done;
 
-    // On a CUDA engine the token is chosen on the device (one int back
-    // instead of the logits row), seeded from the same sampler stream.
-    const bool dev = gc_engine_device(e) == GC_DEVICE_CUDA;
     gc_token_draw draw;
-    int32_t dev_id = -1;
+    int32_t next = -1;
     double t0 = now_s();
     gc_seq_step st = {.kv = kv, .n = n_prompt, .ids = prompt, .logits = logits};
-    if (dev) dev_step(&st, smp, &draw, &dev_id);
+    draw_step(&st, smp, &draw, &next);
     if ((s = gc_engine_forward(e, &st, 1)) != GC_OK) goto done;
     double t1 = now_s();
     res->prefill_s = t1 - t0;
     res->finish = GC_FINISH_LENGTH;
     for (int i = 0; i < p->max_tokens; i++) {
-        if (!dev && !gc_gen_logits_finite(logits, V)) {
+        if (!gc_gen_logits_finite(logits, V)) {
             s = gc_fail(GC_ERR_FORMAT, "generate: the model's logits are not finite (NaN or Inf) at reply token %d: "
                         "the weights are likely corrupt", i + 1);
             goto done;
         }
-        int32_t id = dev ? dev_id : gc_sampler_sample(smp, logits);
+        int32_t id = next;
         res->unfed = id;
         if (!p->ignore_eos && gc_gen_is_stop_id(e, tok, id)) { res->finish = GC_FINISH_EOS; break; }
         res->ids[res->n_ids++] = id;
@@ -144,7 +142,7 @@ gc_status gc_generate(gc_engine *e, gc_kv *kv, const gc_tokenizer *tok, const in
         }
         if (i + 1 == p->max_tokens) break;   // the last token needs no forward pass
         gc_seq_step d = {.kv = kv, .n = 1, .ids = &id, .logits = logits};
-        if (dev) dev_step(&d, smp, &draw, &dev_id);
+        draw_step(&d, smp, &draw, &next);
         if ((s = gc_engine_forward(e, &d, 1)) != GC_OK) goto done;
         res->unfed = -1;
     }

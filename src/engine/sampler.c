@@ -8,9 +8,7 @@
 struct gc_sampler {
     gc_sampler_params p;
     int64_t vocab;
-    uint64_t s[4];
-    struct cand { float logit; int32_t id; } *cand;   // (vocab) candidates
-    float *prob;    // (vocab)
+    uint64_t s[4];   // xoshiro256** state
 };
 
 gc_sampler_params gc_sampler_default_params(void) {
@@ -48,9 +46,6 @@ gc_status gc_sampler_new(const gc_sampler_params *p, int64_t vocab, gc_sampler *
     if (!s) return gc_fail(GC_ERR_OOM, "out of memory");
     s->p = *p;
     s->vocab = vocab;
-    s->cand = malloc((size_t)vocab * sizeof *s->cand);
-    s->prob = malloc((size_t)vocab * sizeof *s->prob);
-    if (!s->cand || !s->prob) { gc_sampler_free(s); return gc_fail(GC_ERR_OOM, "out of memory"); }
     uint64_t x = p->seed;
     for (int i = 0; i < 4; i++) s->s[i] = splitmix64(&x);
     *out = s;
@@ -58,64 +53,12 @@ gc_status gc_sampler_new(const gc_sampler_params *p, int64_t vocab, gc_sampler *
 }
 
 void gc_sampler_free(gc_sampler *s) {
-    if (!s) return;
-    free(s->cand);
-    free(s->prob);
     free(s);
 }
 
-static int32_t argmax(const float *x, int64_t n) {
-    int64_t b = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (x[i] > x[b]) b = i;
-    return (int32_t)b;
-}
-
-// Candidates by logit, descending (ties by id for determinism).
-static int cmp_desc(const void *a, const void *b) {
-    const struct cand *x = a, *y = b;
-    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 int32_t gc_sampler_sample(gc_sampler *s, const float *logits) {
-    const int64_t V = s->vocab;
-    if (s->p.temperature <= 0.0f) return argmax(logits, V);
-    int64_t n = 0;
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < V; i++)
-        if (logits[i] > mx) mx = logits[i];
-    // Ids whose probability underflows relative to the max cannot be drawn;
-    // dropping them first keeps the sort short (exp(-100/T·T) ≈ 0 in f32).
-    const float floor_logit = mx - 100.0f * s->p.temperature;
-    for (int64_t i = 0; i < V; i++)
-        if (logits[i] >= floor_logit) s->cand[n++] = (struct cand){logits[i], (int32_t)i};
-    qsort(s->cand, (size_t)n, sizeof *s->cand, cmp_desc);
-    if (s->p.top_k > 0 && n > s->p.top_k) n = s->p.top_k;
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = exp(((double)s->cand[i].logit - mx) / s->p.temperature);
-        s->prob[i] = (float)e;
-        sum += e;
-    }
-    // top-p: keep the smallest prefix whose mass reaches top_p (at least one).
-    if (s->p.top_p < 1.0f) {
-        double acc = 0;
-        int64_t keep = n;
-        for (int64_t i = 0; i < n; i++) {
-            acc += s->prob[i] / sum;
-            if (acc >= s->p.top_p) { keep = i + 1; break; }
-        }
-        n = keep;
-        sum = 0;
-        for (int64_t i = 0; i < n; i++) sum += s->prob[i];
-    }
-    double u = next_unit(s->s) * sum, acc = 0;
-    for (int64_t i = 0; i < n; i++) {
-        acc += s->prob[i];
-        if (u < acc) return s->cand[i].id;
-    }
-    return s->cand[n - 1].id;
+    const gc_token_draw d = gc_sampler_next_draw(s);
+    return gc_token_draw_row(logits, s->vocab, &d);
 }
 
 const gc_sampler_params *gc_sampler_get_params(const gc_sampler *s) { return &s->p; }
@@ -124,7 +67,8 @@ double gc_sampler_next_unit(gc_sampler *s) { return next_unit(s->s); }
 
 gc_token_draw gc_sampler_next_draw(gc_sampler *s) {
     gc_token_draw d = {.temperature = s->p.temperature, .top_p = s->p.top_p, .top_k = s->p.top_k};
-    if (s->p.temperature > 0.0f) d.u = (float)next_unit(s->s);
+    // 24 random bits: u is a float in [0, 1 - 2^-24], exact, never 1.
+    if (s->p.temperature > 0.0f) d.u = (float)(next_u64(s->s) >> 40) * 0x1.0p-24f;
     return d;
 }
 
@@ -133,14 +77,16 @@ static int cmp_float_desc(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-// The host side of the device draw (see gcache/sampler.h). Thresholds are on
-// logit values (p is monotone in the logit); masses in double.
+// The rule of gcache/sampler.h on the host, in float64 (as the CUDA kernel,
+// backend/cuda/sample.cu). Thresholds are on logit values (p is monotone in
+// the logit), so ties are kept or dropped together.
 int32_t gc_token_draw_row(const float *logits, int64_t V, const gc_token_draw *d) {
     int64_t best = 0;
-    for (int64_t i = 1; i < V; i++)
-        if (logits[i] > logits[best] || logits[best] != logits[best]) best = i;
-    if (!(d->temperature > 0.0f) || V < 2) return (int32_t)best;
-    const double mx = logits[best], inv_t = 1.0 / d->temperature;
+    float bv = -INFINITY;
+    for (int64_t i = 0; i < V; i++)   // NaN reads as -inf; ties → lowest index
+        if (logits[i] > bv) { bv = logits[i]; best = i; }
+    if (!(d->temperature > 0.0f) || !(bv > -INFINITY) || V < 2) return (int32_t)best;
+    const double mx = bv, inv_t = 1.0 / (double)d->temperature;
     float *sorted = NULL;
     float thr = -INFINITY;
     if ((d->top_k > 0 && d->top_k < V) || d->top_p < 1.0f) {
@@ -161,7 +107,7 @@ int32_t gc_token_draw_row(const float *logits, int64_t V, const gc_token_draw *d
             double acc = 0;
             for (int64_t i = 0; i < kept; i++) {
                 acc += exp(((double)sorted[i] - mx) * inv_t);
-                if (acc >= d->top_p * z) {
+                if (acc >= (double)d->top_p * z) {
                     if (sorted[i] > thr) thr = sorted[i];
                     break;
                 }
@@ -172,14 +118,17 @@ int32_t gc_token_draw_row(const float *logits, int64_t V, const gc_token_draw *d
     double total = 0;
     for (int64_t i = 0; i < V; i++)
         if (logits[i] >= thr) total += exp(((double)logits[i] - mx) * inv_t);
-    const double target = (double)d->u * total;
+    const float u = d->u > 0.0f ? (d->u < 0x1.fffffep-1f ? d->u : 0x1.fffffep-1f) : 0.0f;
+    const double target = (double)u * total;
     double acc = 0;
     int64_t last = best;
     for (int64_t i = 0; i < V; i++) {
         if (!(logits[i] >= thr)) continue;
-        acc += exp(((double)logits[i] - mx) * inv_t);
+        const double p = exp(((double)logits[i] - mx) * inv_t);
+        if (!(p > 0.0)) continue;
+        acc += p;
         last = i;
         if (target < acc) return (int32_t)i;
     }
-    return (int32_t)last;
+    return (int32_t)last;   // rounding put the target past the end: the last id with mass
 }

@@ -24,10 +24,9 @@ typedef struct nstate {
     int64_t own_start, latent_start;
     float *hidden;        // (D) last position's final-norm hidden state
     float *emb;           // (D) next latent input
-    float *logits;        // (V) when decoding on the host
-    gc_sampler *smp;      // sampling parameters and RNG stream (host draws, or u of device draws)
-    gc_token_draw draw;   // the next device draw
-    int32_t tok;          // the token the engine chose (device path)
+    gc_sampler *smp;      // sampling parameters and the stream of u (gcache/sampler.h)
+    gc_token_draw draw;   // the next draw, computed by the engine
+    int32_t tok;          // the token the engine drew
     // teacher-forced scoring (node spec score_text)
     int sph;              // 0 none, 1 to run in the next step, 2 done
     gc_kv *skv;           // fork of kv where decoding begins
@@ -48,7 +47,6 @@ typedef struct run {
     nstate **st;          // st[q][node]
     int64_t V, D;
     double t0;
-    bool dev;             // CUDA engine: tokens chosen on the device, realignment there too
     float *rh, *re;       // (total nodes, D) rows to realign this step, packed, and their results
     int (*lat)[2];        // (total nodes) the (question, node) of each packed row
     int n_lat;
@@ -181,7 +179,6 @@ static gc_status start_node(run *R, int q, int i) {
     s->emb = malloc((size_t)R->D * sizeof(float));
     if (!s->hidden || !s->emb) return gc_fail(GC_ERR_OOM, "out of memory");
     if (nd->max_tokens > 0) {
-        if (!R->dev && !(s->logits = malloc((size_t)R->V * sizeof(float)))) return gc_fail(GC_ERR_OOM, "out of memory");
         gc_sampler_params sp = R->p->sampling;
         sp.seed = g->seed * 1000003ULL + (uint64_t)i;
         GC_TRY(gc_sampler_new(&sp, R->V, &s->smp));
@@ -229,13 +226,13 @@ static gc_status finish_node(run *R, int q, int i) {
     return GC_OK;
 }
 
-// Samples the next token of a decoding node from its logits; finishes the
-// node on a stop token / stop string / length.
+// Takes the token the engine drew for a decoding node; finishes the node on
+// a stop token / stop string / length.
 static gc_status decode_next(run *R, int q, int i) {
     gc_node *nd = (gc_node *)&R->g[q]->nodes[i];
     nstate *s = &R->st[q][i];
     s->ph = P_DECODE;
-    int32_t id = R->dev ? s->tok : gc_sampler_sample(s->smp, s->logits);
+    int32_t id = s->tok;
     if (gc_gen_is_stop_id(R->e, R->tok, id)) {
         nd->finish = GC_FINISH_EOS;
         return finish_node(R, q, i);
@@ -283,10 +280,10 @@ static gc_status after_forward(run *R, int q, int i) {
 }
 
 // The next input embeddings of every node that continues with a latent step:
-// one batched realignment (on the device for a CUDA engine).
+// one batched realignment (on the engine's backend when it offers one).
 static gc_status realign_pending(run *R) {
     if (R->n_lat == 0) return GC_OK;
-    GC_TRY(gc_realign_apply_rows(R->p->realign, R->dev ? R->e : NULL, R->rh, R->n_lat, R->re));
+    GC_TRY(gc_realign_apply_rows(R->p->realign, R->e, R->rh, R->n_lat, R->re));
     for (int k = 0; k < R->n_lat; k++)
         memcpy(R->st[R->lat[k][0]][R->lat[k][1]].emb, R->re + (size_t)k * R->D, (size_t)R->D * sizeof(float));
     R->n_lat = 0;
@@ -302,13 +299,9 @@ static bool wants_token(const gc_node *nd, const nstate *s) {
     return s->ph == P_LATENT && nd->latent_done + 1 >= nd->latent_steps;
 }
 
-// Points the step at where the next token goes: the logits row (host
-// sampling) or the device's choice with this node's draw.
-static void want_token(run *R, nstate *s, gc_seq_step *x) {
-    if (!R->dev) {
-        x->logits = s->logits;
-        return;
-    }
+// Asks the engine to draw the node's next token (by the one rule of
+// gcache/sampler.h, with the next u of the node's stream).
+static void want_token(nstate *s, gc_seq_step *x) {
     s->draw = gc_sampler_next_draw(s->smp);
     x->argmax = &s->tok;
     x->draw = &s->draw;
@@ -320,8 +313,7 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     if (n < 1) return GC_OK;
     gc_model_info info;
     gc_model_get_info(gc_engine_model(e), &info);
-    run R = {.e = e, .tok = tok, .p = p, .g = graphs, .n = n, .V = info.vocab_size, .D = info.hidden_size, .t0 = now_s(),
-             .dev = gc_engine_device(e) == GC_DEVICE_CUDA};
+    run R = {.e = e, .tok = tok, .p = p, .g = graphs, .n = n, .V = info.vocab_size, .D = info.hidden_size, .t0 = now_s()};
     int total = 0;
     for (int q = 0; q < n; q++) {
         const gc_qgraph *g = graphs[q];
@@ -384,7 +376,7 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
                     break;
                 default: continue;
                 }
-                if (wants_token(nd, s)) want_token(&R, s, x);
+                if (wants_token(nd, s)) want_token(s, x);
                 who[m][0] = q;
                 who[m][1] = i;
                 who[m][2] = 0;
@@ -428,7 +420,7 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
             nstate *s = &R.st[q][i];
             gc_kv_free(s->kv);
             gc_kv_free(s->exposed);
-            free(s->ids); free(s->hidden); free(s->emb); free(s->logits); free(s->text.s);
+            free(s->ids); free(s->hidden); free(s->emb); free(s->text.s);
             gc_kv_free(s->skv);
             free(s->sids); free(s->slogits);
             gc_sampler_free(s->smp);

@@ -1,5 +1,6 @@
-// Token sampling: the seeded host sampler (gc_sampler_sample) and the
-// device-draw rule (gc_token_draw_row), by their distributions and filters,
+// Token sampling: the one drawing rule (gc_token_draw_row, which
+// gc_sampler_sample applies) by its distribution, its filters and draw by
+// draw against an independent float64 re-implementation,
 // and the engine's token output (gc_seq_step.argmax / draw) on the CPU.
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,13 +93,112 @@ static void test_host_sampler(void **st) {
     assert_true(u >= 0.0 && u < 1.0);
     gc_sampler_free(a);
     gc_sampler_free(b);
-    // top-k 1 is greedy whatever the temperature; bad parameters are refused.
+    // top-k 1 keeps the tied maxima (ids 1 and 5) whatever the temperature,
+    // and is greedy on a row without ties; bad parameters are refused.
     sp.top_k = 1;
     assert_int_equal(gc_sampler_new(&sp, V, &a), GC_OK);
-    for (int k = 0; k < 50; k++) assert_int_equal(gc_sampler_sample(a, LOGITS), 1);
+    const float untied[V] = {1.0f, 3.0f, -2.0f, 2.5f, 0.0f, 2.9f, -INFINITY, 1.5f};
+    for (int k = 0; k < 50; k++) {
+        int32_t x = gc_sampler_sample(a, LOGITS);
+        assert_true(x == 1 || x == 5);
+        assert_int_equal(gc_sampler_sample(a, untied), 1);
+    }
     gc_sampler_free(a);
     sp.top_p = 0.0f;
     assert_int_equal(gc_sampler_new(&sp, V, &a), GC_ERR_INVALID_ARG);
+}
+
+// ---- the rule pinned by an independent float64 re-implementation ----
+// The stream: xoshiro256** seeded by four splitmix64 outputs of the seed,
+// u = (x >> 40) · 2^-24 per draw (gcache/sampler.h).
+static uint64_t ref_splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t ref_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static double ref_next_u(uint64_t *s) {
+    const uint64_t r = ref_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = ref_rotl(s[3], 45);
+    return (double)(r >> 40) / 16777216.0;
+}
+
+// The rule stated without sorting: an id is kept when fewer than k ids have
+// a strictly larger logit (top-k), and when the mass of the kept ids with a
+// strictly larger logit is below top_p of the top-k mass (top-p); then the
+// first id whose running kept mass exceeds u · total.
+static int32_t ref_draw(const float *l, int n, double t, int k, double top_p, double u) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (l[i] > l[best]) best = i;
+    if (t <= 0) return best;
+    double *p = malloc((size_t)n * sizeof *p);
+    bool *keep = malloc((size_t)n);
+    double z = 0;
+    for (int i = 0; i < n; i++) {
+        int above = 0;
+        for (int j = 0; j < n; j++) above += l[j] > l[i];
+        p[i] = exp(((double)l[i] - (double)l[best]) / t);
+        keep[i] = k <= 0 || above < k;
+        if (keep[i]) z += p[i];
+    }
+    bool *keep_p = malloc((size_t)n);
+    for (int i = 0; i < n; i++) {
+        double above = 0;
+        for (int j = 0; j < n; j++)
+            if (keep[j] && l[j] > l[i]) above += p[j];
+        keep_p[i] = keep[i] && (top_p >= 1.0 || above < top_p * z);
+    }
+    double total = 0, acc = 0;
+    for (int i = 0; i < n; i++)
+        if (keep_p[i]) total += p[i];
+    int32_t r = -1;
+    for (int i = 0; i < n && r < 0; i++)
+        if (keep_p[i] && (acc += p[i]) > u * total) r = i;
+    free(p); free(keep); free(keep_p);
+    return r;
+}
+
+static void test_rule_pinned(void **st) {
+    (void)st;
+    enum { N = 50, DRAWS = 200 };
+    const struct { float t, top_p; int k; uint64_t seed; } cfg[] = {
+        {0.7f, 1.0f, 0, 1}, {1.0f, 1.0f, 5, 2}, {1.3f, 0.9f, 0, 3}, {0.8f, 0.6f, 8, 4}, {0.0f, 1.0f, 0, 5},
+    };
+    float l[N];
+    uint64_t g = 12345;
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        gc_sampler_params sp = {.temperature = cfg[c].t, .top_p = cfg[c].top_p, .top_k = cfg[c].k, .seed = cfg[c].seed};
+        gc_sampler *a;
+        assert_int_equal(gc_sampler_new(&sp, N, &a), GC_OK);
+        uint64_t x = cfg[c].seed, rs[4];
+        for (int i = 0; i < 4; i++) rs[i] = ref_splitmix(&x);
+        for (int d = 0; d < DRAWS; d++) {
+            // Logits on a coarse grid, so ties occur, over a range of 6.
+            for (int i = 0; i < N; i++) l[i] = (float)(ref_splitmix(&g) % 25) * 0.25f;
+            const double u = cfg[c].t > 0 ? ref_next_u(rs) : 0.0;
+            assert_int_equal(gc_sampler_sample(a, l), ref_draw(l, N, cfg[c].t, cfg[c].k, cfg[c].top_p, u));
+        }
+        gc_sampler_free(a);
+    }
+    // The sampler's own stream (seed 7, temperature 1, the row LOGITS): its
+    // uniforms are the reference stream's, bit for bit, and so are the ids.
+    gc_sampler_params sp = {.temperature = 1.0f, .top_p = 1.0f, .seed = 7};
+    gc_sampler *a;
+    assert_int_equal(gc_sampler_new(&sp, V, &a), GC_OK);
+    uint64_t x = 7, rs[4];
+    for (int i = 0; i < 4; i++) rs[i] = ref_splitmix(&x);
+    for (int d = 0; d < 8; d++) {
+        const double u = ref_next_u(rs);
+        gc_token_draw dr = gc_sampler_next_draw(a);
+        assert_true((double)dr.u == u);
+        assert_int_equal(gc_token_draw_row(LOGITS, V, &dr), ref_draw(LOGITS, V, 1.0, 0, 1.0, u));
+    }
+    gc_sampler_free(a);
 }
 
 // The CPU engine's token output equals the rule applied to its own logits,
@@ -140,6 +240,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_draw_rule),
         cmocka_unit_test(test_host_sampler),
+        cmocka_unit_test(test_rule_pinned),
         cmocka_unit_test(test_engine_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,9 @@
 // of gc_token_draw_row (include/gcache/sampler.h), so only one int per row
 // crosses the bus instead of a V-float logits row.
 //
-// One block of 1024 threads per row of logits (V floats). The draw:
+// One block of 1024 threads per row of logits (V floats). Masses and their
+// sums are float64 with the host's expression exp(((double)l − m) · (1.0 /
+// (double)T)), so device and host draws agree (see gcache/sampler.h). The draw:
 //   1. m = max logit; p_i = exp((l_i − m) / temperature), recomputed on
 //      every pass (the row, 600 KB at V = 151 936, stays in L2).
 //   2. top-k: the k-th largest logit by radix select over order-preserving
@@ -73,7 +75,7 @@ static __device__ int row_argmax(const float *row, int V, float *best_out, float
 
 // Sums NB per-thread values over the block in a fixed order; sh (NW, NB).
 template <int NB>
-static __device__ void block_sum_bins(float (&v)[NB], float *sh) {
+static __device__ void block_sum_bins(double (&v)[NB], double *sh) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
     for (int b = 0; b < NB; b++)
@@ -84,7 +86,7 @@ static __device__ void block_sum_bins(float (&v)[NB], float *sh) {
     __syncthreads();
 #pragma unroll
     for (int b = 0; b < NB; b++) {
-        float s = 0.0f;
+        double s = 0.0;
         for (int w = 0; w < NW; w++) s += sh[w * NB + b];
         v[b] = s;
     }
@@ -104,7 +106,7 @@ __global__ void __launch_bounds__(NT) sample_kernel(int32_t *out, const float *x
     __shared__ float bv[NW];
     __shared__ int bi[NW];
     __shared__ int hist[256];
-    __shared__ float bins[NW * 16];
+    __shared__ double bins[NW * 16];
     __shared__ uint32_t sel;
     __shared__ int found;
     const float *row = x + (size_t)blockIdx.x * V;
@@ -115,7 +117,7 @@ __global__ void __launch_bounds__(NT) sample_kernel(int32_t *out, const float *x
         if (threadIdx.x == 0) out[blockIdx.x] = amax;
         return;
     }
-    const float inv_t = 1.0f / d.temperature;
+    const double inv_t = 1.0 / (double)d.temperature, md = (double)m;
     const int tid = threadIdx.x;
 
     // ---- top-k: key of the k-th largest logit ----
@@ -153,28 +155,28 @@ __global__ void __launch_bounds__(NT) sample_kernel(int32_t *out, const float *x
     // ---- top-p: threshold key reaching top_p of the kept mass ----
     uint32_t tp = 0;
     if (d.top_p < 1.0f) {
-        float z[1] = {0.0f};
+        double z[1] = {0.0};
         for (int v = tid; v < V; v += NT) {
             const float l = row[v];
-            if (l == l && fkey(l) >= tk) z[0] += __expf((l - m) * inv_t);
+            if (l == l && fkey(l) >= tk) z[0] += exp(((double)l - md) * inv_t);
         }
         block_sum_bins<1>(z, bins);
-        const float target = d.top_p * z[0];
+        const double target = (double)d.top_p * z[0];
         uint32_t prefix = 0, mask = 0;
-        float above = 0.0f;
+        double above = 0.0;
         for (int shift = 28; shift >= 0; shift -= 4) {
-            float b[16];
+            double b[16];
 #pragma unroll
-            for (int g = 0; g < 16; g++) b[g] = 0.0f;
+            for (int g = 0; g < 16; g++) b[g] = 0.0;
             for (int v = tid; v < V; v += NT) {
                 const float l = row[v];
                 if (l != l) continue;
                 const uint32_t k = fkey(l);
                 if ((k & mask) != prefix || k < tk) continue;
-                const float p = __expf((l - m) * inv_t);
+                const double p = exp(((double)l - md) * inv_t);
                 const uint32_t g = (k >> shift) & 15u;
 #pragma unroll
-                for (int j = 0; j < 16; j++) b[j] += (g == (uint32_t)j) ? p : 0.0f;
+                for (int j = 0; j < 16; j++) b[j] += (g == (uint32_t)j) ? p : 0.0;
             }
             block_sum_bins<16>(b, bins);
             // Every thread holds the same totals: descend identically.
@@ -192,45 +194,48 @@ __global__ void __launch_bounds__(NT) sample_kernel(int32_t *out, const float *x
 
     // ---- the pick, in index order ----
     const int chunk = (V + NT - 1) / NT, lo = tid * chunk, hi = min(V, lo + chunk);
-    float s = 0.0f;
+    double s = 0.0;
     for (int v = lo; v < hi; v++) {
         const float l = row[v];
-        if (l == l && fkey(l) >= thr) s += __expf((l - m) * inv_t);
+        if (l == l && fkey(l) >= thr) s += exp(((double)l - md) * inv_t);
     }
     // Thread 0 scans the 1024 chunk sums in order (monotone, deterministic)
     // and names the chunk that holds target = u · total.
-    __shared__ float csum[NT];
-    __shared__ float cbefore;
+    __shared__ double csum[NT];
+    __shared__ double cbefore;
     csum[tid] = s;
     __syncthreads();
     if (tid == 0) {
-        float total = 0.0f;
+        double total = 0.0;
         for (int t = 0; t < NT; t++) total += csum[t];
-        const float u = fminf(fmaxf(d.u, 0.0f), 0x1.fffffep-1f), target = u * total;
-        float acc = 0.0f;
+        const float u = fminf(fmaxf(d.u, 0.0f), 0x1.fffffep-1f);
+        const double target = (double)u * total;
+        double acc = 0.0;
         int pick = -1, last = -1;
-        float pick_before = 0.0f;
+        double pick_before = 0.0;
         for (int t = 0; t < NT; t++) {
-            if (csum[t] > 0.0f) {
+            if (csum[t] > 0.0) {
                 last = t;
                 if (pick < 0 && target < acc + csum[t]) { pick = t; pick_before = acc; }
             }
             acc += csum[t];
         }
-        if (pick < 0) { pick = last; pick_before = acc - (last >= 0 ? csum[last] : 0.0f); }
+        if (pick < 0) { pick = last; pick_before = acc - (last >= 0 ? csum[last] : 0.0); }
         found = pick;   // the chunk, for now
         cbefore = target - pick_before;
     }
     __syncthreads();
     if (tid == found) {
         // Same additions in the same order as the chunk sum; past the end
-        // (rounding) the chunk's last kept id is taken.
-        float acc = 0.0f;
+        // (rounding) the chunk's last id with mass is taken.
+        double acc = 0.0;
         int r = -1;
         for (int v = lo; v < hi; v++) {
             const float l = row[v];
             if (l == l && fkey(l) >= thr) {
-                acc += __expf((l - m) * inv_t);
+                const double p = exp(((double)l - md) * inv_t);
+                if (!(p > 0.0)) continue;
+                acc += p;
                 r = v;
                 if (cbefore < acc) break;
             }
