@@ -1,6 +1,7 @@
 // The engine: batched forward passes over many sequences, each with its own
 // KV cache. Token ids or input embeddings in; logits and/or final-norm hidden
-// states out. This is the CPU f32 reference path (the KV cache is f32 too).
+// states out. The device (gc_device) picks the backend that runs it: the CPU
+// f32 reference path (KV cache f32 too) or CUDA (bf16 weights and KV cache).
 #ifndef GCACHE_ENGINE_H
 #define GCACHE_ENGINE_H
 #include "gcache/model.h"

@@ -31,7 +31,9 @@ void gc_kv_free(gc_kv *kv);
 
 // Positions held; the next appended token gets position gc_kv_len().
 int64_t gc_kv_len(const gc_kv *kv);
-// Bytes of K and V the value covers: len × layers × 2 × kv_heads × head_dim × 4.
+// Bytes of K and V the value covers, as the engine's device stores them:
+// len × layers × 2 × kv_heads × head_dim × element bytes (4 on the CPU,
+// f32; 2 on CUDA, bf16).
 size_t gc_kv_bytes(const gc_kv *kv);
 // Bytes of the blocks this value references (counted once each, whole blocks).
 size_t gc_kv_block_bytes(const gc_kv *kv);

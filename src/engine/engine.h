@@ -1,9 +1,10 @@
-// Internal engine layout shared by engine/ and kv/.
+// Internal engine layout shared by engine/, kv/ and the backends.
 #ifndef GC_ENGINE_ENGINE_H
 #define GC_ENGINE_ENGINE_H
 #include "gcache/engine.h"
 #include "model/model.h"
 #include "kv/kv_internal.h"
+#include "backend/backend.h"
 #include "core/threads.h"
 
 struct gc_engine {
@@ -12,11 +13,13 @@ struct gc_engine {
     float *inv_freq;   // (hd/2) RoPE inverse frequencies, f32 exactly as HF computes them
     gc_kv_pool pool;   // every cache of this engine lives here
     gc_pool *threads;  // the CPU kernels' threads (p.n_threads; 0 = gc_threads_default())
-    struct gc_cuda_ctx *cuda;   // device state when p.device is GC_DEVICE_CUDA, else NULL
+    const gc_backend *be;   // the device's operations (gc_backend_cpu or gc_backend_cuda)
+    void *be_state;         // ... and the state be->init made for this engine
 };
 
 // Checks a batch of steps (caches, ids in range, context length, no cache
-// twice) and sums their positions into *T. Shared by the CPU and CUDA paths.
+// twice) and sums their positions into *T (gc_engine_forward, before it
+// builds the step plan).
 gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T);
 
 #endif

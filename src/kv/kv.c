@@ -1,7 +1,6 @@
 // Cache values over the block pool: spans, sharing, slicing, scaling.
 #include "kv/kv_internal.h"
 #include "engine/engine.h"
-#include "backend/cuda/cuda_backend.h"
 #include "core/error.h"
 #include "core/vec.h"
 #include <stdlib.h>
@@ -67,7 +66,7 @@ void gc_kv_free(gc_kv *kv) {
 int64_t gc_kv_len(const gc_kv *kv) { return kv->len; }
 
 size_t gc_kv_bytes(const gc_kv *kv) {
-    return (size_t)kv->len * (size_t)kv->pool->n_layers * 2 * (size_t)kv->pool->row * sizeof(float);
+    return (size_t)kv->len * (size_t)kv->pool->n_layers * 2 * (size_t)kv->pool->row * kv->pool->elem_bytes;
 }
 
 size_t gc_kv_block_bytes(const gc_kv *kv) {
@@ -77,7 +76,7 @@ size_t gc_kv_block_bytes(const gc_kv *kv) {
         for (int j = 0; j < i && !seen; j++) seen = kv->spans[j].b == kv->spans[i].b;
         if (!seen) n++;
     }
-    return n * kv->pool->block_floats * kv->pool->elem_bytes;
+    return n * kv->pool->block_elems * kv->pool->elem_bytes;
 }
 
 static gc_status check_idle(const gc_kv *kv) {
@@ -159,14 +158,9 @@ gc_status gc_kv_concat(gc_kv *const *parts, int n, gc_kv **out) {
     return GC_OK;
 }
 
-// Device pools (pool->dev): element offset of slot idx in the K (kind 0) or
-// V (kind 1) plane of layer l of a block; data moves through the backend.
-static size_t plane_off(const gc_kv_pool *p, int64_t l, int kind, int64_t idx) {
-    return ((size_t)(l * 2 + kind) * GC_KV_BLOCK + (size_t)idx) * (size_t)p->row;
-}
-
-// Device pools: positions [p0, p0+n) of layer l into k / v (n × row f32), scales applied.
-static gc_status dev_read_range(const gc_kv *kv, int64_t l, int64_t p0, int64_t n, float *k, float *v) {
+// Positions [p0, p0+n) of layer l into k / v (n × row f32), scales applied;
+// the elements come through the backend (kv_get).
+static gc_status read_range(const gc_kv *kv, int64_t l, int64_t p0, int64_t n, float *k, float *v) {
     const gc_kv_pool *P = kv->pool;
     const int64_t row = P->row;
     int64_t pos = 0;
@@ -176,8 +170,8 @@ static gc_status dev_read_range(const gc_kv *kv, int64_t l, int64_t p0, int64_t 
         if (b > a) {
             int64_t idx = s->off + (a - pos), m = b - a;
             float *dk = k + (a - p0) * row, *dv = v + (a - p0) * row;
-            GC_TRY(gc_cuda_kv_get(P->dev, s->b->data, plane_off(P, l, 0, idx), (size_t)(m * row), dk));
-            GC_TRY(gc_cuda_kv_get(P->dev, s->b->data, plane_off(P, l, 1, idx), (size_t)(m * row), dv));
+            GC_TRY(P->be->kv_get(P->be_state, s->b->data, gc_kv_plane_off(P, l, 0, idx), (size_t)(m * row), dk));
+            GC_TRY(P->be->kv_get(P->be_state, s->b->data, gc_kv_plane_off(P, l, 1, idx), (size_t)(m * row), dv));
             float ks = s->k_scale ? s->k_scale[l] : 1.0f, vs = s->v_scale ? s->v_scale[l] : 1.0f;
             for (int64_t j = 0; j < m * row; j++) {
                 dk[j] *= ks;
@@ -200,19 +194,7 @@ static void locate(const gc_kv *kv, int64_t p, int *si, int *so) {
 gc_status gc_kv_read(const gc_kv *kv, int64_t l, int64_t p, float *k, float *v) {
     if (l < 0 || l >= kv->pool->n_layers || p < 0 || p >= kv->len)
         return gc_fail(GC_ERR_RANGE, "kv_read: layer %lld / position %lld out of range", (long long)l, (long long)p);
-    int si, so;
-    locate(kv, p, &si, &so);
-    const gc_kv_span *s = &kv->spans[si];
-    int64_t row = kv->pool->row, idx = s->off + so;
-    if (kv->pool->dev) return dev_read_range(kv, l, p, 1, k, v);
-    float ks = s->k_scale ? s->k_scale[l] : 1.0f, vs = s->v_scale ? s->v_scale[l] : 1.0f;
-    const float *kr = gc_kv_block_k(kv->pool, s->b, l) + idx * row;
-    const float *vr = gc_kv_block_v(kv->pool, s->b, l) + idx * row;
-    for (int64_t i = 0; i < row; i++) {
-        k[i] = kr[i] * ks;
-        v[i] = vr[i] * vs;
-    }
-    return GC_OK;
+    return read_range(kv, l, p, 1, k, v);
 }
 
 // Splits spans so that position p starts a span (p in (0, len)).
@@ -336,21 +318,18 @@ gc_status gc_kv_clone(const gc_kv *kv, gc_kv **out) {
     GC_TRY(check_idle(kv));
     gc_kv *r;
     GC_TRY(gc_kv_new(kv->e, &r));
-    const int64_t L = kv->pool->n_layers, row = kv->pool->row;
+    const gc_kv_pool *P = kv->pool;
+    const int64_t L = P->n_layers, row = P->row;
     for (int i = 0; i < kv->n_spans; i++) {
         const gc_kv_span *s = &kv->spans[i];
         gc_kv_block *b;
         gc_status st = gc_kv_block_alloc(kv->pool, &b);
         if (st != GC_OK) { gc_kv_free(r); return st; }
-        for (int64_t l = 0; l < L && kv->pool->dev; l++) {
+        for (int64_t l = 0; l < L; l++) {
             for (int kind = 0; kind < 2 && st == GC_OK; kind++)
-                st = gc_cuda_kv_copy(kv->pool->dev, b->data, plane_off(kv->pool, l, kind, 0), s->b->data,
-                                     plane_off(kv->pool, l, kind, s->off), (size_t)(s->n * row));
+                st = P->be->kv_copy(P->be_state, b->data, gc_kv_plane_off(P, l, kind, 0), s->b->data,
+                                    gc_kv_plane_off(P, l, kind, s->off), (size_t)(s->n * row));
             if (st != GC_OK) { gc_kv_block_release(kv->pool, b); gc_kv_free(r); return st; }
-        }
-        for (int64_t l = 0; l < L && !kv->pool->dev; l++) {
-            memcpy(gc_kv_block_k(kv->pool, b, l), gc_kv_block_k(kv->pool, s->b, l) + s->off * row, (size_t)(s->n * row) * sizeof(float));
-            memcpy(gc_kv_block_v(kv->pool, b, l), gc_kv_block_v(kv->pool, s->b, l) + s->off * row, (size_t)(s->n * row) * sizeof(float));
         }
         b->used = s->n;
         gc_kv_span c = *s;
@@ -365,10 +344,11 @@ gc_status gc_kv_clone(const gc_kv *kv, gc_kv **out) {
     return GC_OK;
 }
 
-// wsum on a device pool: per layer, each part's last Lmin positions come to
-// the host (scales applied), are summed in the CPU path's order, and go back
-// as bf16 into the reserved slots (runs of consecutive slots per copy).
-static gc_status dev_wsum(gc_kv *const *parts, const float *w, int n, int64_t Lmin, gc_kv_pool *pool,
+// Per layer, each part's last Lmin positions come out of the backend as f32
+// (scales applied), are summed in part order (a[j] = Σ_i w_i · part_i[j],
+// from 0), and go back into the reserved slots (runs of consecutive slots
+// per copy; the backend stores them at its precision).
+static gc_status wsum_layers(gc_kv *const *parts, const float *w, int n, int64_t Lmin, gc_kv_pool *pool,
                           const gc_kv_slot *slots) {
     const int64_t row = pool->row;
     const size_t sz = (size_t)(Lmin * row) * sizeof(float);
@@ -378,7 +358,7 @@ static gc_status dev_wsum(gc_kv *const *parts, const float *w, int n, int64_t Lm
         memset(ak, 0, sz);
         memset(av, 0, sz);
         for (int i = 0; st == GC_OK && i < n; i++) {
-            st = dev_read_range(parts[i], l, parts[i]->len - Lmin, Lmin, tk, tv);
+            st = read_range(parts[i], l, parts[i]->len - Lmin, Lmin, tk, tv);
             for (int64_t j = 0; st == GC_OK && j < Lmin * row; j++) {
                 ak[j] += w[i] * tk[j];
                 av[j] += w[i] * tv[j];
@@ -387,11 +367,11 @@ static gc_status dev_wsum(gc_kv *const *parts, const float *w, int n, int64_t Lm
         for (int64_t p = 0; st == GC_OK && p < Lmin;) {
             int64_t q = p + 1;
             while (q < Lmin && slots[q].b == slots[p].b && slots[q].idx == slots[q - 1].idx + 1) q++;
-            st = gc_cuda_kv_set(pool->dev, slots[p].b->data, plane_off(pool, l, 0, slots[p].idx), (size_t)((q - p) * row),
-                                ak + p * row);
+            st = pool->be->kv_set(pool->be_state, slots[p].b->data, gc_kv_plane_off(pool, l, 0, slots[p].idx),
+                                  (size_t)((q - p) * row), ak + p * row);
             if (st == GC_OK)
-                st = gc_cuda_kv_set(pool->dev, slots[p].b->data, plane_off(pool, l, 1, slots[p].idx),
-                                    (size_t)((q - p) * row), av + p * row);
+                st = pool->be->kv_set(pool->be_state, slots[p].b->data, gc_kv_plane_off(pool, l, 1, slots[p].idx),
+                                      (size_t)((q - p) * row), av + p * row);
             p = q;
         }
     }
@@ -412,32 +392,12 @@ gc_status gc_kv_wsum(gc_kv *const *parts, const float *w, int n, gc_kv **out) {
     GC_TRY(gc_kv_new(parts[0]->e, &r));
     if (Lmin == 0) { *out = r; return GC_OK; }
     gc_kv_pool *pool = r->pool;
-    const int64_t NL = pool->n_layers, row = pool->row;
     gc_kv_slot *slots = malloc((size_t)Lmin * sizeof *slots);
-    float *k = malloc((size_t)row * sizeof(float)), *v = malloc((size_t)row * sizeof(float));
-    gc_status st = GC_OK;
-    if (!slots || !k || !v) st = gc_fail(GC_ERR_OOM, "out of memory");
+    gc_status st = slots ? GC_OK : gc_fail(GC_ERR_OOM, "out of memory");
     if (st == GC_OK) st = gc_kv_reserve_append(r, Lmin, slots);
-    if (st == GC_OK && pool->dev) st = dev_wsum(parts, w, n, Lmin, pool, slots);
-    for (int64_t p = 0; st == GC_OK && !pool->dev && p < Lmin; p++) {
-        for (int64_t l = 0; l < NL; l++) {
-            float *dk = gc_kv_block_k(pool, slots[p].b, l) + slots[p].idx * row;
-            float *dv = gc_kv_block_v(pool, slots[p].b, l) + slots[p].idx * row;
-            memset(dk, 0, (size_t)row * sizeof(float));
-            memset(dv, 0, (size_t)row * sizeof(float));
-            for (int i = 0; i < n; i++) {
-                gc_kv_read(parts[i], l, parts[i]->len - Lmin + p, k, v);
-                for (int64_t j = 0; j < row; j++) {
-                    dk[j] += w[i] * k[j];
-                    dv[j] += w[i] * v[j];
-                }
-            }
-        }
-    }
+    if (st == GC_OK) st = wsum_layers(parts, w, n, Lmin, pool, slots);
     if (st == GC_OK) gc_kv_commit(r, Lmin);
     free(slots);
-    free(k);
-    free(v);
     if (st != GC_OK) { gc_kv_free(r); return st; }
     *out = r;
     return GC_OK;

@@ -2,27 +2,30 @@
 #ifndef GC_KV_INTERNAL_H
 #define GC_KV_INTERNAL_H
 #include "gcache/kv.h"
+#include "backend/backend.h"
 
-// One block: GC_KV_BLOCK positions of every layer. data layout
-// [layer][0 = K, 1 = V][GC_KV_BLOCK][row] with row = kv_heads × head_dim floats.
+// One block: GC_KV_BLOCK positions of every layer, block_elems elements in
+// the layout [layer][0 = K, 1 = V][GC_KV_BLOCK][row], row = kv_heads ×
+// head_dim (element offsets: gc_kv_plane_off). data is the backend's storage
+// (f32 host memory on the CPU, bf16 device memory on CUDA): only the backend
+// dereferences it; kv/ moves elements through the pool's backend table.
 typedef struct gc_kv_block {
     int refs;             // spans (in any value) that reference the block
     int used;             // positions written (a prefix of the block)
     struct gc_kv_block *next_free;
-    float *data;
+    void *data;
 } gc_kv_block;
 
 typedef struct gc_kv_pool {
     int64_t n_layers, row;       // row = kv_heads × head_dim
-    size_t block_floats;         // n_layers × 2 × GC_KV_BLOCK × row
+    size_t block_elems;          // n_layers × 2 × GC_KV_BLOCK × row
+    size_t elem_bytes;           // what the backend stores per element (be->kv_elem_bytes)
     int64_t max_blocks;          // 0 = no limit
     int64_t live_blocks;         // allocated and not free
     gc_kv_block *free_list;
     int64_t n_free;
-    // CUDA: block data lives on the device as bf16 (data is then a device
-    // address, never dereferenced on the host; see backend/cuda/cuda_backend.h).
-    void *dev;                   // the CUDA context, or NULL for host blocks
-    size_t elem_bytes;           // 4 (host f32) or 2 (device bf16)
+    const gc_backend *be;        // owner of the block storage
+    void *be_state;
 } gc_kv_pool;
 
 // A run of consecutive positions inside one block, with optional per-layer
@@ -46,17 +49,18 @@ struct gc_kv {
     int spans_before, tail_n_before;
 };
 
-gc_status gc_kv_pool_init(gc_kv_pool *p, int64_t n_layers, int64_t row, size_t max_bytes);
+// max_bytes caps the bytes the backend stores for blocks (0 = no cap).
+gc_status gc_kv_pool_init(gc_kv_pool *p, int64_t n_layers, int64_t row, size_t max_bytes, const gc_backend *be,
+                          void *be_state);
 void gc_kv_pool_destroy(gc_kv_pool *p);
 // A fresh block with refs = 1, used = 0; GC_ERR_OOM when the limit is hit.
 gc_status gc_kv_block_alloc(gc_kv_pool *p, gc_kv_block **out);
 void gc_kv_block_release(gc_kv_pool *p, gc_kv_block *b);
 
-static inline float *gc_kv_block_k(const gc_kv_pool *p, const gc_kv_block *b, int64_t l) {
-    return b->data + (size_t)(l * 2) * GC_KV_BLOCK * (size_t)p->row;
-}
-static inline float *gc_kv_block_v(const gc_kv_pool *p, const gc_kv_block *b, int64_t l) {
-    return b->data + (size_t)(l * 2 + 1) * GC_KV_BLOCK * (size_t)p->row;
+// Element offset of position idx of the K (kind 0) or V (kind 1) plane of
+// layer l inside a block.
+static inline size_t gc_kv_plane_off(const gc_kv_pool *p, int64_t l, int kind, int64_t idx) {
+    return ((size_t)(l * 2 + kind) * GC_KV_BLOCK + (size_t)idx) * (size_t)p->row;
 }
 
 // Where the forward pass writes one new position.

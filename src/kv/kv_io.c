@@ -11,7 +11,6 @@
 // embedding, so a cache saved with another model is refused.
 #include "kv/kv_internal.h"
 #include "engine/engine.h"
-#include "backend/cuda/cuda_backend.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "core/hash.h"
@@ -62,17 +61,13 @@ gc_status gc_kv_save(const gc_kv *kv, const char *path) {
         if (s->k_scale) put(&b, s->k_scale, (size_t)L * sizeof(float));
         if (s->v_scale) put(&b, s->v_scale, (size_t)L * sizeof(float));
         if (s->gate) put(&b, s->gate, (size_t)L);
-        for (int64_t l = 0; l < L && !P->dev; l++) {
-            put(&b, gc_kv_block_k(P, s->b, l) + s->off * row, (size_t)(s->n * row) * sizeof(float));
-            put(&b, gc_kv_block_v(P, s->b, l) + s->off * row, (size_t)(s->n * row) * sizeof(float));
-        }
-        // Device blocks: staged through f32 copies (bf16 values widen exactly).
-        for (int64_t l = 0; l < L && P->dev && !b.oom; l++) {
+        // Staged through f32 copies from the backend (bf16 values widen exactly).
+        for (int64_t l = 0; l < L && !b.oom; l++) {
             float *tmp = malloc((size_t)(s->n * row) * sizeof(float));
             if (!tmp) { b.oom = true; break; }
             for (int kind = 0; kind < 2; kind++) {
-                size_t off = ((size_t)(l * 2 + kind) * GC_KV_BLOCK + (size_t)s->off) * (size_t)row;
-                gc_status ds = gc_cuda_kv_get(P->dev, s->b->data, off, (size_t)(s->n * row), tmp);
+                gc_status ds = P->be->kv_get(P->be_state, s->b->data, gc_kv_plane_off(P, l, kind, s->off),
+                                             (size_t)(s->n * row), tmp);
                 if (ds != GC_OK) { free(tmp); free(b.p); return ds; }
                 put(&b, tmp, (size_t)(s->n * row) * sizeof(float));
             }
@@ -152,23 +147,19 @@ gc_status gc_kv_load(gc_engine *e, const char *path, gc_kv **out) {
         // Positions go in as plain appends; the span's modifiers are then set
         // on exactly its range (gc_kv_scale splits spans at the boundaries).
         if ((s = gc_kv_reserve_append(kv, n, slots)) != GC_OK) break;
-        for (int64_t l = 0; l < L && !P->dev; l++) {
-            for (uint32_t j = 0; j < n; j++) get(&r, gc_kv_block_k(P, slots[j].b, l) + slots[j].idx * row, (size_t)row * sizeof(float));
-            for (uint32_t j = 0; j < n; j++) get(&r, gc_kv_block_v(P, slots[j].b, l) + slots[j].idx * row, (size_t)row * sizeof(float));
-        }
-        // Device blocks: each run of consecutive slots in one block is one copy.
-        for (int64_t l = 0; l < L && P->dev && s == GC_OK; l++)
+        // Into the backend: each run of consecutive slots in one block is one copy.
+        for (int64_t l = 0; l < L && s == GC_OK; l++)
             for (int kind = 0; kind < 2 && s == GC_OK; kind++) {
                 const uint8_t *src = r.p + r.pos;
                 r.pos += (size_t)n * (size_t)row * sizeof(float);
                 for (uint32_t j = 0; j < n && s == GC_OK;) {
                     uint32_t k = j + 1;
                     while (k < n && slots[k].b == slots[j].b && slots[k].idx == slots[k - 1].idx + 1) k++;
-                    size_t off = ((size_t)(l * 2 + kind) * GC_KV_BLOCK + (size_t)slots[j].idx) * (size_t)row;
                     float *tmp = malloc((size_t)(k - j) * (size_t)row * sizeof(float));   // src may be unaligned
                     if (!tmp) { s = gc_fail(GC_ERR_OOM, "out of memory"); break; }
                     memcpy(tmp, src + (size_t)j * (size_t)row * sizeof(float), (size_t)(k - j) * (size_t)row * sizeof(float));
-                    s = gc_cuda_kv_set(P->dev, slots[j].b->data, off, (size_t)(k - j) * (size_t)row, tmp);
+                    s = P->be->kv_set(P->be_state, slots[j].b->data, gc_kv_plane_off(P, l, kind, slots[j].idx),
+                                      (size_t)(k - j) * (size_t)row, tmp);
                     free(tmp);
                     j = k;
                 }

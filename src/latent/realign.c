@@ -7,7 +7,6 @@
 #include "model/model.h"
 #include "latent/realign_cache.h"
 #include "engine/engine.h"
-#include "backend/cuda/cuda_backend.h"
 #include "format/quant.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -227,8 +226,8 @@ void gc_realign_apply(const gc_realign *r, const float *h, float *e) {
 }
 
 gc_status gc_realign_apply_rows(const gc_realign *r, gc_engine *e, const float *h, int64_t n, float *out) {
-    if (e && e->cuda)
-        return gc_cuda_realign_rows(e, r->id, r->identity ? NULL : r->wa_t, r->D, r->target_norm, h, n, out);
+    if (e && e->be->realign_rows)   // the backend keeps its own copy of the map (CUDA)
+        return e->be->realign_rows(e->be_state, r->id, r->identity ? NULL : r->wa_t, r->D, r->target_norm, h, n, out);
     for (int64_t i = 0; i < n; i++) gc_realign_apply(r, h + i * r->D, out + i * r->D);
     return GC_OK;
 }

@@ -8,11 +8,13 @@
 //             (o-proj and down-proj accumulate into the residual: beta = 1).
 //   KV blocks bf16, same [layer][K/V][GC_KV_BLOCK][kv_heads·head_dim] layout
 //             as the host pool, carved out of large device chunks.
-// Without nvcc the library is built with cuda_stub.c: every entry point
-// returns GC_ERR_UNSUPPORTED and gc_cuda_device_count() is 0.
+// Without nvcc the library is built with cuda_stub.c: every entry point (and
+// gc_backend_cuda's init) returns GC_ERR_UNSUPPORTED and gc_cuda_device_count() is 0.
+// Private to backend/cuda/ and its tests: nothing above the engine includes it.
 #ifndef GC_BACKEND_CUDA_BACKEND_H
 #define GC_BACKEND_CUDA_BACKEND_H
 #include "gcache/engine.h"
+#include "backend/backend.h"
 #include "format/tensor.h"
 
 #ifdef __cplusplus
@@ -22,24 +24,10 @@ extern "C" {
 // Number of usable CUDA devices (0 without a driver, a GPU or CUDA support).
 int gc_cuda_device_count(void);
 
-// Called by gc_engine_new when p.device is GC_DEVICE_CUDA: uploads the
-// weights, creates the stream and cuBLAS handle, and points the KV pool at
-// device storage (e->cuda, e->pool.dev). Cleans up after itself on failure.
-gc_status gc_cuda_engine_init(gc_engine *e);
-// Frees everything gc_cuda_engine_init made (after the pool is destroyed).
-void gc_cuda_engine_free(gc_engine *e);
-// gc_engine_forward on the device; same contract as the CPU path.
-gc_status gc_cuda_forward(gc_engine *e, gc_seq_step *steps, int n_steps);
-
-// ---- KV block storage (dev = the pool's dev pointer) ----
-// A block's storage: elems bf16 elements of device memory, owned by the
-// context (freed with it). GC_ERR_OOM when the device is full.
-gc_status gc_cuda_kv_block_new(void *dev, size_t elems, void **data);
-// Elements [off, off+n) of a block, converted to / from f32 on the host.
-gc_status gc_cuda_kv_get(void *dev, const void *data, size_t off, size_t n, float *dst);
-gc_status gc_cuda_kv_set(void *dev, void *data, size_t off, size_t n, const float *src);
-// Device-to-device copy of n elements between blocks.
-gc_status gc_cuda_kv_copy(void *dev, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n);
+// The engine reaches this backend through gc_backend_cuda (backend/backend.h):
+// init uploads the weights and makes the stream and cuBLAS handle; KV blocks
+// are bf16 device memory carved out of large chunks; run_step is one step plan
+// on the device; realign_rows keeps the engine's realignment map there.
 
 // ---- latent realignment on the device ----
 // e (n, D) = h (n, D) · W_a, each row rescaled to target_norm / max(‖e‖, 1e-6)
@@ -49,12 +37,6 @@ typedef struct gc_cuda_realign gc_cuda_realign;
 gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out);
 void gc_cuda_realign_free(gc_cuda_realign *r);
 gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out);
-// gc_cuda_realign_apply through a map the engine keeps: made from wa_t on
-// the first call with a given key (and remade when the key changes). key:
-// an identifier unique to the map's source (gc_realign's id).
-gc_status gc_cuda_realign_rows(gc_engine *e, uint64_t key, const double *wa_t, int64_t D, double target_norm,
-                               const float *h, int64_t n, float *out);
-
 // ---- single kernels on host arrays, for tests (tests/unit/test_cuda.c) ----
 // Each uploads its inputs, fills the device outputs with NaN, runs the kernel
 // the engine uses and copies the outputs back as f32.

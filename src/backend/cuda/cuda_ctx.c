@@ -279,7 +279,9 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
     return GC_OK;
 }
 
-gc_status gc_cuda_engine_init(gc_engine *e) {
+// The table's init: weights uploaded, stream and cuBLAS handle made.
+static gc_status cu_init(gc_engine *e, void **state) {
+    *state = NULL;
     if (e->p.device != GC_DEVICE_CUDA) return gc_fail(GC_ERR_INVALID_ARG, "unknown engine device %d", e->p.device);
     gc_cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return gc_fail(GC_ERR_OOM, "out of memory");
@@ -288,31 +290,15 @@ gc_status gc_cuda_engine_init(gc_engine *e) {
         ctx_free(c);
         return s;
     }
-    e->cuda = c;
-    e->pool.dev = c;
-    e->pool.elem_bytes = 2;
-    size_t bb = e->pool.block_floats * 2;
-    e->pool.max_blocks = e->p.kv_pool_bytes ? (int64_t)(e->p.kv_pool_bytes / bb) : 0;
-    if (e->p.kv_pool_bytes && e->pool.max_blocks < 1) {
-        e->cuda = NULL;
-        e->pool.dev = NULL;
-        ctx_free(c);
-        return gc_fail(GC_ERR_INVALID_ARG, "KV pool limit of %zu bytes is below one block (%zu bytes)",
-                       e->p.kv_pool_bytes, bb);
-    }
+    *state = c;
     return GC_OK;
 }
 
-void gc_cuda_engine_free(gc_engine *e) {
-    if (!e || !e->cuda) return;
-    ctx_free(e->cuda);
-    e->cuda = NULL;
-    e->pool.dev = NULL;
-}
+static void cu_release(void *state) { ctx_free(state); }
 
-// ---- KV block storage ----
+// ---- KV block storage: bf16 device memory ----
 
-gc_status gc_cuda_kv_block_new(void *dev, size_t elems, void **data) {
+static gc_status cu_kv_block_new(void *dev, size_t elems, void **data) {
     gc_cuda_ctx *c = dev;
     const size_t bytes = (elems * 2 + 255) & ~(size_t)255;
     if (c->chunk_left < bytes) {
@@ -348,7 +334,11 @@ gc_status gc_cuda_kv_block_new(void *dev, size_t elems, void **data) {
     return GC_OK;
 }
 
-gc_status gc_cuda_kv_get(void *dev, const void *data, size_t off, size_t n, float *dst) {
+// Blocks live in the context's chunks until it is freed (the pool recycles
+// them through its free list).
+static void cu_kv_block_free(void *dev, void *data) { (void)dev; (void)data; }
+
+static gc_status cu_kv_get(void *dev, const void *data, size_t off, size_t n, float *dst) {
     gc_cuda_ctx *c = dev;
     if (!n) return GC_OK;
     bf16_t *tmp = malloc(n * 2);
@@ -361,7 +351,7 @@ gc_status gc_cuda_kv_get(void *dev, const void *data, size_t off, size_t n, floa
     return GC_OK;
 }
 
-gc_status gc_cuda_kv_set(void *dev, void *data, size_t off, size_t n, const float *src) {
+static gc_status cu_kv_set(void *dev, void *data, size_t off, size_t n, const float *src) {
     gc_cuda_ctx *c = dev;
     if (!n) return GC_OK;
     bf16_t *tmp = malloc(n * 2);
@@ -374,7 +364,7 @@ gc_status gc_cuda_kv_set(void *dev, void *data, size_t off, size_t n, const floa
     return GC_OK;
 }
 
-gc_status gc_cuda_kv_copy(void *dev, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n) {
+static gc_status cu_kv_copy(void *dev, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n) {
     gc_cuda_ctx *c = dev;
     if (!n) return GC_OK;
     CU_TRY(cudaMemcpyAsync((bf16_t *)dst + dst_off, (const bf16_t *)src + src_off, n * 2, cudaMemcpyDeviceToDevice,
@@ -399,12 +389,12 @@ void gc_cuda_realign_free(gc_cuda_realign *r) {
     free(r);
 }
 
-gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out) {
+static gc_status realign_make(gc_cuda_ctx *c, const double *wa_t, int64_t D, double target_norm,
+                              gc_cuda_realign **out) {
     *out = NULL;
-    if (!e->cuda) return gc_fail(GC_ERR_INVALID_ARG, "realign on the device needs an engine with device = cuda");
     gc_cuda_realign *r = calloc(1, sizeof *r);
     if (!r) return gc_fail(GC_ERR_OOM, "out of memory");
-    r->c = e->cuda;
+    r->c = c;
     r->D = D;
     r->target = target_norm;
     if (wa_t) {
@@ -420,6 +410,13 @@ gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, doubl
     }
     *out = r;
     return GC_OK;
+}
+
+gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out) {
+    *out = NULL;
+    if (e->be != &gc_backend_cuda || !e->be_state)
+        return gc_fail(GC_ERR_INVALID_ARG, "realign on the device needs an engine with device = cuda");
+    return realign_make(e->be_state, wa_t, D, target_norm, out);
 }
 
 gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out) {
@@ -453,17 +450,33 @@ gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, f
     return GC_OK;
 }
 
-gc_status gc_cuda_realign_rows(gc_engine *e, uint64_t key, const double *wa_t, int64_t D, double target_norm,
-                               const float *h, int64_t n, float *out) {
-    gc_cuda_ctx *c = e->cuda;
-    if (!c) return gc_fail(GC_ERR_INVALID_ARG, "realign on the device needs an engine with device = cuda");
+// The table's realign_rows: through the map the context keeps, made from
+// wa_t on the first call with a given key (and remade when the key changes).
+static gc_status cu_realign_rows(void *state, uint64_t key, const double *wa_t, int64_t D, double target_norm,
+                                 const float *h, int64_t n, float *out) {
+    gc_cuda_ctx *c = state;
     if (!c->ra || c->ra_key != key) {
         gc_cuda_realign_free(c->ra);
         c->ra = NULL;
-        GC_TRY(gc_cuda_realign_new(e, wa_t, D, target_norm, &c->ra));
+        GC_TRY(realign_make(c, wa_t, D, target_norm, &c->ra));
         c->ra_key = key;
     }
     return gc_cuda_realign_apply(c->ra, h, n, out);
 }
+
+const gc_backend gc_backend_cuda = {
+    .name = "cuda",
+    .device = GC_DEVICE_CUDA,
+    .kv_elem_bytes = sizeof(bf16_t),
+    .init = cu_init,
+    .free = cu_release,
+    .kv_block_new = cu_kv_block_new,
+    .kv_block_free = cu_kv_block_free,
+    .kv_get = cu_kv_get,
+    .kv_set = cu_kv_set,
+    .kv_copy = cu_kv_copy,
+    .run_step = gc_cu_run_step,
+    .realign_rows = cu_realign_rows,
+};
 
 #endif

@@ -511,39 +511,19 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
     return GC_OK;
 }
 
-gc_status gc_cuda_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
-    gc_cuda_ctx *c = e->cuda;
-    if (!c) return gc_fail(GC_ERR_INVALID_ARG, "engine was not created with device = cuda");
-    int64_t T = 0;
-    GC_TRY(gc_engine_validate_steps(e, st, n_steps, &T));
-    gc_kv_slot *slots = malloc((size_t)T * sizeof *slots);
-    seq_out *so = malloc((size_t)n_steps * sizeof *so);
-    if (!slots || !so) {
-        free(slots);
-        free(so);
-        return gc_fail(GC_ERR_OOM, "out of memory");
-    }
-    for (int s = 0, r = 0; s < n_steps; r += (int)st[s].n, s++) {
-        gc_status rs = gc_kv_reserve_append(st[s].kv, st[s].n, slots + r);
-        if (rs != GC_OK) {
-            for (int j = 0; j < s; j++) gc_kv_rollback(st[j].kv);
-            free(slots);
-            free(so);
-            return rs;
-        }
-    }
-    gc_status status = forward(e, c, st, n_steps, T, slots, so);
+// The table's run_step: the engine has validated the steps and reserved
+// their slots, and commits or rolls back after.
+gc_status gc_cu_run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
+    gc_cuda_ctx *c = state;
+    seq_out *so = malloc((size_t)(plan->n_steps > 0 ? plan->n_steps : 1) * sizeof *so);
+    if (!so) return gc_fail(GC_ERR_OOM, "out of memory");
+    gc_status status = forward(e, c, plan->steps, plan->n_steps, plan->T, plan->slots, so);
     if (status != GC_OK) {
         // Leave the device usable: finish what was queued, reset the split counters.
         cudaStreamSynchronize(c->stream);
         cudaGetLastError();
         if (c->counters) cudaMemset(c->counters, 0, (size_t)c->cap_counters * sizeof(int32_t));
     }
-    for (int s = 0; s < n_steps; s++) {
-        if (status == GC_OK) gc_kv_commit(st[s].kv, st[s].n);
-        else gc_kv_rollback(st[s].kv);
-    }
-    free(slots);
     free(so);
     return status;
 }

@@ -86,7 +86,7 @@ typedef struct gc_cuda_ctx {
     float *part_o, *part_ml;
     int32_t *counters;
     cu_meta meta;
-    struct gc_cuda_realign *ra;   // the realignment map last used through gc_cuda_realign_rows
+    struct gc_cuda_realign *ra;   // the realignment map last used through gc_backend_cuda.realign_rows
     uint64_t ra_key;              // ... and the key it was made for
     uint64_t gen;             // bumped whenever a buffer a graph uses moves
     uint64_t clock;
@@ -129,6 +129,8 @@ gc_status gc_cu_gemm(cublasHandle_t h, float *y, const bf16_t *x, int64_t T, con
 // Device allocation with a clear message; *p NULL on failure.
 gc_status gc_cu_malloc(void **p, size_t bytes, const char *what);
 void gc_cu_free_graphs(gc_cuda_ctx *c);
+// gc_backend_cuda's run_step (cuda_forward.c): one step plan on the device.
+gc_status gc_cu_run_step(gc_engine *e, void *state, const gc_step_plan *plan);
 // Profiling marks (no-ops unless c->prof): the time since the previous mark
 // is charged to `kind`; collect after the stream is synchronised.
 void gc_cu_prof_mark(gc_cuda_ctx *c, int kind);

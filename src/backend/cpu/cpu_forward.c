@@ -1,4 +1,5 @@
-// The batched forward pass on the CPU (f32 reference path).
+// The CPU backend: f32 host KV blocks and the batched forward pass (the f32
+// reference path), behind the table of backend/backend.h.
 //
 // All new positions of all sequences in a step are stacked into one
 // activation matrix X (T, D), T = Σ n_s, so every linear layer is one
@@ -8,7 +9,6 @@
 #include "gcache/sampler.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/qgemm.h"
-#include "backend/cuda/cuda_backend.h"
 #include "format/quant.h"
 #include "core/error.h"
 #include <math.h>
@@ -16,45 +16,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-gc_engine_params gc_engine_default_params(void) {
-    gc_engine_params p = {0};
-    return p;
-}
+// ---- KV block storage: f32 host memory ----
 
-gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine **out) {
-    gc_engine *e = calloc(1, sizeof *e);
-    if (!e) return gc_fail(GC_ERR_OOM, "out of memory");
-    e->m = m;
-    e->p = p ? *p : gc_engine_default_params();
-    int64_t hd = m->cfg.head_dim;
-    e->inv_freq = malloc((size_t)(hd / 2) * sizeof(float));
-    if (!e->inv_freq) { free(e); return gc_fail(GC_ERR_OOM, "out of memory"); }
-    // HF: inv_freq = 1 / base ** (arange(0, hd, 2).float() / hd), all in f32.
-    for (int64_t i = 0; i < hd / 2; i++) {
-        float expo = (float)(2 * i) / (float)hd;
-        e->inv_freq[i] = 1.0f / (float)pow(m->cfg.rope_theta, (double)expo);
-    }
-    gc_status st = gc_pool_new(e->p.n_threads, &e->threads);
-    if (st != GC_OK) { free(e->inv_freq); free(e); return st; }
-    st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads * hd, e->p.kv_pool_bytes);
-    if (st == GC_OK && e->p.device != GC_DEVICE_CPU) st = gc_cuda_engine_init(e);   // weights + KV blocks to the GPU
-    if (st != GC_OK) { gc_pool_free(e->threads); free(e->inv_freq); free(e); return st; }
-    *out = e;
+static gc_status kv_block_new(void *state, size_t elems, void **data) {
+    (void)state;
+    float *d = aligned_alloc(64, (elems * sizeof(float) + 63) & ~(size_t)63);
+    if (!d) return gc_fail(GC_ERR_OOM, "out of memory allocating a KV block");
+    *data = d;
     return GC_OK;
 }
 
-void gc_engine_free(gc_engine *e) {
-    if (!e) return;
-    gc_kv_pool_destroy(&e->pool);
-    gc_cuda_engine_free(e);
-    gc_pool_free(e->threads);
-    free(e->inv_freq);
-    free(e);
+static void kv_block_free(void *state, void *data) {
+    (void)state;
+    free(data);
 }
 
-const gc_model *gc_engine_model(const gc_engine *e) { return e->m; }
+static gc_status kv_get(void *state, const void *data, size_t off, size_t n, float *dst) {
+    (void)state;
+    memcpy(dst, (const float *)data + off, n * sizeof(float));
+    return GC_OK;
+}
 
-int gc_engine_n_threads(const gc_engine *e) { return gc_pool_size(e->threads); }
+static gc_status kv_set(void *state, void *data, size_t off, size_t n, const float *src) {
+    (void)state;
+    memcpy((float *)data + off, src, n * sizeof(float));
+    return GC_OK;
+}
+
+static gc_status kv_copy(void *state, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n) {
+    (void)state;
+    memmove((float *)dst + dst_off, (const float *)src + src_off, n * sizeof(float));
+    return GC_OK;
+}
+
+// Row idx of the K (kind 0) or V (kind 1) plane of layer l of a block, f32.
+static float *kv_row(const gc_kv_pool *p, const gc_kv_block *b, int64_t l, int kind, int64_t idx) {
+    return (float *)b->data + gc_kv_plane_off(p, l, kind, idx);
+}
 
 // Scratch for one step; every buffer is (T, width).
 typedef struct step_bufs {
@@ -67,10 +65,6 @@ static void free_bufs(step_bufs *b) {
     free(b->x); free(b->xn); free(b->q); free(b->k); free(b->v); free(b->att);
     free(b->tmp); free(b->gate); free(b->up); free(b->cos_t); free(b->sin_t); free(b->pos);
 }
-
-gc_device gc_engine_device(const gc_engine *e) { return e->cuda ? GC_DEVICE_CUDA : GC_DEVICE_CPU; }
-
-int64_t gc_engine_kv_live_blocks(const gc_engine *e) { return e->pool.live_blocks; }
 
 static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
     memset(b, 0, sizeof *b);
@@ -94,32 +88,6 @@ static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
         free_bufs(b);
         return gc_fail(GC_ERR_OOM, "out of memory for a step of %lld positions", (long long)T);
     }
-    return GC_OK;
-}
-
-gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {
-    const gc_model_config *c = &e->m->cfg;
-    int64_t T = 0;
-    for (int s = 0; s < n_steps; s++) {
-        const gc_seq_step *q = &st[s];
-        if (!q->kv || q->kv->e != e) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache missing or from another engine", s);
-        if (q->n < 1) return gc_fail(GC_ERR_INVALID_ARG, "step %d: no positions", s);
-        if ((q->ids == NULL) == (q->embeds == NULL))
-            return gc_fail(GC_ERR_INVALID_ARG, "step %d: give exactly one of ids / embeds", s);
-        if (q->kv->pending) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache has an open reservation", s);
-        if (q->kv->len + q->n > c->max_position)
-            return gc_fail(GC_ERR_RANGE, "sequence of %lld positions exceeds the model context of %lld",
-                           (long long)(q->kv->len + q->n), (long long)c->max_position);
-        for (int t = 0; q->ids && t < q->n; t++)
-            if (q->ids[t] < 0 || q->ids[t] >= c->vocab_size)
-                return gc_fail(GC_ERR_INVALID_ARG, "token id %d out of range [0, %lld)", q->ids[t],
-                               (long long)c->vocab_size);
-        for (int j = 0; j < s; j++)
-            if (st[j].kv == q->kv) return gc_fail(GC_ERR_INVALID_ARG, "steps %d and %d share one cache", j, s);
-        T += q->n;
-    }
-    if (T > INT32_MAX / 2) return gc_fail(GC_ERR_RANGE, "step of %lld positions is too large", (long long)T);
-    *T_out = T;
     return GC_OK;
 }
 
@@ -164,8 +132,8 @@ static void attn_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
         for (int i = 0; i < kv->n_spans; i++) {
             const gc_kv_span *sp = &kv->spans[i];
             segs[i] = (gc_attn_seg){
-                .k = gc_kv_block_k(pool, sp->b, l) + sp->off * kvd + kh * hd,
-                .v = gc_kv_block_v(pool, sp->b, l) + sp->off * kvd + kh * hd,
+                .k = kv_row(pool, sp->b, l, 0, sp->off) + kh * hd,
+                .v = kv_row(pool, sp->b, l, 1, sp->off) + kh * hd,
                 .n = sp->n,
                 .k_scale = sp->k_scale ? sp->k_scale[l] : 1.0f,
                 .v_scale = sp->v_scale ? sp->v_scale[l] : 1.0f,
@@ -220,8 +188,8 @@ static gc_status run_layers(gc_engine *e, const gc_seq_step *st, int n_steps, in
         }
         // Write this step's K/V rows into their reserved slots.
         for (int64_t r = 0; r < T; r++) {
-            memcpy(gc_kv_block_k(&e->pool, slots[r].b, l) + slots[r].idx * kvd, b->k + r * kvd, (size_t)kvd * sizeof(float));
-            memcpy(gc_kv_block_v(&e->pool, slots[r].b, l) + slots[r].idx * kvd, b->v + r * kvd, (size_t)kvd * sizeof(float));
+            memcpy(kv_row(&e->pool, slots[r].b, l, 0, slots[r].idx), b->k + r * kvd, (size_t)kvd * sizeof(float));
+            memcpy(kv_row(&e->pool, slots[r].b, l, 1, slots[r].idx), b->v + r * kvd, (size_t)kvd * sizeof(float));
         }
         aj.l = l;
         gc_pool_for(tp, (int64_t)n_steps * H, 1, attn_tasks, &aj);
@@ -242,26 +210,17 @@ done:
     return s;
 }
 
-gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
-    if (e->cuda) return gc_cuda_forward(e, st, n_steps);
+// One step of the plan on the CPU; the engine commits or rolls back.
+static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
+    (void)state;
+    gc_seq_step *st = plan->steps;
+    const int n_steps = plan->n_steps;
+    const int64_t T = plan->T;
+    const gc_kv_slot *slots = plan->slots;
     const gc_model *m = e->m;
     const gc_model_config *c = &m->cfg;
-    int64_t T = 0;
-    GC_TRY(gc_engine_validate_steps(e, st, n_steps, &T));
     step_bufs b;
     GC_TRY(alloc_bufs(&b, c, T));
-    // Slots for the new positions of every sequence (rolled back on failure).
-    gc_kv_slot *slots = malloc((size_t)T * sizeof *slots);
-    if (!slots) { free_bufs(&b); return gc_fail(GC_ERR_OOM, "out of memory"); }
-    for (int s = 0, r = 0; s < n_steps; r += (int)st[s].n, s++) {
-        gc_status rs = gc_kv_reserve_append(st[s].kv, st[s].n, slots + r);
-        if (rs != GC_OK) {
-            for (int j = 0; j < s; j++) gc_kv_rollback(st[j].kv);
-            free(slots);
-            free_bufs(&b);
-            return rs;
-        }
-    }
     const int64_t D = c->hidden_size, half = c->head_dim / 2;
 
     // Inputs and positions.
@@ -327,11 +286,29 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
         int64_t first = st[s].hidden_all ? 0 : st[s].n - 1;
         memcpy(st[s].hidden, b.xn + (r + first) * D, (size_t)((st[s].n - first) * D) * sizeof(float));
     }
-    for (int s = 0; s < n_steps; s++) {
-        if (status == GC_OK) gc_kv_commit(st[s].kv, st[s].n);
-        else gc_kv_rollback(st[s].kv);
-    }
-    free(slots);
     free_bufs(&b);
     return status;
 }
+
+static gc_status init(gc_engine *e, void **state) {
+    (void)e;
+    *state = NULL;   // the CPU path works on the engine's model and threads
+    return GC_OK;
+}
+
+static void release(void *state) { (void)state; }
+
+const gc_backend gc_backend_cpu = {
+    .name = "cpu",
+    .device = GC_DEVICE_CPU,
+    .kv_elem_bytes = sizeof(float),
+    .init = init,
+    .free = release,
+    .kv_block_new = kv_block_new,
+    .kv_block_free = kv_block_free,
+    .kv_get = kv_get,
+    .kv_set = kv_set,
+    .kv_copy = kv_copy,
+    .run_step = run_step,
+    .realign_rows = NULL,   // gc_realign_apply on the host (latent/realign.c)
+};

@@ -1,0 +1,109 @@
+// The engine: its lifecycle, and one step as every backend runs it.
+//
+// gc_engine_forward validates the batch, reserves a KV slot for every new
+// position (the caches' span lists grow, their lengths do not), hands the
+// backend one step plan (backend/backend.h), then commits every cache, or
+// rolls every one back when the backend failed: the caches change only
+// here, the same way on every device.
+#include "engine/engine.h"
+#include "core/error.h"
+#include <math.h>
+#include <stdlib.h>
+
+gc_engine_params gc_engine_default_params(void) {
+    gc_engine_params p = {0};
+    return p;
+}
+
+gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine **out) {
+    gc_engine *e = calloc(1, sizeof *e);
+    if (!e) return gc_fail(GC_ERR_OOM, "out of memory");
+    e->m = m;
+    e->p = p ? *p : gc_engine_default_params();
+    e->be = e->p.device == GC_DEVICE_CPU ? &gc_backend_cpu : &gc_backend_cuda;
+    int64_t hd = m->cfg.head_dim;
+    e->inv_freq = malloc((size_t)(hd / 2) * sizeof(float));
+    if (!e->inv_freq) { free(e); return gc_fail(GC_ERR_OOM, "out of memory"); }
+    // HF: inv_freq = 1 / base ** (arange(0, hd, 2).float() / hd), all in f32.
+    for (int64_t i = 0; i < hd / 2; i++) {
+        float expo = (float)(2 * i) / (float)hd;
+        e->inv_freq[i] = 1.0f / (float)pow(m->cfg.rope_theta, (double)expo);
+    }
+    gc_status st = gc_pool_new(e->p.n_threads, &e->threads);
+    if (st != GC_OK) { free(e->inv_freq); free(e); return st; }
+    st = e->be->init(e, &e->be_state);   // CUDA: weights to the GPU
+    if (st == GC_OK) {
+        st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads * hd, e->p.kv_pool_bytes, e->be, e->be_state);
+        if (st != GC_OK) e->be->free(e->be_state);
+    }
+    if (st != GC_OK) { gc_pool_free(e->threads); free(e->inv_freq); free(e); return st; }
+    *out = e;
+    return GC_OK;
+}
+
+void gc_engine_free(gc_engine *e) {
+    if (!e) return;
+    gc_kv_pool_destroy(&e->pool);
+    e->be->free(e->be_state);
+    gc_pool_free(e->threads);
+    free(e->inv_freq);
+    free(e);
+}
+
+const gc_model *gc_engine_model(const gc_engine *e) { return e->m; }
+
+int gc_engine_n_threads(const gc_engine *e) { return gc_pool_size(e->threads); }
+
+gc_device gc_engine_device(const gc_engine *e) { return e->be->device; }
+
+int64_t gc_engine_kv_live_blocks(const gc_engine *e) { return e->pool.live_blocks; }
+
+gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {
+    const gc_model_config *c = &e->m->cfg;
+    int64_t T = 0;
+    for (int s = 0; s < n_steps; s++) {
+        const gc_seq_step *q = &st[s];
+        if (!q->kv || q->kv->e != e) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache missing or from another engine", s);
+        if (q->n < 1) return gc_fail(GC_ERR_INVALID_ARG, "step %d: no positions", s);
+        if ((q->ids == NULL) == (q->embeds == NULL))
+            return gc_fail(GC_ERR_INVALID_ARG, "step %d: give exactly one of ids / embeds", s);
+        if (q->kv->pending) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache has an open reservation", s);
+        if (q->kv->len + q->n > c->max_position)
+            return gc_fail(GC_ERR_RANGE, "sequence of %lld positions exceeds the model context of %lld",
+                           (long long)(q->kv->len + q->n), (long long)c->max_position);
+        for (int t = 0; q->ids && t < q->n; t++)
+            if (q->ids[t] < 0 || q->ids[t] >= c->vocab_size)
+                return gc_fail(GC_ERR_INVALID_ARG, "token id %d out of range [0, %lld)", q->ids[t],
+                               (long long)c->vocab_size);
+        for (int j = 0; j < s; j++)
+            if (st[j].kv == q->kv) return gc_fail(GC_ERR_INVALID_ARG, "steps %d and %d share one cache", j, s);
+        T += q->n;
+    }
+    if (T > INT32_MAX / 2) return gc_fail(GC_ERR_RANGE, "step of %lld positions is too large", (long long)T);
+    *T_out = T;
+    return GC_OK;
+}
+
+gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
+    int64_t T = 0;
+    GC_TRY(gc_engine_validate_steps(e, st, n_steps, &T));
+    // Slots for the new positions of every sequence (rolled back on failure).
+    gc_kv_slot *slots = malloc((size_t)(T > 0 ? T : 1) * sizeof *slots);
+    if (!slots) return gc_fail(GC_ERR_OOM, "out of memory");
+    for (int s = 0, r = 0; s < n_steps; r += (int)st[s].n, s++) {
+        gc_status rs = gc_kv_reserve_append(st[s].kv, st[s].n, slots + r);
+        if (rs != GC_OK) {
+            for (int j = 0; j < s; j++) gc_kv_rollback(st[j].kv);
+            free(slots);
+            return rs;
+        }
+    }
+    const gc_step_plan plan = {.steps = st, .n_steps = n_steps, .T = T, .slots = slots};
+    gc_status status = e->be->run_step(e, e->be_state, &plan);
+    for (int s = 0; s < n_steps; s++) {
+        if (status == GC_OK) gc_kv_commit(st[s].kv, st[s].n);
+        else gc_kv_rollback(st[s].kv);
+    }
+    free(slots);
+    return status;
+}
