@@ -39,6 +39,8 @@ const gc_model *gc_engine_model(const gc_engine *e);
 int gc_engine_n_threads(const gc_engine *e);
 // Where the engine runs.
 gc_device gc_engine_device(const gc_engine *e);
+// "cpu" or "cuda" (what the CLI's --device takes); "unknown" for any other value.
+const char *gc_device_name(gc_device d);
 // KV blocks currently held by caches of this engine (for memory accounting and tests).
 int64_t gc_engine_kv_live_blocks(const gc_engine *e);
 

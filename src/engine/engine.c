@@ -56,6 +56,14 @@ int gc_engine_n_threads(const gc_engine *e) { return gc_pool_size(e->threads); }
 
 gc_device gc_engine_device(const gc_engine *e) { return e->be->device; }
 
+const char *gc_device_name(gc_device d) {
+    switch (d) {
+    case GC_DEVICE_CPU: return "cpu";
+    case GC_DEVICE_CUDA: return "cuda";
+    }
+    return "unknown";
+}
+
 int64_t gc_engine_kv_live_blocks(const gc_engine *e) { return e->pool.live_blocks; }
 
 gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {

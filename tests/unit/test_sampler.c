@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "gcache/engine.h"
 #include "gcache/sampler.h"
 
@@ -210,6 +211,10 @@ static void test_engine_token(void **st) {
     gc_engine_params ep = gc_engine_default_params();
     gc_engine *e;
     assert_int_equal(gc_engine_new(m, &ep, &e), GC_OK);
+    assert_int_equal(gc_engine_device(e), GC_DEVICE_CPU);
+    assert_string_equal(gc_device_name(gc_engine_device(e)), "cpu");
+    assert_string_equal(gc_device_name(GC_DEVICE_CUDA), "cuda");
+    assert_string_equal(gc_device_name((gc_device)7), "unknown");
     gc_model_info info;
     gc_model_get_info(m, &info);
     const int64_t nv = info.vocab_size;
