@@ -162,7 +162,7 @@ cJSON *run_manifest_new(const gc_run *r) {
     cJSON_AddItemToObject(m, "settings", settings_json(o));
     // For the reader only (not compared): how it ran.
     cJSON *info = cJSON_CreateObject();
-    cJSON_AddStringToObject(info, "device", o->engine.device == GC_DEVICE_CUDA ? "cuda" : "cpu");
+    cJSON_AddStringToObject(info, "device", gc_device_name((gc_device)o->engine.device));
     if (o->engine.device == GC_DEVICE_CPU) cJSON_AddStringToObject(info, "cpu_path", o->engine.exact ? "exact" : "fast");
     cJSON_AddNumberToObject(info, "batch", (double)o->batch);
     cJSON_AddNumberToObject(info, "threads", r->e ? (double)gc_engine_n_threads(r->e) : 0.0);
