@@ -408,7 +408,7 @@ static void test_argmax(void **st) {
 // instead of index order, f32 masses over 150 000 flat ids, ties at the top-k
 // boundary dropped) fails this. Logits: peaked (a few dozen ids matter),
 // flat (random weights: tens of thousands of ids kept), and on a coarse grid
-// (many ties at the top-k and top-p boundaries). u comes from seeded samplers'
+// (many ties at the top-k and top-p boundaries, −0 and +0 among them). u comes from seeded samplers'
 // streams, as the engine's draws do.
 static void test_device_sample(void **st) {
     (void)st;
@@ -419,8 +419,8 @@ static void test_device_sample(void **st) {
     int32_t *got = xmalloc(n * 4);
     for (int shape = 0; shape < 3; shape++) {
         fill(x, n * V, shape == 1 ? 2.0f : 1.0f);
-        if (shape == 2)
-            for (int64_t i = 0; i < n * V; i++) x[i] = floorf(x[i] * 8.0f) * 0.25f;
+        if (shape == 2)   // a grid of 0.25 with −0 beside +0 (equal on the host, so on the device too)
+            for (int64_t i = 0; i < n * V; i++) x[i] = (i & 1) && x[i] >= 0.0f && x[i] < 0.125f ? -0.0f : floorf(x[i] * 8.0f) * 0.25f;
         for (int64_t r = 0; r < n; r++) {
             if (shape == 0)
                 for (int j = 0; j < 40; j++) x[r * V + (int64_t)((urand() + 1.0f) * 0.5f * (float)(V - 1))] += 8.0f + 4.0f * urand();

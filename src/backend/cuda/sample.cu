@@ -27,9 +27,10 @@
 #define NT 1024
 #define NW (NT / 32)
 
-// Order-preserving key: a < b (as floats, NaN excluded) ⇔ key(a) < key(b).
+// Order-preserving key: a < b (as floats, NaN excluded) ⇔ key(a) < key(b);
+// −0 and +0 get one key, as they compare equal on the host.
 static __device__ __forceinline__ uint32_t fkey(float f) {
-    const uint32_t b = __float_as_uint(f);
+    const uint32_t b = __float_as_uint(f == 0.0f ? 0.0f : f);
     return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
 }
 
