@@ -6,11 +6,13 @@
 //
 //   storage   KV blocks are opaque to everyone but their backend: a block is
 //             kv_elem_bytes × elems bytes of backend memory holding the layout
-//             [layer][K = 0, V = 1][GC_KV_BLOCK][kv_heads · head_dim] (see
-//             kv/kv_internal.h); elements move in and out as f32.
+//             [layer][K = 0, V = 1][GC_KV_BLOCK][kv_heads · head_dim]
+//             (gc_kv_block_elem); elements move in and out as f32.
 //   step      the engine validates a batch, reserves every new position's KV
-//             slot, hands the backend one step plan, and commits (or, when the
-//             backend fails, rolls back) the caches: once, for every backend.
+//             slot, hands the backend one plain step plan (each sequence's
+//             cache as a list of block spans, each new row's slot), and
+//             commits (or, when the backend fails, rolls back) the caches:
+//             once, for every backend. Backends never walk a gc_kv.
 //   tokens    a step that asks for a token (gc_seq_step.argmax) gets it by the
 //             one drawing rule of gcache/sampler.h, on every backend.
 //   realign   optional: the LatentMAS realignment of n rows where the backend
@@ -27,18 +29,48 @@
 extern "C" {
 #endif
 
-struct gc_kv_slot;
+// Element offset of position idx of the K (kind 0) or V (kind 1) plane of
+// layer l inside a KV block whose rows are `row` = kv_heads · head_dim wide.
+static inline size_t gc_kv_block_elem(int64_t row, int64_t l, int kind, int64_t idx) {
+    return ((size_t)(l * 2 + kind) * GC_KV_BLOCK + (size_t)idx) * (size_t)row;
+}
 
-// One engine step as a backend runs it. steps[] are validated (caches of this
-// engine, ids in range, context fits, no cache twice) and every cache's spans
-// already cover its new positions (reserved, not committed: kv->len is the
-// first new position). slots[r] is where row r of the step (steps in order,
-// each step's positions in order) writes its K/V.
+// A run of a sequence's positions inside one KV block, with per-layer
+// modifiers (NULL = identity) that attention applies.
+typedef struct gc_plan_span {
+    const void *data;                 // the block's storage
+    int off, n;                       // block positions [off, off+n)
+    const float *k_scale, *v_scale;   // (n_layers) or NULL
+    const uint8_t *gate;              // (n_layers): 0 hides the span in that layer; or NULL
+} gc_plan_span;
+
+// Where one new position's K/V rows go: position idx of a block.
+typedef struct gc_plan_slot {
+    void *data;
+    int idx;
+} gc_plan_slot;
+
+// One sequence of a step: its cache as plain spans. The spans cover the ctx
+// cached positions and then the step's n new ones (already reserved), in order.
+typedef struct gc_plan_seq {
+    int64_t ctx;
+    int n_spans;
+    const gc_plan_span *spans;
+} gc_plan_seq;
+
+// One engine step as a backend runs it: plain data, no cache internals.
+// steps[s] (inputs and where outputs go) and seqs[s] (its cache) describe
+// sequence s; they are validated (ids in range, context fits, no cache
+// twice). slots[r] is where row r of the step (sequences in order, each
+// one's positions in order) writes its K/V.
 typedef struct gc_step_plan {
     gc_seq_step *steps;
+    const gc_plan_seq *seqs;
     int n_steps;
     int64_t T;                        // rows: Σ steps[s].n
-    const struct gc_kv_slot *slots;   // (T)
+    const gc_plan_slot *slots;        // (T)
+    int64_t max_ctx;                  // max over s of seqs[s].ctx + steps[s].n
+    int max_spans;                    // max over s of seqs[s].n_spans (at least 1)
 } gc_step_plan;
 
 typedef struct gc_backend {

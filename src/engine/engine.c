@@ -92,6 +92,38 @@ gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, in
     return GC_OK;
 }
 
+// The plain view of the reserved caches a backend runs on: each sequence's
+// spans (new positions included) and each new row's slot. One allocation,
+// freed by the caller (*mem).
+static gc_status build_plan(gc_seq_step *st, int n_steps, int64_t T, const gc_kv_slot *ks, gc_step_plan *plan,
+                            void **mem) {
+    size_t n_spans = 0;
+    for (int s = 0; s < n_steps; s++) n_spans += (size_t)st[s].kv->n_spans;
+    const size_t seq_b = (size_t)(n_steps > 0 ? n_steps : 1) * sizeof(gc_plan_seq);
+    const size_t span_b = (n_spans > 0 ? n_spans : 1) * sizeof(gc_plan_span);
+    unsigned char *m = malloc(seq_b + span_b + (size_t)(T > 0 ? T : 1) * sizeof(gc_plan_slot));
+    if (!m) return gc_fail(GC_ERR_OOM, "out of memory for a step plan");
+    gc_plan_seq *seqs = (gc_plan_seq *)m;
+    gc_plan_span *spans = (gc_plan_span *)(m + seq_b);
+    gc_plan_slot *slots = (gc_plan_slot *)(m + seq_b + span_b);
+    *plan = (gc_step_plan){.steps = st, .seqs = seqs, .n_steps = n_steps, .T = T, .slots = slots, .max_spans = 1};
+    for (int s = 0; s < n_steps; s++) {
+        const gc_kv *kv = st[s].kv;
+        seqs[s] = (gc_plan_seq){.ctx = kv->len, .n_spans = kv->n_spans, .spans = spans};
+        for (int i = 0; i < kv->n_spans; i++) {
+            const gc_kv_span *x = &kv->spans[i];
+            spans[i] = (gc_plan_span){.data = x->b->data, .off = x->off, .n = x->n, .k_scale = x->k_scale,
+                                      .v_scale = x->v_scale, .gate = x->gate};
+        }
+        spans += kv->n_spans;
+        if (kv->len + st[s].n > plan->max_ctx) plan->max_ctx = kv->len + st[s].n;
+        if (kv->n_spans > plan->max_spans) plan->max_spans = kv->n_spans;
+    }
+    for (int64_t r = 0; r < T; r++) slots[r] = (gc_plan_slot){.data = ks[r].b->data, .idx = ks[r].idx};
+    *mem = m;
+    return GC_OK;
+}
+
 gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
     int64_t T = 0;
     GC_TRY(gc_engine_validate_steps(e, st, n_steps, &T));
@@ -106,12 +138,15 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
             return rs;
         }
     }
-    const gc_step_plan plan = {.steps = st, .n_steps = n_steps, .T = T, .slots = slots};
-    gc_status status = e->be->run_step(e, e->be_state, &plan);
+    gc_step_plan plan;
+    void *mem = NULL;
+    gc_status status = build_plan(st, n_steps, T, slots, &plan, &mem);
+    if (status == GC_OK) status = e->be->run_step(e, e->be_state, &plan);
     for (int s = 0; s < n_steps; s++) {
         if (status == GC_OK) gc_kv_commit(st[s].kv, st[s].n);
         else gc_kv_rollback(st[s].kv);
     }
+    free(mem);
     free(slots);
     return status;
 }

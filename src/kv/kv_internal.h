@@ -6,7 +6,7 @@
 
 // One block: GC_KV_BLOCK positions of every layer, block_elems elements in
 // the layout [layer][0 = K, 1 = V][GC_KV_BLOCK][row], row = kv_heads ×
-// head_dim (element offsets: gc_kv_plane_off). data is the backend's storage
+// head_dim (element offsets: gc_kv_block_elem). data is the backend's storage
 // (f32 host memory on the CPU, bf16 device memory on CUDA): only the backend
 // dereferences it; kv/ moves elements through the pool's backend table.
 typedef struct gc_kv_block {
@@ -60,7 +60,7 @@ void gc_kv_block_release(gc_kv_pool *p, gc_kv_block *b);
 // Element offset of position idx of the K (kind 0) or V (kind 1) plane of
 // layer l inside a block.
 static inline size_t gc_kv_plane_off(const gc_kv_pool *p, int64_t l, int kind, int64_t idx) {
-    return ((size_t)(l * 2 + kind) * GC_KV_BLOCK + (size_t)idx) * (size_t)p->row;
+    return gc_kv_block_elem(p->row, l, kind, idx);
 }
 
 // Where the forward pass writes one new position.

@@ -49,9 +49,10 @@ static gc_status kv_copy(void *state, void *dst, size_t dst_off, const void *src
     return GC_OK;
 }
 
-// Row idx of the K (kind 0) or V (kind 1) plane of layer l of a block, f32.
-static float *kv_row(const gc_kv_pool *p, const gc_kv_block *b, int64_t l, int kind, int64_t idx) {
-    return (float *)b->data + gc_kv_plane_off(p, l, kind, idx);
+// Row idx of the K (kind 0) or V (kind 1) plane of layer l of a block, f32
+// rows of kvd floats.
+static float *kv_row(const void *data, int64_t kvd, int64_t l, int kind, int64_t idx) {
+    return (float *)data + gc_kv_block_elem(kvd, l, kind, idx);
 }
 
 // Scratch for one step; every buffer is (T, width).
@@ -106,8 +107,8 @@ static void head_norm(gc_pool *pool, float *x, int64_t rows, int64_t hd, const f
 
 // Attention of one layer: one task per (sequence, head).
 typedef struct attn_job {
-    const gc_engine *e;
     const gc_seq_step *st;
+    const gc_plan_seq *seqs;  // (n_steps) each sequence's cache as spans
     const int64_t *row0;      // (n_steps) first row of each sequence in the step
     int64_t l, H, KV, hd, qd, kvd;
     float scale;
@@ -120,7 +121,6 @@ typedef struct attn_job {
 
 static void attn_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
     const attn_job *j = ctx;
-    const gc_kv_pool *pool = &j->e->pool;
     float *scratch = j->scratch + (size_t)tid * (size_t)j->max_ctx;
     gc_attn_seg *segs = j->segs + (size_t)tid * (size_t)j->max_spans;
     const int64_t hd = j->hd, kvd = j->kvd, qd = j->qd, l = j->l;
@@ -128,43 +128,42 @@ static void attn_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
         int s = (int)(task / j->H);
         // GQA maps head h to kv head h / (H/KV).
         int64_t h = task % j->H, kh = h / (j->H / j->KV), r0 = j->row0[s];
-        const gc_kv *kv = j->st[s].kv;
+        const gc_plan_seq *kv = &j->seqs[s];
         for (int i = 0; i < kv->n_spans; i++) {
-            const gc_kv_span *sp = &kv->spans[i];
+            const gc_plan_span *sp = &kv->spans[i];
             segs[i] = (gc_attn_seg){
-                .k = kv_row(pool, sp->b, l, 0, sp->off) + kh * hd,
-                .v = kv_row(pool, sp->b, l, 1, sp->off) + kh * hd,
+                .k = kv_row(sp->data, kvd, l, 0, sp->off) + kh * hd,
+                .v = kv_row(sp->data, kvd, l, 1, sp->off) + kh * hd,
                 .n = sp->n,
                 .k_scale = sp->k_scale ? sp->k_scale[l] : 1.0f,
                 .v_scale = sp->v_scale ? sp->v_scale[l] : 1.0f,
                 .hidden = sp->gate && !sp->gate[l],
             };
         }
-        gc_cpu_attention(j->att + r0 * qd + h * hd, qd, j->q + r0 * qd + h * hd, qd, j->st[s].n, kv->len, segs,
+        gc_cpu_attention(j->att + r0 * qd + h * hd, qd, j->q + r0 * qd + h * hd, qd, j->st[s].n, kv->ctx, segs,
                          kv->n_spans, kvd, hd, j->scale, scratch);
     }
 }
 
 // All layers of the model over the step's T rows: b->x holds the input
 // embeddings before and the last layer's output after. This step's K/V rows
-// go into `slots`.
-static gc_status run_layers(gc_engine *e, const gc_seq_step *st, int n_steps, int64_t T, step_bufs *b,
-                            const gc_kv_slot *slots) {
+// go into the plan's slots.
+static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b) {
+    const gc_seq_step *st = plan->steps;
+    const gc_plan_slot *slots = plan->slots;
+    const int n_steps = plan->n_steps;
+    const int64_t T = plan->T;
     const gc_model *m = e->m;
     const gc_model_config *c = &m->cfg;
     gc_pool *tp = e->threads;
     const int64_t D = c->hidden_size, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads;
     const int64_t qd = H * hd, kvd = KV * hd, F = c->intermediate_size, half = hd / 2;
     const bool neox = c->rope_style == GC_ROPE_NEOX;
-    int64_t max_ctx = 0, max_spans = 1;
+    const int64_t max_ctx = plan->max_ctx, max_spans = plan->max_spans;
     int64_t *row0 = malloc((size_t)n_steps * sizeof *row0);
-    for (int s = 0, r = 0; s < n_steps; r += (int)st[s].n, s++) {
-        if (row0) row0[s] = r;
-        if (st[s].kv->len + st[s].n > max_ctx) max_ctx = st[s].kv->len + st[s].n;
-        if (st[s].kv->n_spans > max_spans) max_spans = st[s].kv->n_spans;
-    }
+    for (int s = 0, r = 0; s < n_steps && row0; r += (int)st[s].n, s++) row0[s] = r;
     const size_t nt = (size_t)gc_pool_size(tp);
-    attn_job aj = {.e = e, .st = st, .row0 = row0, .H = H, .KV = KV, .hd = hd, .qd = qd, .kvd = kvd,
+    attn_job aj = {.st = st, .seqs = plan->seqs, .row0 = row0, .H = H, .KV = KV, .hd = hd, .qd = qd, .kvd = kvd,
                    .scale = (float)(1.0 / sqrt((double)hd)), .q = b->q, .att = b->att,
                    .scratch = malloc(nt * (size_t)max_ctx * sizeof(float)),
                    .segs = malloc(nt * (size_t)max_spans * sizeof(gc_attn_seg)), .max_ctx = max_ctx, .max_spans = max_spans};
@@ -188,8 +187,8 @@ static gc_status run_layers(gc_engine *e, const gc_seq_step *st, int n_steps, in
         }
         // Write this step's K/V rows into their reserved slots.
         for (int64_t r = 0; r < T; r++) {
-            memcpy(kv_row(&e->pool, slots[r].b, l, 0, slots[r].idx), b->k + r * kvd, (size_t)kvd * sizeof(float));
-            memcpy(kv_row(&e->pool, slots[r].b, l, 1, slots[r].idx), b->v + r * kvd, (size_t)kvd * sizeof(float));
+            memcpy(kv_row(slots[r].data, kvd, l, 0, slots[r].idx), b->k + r * kvd, (size_t)kvd * sizeof(float));
+            memcpy(kv_row(slots[r].data, kvd, l, 1, slots[r].idx), b->v + r * kvd, (size_t)kvd * sizeof(float));
         }
         aj.l = l;
         gc_pool_for(tp, (int64_t)n_steps * H, 1, attn_tasks, &aj);
@@ -216,7 +215,6 @@ static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
     gc_seq_step *st = plan->steps;
     const int n_steps = plan->n_steps;
     const int64_t T = plan->T;
-    const gc_kv_slot *slots = plan->slots;
     const gc_model *m = e->m;
     const gc_model_config *c = &m->cfg;
     step_bufs b;
@@ -232,7 +230,7 @@ static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
                 gc_dequant_row(m->tok_embd->dtype, (const uint8_t *)m->tok_embd->data + (size_t)st[s].ids[i] * erow, xr, D);
             else
                 memcpy(xr, st[s].embeds + i * D, (size_t)D * sizeof(float));
-            b.pos[r] = st[s].kv->len + i;
+            b.pos[r] = plan->seqs[s].ctx + i;
         }
     }
     // RoPE tables; HF computes angle = pos * inv_freq in f32, then cos/sin.
@@ -243,7 +241,7 @@ static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
             b.sin_t[r * half + i] = (float)sin((double)ang);
         }
 
-    gc_status status = run_layers(e, st, n_steps, T, &b, slots);
+    gc_status status = run_layers(e, plan, &b);
     if (status == GC_OK) gc_cpu_rmsnorm(e->threads, b.xn, b.x, m->final_norm, T, D, c->rms_eps);
 
     // Outputs: gather the rows whose logits are wanted, one matmul for all.

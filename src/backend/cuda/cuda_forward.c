@@ -344,15 +344,18 @@ void gc_cu_build_items(const gck_span *spans, int64_t sp0, int64_t sp_end, int s
 // Per-step bookkeeping of where each sequence's outputs sit.
 typedef struct seq_out { int64_t out0, n_out, hid0, n_hid; } seq_out;
 
-static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_steps, int64_t T,
-                         const gc_kv_slot *slots, seq_out *so) {
+static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
+    gc_seq_step *st = pl->steps;
+    const int n_steps = pl->n_steps;
+    const int64_t T = pl->T;
+    const gc_plan_slot *slots = pl->slots;
     const int64_t G = c->H / c->KV, L = c->L;
     int64_t n_span = 0, n_mod = 0, n_out = 0, n_hid = 0, n_emb = 0;
     bool decode = true, any_argmax = false, any_draw = false;
     int tile_m = 16;
     for (int s = 0; s < n_steps; s++) {
         const gc_seq_step *q = &st[s];
-        const gc_kv *kv = q->kv;
+        const gc_plan_seq *kv = &pl->seqs[s];
         n_span += kv->n_spans;
         for (int i = 0; i < kv->n_spans; i++)
             if (kv->spans[i].k_scale || kv->spans[i].v_scale || kv->spans[i].gate) n_mod++;
@@ -376,7 +379,7 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
     // Split long contexts so that about attn_blocks_per_sm blocks per multiprocessor run.
     const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->attn_blocks_per_sm * c->n_sm, n_base)));
     int64_t n_items = 0, n_groups = 0, n_parts = 0;
-    for (int s = 0; s < n_steps; s++) gc_cu_count_items(st[s].n, st[s].kv->len, qt, c->KV, want, &n_items, &n_groups, &n_parts);
+    for (int s = 0; s < n_steps; s++) gc_cu_count_items(st[s].n, pl->seqs[s].ctx, qt, c->KV, want, &n_items, &n_groups, &n_parts);
     // A graph is replayed while contexts grow, so it launches the most blocks
     // any step of it can need (n_base · want; those past *n_items exit).
     const int grid = (int)(graph ? n_base * want : n_items);
@@ -400,7 +403,7 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
     int64_t r = 0, emb_row = 0, sp = 0, md = 0, it = 0, gr = 0, part = 0;
     for (int s = 0; s < n_steps; s++) {
         const gc_seq_step *q = &st[s];
-        const gc_kv *kv = q->kv;
+        const gc_plan_seq *kv = &pl->seqs[s];
         const int64_t r0 = r;
         if (q->embeds) {
             CU_TRY(cudaMemcpyAsync(c->emb_in + emb_row * c->D, q->embeds, (size_t)(q->n * c->D) * sizeof(float),
@@ -408,15 +411,15 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
         }
         for (int64_t i = 0; i < q->n; i++, r++) {
             ids[r] = q->ids ? q->ids[i] : (int32_t)(-(emb_row + i) - 1);
-            pos[r] = (int32_t)(kv->len + i);
-            sbase[r] = (uint64_t)(uintptr_t)slots[r].b->data;
+            pos[r] = (int32_t)(kv->ctx + i);
+            sbase[r] = (uint64_t)(uintptr_t)slots[r].data;
             sidx[r] = slots[r].idx;
         }
         if (q->embeds) emb_row += q->n;
         int64_t start = 0;
         const int64_t sp0 = sp;
         for (int i = 0; i < kv->n_spans; i++) {
-            const gc_kv_span *x = &kv->spans[i];
+            const gc_plan_span *x = &kv->spans[i];
             if (x->n == 0) continue;
             int32_t mi = -1;
             if (x->k_scale || x->v_scale || x->gate) {
@@ -426,13 +429,13 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
                                                  .v_scale = x->v_scale ? x->v_scale[l] : 1.0f,
                                                  .hidden = x->gate && !x->gate[l]};
             }
-            spans[sp++] = (gck_span){.base = (uint64_t)(uintptr_t)x->b->data, .off = x->off, .start = (int32_t)start,
+            spans[sp++] = (gck_span){.base = (uint64_t)(uintptr_t)x->data, .off = x->off, .start = (int32_t)start,
                                      .n = x->n, .mod = mi};
             start += x->n;
         }
-        seqs[s] = (gck_seq){.row0 = (int32_t)r0, .n = (int32_t)q->n, .ctx_first = (int32_t)kv->len,
+        seqs[s] = (gck_seq){.row0 = (int32_t)r0, .n = (int32_t)q->n, .ctx_first = (int32_t)kv->ctx,
                             .span0 = (int32_t)sp0, .n_spans = (int32_t)(sp - sp0)};
-        gc_cu_build_items(spans, sp0, sp, s, q->n, kv->len, qt, c->KV, want, items, &it, groups, &gr, &part);
+        gc_cu_build_items(spans, sp0, sp, s, q->n, kv->ctx, qt, c->KV, want, items, &it, groups, &gr, &part);
         for (int64_t i = 0; i < so[s].n_out; i++) out_rows[so[s].out0 + i] = (int32_t)(r - so[s].n_out + i);
         for (int64_t i = 0; i < so[s].n_hid; i++) hid_rows[so[s].hid0 + i] = (int32_t)(r - so[s].n_hid + i);
     }
@@ -513,11 +516,12 @@ static gc_status forward(gc_engine *e, gc_cuda_ctx *c, gc_seq_step *st, int n_st
 
 // The table's run_step: the engine has validated the steps and reserved
 // their slots, and commits or rolls back after.
-gc_status gc_cu_run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
+gc_status gc_cu_run_step(gc_engine *e, void *state, const gc_step_plan *pl) {
+    (void)e;   // everything the step needs is in the plan and the context
     gc_cuda_ctx *c = state;
-    seq_out *so = malloc((size_t)(plan->n_steps > 0 ? plan->n_steps : 1) * sizeof *so);
+    seq_out *so = malloc((size_t)(pl->n_steps > 0 ? pl->n_steps : 1) * sizeof *so);
     if (!so) return gc_fail(GC_ERR_OOM, "out of memory");
-    gc_status status = forward(e, c, plan->steps, plan->n_steps, plan->T, plan->slots, so);
+    gc_status status = forward(c, pl, so);
     if (status != GC_OK) {
         // Leave the device usable: finish what was queued, reset the split counters.
         cudaStreamSynchronize(c->stream);
