@@ -67,23 +67,28 @@ static void free_bufs(step_bufs *b) {
     free(b->tmp); free(b->gate); free(b->up); free(b->cos_t); free(b->sin_t); free(b->pos);
 }
 
+// 64-byte aligned (whole cache lines), so the kernels' vector loads of a row
+// split no more lines than the row's own offset makes them, whatever else the
+// heap holds (the arithmetic does not depend on it: unaligned loads, fixed lanes).
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) & ~(size_t)63); }
+
 static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
     memset(b, 0, sizeof *b);
     int64_t D = c->hidden_size, hd = c->head_dim;
     int64_t qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, F = c->intermediate_size;
     int64_t wide = qd > D ? qd : D;
-    b->x = malloc((size_t)(T * D) * sizeof(float));
-    b->xn = malloc((size_t)(T * D) * sizeof(float));
-    b->q = malloc((size_t)(T * qd) * sizeof(float));
-    b->k = malloc((size_t)(T * kvd) * sizeof(float));
-    b->v = malloc((size_t)(T * kvd) * sizeof(float));
-    b->att = malloc((size_t)(T * wide) * sizeof(float));
-    b->tmp = malloc((size_t)(T * D) * sizeof(float));
-    b->gate = malloc((size_t)(T * F) * sizeof(float));
-    b->up = malloc((size_t)(T * F) * sizeof(float));
-    b->cos_t = malloc((size_t)(T * hd / 2) * sizeof(float));
-    b->sin_t = malloc((size_t)(T * hd / 2) * sizeof(float));
-    b->pos = malloc((size_t)T * sizeof(int64_t));
+    b->x = alloc64((size_t)(T * D) * sizeof(float));
+    b->xn = alloc64((size_t)(T * D) * sizeof(float));
+    b->q = alloc64((size_t)(T * qd) * sizeof(float));
+    b->k = alloc64((size_t)(T * kvd) * sizeof(float));
+    b->v = alloc64((size_t)(T * kvd) * sizeof(float));
+    b->att = alloc64((size_t)(T * wide) * sizeof(float));
+    b->tmp = alloc64((size_t)(T * D) * sizeof(float));
+    b->gate = alloc64((size_t)(T * F) * sizeof(float));
+    b->up = alloc64((size_t)(T * F) * sizeof(float));
+    b->cos_t = alloc64((size_t)(T * hd / 2) * sizeof(float));
+    b->sin_t = alloc64((size_t)(T * hd / 2) * sizeof(float));
+    b->pos = alloc64((size_t)T * sizeof(int64_t));
     if (!b->x || !b->xn || !b->q || !b->k || !b->v || !b->att || !b->tmp || !b->gate || !b->up ||
         !b->cos_t || !b->sin_t || !b->pos) {
         free_bufs(b);
