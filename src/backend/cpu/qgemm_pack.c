@@ -17,6 +17,7 @@
 //   Q4_K / Q5_K / Q6_K / Q2_K / Q3_K / IQ4_NL / IQ4_XS: see format/quant.c.
 #include "backend/cpu/qgemm_panel.h"
 #include "format/quant.h"
+#include "backend/cpu/qblock_avx2.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -24,24 +25,6 @@
 #define UNROLL _Pragma("GCC unroll 16")
 
 static float f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[1] << 8)); }
-
-// Low nibbles of 16 bytes (elements 0..15) then high nibbles (16..31).
-INLINE __m256i nibbles32(const uint8_t *qs) {
-    __m128i v = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(15);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
-}
-
-// Byte j = 0x10 where bit j of the little-endian u32 at qh is set, else 0.
-INLINE __m256i bits32(const uint8_t *qh) {
-    uint32_t h;
-    memcpy(&h, qh, 4);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-    return _mm256_and_si256(v, _mm256_set1_epi8(16));
-}
 
 // ---- decoders of one dtype block of one row: q (be values), d and m per group ----
 
@@ -54,26 +37,26 @@ INLINE void dec_q8_0(const uint8_t *b, int8_t *q, float *d, float *m) {
 INLINE void dec_q4_0(const uint8_t *b, int8_t *q, float *d, float *m) {
     (void)m;
     d[0] = f16(b);
-    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(nibbles32(b + 2), _mm256_set1_epi8(8)));
+    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(qb_nibbles32(b + 2), _mm256_set1_epi8(8)));
 }
 
 INLINE void dec_q4_1(const uint8_t *b, int8_t *q, float *d, float *m) {
     d[0] = f16(b);
     m[0] = f16(b + 2);
-    _mm256_storeu_si256((__m256i *)q, nibbles32(b + 4));
+    _mm256_storeu_si256((__m256i *)q, qb_nibbles32(b + 4));
 }
 
 INLINE void dec_q5_0(const uint8_t *b, int8_t *q, float *d, float *m) {
     (void)m;
     d[0] = f16(b);
-    __m256i v = _mm256_or_si256(nibbles32(b + 6), bits32(b + 2));
+    __m256i v = _mm256_or_si256(qb_nibbles32(b + 6), qb_bits32(b + 2));
     _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(v, _mm256_set1_epi8(16)));
 }
 
 INLINE void dec_q5_1(const uint8_t *b, int8_t *q, float *d, float *m) {
     d[0] = f16(b);
     m[0] = f16(b + 2);
-    _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(nibbles32(b + 8), bits32(b + 4)));
+    _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(qb_nibbles32(b + 8), qb_bits32(b + 4)));
 }
 
 // 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block (packing in quant.c).
@@ -196,7 +179,7 @@ INLINE __m256i iq4_codes(__m256i nib) {
 INLINE void dec_iq4_nl(const uint8_t *b, int8_t *q, float *d, float *m) {
     (void)m;
     d[0] = f16(b);
-    _mm256_storeu_si256((__m256i *)q, iq4_codes(nibbles32(b + 2)));
+    _mm256_storeu_si256((__m256i *)q, iq4_codes(qb_nibbles32(b + 2)));
 }
 
 // IQ4_XS: 8 sub-blocks of 32 with scale d·(ls-32).
@@ -208,7 +191,7 @@ INLINE void dec_iq4_xs(const uint8_t *b, int8_t *q, float *d, float *m) {
     for (int j = 0; j < 8; j++) {
         int lo = (b[4 + j / 2] >> (4 * (j % 2))) & 15;
         d[j] = dd * (float)((lo | (int)((sh >> (2 * j)) & 3) << 4) - 32);
-        _mm256_storeu_si256((__m256i *)(q + 32 * j), iq4_codes(nibbles32(b + 8 + 16 * j)));
+        _mm256_storeu_si256((__m256i *)(q + 32 * j), iq4_codes(qb_nibbles32(b + 8 + 16 * j)));
     }
 }
 
@@ -374,7 +357,7 @@ static inline __attribute__((always_inline)) T512 void dec_q5_0_avx512(const uin
     d[0] = f16(b);
     uint32_t h;
     memcpy(&h, b + 2, 4);
-    __m256i v = _mm256_sub_epi8(nibbles32(b + 6), _mm256_set1_epi8(16));
+    __m256i v = _mm256_sub_epi8(qb_nibbles32(b + 6), _mm256_set1_epi8(16));
     v = _mm256_mask_add_epi8(v, (__mmask32)h, v, _mm256_set1_epi8(16));
     _mm256_storeu_si256((__m256i *)q, v);
 }

@@ -11,6 +11,7 @@
 // the sign trick instead (|q| as the unsigned operand, a with q's sign as
 // the signed one: |pair| ≤ 2·128·127) and no zero point.
 #include "backend/cpu/qgemv.h"
+#include "backend/cpu/qblock_avx2.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -18,24 +19,6 @@
 #define UNROLL _Pragma("GCC unroll 16")
 
 enum { ROWS8 = 8 };
-
-// Low nibbles of 16 bytes (elements 0..15) then high nibbles (16..31).
-INLINE __m256i nibbles32(const uint8_t *qs) {
-    __m128i v = _mm_loadu_si128((const __m128i *)qs), m = _mm_set1_epi8(15);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
-}
-
-// Byte j = 16 where bit j of the little-endian u32 at qh is set, else 0.
-INLINE __m256i bits32(const uint8_t *qh) {
-    uint32_t h;
-    memcpy(&h, qh, 4);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
-    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
-    return _mm256_and_si256(v, _mm256_set1_epi8(16));
-}
 
 // The 32 codes of one block (Q8_0: its signed values). p: the block, or for
 // the K-quants its super-block, j = the block's index 0..7 in it.
@@ -48,8 +31,8 @@ INLINE __m256i codes(const gc_dtype t, const uint8_t *p, const int j) {
     case GC_DT_Q5_0:
     case GC_DT_Q5_1: {
         const int qo = qg_gemv_block_bytes(t) - 16;
-        __m256i c = nibbles32(p + qo);
-        if (t == GC_DT_Q5_0 || t == GC_DT_Q5_1) c = _mm256_or_si256(c, bits32(p + qo - 4));
+        __m256i c = qb_nibbles32(p + qo);
+        if (t == GC_DT_Q5_0 || t == GC_DT_Q5_1) c = _mm256_or_si256(c, qb_bits32(p + qo - 4));
         return c;
     }
     case GC_DT_Q4_K:
