@@ -48,13 +48,12 @@ int cmd_bench(int argc, char **argv) {
     gc_model_get_info(m, &in);
     int B = (int)batch;
     int32_t *ids = malloc((size_t)(n_prompt * B) * sizeof *ids);
-    float *logits = malloc((size_t)(in.vocab_size * B) * sizeof(float));
     gc_kv **kv = calloc((size_t)B, sizeof *kv);
     gc_seq_step *st = calloc((size_t)B, sizeof *st);
     int32_t *next = malloc((size_t)B * sizeof *next);
     double *pf = calloc((size_t)reps, sizeof(double)), *dc = calloc((size_t)reps, sizeof(double));
     int rc = 0;
-    if (!ids || !logits || !kv || !st || !next || !pf || !dc) { fprintf(stderr, "gcache bench: out of memory\n"); rc = 1; goto out; }
+    if (!ids || !kv || !st || !next || !pf || !dc) { fprintf(stderr, "gcache bench: out of memory\n"); rc = 1; goto out; }
     uint64_t x = 88172645463325252ULL;
     for (long long i = 0; i < n_prompt * B; i++) {
         x ^= x << 13; x ^= x >> 7; x ^= x << 17;
@@ -66,8 +65,9 @@ int cmd_bench(int argc, char **argv) {
             kv[b] = NULL;
             gc_status s = gc_kv_new(e, &kv[b]);
             if (s != GC_OK) { rc = cli_error("bench", s); break; }
-            st[b] = (gc_seq_step){.kv = kv[b], .n = n_prompt, .ids = ids + b * n_prompt, .logits = logits + b * in.vocab_size};
-            if (device == GC_DEVICE_CUDA) st[b] = (gc_seq_step){.kv = kv[b], .n = n_prompt, .ids = ids + b * n_prompt, .argmax = next + b};
+            // The engine picks each next token (greedy) on whatever device runs it: on
+            // CUDA only one int per sequence comes back, on the CPU it is the same argmax.
+            st[b] = (gc_seq_step){.kv = kv[b], .n = n_prompt, .ids = ids + b * n_prompt, .argmax = next + b};
         }
         if (rc) break;
         double t0 = cli_now();
@@ -75,17 +75,7 @@ int cmd_bench(int argc, char **argv) {
         if (s != GC_OK) { rc = cli_error("bench", s); break; }
         double t1 = cli_now();
         for (long long g = 0; g < n_gen && !rc; g++) {
-            for (int b = 0; b < B; b++) {
-                if (device == GC_DEVICE_CUDA) {   // argmax on the device: no logits copied back
-                    st[b] = (gc_seq_step){.kv = kv[b], .n = 1, .ids = next + b, .argmax = next + b};
-                    continue;
-                }
-                const float *lg = logits + b * in.vocab_size;
-                int32_t best = 0;
-                for (int64_t v = 1; v < in.vocab_size; v++) if (lg[v] > lg[best]) best = (int32_t)v;
-                next[b] = best;
-                st[b] = (gc_seq_step){.kv = kv[b], .n = 1, .ids = next + b, .logits = logits + b * in.vocab_size};
-            }
+            for (int b = 0; b < B; b++) st[b] = (gc_seq_step){.kv = kv[b], .n = 1, .ids = next + b, .argmax = next + b};
             if ((s = gc_engine_forward(e, st, B)) != GC_OK) rc = cli_error("bench", s);
         }
         double t2 = cli_now();
@@ -98,11 +88,11 @@ int cmd_bench(int argc, char **argv) {
         qsort(dc, (size_t)reps, sizeof *dc, cmp_d);
         printf("{\"model\":\"%s\",\"device\":\"%s\",\"exact\":%s,\"threads\":%d,\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%lld,"
                "\"gen_tokens\":%lld,\"reps\":%lld,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f}\n",
-               model, device == GC_DEVICE_CUDA ? "cuda" : "cpu", exact ? "true" : "false", gc_engine_n_threads(e), in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
+               model, gc_device_name(gc_engine_device(e)), exact ? "true" : "false", gc_engine_n_threads(e), in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
     }
 out:
     for (int b = 0; kv && b < B; b++) gc_kv_free(kv[b]);
-    free(kv); free(st); free(next); free(ids); free(logits); free(pf); free(dc);
+    free(kv); free(st); free(next); free(ids); free(pf); free(dc);
     gc_engine_free(e);
     gc_model_free(m);
     return rc;
