@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "backend/cpu/qgemm.h"
+#include "backend/cpu/qgemv.h"
 #include "format/quant.h"
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ULL;
@@ -303,11 +304,25 @@ static void test_unsupported(void **st) {
     assert_int_equal(gc_qgemm(NULL, y, x, 1, &W, NULL, GC_QISA_AUTO), GC_ERR_UNSUPPORTED);
 }
 
+// The direct products keep their own inline table of block sizes (so the
+// kernels' switch folds to a constant); it must agree with the format's.
+static void test_direct_block_sizes(void **st) {
+    (void)st;
+    int direct = 0;
+    for (int t = 0; t < GC_DT_COUNT; t++) {
+        if (!qg_gemv_supports((gc_dtype)t)) continue;
+        direct++;
+        assert_int_equal((size_t)qg_gemv_block_bytes((gc_dtype)t), gc_dtype_block_bytes((gc_dtype)t));
+    }
+    assert_int_equal(direct, 8);   // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_activations), cmocka_unit_test(test_random_activations),
         cmocka_unit_test(test_blocked_equals_rows), cmocka_unit_test(test_isas_agree),
         cmocka_unit_test(test_direct_equals_panels), cmocka_unit_test(test_unsupported),
+        cmocka_unit_test(test_direct_block_sizes),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
