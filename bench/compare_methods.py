@@ -18,6 +18,12 @@ The config (JSON, or TOML for a .toml file):
       ]
     }
 
+An optional "identical": [["latentmas-b1", "latentmas-b16"], ...] lists pairs of
+configurations whose outputs must agree (batch invariance: the same method
+at two batch sizes, greedy); the report counts, on the questions both
+answered, identical predictions and identical whole outputs, and names the
+first questions that differ.
+
 `common` holds what every configuration shares (questions, model, decoding);
 a method's `args` may not set those options again. Each configuration (and
 seed) is an ordinary `gcache run` output folder, OUT/<name> or
@@ -223,7 +229,19 @@ def load_config(path):
     base = cfg.get("baseline", "single")
     if base is not None and base not in names:
         raise ConfigError(f"{path}: baseline '{base}' is not one of the methods")
-    return {"common": common, "methods": out, "baseline": base}
+    pairs = cfg.get("identical", [])
+    if not isinstance(pairs, list):
+        raise ConfigError(f"{path}: identical: expected a list of [name, name] pairs")
+    for i, pr in enumerate(pairs):
+        if (not isinstance(pr, list) or len(pr) != 2 or not all(isinstance(x, str) for x in pr)
+                or pr[0] == pr[1]):
+            raise ConfigError(f"{path}: identical[{i}]: expected two different configuration names")
+        for x in pr:
+            if x not in names:
+                raise ConfigError(f"{path}: identical[{i}]: '{x}' is not one of the methods")
+            if len(next(m for m in out if m["name"] == x)["seeds"]) != 1:
+                raise ConfigError(f"{path}: identical[{i}]: '{x}' has several seeds (compare single runs)")
+    return {"common": common, "methods": out, "baseline": base, "identical": [tuple(p) for p in pairs]}
 
 
 def run_dirs(exp, m):
@@ -343,6 +361,31 @@ def summarise(per):
     return out
 
 
+def identical_stats(a, b):
+    """Agreement of two runs on the questions both answered (matched by id):
+    identical predictions, identical whole outputs, ids whose outputs differ."""
+    ids = sorted(set(a) & set(b), key=lambda x: (len(x), x))
+    pred = sum(1 for i in ids if a[i].get("prediction") == b[i].get("prediction"))
+    differ = [i for i in ids if a[i].get("output") != b[i].get("output")]
+    return {"n": len(ids), "same_prediction": pred, "same_output": len(ids) - len(differ), "differ": differ}
+
+
+def identical_md(cfg, runs):
+    if not cfg.get("identical"):
+        return []
+    md = ["\nIdentical outputs (pairs that must agree, e.g. one method at two batch sizes; questions both answered):\n",
+          "| pair | questions | same prediction | same whole output | outputs differ at |", "|---|---:|---:|---:|---|"]
+    for x, y in cfg["identical"]:
+        if not runs.get(x) or not runs.get(y):
+            md.append(f"| {x} = {y} | 0 | (not run) | | |")
+            continue
+        st = identical_stats(runs[x][0]["recs"], runs[y][0]["recs"])
+        where = ", ".join(st["differ"][:8]) + (" …" if len(st["differ"]) > 8 else "")
+        md.append(f"| {x} = {y} | {st['n']} | {st['same_prediction']}/{st['n']} | {st['same_output']}/{st['n']} | "
+                  f"{where or '–'} |")
+    return md
+
+
 def write_report(cfg, exp, runs, reps):
     rows, md = [], []
     base = cfg["baseline"]
@@ -397,6 +440,7 @@ def write_report(cfg, exp, runs, reps):
         md.append("| method | seed | n | accuracy | 95 % Wilson | Δ (paired n) | McNemar b/c, p | bootstrap 95 % of Δ |")
         md.append("|---|---:|---:|---:|---|---:|---|---|")
         md.extend(per_seed_md)
+    md.extend(identical_md(cfg, runs))
     md.append("\n![accuracy vs output tokens](accuracy_vs_tokens.svg)\n")
     with open(os.path.join(exp, "comparison.md"), "w", encoding="utf-8") as f:
         f.write("\n".join(md) + "\n")

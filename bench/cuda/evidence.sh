@@ -23,7 +23,7 @@ if [ ! -f "$RUNS/preflight.txt" ]; then   # the device path against the CPU path
     done; } > "$RUNS/preflight.txt" 2>&1
 fi
 cat "$RUNS/preflight.txt"
-for exp in ${EXPERIMENTS:-gsm8k humaneval ablations medqa invariance-b1 invariance-b16 humaneval-learned}; do
+for exp in ${EXPERIMENTS:-gsm8k humaneval ablations medqa invariance humaneval-learned}; do
   left=$(( deadline - $(date +%s) ))
   [ $left -gt 30 ] || break
   timeout -k 5 $left python3 bench/compare_methods.py --config bench/configs/gpu/$exp.json --out "$RUNS/$exp" \

@@ -110,6 +110,9 @@ expect_cfg_fail "used twice" '{"methods": [{"name": "single", "args": "--method 
 expect_cfg_fail "distinct integers" '{"methods": [{"name": "single", "args": "--method single", "seeds": [1, 1]}]}'
 expect_cfg_fail "names a folder" '{"methods": [{"name": "../x", "args": "--method single"}], "baseline": null}'
 expect_cfg_fail "badcfg.json" '{"methods": [}'
+expect_cfg_fail "'b' is not one of the methods" '{"methods": [{"name": "single"}], "identical": [["single", "b"]]}'
+expect_cfg_fail "two different configuration names" '{"methods": [{"name": "single"}], "identical": [["single", "single"]]}'
+expect_cfg_fail "several seeds" '{"methods": [{"name": "single"}, {"name": "s", "seeds": [1, 2]}], "identical": [["single", "s"]]}'
 # --only runs the named configurations alone and refuses a name the config lacks
 echo '{"methods": [{"name": "single", "args": "--method single"}, {"name": "lat", "args": "--method latentmas"}]}' >"$T/two.json"
 if $PY $RUNNER --config "$T/two.json" --out "$T/twoexp" --dry-run --only lat 2>"$T/err" >/dev/null \
@@ -127,7 +130,9 @@ cat >"$T/real.json" <<JSON
             "--temperature", "0", "--max-tokens", "8", "--batch", "3", "--device", "cpu"],
  "baseline": "single",
  "methods": [{"name": "single", "args": ["--method", "single"]},
-             {"name": "latentmas", "args": "--method latentmas --latent-steps 1"}]}
+             {"name": "latentmas", "args": "--method latentmas --latent-steps 1"},
+             {"name": "latentmas-b1", "args": "--method latentmas --latent-steps 1 --batch 1"}],
+ "identical": [["latentmas", "latentmas-b1"], ["single", "latentmas"]]}
 JSON
 E=$T/real
 $PY $RUNNER --config "$T/real.json" --out "$E" --gcache "$BIN" --bootstrap 1000 >"$T/out" 2>"$T/err" \
@@ -150,6 +155,12 @@ for name in ("single", "latentmas"):
 assert rows["latentmas"]["paired_n"] == "3" and float(rows["latentmas"]["in_tokens_per_q"]) > float(rows["single"]["in_tokens_per_q"])
 root = ET.parse(os.path.join(e, "accuracy_vs_tokens.svg")).getroot()
 assert root.tag.endswith("svg") and len([c for c in root.iter() if c.tag.endswith("circle")]) >= 4
+# batch invariance: LatentMAS at batch 3 and 1 agree output for output; single and
+# LatentMAS are different methods (their outputs differ on at least one question)
+md = open(os.path.join(e, "comparison.md")).read()
+assert "| latentmas = latentmas-b1 | 3 | 3/3 | 3/3 | – |" in md, md
+line = [l for l in md.splitlines() if l.startswith("| single = latentmas |")][0]
+assert not line.endswith("| – |") and "| 3 |" in line, line
 png = os.path.join(e, "accuracy_vs_tokens.png")
 assert not os.path.exists(png) or open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 PY
@@ -158,7 +169,7 @@ PY
 # Finished configurations are not run again ...
 sum_before=$(cat "$E"/*/results.jsonl | md5sum)
 $PY $RUNNER --config "$T/real.json" --out "$E" --gcache "$BIN" --bootstrap 1000 >"$T/out" 2>"$T/err" || bad "rerun failed"
-[ "$(grep -c 'finished, not run again' "$T/err")" = 2 ] && [ "$(cat "$E"/*/results.jsonl | md5sum)" = "$sum_before" ] \
+[ "$(grep -c 'finished, not run again' "$T/err")" = 3 ] && [ "$(cat "$E"/*/results.jsonl | md5sum)" = "$sum_before" ] \
     && ok || bad "finished configurations ran again: $(cat "$T/err")"
 # ... an interrupted one resumes (only its missing questions run) ...
 rm "$E/single/runner.json"; head -n 1 "$E/single/results.jsonl" >"$T/first"; cp "$T/first" "$E/single/results.jsonl"
@@ -169,7 +180,7 @@ $PY $RUNNER --config "$T/real.json" --out "$E" --gcache "$BIN" --bootstrap 1000 
 # ... a moved experiment folder still counts as finished ...
 cp -r "$E" "$T/moved"
 $PY $RUNNER --config "$T/real.json" --out "$T/moved" --gcache "$BIN" --bootstrap 1000 >"$T/out" 2>"$T/err" || bad "moved folder: $(cat "$T/err")"
-[ "$(grep -c 'finished, not run again' "$T/err")" = 2 ] && ok || bad "moved folder ran again: $(cat "$T/err")"
+[ "$(grep -c 'finished, not run again' "$T/err")" = 3 ] && ok || bad "moved folder ran again: $(cat "$T/err")"
 # ... and a finished folder is not mixed with a changed configuration of the same name.
 sed 's/--latent-steps 1/--latent-steps 2/' "$T/real.json" >"$T/changed.json"
 if $PY $RUNNER --config "$T/changed.json" --out "$E" --gcache "$BIN" >/dev/null 2>"$T/err"; then bad "changed config accepted"
