@@ -46,8 +46,25 @@ int64_t gc_engine_kv_live_blocks(const gc_engine *e);
 
 // KV caches (gc_kv_new etc.) are declared in gcache/kv.h.
 
+// ---- rows held by the engine ----
+// A buffer of n rows of hidden_size floats in the engine's own memory (host
+// memory on the CPU, device memory on CUDA). A step can take its input
+// embeddings from such rows and write its final-norm hidden states into them
+// (gc_seq_step.in_rows / hidden_rows), and the LatentMAS realignment maps
+// rows to rows (gc_realign_rows, gcache/latent.h): values that feed the next
+// step never cross to the host. Free every buffer before its engine.
+typedef struct gc_rows gc_rows;
+gc_status gc_rows_new(gc_engine *e, int64_t n, gc_rows **out);
+void gc_rows_free(gc_rows *r);
+int64_t gc_rows_count(const gc_rows *r);
+// Rows [first, first+n) to the host (dst (n, hidden_size)) / from the host.
+gc_status gc_rows_get(const gc_rows *r, int64_t first, int64_t n, float *dst);
+gc_status gc_rows_set(gc_rows *r, int64_t first, int64_t n, const float *src);
+
 // ---- forward ----
-// One sequence's share of a batched step. Exactly one of ids / embeds is set.
+// One sequence's share of a batched step. Exactly one of ids / embeds /
+// in_rows is set. A step reads every input before it writes any output, so
+// one step may read rows that it (or another sequence of it) overwrites.
 typedef struct gc_seq_step {
     gc_kv *kv;             // cache to extend (positions kv_len .. kv_len+n-1)
     int64_t n;             // new positions (>= 1)
@@ -61,6 +78,10 @@ typedef struct gc_seq_step {
                            // the device with GC_DEVICE_CUDA (logits may be NULL): greedy (ties →
                            // lowest id), or drawn by `draw` when set (gc_token_draw_row)
     const struct gc_token_draw *draw;   // with argmax: temperature/top-k/top-p and the uniform u
+    const gc_rows *in_rows;   // or NULL: input embeddings (n, D) = rows [in_row, in_row+n) of in_rows
+    int64_t in_row;
+    gc_rows *hidden_rows;     // out, or NULL: the hidden states `hidden` gets (n or 1 rows, as hidden_all
+    int64_t hidden_row;       // says) into rows [hidden_row, ...) of hidden_rows; with or without `hidden`
 } gc_seq_step;
 
 // Runs all sequences' new positions through the model in one pass (GEMMs see

@@ -37,10 +37,16 @@ gc_status gc_text_embed_model(gc_engine *e, const struct gc_tokenizer *tok, cons
 
 // e (D) = h·W_a rescaled to target_norm / max(‖h·W_a‖, 1e-6).
 void gc_realign_apply(const gc_realign *r, const float *h, float *e);
-// The same for n rows h (n, D) → out (n, D); with a CUDA engine the product
-// runs on its device (f32, one GEMM for all rows) through a copy of W_a the
-// engine keeps. e may be NULL (host).
+// The same for n host rows h (n, D) → out (n, D): on the engine's backend
+// through its scratch rows (gc_realign_rows), or on the host when e is NULL.
 gc_status gc_realign_apply_rows(const gc_realign *r, gc_engine *e, const float *h, int64_t n, float *out);
+// Rows [dst_first, dst_first+n) of dst = realigned rows [src_first, ...) of
+// src, on the buffers' engine (gcache/engine.h: gc_rows): the CPU runs
+// gc_realign_apply's float64 formula (the same bits), CUDA one f32 GEMM for
+// all rows through a device copy of W_a the engine keeps. In place when src
+// == dst and src_first == dst_first; other overlaps are refused.
+gc_status gc_realign_rows(const gc_realign *r, const gc_rows *src, int64_t src_first, int64_t n, gc_rows *dst,
+                          int64_t dst_first);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,7 @@ gc_policy_p = c_void_p
 gc_detok_p = c_void_p
 gc_run_p = c_void_p
 gc_train_p = c_void_p
+gc_rows_p = c_void_p
 
 
 # ---- struct mirrors --------------------------------------------------------
@@ -75,7 +76,8 @@ class gc_token_draw(Structure):
 class gc_seq_step(Structure):
     _fields_ = [("kv", gc_kv_p), ("n", c_int64), ("ids", POINTER(c_int32)), ("embeds", POINTER(c_float)),
                 ("logits", POINTER(c_float)), ("logits_all", c_bool), ("hidden", POINTER(c_float)),
-                ("hidden_all", c_bool), ("argmax", POINTER(c_int32)), ("draw", POINTER(gc_token_draw))]
+                ("hidden_all", c_bool), ("argmax", POINTER(c_int32)), ("draw", POINTER(gc_token_draw)),
+                ("in_rows", gc_rows_p), ("in_row", c_int64), ("hidden_rows", gc_rows_p), ("hidden_row", c_int64)]
 
 
 class gc_sampler_params(Structure):

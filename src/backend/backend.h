@@ -15,8 +15,12 @@
 //             once, for every backend. Backends never walk a gc_kv.
 //   tokens    a step that asks for a token (gc_seq_step.argmax) gets it by the
 //             one drawing rule of gcache/sampler.h, on every backend.
-//   realign   optional: the LatentMAS realignment of n rows where the backend
-//             keeps its own copy of the map (NULL: the caller computes on the host).
+//   rows      buffers of f32 rows in the backend's memory (gc_rows of
+//             gcache/engine.h): a step reads input embeddings from them and
+//             writes hidden states into them, and
+//   realign   maps such rows to rows by the LatentMAS realignment, so a
+//             latent step's hidden state becomes the next step's input
+//             without leaving the device.
 //
 // Backends: gc_backend_cpu (backend/cpu/, f32, the reference) and
 // gc_backend_cuda (backend/cuda/, bf16 weights and KV; in a build without
@@ -34,6 +38,13 @@ extern "C" {
 static inline size_t gc_kv_block_elem(int64_t row, int64_t l, int kind, int64_t idx) {
     return ((size_t)(l * 2 + kind) * GC_KV_BLOCK + (size_t)idx) * (size_t)row;
 }
+
+// The LatentMAS realignment of one row, in float64: e (D) = h · W_a, rescaled
+// to target_norm / max(‖h · W_a‖, 1e-6); wa_t is W_a transposed (D, D), or
+// NULL for W_a = I. The reference every backend's realign_rows follows: the
+// CPU backend runs this very function, and so does gc_realign_apply, so that
+// rows realigned on the host and on the CPU backend agree bit for bit.
+void gc_realign_row(const double *wa_t, int64_t D, double target_norm, const float *h, float *e);
 
 // A run of a sequence's positions inside one KV block, with per-layer
 // modifiers (NULL = identity) that attention applies.
@@ -99,13 +110,23 @@ typedef struct gc_backend {
     // (logits, hidden states, tokens). On failure the engine rolls back.
     gc_status (*run_step)(gc_engine *e, void *state, const gc_step_plan *plan);
 
-    // ---- latent realignment (may be NULL) ----
-    // out (n, D) = h (n, D) · W_a, each row rescaled to target_norm / max(‖row‖,
-    // 1e-6) (gc_realign_apply's formula). wa_t: W_a transposed (D, D) float64,
-    // or NULL for W_a = I; key names the map (the backend may keep a copy made
-    // from wa_t for as long as the key does not change).
+    // ---- row buffers (gc_rows): f32 in the backend's memory ----
+    // A buffer of n floats; GC_ERR_OOM when the backend's memory is full.
+    gc_status (*rows_new)(void *state, size_t n, float **data);
+    void (*rows_free)(void *state, float *data);
+    // n floats from backend memory src to host dst / from host src to backend dst.
+    gc_status (*rows_get)(void *state, const float *src, size_t n, float *dst);
+    gc_status (*rows_set)(void *state, float *dst, const float *src, size_t n);
+
+    // ---- latent realignment ----
+    // dst (n, D) = src (n, D) realigned row by row (gc_realign_row's formula;
+    // the CPU runs it, CUDA computes it in f32). src and dst lie in row
+    // buffers of this backend; dst == src realigns in place, any other overlap
+    // is not allowed. wa_t: W_a transposed (D, D) float64, or NULL for W_a = I;
+    // key names the map (the backend may keep a copy made from wa_t for as
+    // long as the key does not change).
     gc_status (*realign_rows)(void *state, uint64_t key, const double *wa_t, int64_t D, double target_norm,
-                              const float *h, int64_t n, float *out);
+                              const float *src, int64_t n, float *dst);
 } gc_backend;
 
 extern const gc_backend gc_backend_cpu;

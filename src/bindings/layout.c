@@ -41,7 +41,8 @@ static const field_entry fields[] = {
 
     F(gc_seq_step, kv) F(gc_seq_step, n) F(gc_seq_step, ids) F(gc_seq_step, embeds) F(gc_seq_step, logits)
     F(gc_seq_step, logits_all) F(gc_seq_step, hidden) F(gc_seq_step, hidden_all) F(gc_seq_step, argmax)
-    F(gc_seq_step, draw)
+    F(gc_seq_step, draw) F(gc_seq_step, in_rows) F(gc_seq_step, in_row) F(gc_seq_step, hidden_rows)
+    F(gc_seq_step, hidden_row)
 
     F(gc_sampler_params, temperature) F(gc_sampler_params, top_p) F(gc_sampler_params, top_k)
     F(gc_sampler_params, seed)

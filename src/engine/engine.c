@@ -43,6 +43,7 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
 
 void gc_engine_free(gc_engine *e) {
     if (!e) return;
+    gc_rows_free(e->scratch);
     gc_kv_pool_destroy(&e->pool);
     e->be->free(e->be_state);
     gc_pool_free(e->threads);
@@ -66,6 +67,17 @@ const char *gc_device_name(gc_device d) {
 
 int64_t gc_engine_kv_live_blocks(const gc_engine *e) { return e->pool.live_blocks; }
 
+// Rows [first, first+n) of a step's row buffer (NULL: not used) exist and
+// belong to this engine.
+static gc_status check_rows(const gc_engine *e, const gc_rows *r, int64_t first, int64_t n, int s, const char *what) {
+    if (!r) return GC_OK;
+    if (r->e != e) return gc_fail(GC_ERR_INVALID_ARG, "step %d: %s rows of another engine", s, what);
+    if (first < 0 || first > r->n - n)
+        return gc_fail(GC_ERR_RANGE, "step %d: %s rows [%lld, %lld) outside a buffer of %lld", s, what,
+                       (long long)first, (long long)(first + n), (long long)r->n);
+    return GC_OK;
+}
+
 gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {
     const gc_model_config *c = &e->m->cfg;
     int64_t T = 0;
@@ -73,8 +85,10 @@ gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, in
         const gc_seq_step *q = &st[s];
         if (!q->kv || q->kv->e != e) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache missing or from another engine", s);
         if (q->n < 1) return gc_fail(GC_ERR_INVALID_ARG, "step %d: no positions", s);
-        if ((q->ids == NULL) == (q->embeds == NULL))
-            return gc_fail(GC_ERR_INVALID_ARG, "step %d: give exactly one of ids / embeds", s);
+        if ((q->ids != NULL) + (q->embeds != NULL) + (q->in_rows != NULL) != 1)
+            return gc_fail(GC_ERR_INVALID_ARG, "step %d: give exactly one of ids / embeds / in_rows", s);
+        GC_TRY(check_rows(e, q->in_rows, q->in_row, q->n, s, "input"));
+        GC_TRY(check_rows(e, q->hidden_rows, q->hidden_row, q->hidden_all ? q->n : 1, s, "hidden"));
         if (q->kv->pending) return gc_fail(GC_ERR_INVALID_ARG, "step %d: cache has an open reservation", s);
         if (q->kv->len + q->n > c->max_position)
             return gc_fail(GC_ERR_RANGE, "sequence of %lld positions exceeds the model context of %lld",

@@ -15,7 +15,20 @@ struct gc_engine {
     gc_pool *threads;  // the CPU kernels' threads (p.n_threads; 0 = gc_threads_default())
     const gc_backend *be;   // the device's operations (gc_backend_cpu or gc_backend_cuda)
     void *be_state;         // ... and the state be->init made for this engine
+    gc_rows *scratch;       // rows for host-pointer calls that run on the backend (gc_realign_apply_rows), or NULL
 };
+
+// A buffer of n rows of D = hidden_size floats in the backend's memory
+// (gcache/engine.h); backends read and write data directly.
+struct gc_rows {
+    gc_engine *e;
+    float *data;    // (n, D), backend memory (be->rows_new)
+    int64_t n, D;
+};
+
+// The engine's scratch rows, at least n of them (grown on demand, freed with
+// the engine). Their contents are the caller's only until the next call.
+gc_status gc_engine_scratch_rows(gc_engine *e, int64_t n, gc_rows **out);
 
 // Checks a batch of steps (caches, ids in range, context length, no cache
 // twice) and sums their positions into *T (gc_engine_forward, before it

@@ -207,27 +207,38 @@ void gc_realign_free(gc_realign *r) {
 double gc_realign_target_norm(const gc_realign *r) { return r->target_norm; }
 
 void gc_realign_apply(const gc_realign *r, const float *h, float *e) {
-    const int64_t D = r->D;
-    double ss = 0;
-    for (int64_t j = 0; j < D; j++) {
-        double acc = 0;
-        if (r->identity) {
-            acc = h[j];
-        } else {
-            const double *col = r->wa_t + j * D;
-            for (int64_t i = 0; i < D; i++) acc += (double)h[i] * col[i];
-        }
-        e[j] = (float)acc;
-        ss += acc * acc;
-    }
-    double nrm = sqrt(ss);
-    float scale = (float)(r->target_norm / (nrm > 1e-6 ? nrm : 1e-6));
-    for (int64_t j = 0; j < D; j++) e[j] *= scale;
+    gc_realign_row(r->identity ? NULL : r->wa_t, r->D, r->target_norm, h, e);
+}
+
+gc_status gc_realign_rows(const gc_realign *r, const gc_rows *src, int64_t src_first, int64_t n, gc_rows *dst,
+                          int64_t dst_first) {
+    if (!r || !src || !dst) return gc_fail(GC_ERR_INVALID_ARG, "realign: map and row buffers needed");
+    if (src->e != dst->e) return gc_fail(GC_ERR_INVALID_ARG, "realign: row buffers of two engines");
+    if (src->D != r->D)
+        return gc_fail(GC_ERR_INVALID_ARG, "realign: rows of %lld floats, map of %lld", (long long)src->D, (long long)r->D);
+    if (n < 0 || src_first < 0 || dst_first < 0 || src_first > src->n - n || dst_first > dst->n - n)
+        return gc_fail(GC_ERR_RANGE, "realign: rows [%lld, +%lld) -> [%lld, +%lld) outside buffers of %lld and %lld rows",
+                       (long long)src_first, (long long)n, (long long)dst_first, (long long)n, (long long)src->n,
+                       (long long)dst->n);
+    if (src == dst && src_first != dst_first && llabs(src_first - dst_first) < n)
+        return gc_fail(GC_ERR_INVALID_ARG, "realign: source and destination rows overlap (only in place is allowed)");
+    if (n == 0) return GC_OK;
+    const gc_engine *e = src->e;
+    return e->be->realign_rows(e->be_state, r->id, r->identity ? NULL : r->wa_t, r->D, r->target_norm,
+                               src->data + src_first * r->D, n, dst->data + dst_first * r->D);
 }
 
 gc_status gc_realign_apply_rows(const gc_realign *r, gc_engine *e, const float *h, int64_t n, float *out) {
-    if (e && e->be->realign_rows)   // the backend keeps its own copy of the map (CUDA)
-        return e->be->realign_rows(e->be_state, r->id, r->identity ? NULL : r->wa_t, r->D, r->target_norm, h, n, out);
-    for (int64_t i = 0; i < n; i++) gc_realign_apply(r, h + i * r->D, out + i * r->D);
-    return GC_OK;
+    if (n < 0) return gc_fail(GC_ERR_INVALID_ARG, "realign: %lld rows", (long long)n);
+    if (!e) {
+        for (int64_t i = 0; i < n; i++) gc_realign_apply(r, h + i * r->D, out + i * r->D);
+        return GC_OK;
+    }
+    if (n == 0) return GC_OK;
+    // Through the engine's scratch rows: up, realigned in place on the backend, back.
+    gc_rows *tmp;
+    GC_TRY(gc_engine_scratch_rows(e, n, &tmp));
+    GC_TRY(gc_rows_set(tmp, 0, n, h));
+    GC_TRY(gc_realign_rows(r, tmp, 0, n, tmp, 0));
+    return gc_rows_get(tmp, 0, n, out);
 }

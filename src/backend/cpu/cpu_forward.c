@@ -1,5 +1,6 @@
-// The CPU backend: f32 host KV blocks and the batched forward pass (the f32
-// reference path), behind the table of backend/backend.h.
+// The CPU backend: f32 host KV blocks and row buffers, the batched forward
+// pass (the f32 reference path) and the float64 realignment, behind the
+// table of backend/backend.h.
 //
 // All new positions of all sequences in a step are stacked into one
 // activation matrix X (T, D), T = Σ n_s, so every linear layer is one
@@ -233,8 +234,10 @@ static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
             float *xr = b.x + r * D;
             if (st[s].ids)
                 gc_dequant_row(m->tok_embd->dtype, (const uint8_t *)m->tok_embd->data + (size_t)st[s].ids[i] * erow, xr, D);
-            else
+            else if (st[s].embeds)
                 memcpy(xr, st[s].embeds + i * D, (size_t)D * sizeof(float));
+            else   // rows held by the engine are host memory here
+                memcpy(xr, st[s].in_rows->data + (st[s].in_row + i) * D, (size_t)D * sizeof(float));
             b.pos[r] = plan->seqs[s].ctx + i;
         }
     }
@@ -285,12 +288,53 @@ static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
         free(lg);
     }
     for (int s = 0, r = 0; s < n_steps && status == GC_OK; r += (int)st[s].n, s++) {
-        if (!st[s].hidden) continue;
         int64_t first = st[s].hidden_all ? 0 : st[s].n - 1;
-        memcpy(st[s].hidden, b.xn + (r + first) * D, (size_t)((st[s].n - first) * D) * sizeof(float));
+        const size_t bytes = (size_t)((st[s].n - first) * D) * sizeof(float);
+        if (st[s].hidden) memcpy(st[s].hidden, b.xn + (r + first) * D, bytes);
+        if (st[s].hidden_rows) memcpy(st[s].hidden_rows->data + st[s].hidden_row * D, b.xn + (r + first) * D, bytes);
     }
     free_bufs(&b);
     return status;
+}
+
+// ---- row buffers: f32 host memory ----
+
+static gc_status rows_new(void *state, size_t n, float **data) {
+    (void)state;
+    *data = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    return *data ? GC_OK : gc_fail(GC_ERR_OOM, "out of memory for %zu floats of rows", n);
+}
+
+static void rows_free(void *state, float *data) {
+    (void)state;
+    free(data);
+}
+
+static gc_status rows_get(void *state, const float *src, size_t n, float *dst) {
+    (void)state;
+    memcpy(dst, src, n * sizeof(float));
+    return GC_OK;
+}
+
+static gc_status rows_set(void *state, float *dst, const float *src, size_t n) {
+    (void)state;
+    memcpy(dst, src, n * sizeof(float));
+    return GC_OK;
+}
+
+// The realignment in float64, row by row (gc_realign_row, the reference);
+// in place through one row of scratch.
+static gc_status realign_rows(void *state, uint64_t key, const double *wa_t, int64_t D, double target_norm,
+                              const float *src, int64_t n, float *dst) {
+    (void)state; (void)key;
+    float *row = NULL;
+    if (src == dst && !(row = malloc((size_t)D * sizeof(float)))) return gc_fail(GC_ERR_OOM, "out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        gc_realign_row(wa_t, D, target_norm, src + i * D, row ? row : dst + i * D);
+        if (row) memcpy(dst + i * D, row, (size_t)D * sizeof(float));
+    }
+    free(row);
+    return GC_OK;
 }
 
 static gc_status init(gc_engine *e, void **state) {
@@ -313,5 +357,9 @@ const gc_backend gc_backend_cpu = {
     .kv_set = kv_set,
     .kv_copy = kv_copy,
     .run_step = run_step,
-    .realign_rows = NULL,   // gc_realign_apply on the host (latent/realign.c)
+    .rows_new = rows_new,
+    .rows_free = rows_free,
+    .rows_get = rows_get,
+    .rows_set = rows_set,
+    .realign_rows = realign_rows,
 };

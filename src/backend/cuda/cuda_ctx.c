@@ -1,4 +1,4 @@
-// CUDA backend: device context, weight upload, KV block storage, realignment.
+// CUDA backend: device context, weight upload, KV block storage, row buffers, realignment.
 #ifdef GC_HAVE_CUDA
 #include "backend/cuda/cuda_internal.h"
 #include "format/quant.h"
@@ -372,6 +372,33 @@ static gc_status cu_kv_copy(void *dev, void *dst, size_t dst_off, const void *sr
     return GC_OK;
 }
 
+// ---- row buffers: f32 device memory ----
+
+static gc_status cu_rows_new(void *dev, size_t n, float **data) {
+    (void)dev;
+    return gc_cu_malloc((void **)data, n * sizeof(float), "rows");
+}
+
+static void cu_rows_free(void *dev, float *data) {
+    gc_cuda_ctx *c = dev;
+    cudaStreamSynchronize(c->stream);   // no queued step or realignment still uses them
+    cudaFree(data);
+}
+
+static gc_status cu_rows_get(void *dev, const float *src, size_t n, float *dst) {
+    gc_cuda_ctx *c = dev;
+    CU_TRY(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
+    CU_TRY(cudaStreamSynchronize(c->stream));
+    return GC_OK;
+}
+
+static gc_status cu_rows_set(void *dev, float *dst, const float *src, size_t n) {
+    gc_cuda_ctx *c = dev;
+    CU_TRY(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, c->stream));
+    CU_TRY(cudaStreamSynchronize(c->stream));   // src may go as soon as this returns
+    return GC_OK;
+}
+
 // ---- realignment ----
 
 struct gc_cuda_realign {
@@ -379,7 +406,7 @@ struct gc_cuda_realign {
     int64_t D;
     double target;
     float *w;         // (D, D) W_a in column-major order (= wa_t row-major), or NULL for identity
-    float *h, *e;     // (cap, D)
+    float *h, *e;     // (cap, D) scratch: host rows' upload, the product of an in-place realignment
     int64_t cap;
 };
 
@@ -419,49 +446,73 @@ gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, doubl
     return realign_make(e->be_state, wa_t, D, target_norm, out);
 }
 
-gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out) {
-    if (n <= 0) return GC_OK;
+// Scratch for n rows (the old rows are dropped once the stream is done with them).
+static gc_status realign_scratch(gc_cuda_realign *r, int64_t n) {
+    if (n <= r->cap) return GC_OK;
+    cudaStreamSynchronize(r->c->stream);
+    cudaFree(r->h); cudaFree(r->e);
+    r->h = r->e = NULL;
+    r->cap = 0;
+    GC_TRY(gc_cu_malloc((void **)&r->h, (size_t)(n * r->D) * sizeof(float), "realignment rows"));
+    GC_TRY(gc_cu_malloc((void **)&r->e, (size_t)(n * r->D) * sizeof(float), "realignment rows"));
+    r->cap = n;
+    return GC_OK;
+}
+
+// dst (n, D) = src (n, D) realigned, both device rows, queued on the stream:
+// one f32 GEMM (into the scratch when in place: cuBLAS may not write what it
+// reads), then the norm rescaling of every row.
+static gc_status realign_device(gc_cuda_realign *r, const float *src, int64_t n, float *dst) {
     gc_cuda_ctx *c = r->c;
     const int64_t D = r->D;
-    if (n > r->cap) {
-        cudaFree(r->h); cudaFree(r->e);
-        r->h = r->e = NULL;
-        r->cap = 0;
-        GC_TRY(gc_cu_malloc((void **)&r->h, (size_t)(n * D) * sizeof(float), "realignment input"));
-        GC_TRY(gc_cu_malloc((void **)&r->e, (size_t)(n * D) * sizeof(float), "realignment output"));
-        r->cap = n;
-    }
     const size_t bytes = (size_t)(n * D) * sizeof(float);
-    CU_TRY(cudaMemcpyAsync(r->h, h, bytes, cudaMemcpyHostToDevice, c->stream));
+    float *prod = dst;
     if (r->w) {
-        // eᵀ (D, n) = W_aᵀ · hᵀ; r->w read as column-major (D, D) is W_a.
+        if (src == dst) {
+            GC_TRY(realign_scratch(r, n));
+            prod = r->e;
+        }
+        // prodᵀ (D, n) = W_aᵀ · srcᵀ; r->w read as column-major (D, D) is W_a.
         const float one = 1.0f, zero = 0.0f;
         CUBLAS_TRY(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));
         cublasStatus_t bs = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)D, (int)n, (int)D, &one, r->w, (int)D,
-                                        r->h, (int)D, &zero, r->e, (int)D);
+                                        src, (int)D, &zero, prod, (int)D);
         CUBLAS_TRY(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
         if (bs != CUBLAS_STATUS_SUCCESS) return gc_cublas_fail(bs, "cublasSgemm (realign)");
-    } else {
-        CU_TRY(cudaMemcpyAsync(r->e, r->h, bytes, cudaMemcpyDeviceToDevice, c->stream));
+    } else if (src != dst) {
+        CU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
     }
-    CU_TRY(gck_rescale_rows(c->stream, r->e, (int)n, (int)D, r->target));
+    CU_TRY(gck_rescale_rows(c->stream, prod, (int)n, (int)D, r->target));
+    if (prod != dst) CU_TRY(cudaMemcpyAsync(dst, prod, bytes, cudaMemcpyDeviceToDevice, c->stream));
+    return GC_OK;
+}
+
+gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out) {
+    if (n <= 0) return GC_OK;
+    gc_cuda_ctx *c = r->c;
+    const size_t bytes = (size_t)(n * r->D) * sizeof(float);
+    GC_TRY(realign_scratch(r, n));
+    CU_TRY(cudaMemcpyAsync(r->h, h, bytes, cudaMemcpyHostToDevice, c->stream));
+    GC_TRY(realign_device(r, r->h, n, r->e));
     CU_TRY(cudaMemcpyAsync(out, r->e, bytes, cudaMemcpyDeviceToHost, c->stream));
     CU_TRY(cudaStreamSynchronize(c->stream));
     return GC_OK;
 }
 
-// The table's realign_rows: through the map the context keeps, made from
-// wa_t on the first call with a given key (and remade when the key changes).
+// The table's realign_rows on device rows: through the map the context
+// keeps, made from wa_t on the first call with a given key (and remade when
+// the key changes). Queued on the stream; the next step runs after it.
 static gc_status cu_realign_rows(void *state, uint64_t key, const double *wa_t, int64_t D, double target_norm,
-                                 const float *h, int64_t n, float *out) {
+                                 const float *src, int64_t n, float *dst) {
     gc_cuda_ctx *c = state;
     if (!c->ra || c->ra_key != key) {
+        cudaStreamSynchronize(c->stream);   // the old map's scratch may still be in use
         gc_cuda_realign_free(c->ra);
         c->ra = NULL;
         GC_TRY(realign_make(c, wa_t, D, target_norm, &c->ra));
         c->ra_key = key;
     }
-    return gc_cuda_realign_apply(c->ra, h, n, out);
+    return realign_device(c->ra, src, n, dst);
 }
 
 const gc_backend gc_backend_cuda = {
@@ -476,6 +527,10 @@ const gc_backend gc_backend_cuda = {
     .kv_set = cu_kv_set,
     .kv_copy = cu_kv_copy,
     .run_step = gc_cu_run_step,
+    .rows_new = cu_rows_new,
+    .rows_free = cu_rows_free,
+    .rows_get = cu_rows_get,
+    .rows_set = cu_rows_set,
     .realign_rows = cu_realign_rows,
 };
 

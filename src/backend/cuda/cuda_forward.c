@@ -363,9 +363,9 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
         so[s].n_out = q->logits ? (q->logits_all ? q->n : 1) : (q->argmax ? 1 : 0);
         n_out += so[s].n_out;
         so[s].hid0 = n_hid;
-        so[s].n_hid = q->hidden ? (q->hidden_all ? q->n : 1) : 0;
+        so[s].n_hid = q->hidden || q->hidden_rows ? (q->hidden_all ? q->n : 1) : 0;
         n_hid += so[s].n_hid;
-        if (q->embeds) n_emb += q->n;
+        if (!q->ids) n_emb += q->n;   // embeds or in_rows
         if (q->n != 1) decode = false;
         if (q->n * G > 16) tile_m = 64;
         any_argmax |= q->argmax != NULL;
@@ -405,17 +405,20 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
         const gc_seq_step *q = &st[s];
         const gc_plan_seq *kv = &pl->seqs[s];
         const int64_t r0 = r;
-        if (q->embeds) {
+        // Input embeddings: host rows up, or rows the engine holds on the device copied over.
+        if (q->embeds)
             CU_TRY(cudaMemcpyAsync(c->emb_in + emb_row * c->D, q->embeds, (size_t)(q->n * c->D) * sizeof(float),
                                    cudaMemcpyHostToDevice, c->stream));
-        }
+        if (q->in_rows)
+            CU_TRY(cudaMemcpyAsync(c->emb_in + emb_row * c->D, q->in_rows->data + q->in_row * c->D,
+                                   (size_t)(q->n * c->D) * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
         for (int64_t i = 0; i < q->n; i++, r++) {
             ids[r] = q->ids ? q->ids[i] : (int32_t)(-(emb_row + i) - 1);
             pos[r] = (int32_t)(kv->ctx + i);
             sbase[r] = (uint64_t)(uintptr_t)slots[r].data;
             sidx[r] = slots[r].idx;
         }
-        if (q->embeds) emb_row += q->n;
+        if (!q->ids) emb_row += q->n;
         int64_t start = 0;
         const int64_t sp0 = sp;
         for (int i = 0; i < kv->n_spans; i++) {
@@ -503,10 +506,14 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
             }
         }
     }
-    for (int s = 0; s < n_steps; s++)
+    for (int s = 0; s < n_steps; s++) {
+        const size_t bytes = (size_t)(so[s].n_hid * c->D) * sizeof(float);
         if (st[s].hidden)
-            CU_TRY(cudaMemcpyAsync(st[s].hidden, c->hid + so[s].hid0 * c->D, (size_t)(so[s].n_hid * c->D) * sizeof(float),
-                                   cudaMemcpyDeviceToHost, c->stream));
+            CU_TRY(cudaMemcpyAsync(st[s].hidden, c->hid + so[s].hid0 * c->D, bytes, cudaMemcpyDeviceToHost, c->stream));
+        if (st[s].hidden_rows)   // stays on the device, in the engine's rows
+            CU_TRY(cudaMemcpyAsync(st[s].hidden_rows->data + st[s].hidden_row * c->D, c->hid + so[s].hid0 * c->D,
+                                   bytes, cudaMemcpyDeviceToDevice, c->stream));
+    }
     gc_cu_prof_mark(c, 12);
     CU_TRY(cudaStreamSynchronize(c->stream));
     CU_TRY(cudaGetLastError());

@@ -38,6 +38,26 @@ static gc_status stub_run_step(gc_engine *e, void *state, const gc_step_plan *pl
     return NO_CUDA;
 }
 
+static gc_status stub_rows_new(void *state, size_t n, float **data) {
+    (void)state; (void)n;
+    *data = NULL;
+    return NO_CUDA;
+}
+static void stub_rows_free(void *state, float *data) { (void)state; (void)data; }
+static gc_status stub_rows_get(void *state, const float *src, size_t n, float *dst) {
+    (void)state; (void)src; (void)n; (void)dst;
+    return NO_CUDA;
+}
+static gc_status stub_rows_set(void *state, float *dst, const float *src, size_t n) {
+    (void)state; (void)dst; (void)src; (void)n;
+    return NO_CUDA;
+}
+static gc_status stub_realign_rows(void *state, uint64_t key, const double *wa_t, int64_t D, double target_norm,
+                                   const float *src, int64_t n, float *dst) {
+    (void)state; (void)key; (void)wa_t; (void)D; (void)target_norm; (void)src; (void)n; (void)dst;
+    return NO_CUDA;
+}
+
 // Never past init (which fails); the other entries answer the same.
 const gc_backend gc_backend_cuda = {
     .name = "cuda",
@@ -51,7 +71,11 @@ const gc_backend gc_backend_cuda = {
     .kv_set = stub_kv_set,
     .kv_copy = stub_kv_copy,
     .run_step = stub_run_step,
-    .realign_rows = NULL,
+    .rows_new = stub_rows_new,
+    .rows_free = stub_rows_free,
+    .rows_get = stub_rows_get,
+    .rows_set = stub_rows_set,
+    .realign_rows = stub_realign_rows,
 };
 
 gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out) {
