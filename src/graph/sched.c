@@ -22,8 +22,7 @@ typedef struct nstate {
     int32_t *ids;         // prompt tokens
     size_t n_ids;
     int64_t own_start, latent_start;
-    float *hidden;        // (D) last position's final-norm hidden state
-    float *emb;           // (D) next latent input
+    int64_t row;          // latent phase: the node's row of the run's hid / emb rows (its next input)
     gc_sampler *smp;      // sampling parameters and the stream of u (gcache/sampler.h)
     gc_token_draw draw;   // the next draw, computed by the engine
     int32_t tok;          // the token the engine drew
@@ -45,11 +44,15 @@ typedef struct run {
     gc_qgraph *const *g;
     int n;
     nstate **st;          // st[q][node]
-    int64_t V, D;
+    int64_t V;
     double t0;
-    float *rh, *re;       // (total nodes, D) rows to realign this step, packed, and their results
-    int (*lat)[2];        // (total nodes) the (question, node) of each packed row
-    int n_lat;
+    // Latent steps stay on the engine's backend: a step writes the final-norm
+    // hidden state of every node that continues with a latent step into hid
+    // (rows 0 .. n_hid-1, in the order of the step), one realignment maps
+    // them to the same rows of emb, and each node's next step reads its row
+    // of emb. (total nodes) rows each, made when some node has latent steps.
+    gc_rows *hid, *emb;
+    int64_t n_hid;
     double t_fwd, t_host; // GC_SCHED_PROFILE: seconds in the engine / in the scheduler
 } run;
 
@@ -175,9 +178,6 @@ static gc_status start_node(run *R, int q, int i) {
     nd->prompt_tokens = (int64_t)s->n_ids;
     if (nd->score_text && *nd->score_text) GC_TRY(score_prepare(R, s, nd));
     s->own_start = gc_kv_len(s->kv);
-    s->hidden = malloc((size_t)R->D * sizeof(float));
-    s->emb = malloc((size_t)R->D * sizeof(float));
-    if (!s->hidden || !s->emb) return gc_fail(GC_ERR_OOM, "out of memory");
     if (nd->max_tokens > 0) {
         gc_sampler_params sp = R->p->sampling;
         sp.seed = g->seed * 1000003ULL + (uint64_t)i;
@@ -266,11 +266,7 @@ static gc_status after_forward(run *R, int q, int i) {
     else if (s->ph == P_LATENT) nd->latent_done++;
     else return decode_next(R, q, i);
     if (nd->latent_done < nd->latent_steps) {
-        // Realigned with every other node's row after the step (realign_pending).
-        memcpy(R->rh + (size_t)R->n_lat * R->D, s->hidden, (size_t)R->D * sizeof(float));
-        R->lat[R->n_lat][0] = q;
-        R->lat[R->n_lat][1] = i;
-        R->n_lat++;
+        // Its hidden row is realigned with every other node's after the step (realign_pending).
         s->ph = P_LATENT;
         return GC_OK;
     }
@@ -280,14 +276,20 @@ static gc_status after_forward(run *R, int q, int i) {
 }
 
 // The next input embeddings of every node that continues with a latent step:
-// one batched realignment (on the engine's backend when it offers one).
+// one realignment of the step's hidden rows, on the engine's backend.
 static gc_status realign_pending(run *R) {
-    if (R->n_lat == 0) return GC_OK;
-    GC_TRY(gc_realign_apply_rows(R->p->realign, R->e, R->rh, R->n_lat, R->re));
-    for (int k = 0; k < R->n_lat; k++)
-        memcpy(R->st[R->lat[k][0]][R->lat[k][1]].emb, R->re + (size_t)k * R->D, (size_t)R->D * sizeof(float));
-    R->n_lat = 0;
+    if (R->n_hid == 0) return GC_OK;
+    GC_TRY(gc_realign_rows(R->p->realign, R->hid, 0, R->n_hid, R->emb, 0));
+    R->n_hid = 0;
     return GC_OK;
+}
+
+// True when this step's last hidden state, realigned, is the node's next
+// input (its prompt or a latent step that another latent step follows;
+// after_forward's test, made before the step).
+static bool feeds_latent(const gc_node *nd, const nstate *s) {
+    if (s->ph == P_PREFILL) return nd->latent_steps > 0;
+    return s->ph == P_LATENT && nd->latent_done + 1 < nd->latent_steps;
 }
 
 // True when this step's output is the node's next token (the last position
@@ -313,7 +315,7 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     if (n < 1) return GC_OK;
     gc_model_info info;
     gc_model_get_info(gc_engine_model(e), &info);
-    run R = {.e = e, .tok = tok, .p = p, .g = graphs, .n = n, .V = info.vocab_size, .D = info.hidden_size, .t0 = now_s()};
+    run R = {.e = e, .tok = tok, .p = p, .g = graphs, .n = n, .V = info.vocab_size, .t0 = now_s()};
     int total = 0;
     for (int q = 0; q < n; q++) {
         const gc_qgraph *g = graphs[q];
@@ -333,10 +335,12 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     // A node can have two sequences in a step: its own and its scoring fork.
     gc_seq_step *steps = calloc((size_t)total * 2, sizeof *steps);
     int (*who)[3] = calloc((size_t)total * 2, sizeof *who);
-    R.rh = malloc((size_t)total * (size_t)R.D * sizeof(float));
-    R.re = malloc((size_t)total * (size_t)R.D * sizeof(float));
-    R.lat = calloc((size_t)total, sizeof *R.lat);
-    gc_status st = (!R.st || !steps || !who || !R.rh || !R.re || !R.lat) ? gc_fail(GC_ERR_OOM, "out of memory") : GC_OK;
+    gc_status st = (!R.st || !steps || !who) ? gc_fail(GC_ERR_OOM, "out of memory") : GC_OK;
+    bool latent = false;
+    for (int q = 0; q < n; q++)
+        for (int i = 0; i < graphs[q]->n_nodes; i++) latent |= graphs[q]->nodes[i].latent_steps > 0;
+    if (st == GC_OK && latent) st = gc_rows_new(e, total, &R.hid);
+    if (st == GC_OK && latent) st = gc_rows_new(e, total, &R.emb);
     const bool prof = getenv("GC_SCHED_PROFILE") && *getenv("GC_SCHED_PROFILE") == '1';
     for (int q = 0; st == GC_OK && q < n; q++)
         if (!(R.st[q] = calloc((size_t)graphs[q]->n_nodes, sizeof **R.st))) st = gc_fail(GC_ERR_OOM, "out of memory");
@@ -366,10 +370,10 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
                 gc_seq_step *x = &steps[m];
                 switch (s->ph) {
                 case P_PREFILL:
-                    *x = (gc_seq_step){.kv = s->kv, .n = (int64_t)s->n_ids, .ids = s->ids, .hidden = s->hidden};
+                    *x = (gc_seq_step){.kv = s->kv, .n = (int64_t)s->n_ids, .ids = s->ids};
                     break;
                 case P_LATENT:
-                    *x = (gc_seq_step){.kv = s->kv, .n = 1, .embeds = s->emb, .hidden = s->hidden};
+                    *x = (gc_seq_step){.kv = s->kv, .n = 1, .in_rows = R.emb, .in_row = s->row};
                     break;
                 case P_DECODE:
                     *x = (gc_seq_step){.kv = s->kv, .n = 1, .ids = &s->next};
@@ -377,6 +381,10 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
                 default: continue;
                 }
                 if (wants_token(nd, s)) want_token(s, x);
+                if (feeds_latent(nd, s)) {   // the hidden state stays on the backend, in the node's next row
+                    x->hidden_rows = R.hid;
+                    x->hidden_row = s->row = R.n_hid++;
+                }
                 who[m][0] = q;
                 who[m][1] = i;
                 who[m][2] = 0;
@@ -420,7 +428,7 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
             nstate *s = &R.st[q][i];
             gc_kv_free(s->kv);
             gc_kv_free(s->exposed);
-            free(s->ids); free(s->hidden); free(s->emb); free(s->text.s);
+            free(s->ids); free(s->text.s);
             gc_kv_free(s->skv);
             free(s->sids); free(s->slogits);
             gc_sampler_free(s->smp);
@@ -431,7 +439,8 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     free(R.st);
     free(steps);
     free(who);
-    free(R.rh); free(R.re); free(R.lat);
+    gc_rows_free(R.hid);
+    gc_rows_free(R.emb);
     if (prof)
         fprintf(stderr, "sched: %.3f s in the engine, %.3f s in the scheduler after steps, %.3f s in all\n", R.t_fwd,
                 R.t_host, now_s() - R.t0);
