@@ -8,7 +8,10 @@
 //            greedy decoding vs the CPU engine (a token may differ only where
 //            the CPU's own margin is within the measured CPU/GPU logit noise),
 //            on the fixtures, on $GC_CUDA_TEST_MODEL (a random-weight model of
-//            a real shape, made on the GPU machine) and on $GC_SMOL_GGUF.
+//            a real shape, made on the GPU machine) and on $GC_SMOL_GGUF;
+//   latent:  latent steps through rows the engine keeps on the device vs
+//            host pointers (same bits expected), and the scheduler's
+//            LatentMAS vs the method step by step (same text).
 // Without a GPU every device test skips; the no-device error path is checked.
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +27,10 @@
 #include "gcache/trace.h"
 #include "gcache/latent.h"
 #include "gcache/sampler.h"
+#include "gcache/mas.h"
+#include "gcache/graph.h"
 #include "engine/engine.h"
+#include "engine/gen_internal.h"
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_backend.h"
 #include "format/quant.h"
@@ -933,6 +939,179 @@ static void test_realign(void **st) {
     gc_model_free(m);
 }
 
+// Latent steps on the device both ways, NSEQ sequences per step: host
+// pointers (hidden → gc_realign_apply_rows on the device → embeds) and rows
+// the engine holds (hidden_rows → gc_realign_rows → in_rows, the scheduler's
+// path). The arithmetic is the same, so the same bits are expected; the
+// check allows 1e-6 (cuBLAS may pick its kernel by the pointers' alignment)
+// and says whether every value was identical. A wrong or stale row would be
+// off by O(1).
+static double latent_cmp(const float *a, const float *ref, int64_t n, long *differ) {
+    for (int64_t i = 0; i < n; i++) *differ += memcmp(a + i, ref + i, sizeof(float)) != 0;
+    return rel_err(a, ref, n);
+}
+
+static void test_latent_rows_on_device(void **st) {
+    (void)st;
+    NEED_GPU();
+    enum { NSEQ = 3, STEPS = 6 };
+    const char *dirs[] = {"tests/data/tiny/qwen3", "tests/data/tiny/qwen2", "tests/data/tiny/llama"};
+    for (int f = 0; f < 3; f++) {
+        gc_model *m;
+        assert_int_equal(gc_model_load(dirs[f], &m), GC_OK);
+        const int64_t V = m->cfg.vocab_size, D = m->cfg.hidden_size;
+        gc_realign *ra;
+        assert_int_equal(gc_realign_new_cached(m, true, NULL, 0, &ra), GC_OK);
+        gc_engine *e = engine_on(m, GC_DEVICE_CUDA);
+        gc_rows *hid, *in;
+        assert_int_equal(gc_rows_new(e, NSEQ + 1, &hid), GC_OK);   // rows 1..NSEQ: offsets are exercised
+        assert_int_equal(gc_rows_new(e, NSEQ + 1, &in), GC_OK);
+        float *hh = xmalloc(NSEQ * D * 4), *emb = xmalloc(NSEQ * D * 4), *hr = xmalloc(NSEQ * D * 4);
+        float *lh = xmalloc(NSEQ * V * 4), *lr = xmalloc(NSEQ * V * 4);
+        gc_kv *kh[NSEQ], *kr[NSEQ];
+        int32_t ids[NSEQ][24];
+        gc_seq_step a[NSEQ], b[NSEQ];
+        for (int s = 0; s < NSEQ; s++) {
+            gc_kv_new(e, &kh[s]);
+            gc_kv_new(e, &kr[s]);
+            for (int i = 0; i < 24; i++) ids[s][i] = (int32_t)((s * 53 + i * 71 + 3) % V);
+            a[s] = (gc_seq_step){.kv = kh[s], .n = 20 + s, .ids = ids[s], .hidden = hh + s * D};
+            b[s] = (gc_seq_step){.kv = kr[s], .n = 20 + s, .ids = ids[s], .hidden_rows = hid, .hidden_row = 1 + s};
+        }
+        assert_int_equal(gc_engine_forward(e, a, NSEQ), GC_OK);
+        assert_int_equal(gc_engine_forward(e, b, NSEQ), GC_OK);
+        double worst = 0;
+        long differ = 0;
+        for (int k = 0; k < STEPS; k++) {
+            assert_int_equal(gc_rows_get(hid, 1, NSEQ, hr), GC_OK);
+            worst = fmax(worst, latent_cmp(hr, hh, NSEQ * D, &differ));
+            assert_int_equal(gc_realign_apply_rows(ra, e, hh, NSEQ, emb), GC_OK);
+            assert_int_equal(gc_realign_rows(ra, hid, 1, NSEQ, in, 1), GC_OK);
+            for (int s = 0; s < NSEQ; s++) {
+                a[s] = (gc_seq_step){.kv = kh[s], .n = 1, .embeds = emb + s * D, .hidden = hh + s * D, .logits = lh + s * V};
+                b[s] = (gc_seq_step){.kv = kr[s], .n = 1, .in_rows = in, .in_row = 1 + s, .hidden_rows = hid,
+                                     .hidden_row = 1 + s, .logits = lr + s * V};
+            }
+            assert_int_equal(gc_engine_forward(e, a, NSEQ), GC_OK);
+            assert_int_equal(gc_engine_forward(e, b, NSEQ), GC_OK);
+            worst = fmax(worst, latent_cmp(lr, lh, NSEQ * V, &differ));
+        }
+        assert_int_equal(gc_rows_get(hid, 1, NSEQ, hr), GC_OK);
+        worst = fmax(worst, latent_cmp(hr, hh, NSEQ * D, &differ));
+        // In place on the device: the same rows as out of place.
+        assert_int_equal(gc_realign_rows(ra, hid, 1, NSEQ, in, 1), GC_OK);
+        assert_int_equal(gc_realign_rows(ra, hid, 1, NSEQ, hid, 1), GC_OK);
+        assert_int_equal(gc_rows_get(in, 1, NSEQ, emb), GC_OK);
+        assert_int_equal(gc_rows_get(hid, 1, NSEQ, hr), GC_OK);
+        worst = fmax(worst, latent_cmp(hr, emb, NSEQ * D, &differ));
+        print_message("%s latent steps, host pointers vs device rows: worst rel err %.2e, %ld values differ%s\n",
+                      dirs[f], worst, differ, differ ? "" : " (bit-identical)");
+        assert_true(worst <= 1e-6);
+        for (int s = 0; s < NSEQ; s++) {
+            assert_int_equal(gc_kv_len(kr[s]), 20 + s + STEPS);
+            gc_kv_free(kh[s]);
+            gc_kv_free(kr[s]);
+        }
+        gc_rows_free(hid);
+        gc_rows_free(in);
+        free(hh); free(emb); free(hr); free(lh); free(lr);
+        gc_engine_free(e);
+        gc_realign_free(ra);
+        gc_model_free(m);
+    }
+}
+
+// The scheduler's LatentMAS on the device (its latent rows never leave the
+// device) against the method step by step through host pointers on the same
+// engine (test_sched's definition): the same text. On $GC_SMOL_GGUF, else on
+// $GC_CUDA_TEST_MODEL when its folder has a tokenizer (random weights: the
+// answer runs to max_tokens); skipped without either.
+static void test_sched_latent_on_device(void **st) {
+    (void)st;
+    const char *path = getenv("GC_SMOL_GGUF");
+    if (!path || !*path) path = getenv("GC_CUDA_TEST_MODEL");
+    if (!have_gpu() || !path || !*path) skip();
+    gc_model *m;
+    gc_status ls = gc_model_load(path, &m);
+    if (ls != GC_OK) fail_msg("%s: %s", path, gc_last_error());
+    const gc_tokenizer *tok = gc_model_tokenizer(m);
+    if (!tok) {
+        print_message("%s has no tokenizer: scheduler test skipped\n", path);
+        gc_model_free(m);
+        skip();
+    }
+    const int64_t V = m->cfg.vocab_size, D = m->cfg.hidden_size;
+    gc_prompt_set *ps;
+    assert_int_equal(gc_prompts_load("math", &ps), GC_OK);
+    gc_realign *ra;
+    assert_int_equal(gc_realign_new(m, true, 0, &ra), GC_OK);
+    gc_engine *e = engine_on(m, GC_DEVICE_CUDA);
+    gc_mas_params p = gc_mas_default_params();
+    p.method = GC_METHOD_LATENTMAS;
+    p.mode = GC_MAS_SEQUENTIAL;
+    p.pass = GC_PASS_WHOLE;
+    p.latent_steps = 4;
+    p.max_tokens = 24;
+    p.style = gc_chat_detect(gc_tokenizer_chat_template(tok));
+    gc_qgraph g;
+    assert_int_equal(gc_mas_build(ps, &p, "Tom has 3 apples and buys 5 more. How many apples does he have?", 1, &g),
+                     GC_OK);
+    gc_qgraph *gs[] = {&g};
+    gc_sched_params sp;
+    memset(&sp, 0, sizeof sp);
+    sp.sampling = gc_sampler_default_params();   // greedy
+    sp.realign = ra;
+    assert_int_equal(gc_sched_run(e, tok, gs, 1, &sp), GC_OK);
+
+    gc_kv *kv;
+    assert_int_equal(gc_kv_new(e, &kv), GC_OK);
+    float *logits = xmalloc(V * 4), *hidden = xmalloc(D * 4), *emb = xmalloc(D * 4);
+    for (int i = 0; i < g.n_nodes; i++) {
+        const gc_node *nd = &g.nodes[i];
+        assert_int_equal(gc_kv_len(kv), nd->cache_in_len);
+        int32_t *ids;
+        size_t n;
+        assert_int_equal(gc_tokenizer_encode(tok, nd->prompt, strlen(nd->prompt), true, &ids, &n), GC_OK);
+        gc_seq_step s = {.kv = kv, .n = (int64_t)n, .ids = ids, .logits = logits, .hidden = hidden};
+        assert_int_equal(gc_engine_forward(e, &s, 1), GC_OK);
+        free(ids);
+        for (int k = 0; k < nd->latent_steps; k++) {
+            assert_int_equal(gc_realign_apply_rows(ra, e, hidden, 1, emb), GC_OK);
+            s = (gc_seq_step){.kv = kv, .n = 1, .embeds = emb, .logits = logits, .hidden = hidden};
+            assert_int_equal(gc_engine_forward(e, &s, 1), GC_OK);
+        }
+        if (i != g.output) continue;
+        // Greedy decoding (ties → lowest id, as the device's rule) until a stop token or max_tokens.
+        gc_detok *dt = gc_detok_new(tok, true);
+        char want[8192] = "";
+        const char *piece;
+        int out = 0;
+        for (;;) {
+            int32_t t = 0;
+            for (int64_t v = 1; v < V; v++) if (logits[v] > logits[t]) t = (int32_t)v;
+            if (gc_gen_is_stop_id(e, tok, t)) break;
+            size_t l = gc_detok_push(dt, t, &piece);
+            strncat(want, piece, l);
+            if (++out >= nd->max_tokens) break;
+            s = (gc_seq_step){.kv = kv, .n = 1, .ids = &t, .logits = logits};
+            assert_int_equal(gc_engine_forward(e, &s, 1), GC_OK);
+        }
+        size_t l = gc_detok_flush(dt, &piece);
+        strncat(want, piece, l);
+        gc_detok_free(dt);
+        print_message("LatentMAS on the device (%s), %d nodes: %d answer tokens\n", path, g.n_nodes, out);
+        assert_int_equal(nd->out_tokens, out);
+        assert_string_equal(nd->text, want);
+    }
+    gc_kv_free(kv);
+    free(logits); free(hidden); free(emb);
+    gc_mas_clear(&g);
+    gc_engine_free(e);
+    gc_realign_free(ra);
+    gc_prompts_free(ps);
+    gc_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unavailable_is_an_error),
@@ -955,6 +1134,8 @@ int main(void) {
         cmocka_unit_test(test_engine_draws),
         cmocka_unit_test(test_greedy_random_model),
         cmocka_unit_test(test_greedy_smol),
+        cmocka_unit_test(test_latent_rows_on_device),
+        cmocka_unit_test(test_sched_latent_on_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
