@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The skinny GEMM (skinny.cu, T <= 16 rows) against cuBLAS: the
-# micro-benchmark (bench/cuda/skinny_bench.cu: every variant and cuBLAS with
-# the weights streamed from HBM), then `gcache bench` at batch 1 and 16 with
+# The skinny GEMM (skinny.cu, T <= 16 rows) against cuBLAS: the kernel
+# lab's program (dev/cuda/skinny_gemm: every version and cuBLAS with the
+# weights streamed from HBM), then `gcache bench` at batch 1 and 16 with
 # the skinny GEMM (default), with cuBLAS only (GC_CUDA_SKINNY_MAX_T=0), with
 # the small-T GEMV (GC_CUDA_GEMV_MAX_T=4), and a per-launch profile.
 #   VARIANTS="default cublas gemv" bash bench/cuda/skinny_gemm.sh [MODELS]   (default qwen3-4b; logs in $OUT)
-# Carried: .carry/bin/{gcache,skinny_bench} + .carry/lib.
+# Carried: .carry/bin/{gcache,skinny_gemm} + .carry/lib.
 source "$(dirname "$0")/env.sh"
 list=${1:-qwen3-4b}
-if [ -x "$BIN/skinny_bench" ] && [ -z "${SKIP_SKINNY:-}" ]; then
-  timeout 300 "$BIN/skinny_bench" > "$OUT/skinny_bench.txt" 2>&1
-  echo "skinny_bench exit $?"
-  tail -n 30 "$OUT/skinny_bench.txt"
+if [ -x "$BIN/skinny_gemm" ] && [ -z "${SKIP_SKINNY:-}" ]; then
+  timeout 300 "$BIN/skinny_gemm" all > "$OUT/skinny_gemm.txt" 2>&1
+  echo "skinny_gemm exit $?"
+  tail -n 30 "$OUT/skinny_gemm.txt"
 fi
 for m in ${list//,/ }; do
   ensure_model "$m"

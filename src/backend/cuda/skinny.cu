@@ -25,25 +25,20 @@
 // token 2t+1), c2 = (row g+8, token 2t), c3 = (row g+8, token 2t+1).
 // Tokens 8..15 (T > 8) take a second B tile (NT = 2), reusing the A registers.
 //
-// Work split. A warp owns RT row tiles (16·RT rows). Two block shapes:
-//  - K split (WR = false): the KW warps of a block own the same RT tiles and
-//    split K; with clusters, so do the CS blocks of a cluster. Slot
-//    s = rank·KW + warp of S = CS·KW slots takes chunks c ≡ s (mod S).
-//  - row split (WR = true): warp w owns tiles RT·w .. RT·w+RT-1 of the
-//    block's KW·RT tiles; all warps walk the same chunks, so each x chunk is
-//    fetched from L2 once per block and then hit in L1; only the CS blocks of
-//    a cluster split K (slot s = rank of S = CS).
-// Each slot takes its chunks U at a time (c, c+S, .., c+(U-1)S): U·RT·2 W
-// loads in flight per thread (P = 0, straight into registers), or a cp.async
-// ring of P stages in shared memory (P ≥ 2, see tc_pipe).
-// Reduction: partials go to shared memory as red[set][token][row] (set =
-// warp for K split, 0 for row split) and are summed over sets in index order,
-// then over cluster ranks in rank order through distributed shared memory:
-// bit-identical results run to run, each y element written by one thread.
+// Work split. A warp owns RT row tiles (16·RT rows); the KW warps of a
+// block own the same RT tiles and split K; with clusters, so do the CS
+// blocks of a cluster. Slot s = rank·KW + warp of S = CS·KW slots takes
+// chunks c ≡ s (mod S), U at a time (c, c+S, .., c+(U-1)S): U·RT·2 W loads
+// in flight per thread, straight into registers.
+// Reduction: partials go to shared memory as red[warp][token][row] and are
+// summed over warps in index order, then over cluster ranks in rank order
+// through distributed shared memory: bit-identical results run to run, each
+// y element written by one thread.
 //
-// CUDA-core path (skinny_cc, T <= 4): a warp owns 2 rows, lanes take 16-byte
-// pieces p ≡ lane (mod 32) of each row (U pieces per row in flight), FMA in
-// f32, butterfly reduction over the warp (fixed order).
+// Variants 1..6 are the configurations the shape rule (auto_run, variant 0,
+// what the engine runs) picks from. The others measured (warps splitting rows,
+// other cache hints, a cp.async ring in shared memory, a CUDA-core path) live
+// in the kernel lab, dev/cuda/skinny_gemm.cu; dev/cuda/README.md has the numbers.
 #include "skinny.h"
 #include "backend/cuda/common.cuh"
 
@@ -55,46 +50,22 @@ namespace cg = cooperative_groups;
 
 namespace {
 
-// Cache hints. W (read once): HINT 0 plain ld.global.nc; ≥ 1 no L1
-// allocation + 256-byte L2 prefetch; ≥ 2 also L2 evict-first (policy pw), so
-// the W stream does not push x and y out of L2. x (re-read by every block):
-// cached in L1; HINT 3 also L2 evict-last (policy px).
-template <int HINT> __device__ __forceinline__ int4 ld_w(const uint16_t *p, unsigned long long pw) {
+// W (read once): no L1 allocation, 256-byte L2 prefetch and L2 evict-first
+// (policy pw), so the W stream does not push x and y out of L2.
+__device__ __forceinline__ int4 ld_w(const uint16_t *p, unsigned long long pw) {
     int4 v;
-    if constexpr (HINT == 0) {
-        asm("ld.global.nc.v4.s32 {%0,%1,%2,%3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-    } else if constexpr (HINT == 1) {
-        asm("ld.global.nc.L1::no_allocate.L2::256B.v4.s32 {%0,%1,%2,%3}, [%4];"
-            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-            : "l"(p));
-    } else {
-        asm("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.s32 {%0,%1,%2,%3}, [%4], %5;"
-            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-            : "l"(p), "l"(pw));
-    }
+    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.s32 {%0,%1,%2,%3}, [%4], %5;"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p), "l"(pw));
     return v;
 }
 
-template <int HINT> __device__ __forceinline__ int4 ld_x(const uint16_t *p, unsigned long long px) {
-    int4 v;
-    if constexpr (HINT == 3) {
-        asm("ld.global.nc.L2::cache_hint.v4.s32 {%0,%1,%2,%3}, [%4], %5;"
-            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-            : "l"(p), "l"(px));
-    } else {
-        v = __ldg(reinterpret_cast<const int4 *>(p));
-    }
-    return v;
-}
+// x (re-read by every block): cached in L1.
+__device__ __forceinline__ int4 ld_x(const uint16_t *p) { return __ldg(reinterpret_cast<const int4 *>(p)); }
 
 __device__ __forceinline__ unsigned long long policy_evict_first() {
     unsigned long long p;
     asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
-    return p;
-}
-__device__ __forceinline__ unsigned long long policy_evict_last() {
-    unsigned long long p;
-    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
     return p;
 }
 
@@ -108,29 +79,12 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], unsigned a0, unsigned a1
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// 16-byte asynchronous copies global → shared with 256-byte L2 prefetch;
-// src_bytes = 0 writes zeros and reads nothing. W: L2 only (.cg); x: also
-// L1 (.ca), where the other warps of the block find it.
-__device__ __forceinline__ void cp_async_w(void *dst, const void *src) {
-    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
-}
-__device__ __forceinline__ void cp_async_x(void *dst, const void *src, int src_bytes) {
-    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.ca.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(src_bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 // One step of U chunks for one warp slot: loads first (U·RT·2 W loads and
 // U·NT x loads in flight), then 2·U·RT·NT mmas. GUARD: chunks may run past nc.
-template <int RT, int NT, int U, int HINT, bool GUARD>
+template <int RT, int NT, int U, bool GUARD>
 __device__ __forceinline__ void tc_step(float (&acc)[RT][NT][4], const uint16_t *const (&wp)[RT],
                                         const uint16_t *const (&xp)[NT], const bool (&xv)[NT], size_t row8, int c0,
-                                        int S, int nc, unsigned long long pw, unsigned long long px) {
+                                        int S, int nc, unsigned long long pw) {
     int4 a[U][RT][2], b[U][NT];
 #pragma unroll
     for (int u = 0; u < U; u++) {
@@ -139,11 +93,11 @@ __device__ __forceinline__ void tc_step(float (&acc)[RT][NT][4], const uint16_t 
         const int off = c * 32;
 #pragma unroll
         for (int r = 0; r < RT; r++) {
-            a[u][r][0] = ok ? ld_w<HINT>(wp[r] + off, pw) : make_int4(0, 0, 0, 0);
-            a[u][r][1] = ok ? ld_w<HINT>(wp[r] + row8 + off, pw) : make_int4(0, 0, 0, 0);
+            a[u][r][0] = ok ? ld_w(wp[r] + off, pw) : make_int4(0, 0, 0, 0);
+            a[u][r][1] = ok ? ld_w(wp[r] + row8 + off, pw) : make_int4(0, 0, 0, 0);
         }
 #pragma unroll
-        for (int j = 0; j < NT; j++) b[u][j] = ok && xv[j] ? ld_x<HINT>(xp[j] + off, px) : make_int4(0, 0, 0, 0);
+        for (int j = 0; j < NT; j++) b[u][j] = ok && xv[j] ? ld_x(xp[j] + off) : make_int4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < U; u++)
@@ -157,103 +111,35 @@ __device__ __forceinline__ void tc_step(float (&acc)[RT][NT][4], const uint16_t 
             }
 }
 
-// The K loop of one warp slot through a per-thread ring of P stages in
-// shared memory (cp.async): stage j holds the slot's chunks m = jU .. jU+U-1
-// (chunk s + m·S) as U·(2RT + NT) int4 per thread, slot q of stage j at
-// ring[((j % P)·U·(2RT+NT) + q)·32KW + tid], so each thread reads back only
-// what it copied itself (no barrier; conflict-free 16-byte accesses). P-1
-// stages are in flight while one is consumed.
-template <int RT, int NT, int U, int P, int KW>
-__device__ __forceinline__ void tc_pipe(float (&acc)[RT][NT][4], int4 *ring, const uint16_t *const (&wp)[RT],
-                                        const uint16_t *const (&xp)[NT], const bool (&xv)[NT], size_t row8, int s,
-                                        int S, int nc) {
-    constexpr int Q = 2 * RT + NT, PER = U * Q, nth = KW * 32;
-    const int tid = threadIdx.x;
-    const int ms = s < nc ? (nc - 1 - s) / S + 1 : 0;   // chunks of this slot
-    const int nst = (ms + U - 1) / U;
-    auto issue = [&](int j) {
-        if (j < nst) {
-            int4 *st = ring + (size_t)(j % P) * PER * nth + tid;
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                const int m = j * U + u;
-                if (m < ms) {
-                    const int off = (s + m * S) * 32;
-#pragma unroll
-                    for (int r = 0; r < RT; r++) {
-                        cp_async_w(st + (u * Q + 2 * r) * nth, wp[r] + off);
-                        cp_async_w(st + (u * Q + 2 * r + 1) * nth, wp[r] + row8 + off);
-                    }
-#pragma unroll
-                    for (int jn = 0; jn < NT; jn++)
-                        cp_async_x(st + (u * Q + 2 * RT + jn) * nth, xp[jn] + off, xv[jn] ? 16 : 0);
-                }
-            }
-        }
-        cp_async_commit();   // possibly empty: keeps the group count uniform
-    };
-#pragma unroll
-    for (int j = 0; j < P - 1; j++) issue(j);
-    for (int j = 0; j < nst; j++) {
-        issue(j + P - 1);   // refills the stage consumed in iteration j-1 (own slots only)
-        cp_async_wait<P - 1>();   // stage j has landed
-        const int4 *st = ring + (size_t)(j % P) * PER * nth + tid;
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            if (j * U + u < ms) {
-                int4 b[NT];
-#pragma unroll
-                for (int jn = 0; jn < NT; jn++) b[jn] = st[(u * Q + 2 * RT + jn) * nth];
-#pragma unroll
-                for (int r = 0; r < RT; r++) {
-                    const int4 wa = st[(u * Q + 2 * r) * nth], wb = st[(u * Q + 2 * r + 1) * nth];
-#pragma unroll
-                    for (int jn = 0; jn < NT; jn++) {
-                        mma_bf16(acc[r][jn], wa.x, wb.x, wa.y, wb.y, b[jn].x, b[jn].y);
-                        mma_bf16(acc[r][jn], wa.z, wb.z, wa.w, wb.w, b[jn].z, b[jn].w);
-                    }
-                }
-            }
-        }
-    }
-    cp_async_wait<0>();
-}
-
 // Block geometry shared by kernel and launcher.
-template <int RT, int NT, int U, int P, int KW, bool WR> struct tc_geom {
-    static constexpr int rows_warp = 16 * RT;
-    static constexpr int rows_block = WR ? KW * rows_warp : rows_warp;
-    static constexpr int sets = WR ? 1 : KW;                 // partial sums per output
+template <int RT, int NT, int KW> struct tc_geom {
+    static constexpr int rows_block = 16 * RT;
+    static constexpr int sets = KW;                          // partial sums per output
     static constexpr int tok = 8 * NT;
     static constexpr int ld = rows_block + 4;                 // +4 spreads the fragment stores over banks
-    static constexpr size_t red_bytes = (size_t)sets * tok * ld * sizeof(float);
-    static constexpr size_t ring_bytes = (size_t)P * U * (2 * RT + NT) * 16 * KW * 32;
-    static constexpr size_t smem_bytes = ring_bytes > red_bytes ? ring_bytes : red_bytes;
+    static constexpr size_t smem_bytes = (size_t)sets * tok * ld * sizeof(float);
 };
 
 // Grid: ceil(N / rows_block) · cs blocks, cluster (cs,1,1) when cs > 1;
-// block: KW warps. Dynamic shared memory: tc_geom::smem_bytes (the ring, if
-// any, is reused for the reduction).
+// block: KW warps. Dynamic shared memory: tc_geom::smem_bytes.
 // (tc_body is the kernel; skinny_tc and skinny_tc2 only differ in the
 // register budget: skinny_tc2 keeps 2 blocks of 8 warps per SM.)
-template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
+template <int RT, int NT, int U, int KW>
 __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *__restrict__ x,
                                         const uint16_t *__restrict__ W, int T, int N, int K, int accumulate,
                                         int cs) {
-    using G = tc_geom<RT, NT, U, P, KW, WR>;
+    using G = tc_geom<RT, NT, KW>;
     constexpr int ROWS = G::rows_block, LD = G::ld, TOK = G::tok;
     extern __shared__ int4 smem[];
-    float *red = reinterpret_cast<float *>(smem);   // [sets][TOK][LD]
+    float *red = reinterpret_cast<float *>(smem);   // [KW][TOK][LD]
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
     const int rank = cs > 1 ? (int)cg::this_cluster().block_rank() : 0;
     const int grp = blockIdx.x / cs, ntiles = N >> 4, nc = K >> 5;
-    const int S = WR ? cs : KW * cs, s = WR ? rank : rank * KW + warp;
-    const int tile0 = grp * (ROWS / 16) + (WR ? warp * RT : 0);   // this warp's first tile
+    const int S = KW * cs, s = rank * KW + warp;
+    const int tile0 = grp * (ROWS / 16);   // the block's first tile (all its warps own the same tiles)
     const size_t row8 = (size_t)8 * K;
-    unsigned long long pw = 0, px = 0;
-    if constexpr (HINT >= 2) pw = policy_evict_first();
-    if constexpr (HINT == 3) px = policy_evict_last();
+    const unsigned long long pw = policy_evict_first();
 
     const uint16_t *xp[NT];
     bool xv[NT];
@@ -292,18 +178,12 @@ __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *_
 #pragma unroll
             for (int i = 0; i < 4; i++) acc[r][j][i] = 0.0f;
 
-    if constexpr (P == 0) {
-        int c0 = s;
-        for (; c0 + (U - 1) * S < nc; c0 += U * S)
-            tc_step<RT, NT, U, HINT, false>(acc, wp, xp, xv, row8, c0, S, nc, pw, px);
-        if (c0 < nc) tc_step<RT, NT, U, HINT, true>(acc, wp, xp, xv, row8, c0, S, nc, pw, px);
-    } else {
-        tc_pipe<RT, NT, U, P, KW>(acc, smem, wp, xp, xv, row8, s, S, nc);
-        __syncthreads();   // the ring becomes the reduction buffer
-    }
+    int c0 = s;
+    for (; c0 + (U - 1) * S < nc; c0 += U * S) tc_step<RT, NT, U, false>(acc, wp, xp, xv, row8, c0, S, nc, pw);
+    if (c0 < nc) tc_step<RT, NT, U, true>(acc, wp, xp, xv, row8, c0, S, nc, pw);
 
-    // this warp's partials: set `warp` (K split) or columns of set 0 (row split)
-    float *mine = WR ? red + warp * G::rows_warp : red + warp * TOK * LD;
+    // this warp's partials: set `warp`
+    float *mine = red + warp * TOK * LD;
 #pragma unroll
     for (int r = 0; r < RT; r++)
 #pragma unroll
@@ -344,100 +224,32 @@ __device__ __forceinline__ void tc_body(float *__restrict__ y, const uint16_t *_
     }
 }
 
-template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
+template <int RT, int NT, int U, int KW>
 __global__ void __launch_bounds__(KW * 32) skinny_tc(float *__restrict__ y, const uint16_t *__restrict__ x,
                                                      const uint16_t *__restrict__ W, int T, int N, int K,
                                                      int accumulate, int cs) {
-    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs);
+    tc_body<RT, NT, U, KW>(y, x, W, T, N, K, accumulate, cs);
 }
-template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
+template <int RT, int NT, int U, int KW>
 __global__ void __launch_bounds__(KW * 32, 2) skinny_tc2(float *__restrict__ y, const uint16_t *__restrict__ x,
                                                          const uint16_t *__restrict__ W, int T, int N, int K,
                                                          int accumulate, int cs) {
-    tc_body<RT, NT, U, P, KW, HINT, WR>(y, x, W, T, N, K, accumulate, cs);
+    tc_body<RT, NT, U, KW>(y, x, W, T, N, K, accumulate, cs);
 }
 
 // 8 warps of 32 or 64 rows each: cap registers so that 2 blocks fit an SM
 // (else ~130 registers leave one).
-template <int RT, int NT, int U, int P, int KW, int HINT, bool WR> constexpr auto tc_kernel() {
+template <int RT, int NT, int U, int KW> constexpr auto tc_kernel() {
     if constexpr (KW == 8 && RT >= 2)
-        return skinny_tc2<RT, NT, U, P, KW, HINT, WR>;
+        return skinny_tc2<RT, NT, U, KW>;
     else
-        return skinny_tc<RT, NT, U, P, KW, HINT, WR>;
-}
-
-// CUDA-core path. Block: 8 warps, warp w owns rows 2·(8·blockIdx.x + w) + {0,1}.
-template <int TT, int U>
-__global__ void __launch_bounds__(256) skinny_cc(float *__restrict__ y, const uint16_t *__restrict__ x,
-                                                 const uint16_t *__restrict__ W, int T, int N, int K, int accumulate) {
-    constexpr int R = 2;
-    gck_pdl_enter();
-    const int lane = threadIdx.x & 31;
-    const int n0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * R;
-    if (n0 >= N) return;   // N % 16 == 0: a warp's rows are all valid or all past N
-    const int np = K >> 3;   // 16-byte pieces per row
-    const int4 *wr = reinterpret_cast<const int4 *>(W + (size_t)n0 * K);
-    const int4 *xr = reinterpret_cast<const int4 *>(x);
-    float acc[R][TT];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int i = 0; i < TT; i++) acc[r][i] = 0.0f;
-
-    auto fma8 = [](float &a, int4 w, int4 v) {
-        const unsigned ws[4] = {(unsigned)w.x, (unsigned)w.y, (unsigned)w.z, (unsigned)w.w};
-        const unsigned vs[4] = {(unsigned)v.x, (unsigned)v.y, (unsigned)v.z, (unsigned)v.w};
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            a = fmaf(__uint_as_float(ws[i] << 16), __uint_as_float(vs[i] << 16), a);
-            a = fmaf(__uint_as_float(ws[i] & 0xffff0000u), __uint_as_float(vs[i] & 0xffff0000u), a);
-        }
-    };
-    int p = lane;
-    for (; p + 32 * (U - 1) < np; p += 32 * U) {
-        int4 wv[U][R], xv[U][TT];
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-#pragma unroll
-            for (int r = 0; r < R; r++) wv[u][r] = ld_w<1>(reinterpret_cast<const uint16_t *>(wr + (size_t)r * np + p + 32 * u), 0);
-#pragma unroll
-            for (int i = 0; i < TT; i++) xv[u][i] = i < T ? __ldg(xr + (size_t)i * np + p + 32 * u) : make_int4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int u = 0; u < U; u++)
-#pragma unroll
-            for (int r = 0; r < R; r++)
-#pragma unroll
-                for (int i = 0; i < TT; i++) fma8(acc[r][i], wv[u][r], xv[u][i]);
-    }
-    for (; p < np; p += 32) {
-#pragma unroll
-        for (int r = 0; r < R; r++) {
-            const int4 w = ld_w<1>(reinterpret_cast<const uint16_t *>(wr + (size_t)r * np + p), 0);
-#pragma unroll
-            for (int i = 0; i < TT; i++)
-                if (i < T) fma8(acc[r][i], w, __ldg(xr + (size_t)i * np + p));
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int i = 0; i < TT; i++) {
-            float v = acc[r][i];
-#pragma unroll
-            for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-            if (lane == r * TT + i && i < T) {   // every lane holds the same sum; spread the stores
-                float *out = y + (size_t)i * N + n0 + r;
-                *out = accumulate ? *out + v : v;
-            }
-        }
+        return skinny_tc<RT, NT, U, KW>;
 }
 
 // A tensor-core configuration: RT row tiles per warp, U chunks per load
-// step, P ring stages (0: registers only), KW warps per block, HINT cache
-// hints (P = 0 only), WR row split (else K split) across the block's warps.
+// step, KW warps per block.
 struct tc_cfg {
-    int rt, u, p, kw, hint, wr;
+    int rt, u, kw;
 };
 
 // How a configuration runs on a shape: cs blocks per cluster, blocks in the
@@ -463,11 +275,11 @@ int sm_count() {
 // leaves every warp slot ≥ U chunks (one full step); clusters split K when N is too
 // narrow to fill the GPU. Occupancies are queried once per kernel (and
 // cluster size) and cached; the result is the same on every call.
-template <int RT, int NT, int U, int P, int KW, int HINT, bool WR>
+template <int RT, int NT, int U, int KW>
 cudaError_t tc_launch(bool launch, tc_plan *pl, cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W,
                       int T, int N, int K, int accumulate) {
-    using G = tc_geom<RT, NT, U, P, KW, WR>;
-    auto kern = tc_kernel<RT, NT, U, P, KW, HINT, WR>();
+    using G = tc_geom<RT, NT, KW>;
+    auto kern = tc_kernel<RT, NT, U, KW>();
     static std::atomic<int> occ{-1};               // blocks per SM
     static std::atomic<int> clusters[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};   // active clusters per cs
     int bps = occ.load(std::memory_order_relaxed);
@@ -485,7 +297,7 @@ cudaError_t tc_launch(bool launch, tc_plan *pl, cudaStream_t s, float *y, const 
         occ.store(bps, std::memory_order_relaxed);
     }
     const int cap = bps * sm_count();
-    const int ngroups = (N + G::rows_block - 1) / G::rows_block, nc = K / 32, slots = WR ? 1 : KW;
+    const int ngroups = (N + G::rows_block - 1) / G::rows_block, nc = K / 32, slots = KW;
 
     cudaLaunchConfig_t cfg = {};
     cfg.blockDim = dim3((unsigned)(KW * 32));
@@ -531,28 +343,23 @@ cudaError_t tc_launch(bool launch, tc_plan *pl, cudaStream_t s, float *y, const 
     return cudaLaunchKernelEx(&cfg, kern, y, x, W, T, N, K, accumulate, cs);
 }
 
-template <int RT, int U, int P, int KW, int HINT, bool WR>
+template <int RT, int U, int KW>
 cudaError_t tc_launch_nt(bool launch, tc_plan *pl, cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W,
                          int T, int N, int K, int accumulate) {
-    if (T <= 8) return tc_launch<RT, 1, U, P, KW, HINT, WR>(launch, pl, s, y, x, W, T, N, K, accumulate);
-    return tc_launch<RT, 2, U, P, KW, HINT, WR>(launch, pl, s, y, x, W, T, N, K, accumulate);
+    if (T <= 8) return tc_launch<RT, 1, U, KW>(launch, pl, s, y, x, W, T, N, K, accumulate);
+    return tc_launch<RT, 2, U, KW>(launch, pl, s, y, x, W, T, N, K, accumulate);
 }
 
-// Fixed configurations, variants 1..12 (index = variant - 1).
-//                 rt u  p kw hint wr
-const tc_cfg k_fixed[12] = {
-    {1, 8, 0, 4, 2, 0},   //  1: regs, K split, 16 rows/warp, 8 chunks in flight, 4 warps
-    {1, 4, 0, 8, 2, 0},   //  2: regs, K split, 16 rows/warp, 4 chunks, 8 warps
-    {2, 4, 0, 4, 2, 0},   //  3: regs, K split, 32 rows/warp, 4 chunks, 4 warps
-    {4, 2, 0, 4, 2, 0},   //  4: regs, K split, 64 rows/warp, 2 chunks, 4 warps
-    {2, 4, 0, 8, 2, 0},   //  5: regs, K split, 32 rows/warp, 4 chunks, 8 warps
-    {4, 2, 0, 8, 2, 0},   //  6: regs, K split, 64 rows/warp, 2 chunks, 8 warps
-    {1, 8, 0, 4, 2, 1},   //  7: regs, row split, 16 rows/warp (64/block), 8 chunks, 4 warps
-    {1, 4, 0, 8, 1, 0},   //  8: as 2 without L2 evict-first on W
-    {1, 4, 0, 8, 3, 0},   //  9: as 2 with L2 evict-last on x
-    {1, 2, 4, 4, 1, 0},   // 10: ring, K split, 16 rows/warp, 4 stages of 2 chunks, 4 warps
-    {4, 1, 4, 4, 1, 0},   // 11: ring, K split, 64 rows/warp, 4 stages of 1 chunk, 4 warps
-    {2, 2, 4, 4, 1, 0},   // 12: ring, K split, 32 rows/warp, 4 stages of 2 chunks, 4 warps
+// Fixed configurations, variants 1..6 (index = variant - 1): registers only,
+// K split over the block's warps, L2 evict-first on W.
+//                 rt u kw
+const tc_cfg k_fixed[6] = {
+    {1, 8, 4},   //  1: 16 rows/warp, 8 chunks in flight, 4 warps
+    {1, 4, 8},   //  2: 16 rows/warp, 4 chunks, 8 warps
+    {2, 4, 4},   //  3: 32 rows/warp, 4 chunks, 4 warps
+    {4, 2, 4},   //  4: 64 rows/warp, 2 chunks, 4 warps
+    {2, 4, 8},   //  5: 32 rows/warp, 4 chunks, 8 warps
+    {4, 2, 8},   //  6: 64 rows/warp, 2 chunks, 8 warps
 };
 
 const char *const k_names[GCK_SKINNY_NVARIANTS] = {
@@ -563,32 +370,18 @@ const char *const k_names[GCK_SKINNY_NVARIANTS] = {
     "regs ksplit rt4 u2 kw4",
     "regs ksplit rt2 u4 kw8",
     "regs ksplit rt4 u2 kw8",
-    "regs rows rt1 u8 kw4",
-    "regs ksplit rt1 u4 kw8 noEF",
-    "regs ksplit rt1 u4 kw8 xEL",
-    "ring ksplit rt1 u2 p4 kw4",
-    "ring ksplit rt4 u1 p4 kw4",
-    "ring ksplit rt2 u2 p4 kw4",
-    "cuda-core 2 rows/warp",
 };
 
 cudaError_t tc_run(const tc_cfg &c, bool launch, tc_plan *pl, cudaStream_t s, float *y, const uint16_t *x,
                    const uint16_t *W, int T, int N, int K, int accumulate) {
-#define GCK_TC(RT_, U_, P_, KW_, H_, WR_)                                                                         \
-    if (c.rt == RT_ && c.u == U_ && c.p == P_ && c.kw == KW_ && c.hint == H_ && c.wr == WR_)                      \
-        return tc_launch_nt<RT_, U_, P_, KW_, H_, WR_>(launch, pl, s, y, x, W, T, N, K, accumulate);
-    GCK_TC(1, 8, 0, 4, 2, 0)
-    GCK_TC(1, 4, 0, 8, 2, 0)
-    GCK_TC(2, 4, 0, 4, 2, 0)
-    GCK_TC(4, 2, 0, 4, 2, 0)
-    GCK_TC(2, 4, 0, 8, 2, 0)
-    GCK_TC(4, 2, 0, 8, 2, 0)
-    GCK_TC(1, 8, 0, 4, 2, 1)
-    GCK_TC(1, 4, 0, 8, 1, 0)
-    GCK_TC(1, 4, 0, 8, 3, 0)
-    GCK_TC(1, 2, 4, 4, 1, 0)
-    GCK_TC(4, 1, 4, 4, 1, 0)
-    GCK_TC(2, 2, 4, 4, 1, 0)
+#define GCK_TC(RT_, U_, KW_)                                                                                      \
+    if (c.rt == RT_ && c.u == U_ && c.kw == KW_) return tc_launch_nt<RT_, U_, KW_>(launch, pl, s, y, x, W, T, N, K, accumulate);
+    GCK_TC(1, 8, 4)
+    GCK_TC(1, 4, 8)
+    GCK_TC(2, 4, 4)
+    GCK_TC(4, 2, 4)
+    GCK_TC(2, 4, 8)
+    GCK_TC(4, 2, 8)
 #undef GCK_TC
     return cudaErrorInvalidValue;
 }
@@ -624,13 +417,6 @@ cudaError_t auto_run(cudaStream_t s, float *y, const uint16_t *x, const uint16_t
     return tc_run(k_fixed[best - 1], true, nullptr, s, y, x, W, T, N, K, accumulate);
 }
 
-template <int TT>
-cudaError_t cc_launch(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
-                      int accumulate) {
-    const unsigned blocks = (unsigned)((N / 2 + 7) / 8);
-    return gck_launch(skinny_cc<TT, 4>, blocks, 256, 0, s, y, x, W, T, N, K, accumulate);
-}
-
 }   // namespace
 
 extern "C" const char *gck_skinny_variant_name(int variant) {
@@ -642,12 +428,6 @@ extern "C" cudaError_t gck_skinny(cudaStream_t s, float *y, const uint16_t *x, c
     if (!y || !x || !W || T < 1 || T > 16 || N <= 0 || K <= 0 || N % 16 || K % 64) return cudaErrorInvalidValue;
     if (((uintptr_t)x | (uintptr_t)W) & 15) return cudaErrorInvalidValue;
     if (variant < 0 || variant >= GCK_SKINNY_NVARIANTS) return cudaErrorInvalidValue;
-    if (variant == GCK_SKINNY_NVARIANTS - 1 && T <= 4) {
-        if (T == 1) return cc_launch<1>(s, y, x, W, T, N, K, accumulate);
-        if (T == 2) return cc_launch<2>(s, y, x, W, T, N, K, accumulate);
-        return cc_launch<4>(s, y, x, W, T, N, K, accumulate);
-    }
-    if (variant >= 1 && variant <= 12)
-        return tc_run(k_fixed[variant - 1], true, nullptr, s, y, x, W, T, N, K, accumulate);
+    if (variant >= 1) return tc_run(k_fixed[variant - 1], true, nullptr, s, y, x, W, T, N, K, accumulate);
     return auto_run(s, y, x, W, T, N, K, accumulate);
 }
