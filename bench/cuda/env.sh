@@ -13,13 +13,14 @@ export PYTHONUNBUFFERED=1
 ensure_model() {
   [ -d "$MODELS/$1" ] || python3 bench/cuda/hf_bench.py --models "$1" --save "$MODELS" --no-hf 2>&1 | tail -1
 }
-# bench_decode MODEL BATCH TAG: one `gcache bench` point (512-token prompts,
-# 128 new tokens, median of 3 repetitions) with the environment it is given;
-# the JSON line, tagged, goes to $OUT/gcache.jsonl; prints tag, batch and
-# decode tok/s.
+# bench_decode MODEL BATCH TAG [OPTION...]: one `gcache bench` point
+# (512-token prompts, 128 new tokens, median of 3 repetitions) with the extra
+# `gcache bench` options given (e.g. the --cuda-* switches); the JSON line,
+# tagged, goes to $OUT/gcache.jsonl; prints tag, batch and decode tok/s.
 bench_decode() {
-  timeout 200 "$BIN/gcache" bench --device cuda --model "$MODELS/$1" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
-    --batch "$2" 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$3\",/" | tee -a "$OUT/gcache.jsonl" \
+  local model=$1 batch=$2 tag=$3; shift 3
+  timeout 200 "$BIN/gcache" bench --device cuda --model "$MODELS/$model" --prompt-tokens 512 --gen-tokens 128 --reps 3 \
+    --batch "$batch" "$@" 2>>"$OUT/bench.err" | sed "s/^{/{\"tag\":\"$tag\",/" | tee -a "$OUT/gcache.jsonl" \
     | grep -o '"tag[^,]*\|"model":"[^"]*"\|"batch":[0-9]*\|"decode_tok_s":[0-9.]*' | tr '\n' ' '
   echo
 }

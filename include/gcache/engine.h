@@ -17,6 +17,25 @@ extern "C" {
 // gc_engine_new fails with GC_ERR_UNSUPPORTED.
 typedef enum gc_device { GC_DEVICE_CPU = 0, GC_DEVICE_CUDA = 1 } gc_device;
 
+// Switches of the CUDA backend for measurements and tests (bench/cuda/*.sh,
+// `gcache bench --cuda-*`); the CPU backend ignores them. Read once, when
+// the engine is made. gc_engine_default_params() sets the values the engine
+// is tuned for (bench/RESULTS.md has the measurements behind each).
+typedef struct gc_cuda_debug {
+    bool graphs;             // decode steps replay a captured CUDA graph (default true)
+    bool decode_attention;   // one-query steps use the decode attention kernel (default true);
+                             // false: the tile-16 kernel that steps of several rows use
+    int pdl_max_t;           // steps of at most this many rows launch with programmatic
+                             // dependent launch (default 1; 0 = never; +2 % decode at batch 1,
+                             // -6 % at batch 16 on the H200)
+    int attn_blocks_per_sm;  // attention context splits aim at this many blocks per SM
+                             // (default 2; values below 1 count as 1)
+    int skinny_max_t;        // GEMMs of at most this many rows (<= 16) run on the skinny GEMM,
+                             // larger ones on cuBLAS (default 16; 0 = cuBLAS for every GEMM)
+    bool profile;            // device time per kind of launch (CUDA events; graphs off), printed
+                             // to stderr by gc_engine_free (default false)
+} gc_cuda_debug;
+
 typedef struct gc_engine_params {
     int n_threads;          // CPU threads, caller included; 0: the cores this process may use
                             // (affinity mask and cgroup CPU quota); at most 256
@@ -25,6 +44,7 @@ typedef struct gc_engine_params {
     bool exact;             // CPU: dequantise weights to f32 for every product (the reference path the
                             // conformance tests use); default false: quantized weights multiply int8-
                             // quantized activations on their blocks (faster, ~1e-3 relative error)
+    gc_cuda_debug cuda;     // CUDA backend switches (above)
 } gc_engine_params;
 
 gc_engine_params gc_engine_default_params(void);

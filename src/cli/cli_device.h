@@ -18,5 +18,13 @@ int cli_opt_threads(int argc, char **argv, int *i, int *threads);
 // cli_open on the given device with n_threads CPU threads (0: default), on
 // the exact CPU path when exact.
 int cli_open_on(const char *cmd, const char *path, int device, int n_threads, bool exact, gc_model **m, gc_engine **e);
+// The model at path and an engine made with params p; 0, or 1 after printing why.
+int cli_open_params(const char *cmd, const char *path, const gc_engine_params *p, gc_model **m, gc_engine **e);
+// Matches one of the CUDA switches (gc_cuda_debug) like cli_opt_device:
+// --cuda-graphs 0|1, --cuda-decode-attention 0|1, --cuda-pdl-max-t N,
+// --cuda-attn-blocks-per-sm N, --cuda-skinny-max-t N (0..16), --cuda-profile.
+int cli_opt_cuda_debug(int argc, char **argv, int *i, gc_cuda_debug *d);
+// Usage lines of those options, for --help.
+extern const char *const cli_cuda_debug_help;
 
 #endif

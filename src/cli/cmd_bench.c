@@ -1,4 +1,5 @@
 // gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B] [--device cuda|cpu] [--threads N] [--exact]
+//              [--cuda-* switches (cli_device.h)]
 #include "cli/cli.h"
 #include "cli/cli_device.h"
 #include <stdlib.h>
@@ -12,20 +13,22 @@ static int cmp_d(const void *a, const void *b) {
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL;
     long long n_prompt = 128, n_gen = 64, reps = 3, batch = 1;
-    int device = cli_default_device(), threads = 0;
-    bool exact = false;
+    gc_engine_params ep = gc_engine_default_params();
+    ep.device = cli_default_device();
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]\n"
-                   "                    [--device cuda|cpu] [--threads N] [--exact]\n\n"
+                   "                    [--device cuda|cpu] [--threads N] [--exact] [--cuda-* switches]\n\n"
                    "Prefill of N tokens and greedy decode of M tokens on B sequences at once,\n"
                    "repeated R times; prints the median tokens/s of each as JSON.\n"
                    "Token ids are fixed pseudo-random ids, so any model can be measured.\n"
                    "--device: default cuda when a GPU is present (greedy argmax then runs on the GPU).\n"
                    "--threads: CPU threads (default: the cores this process may use).\n"
-                   "--exact: the CPU's exact f32 path (default: int8 activations on the quantized blocks).\n\n"
-                   "example: gcache bench --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt-tokens 128 --gen-tokens 64\n");
+                   "--exact: the CPU's exact f32 path (default: int8 activations on the quantized blocks).\n"
+                   "%s\n"
+                   "example: gcache bench --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt-tokens 128 --gen-tokens 64\n",
+                   cli_cuda_debug_help);
             return 0;
         }
 #define OPT(call) if ((r = (call)) < 0) return 2; if (r) continue;
@@ -34,16 +37,17 @@ int cmd_bench(int argc, char **argv) {
         OPT(cli_opt_int(argc, argv, &i, "--gen-tokens", 1, 1 << 20, &n_gen));
         OPT(cli_opt_int(argc, argv, &i, "--reps", 1, 1000, &reps));
         OPT(cli_opt_int(argc, argv, &i, "--batch", 1, 4096, &batch));
-        OPT(cli_opt_device(argc, argv, &i, &device));
-        OPT(cli_opt_threads(argc, argv, &i, &threads));
-        OPT(cli_opt_flag(argv, &i, "--exact", &exact));
+        OPT(cli_opt_device(argc, argv, &i, &ep.device));
+        OPT(cli_opt_threads(argc, argv, &i, &ep.n_threads));
+        OPT(cli_opt_flag(argv, &i, "--exact", &ep.exact));
+        OPT(cli_opt_cuda_debug(argc, argv, &i, &ep.cuda));
 #undef OPT
         return cli_usage_error("bench", "unknown option '%s'", argv[i]);
     }
     if (!model) return cli_usage_error("bench", "--model is required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("bench", model, device, threads, exact, &m, &e)) return 1;
+    if (cli_open_params("bench", model, &ep, &m, &e)) return 1;
     gc_model_info in;
     gc_model_get_info(m, &in);
     int B = (int)batch;
@@ -88,7 +92,7 @@ int cmd_bench(int argc, char **argv) {
         qsort(dc, (size_t)reps, sizeof *dc, cmp_d);
         printf("{\"model\":\"%s\",\"device\":\"%s\",\"exact\":%s,\"threads\":%d,\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%lld,"
                "\"gen_tokens\":%lld,\"reps\":%lld,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f}\n",
-               model, gc_device_name(gc_engine_device(e)), exact ? "true" : "false", gc_engine_n_threads(e), in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
+               model, gc_device_name(gc_engine_device(e)), ep.exact ? "true" : "false", gc_engine_n_threads(e), in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
     }
 out:
     for (int b = 0; kv && b < B; b++) gc_kv_free(kv[b]);

@@ -12,6 +12,8 @@
 
 gc_engine_params gc_engine_default_params(void) {
     gc_engine_params p = {0};
+    p.cuda = (gc_cuda_debug){.graphs = true, .decode_attention = true, .pdl_max_t = 1, .attn_blocks_per_sm = 2,
+                             .skinny_max_t = 16, .profile = false};
     return p;
 }
 

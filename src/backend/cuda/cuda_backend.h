@@ -43,13 +43,10 @@ gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, f
 // out (T, D) = rmsnorm(x) * w, rounded to bf16 as the GEMMs see it.
 gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps);
 // y (T, N) = bf16(x) (T, K) · W (N, K)ᵀ (+ y when accumulate); W of any
-// dtype; own = 1 forces the small-T kernel, 0 cuBLAS, 2 + v the skinny GEMM
-// (skinny.cu) variant v.
-gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate, int own);
-// The small-T kernel reading f32 inputs it prepares itself: mode 1 RMSNorm
-// of x (T, K) with w / eps, mode 2 SwiGLU of x (T, 2K); then · Wᵀ.
-gc_status gc_cuda_test_gemv_fused(float *y, const float *x, int mode, const float *w, double eps, int64_t T,
-                                  const gc_tensor *W);
+// dtype; skinny_variant -1: cuBLAS, v >= 0: the skinny GEMM (skinny.cu)
+// variant v (0: the shape rule the engine runs; T <= 16).
+gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
+                              int skinny_variant);
 // out (T, F) = silu(gu[:, :F]) * gu[:, F:], gu (T, 2F).
 gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F);
 // The q/k/v epilogue of one layer: qkv (T, (H+2KV)·hd) f32 (+ bias), per-head
@@ -69,7 +66,7 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
                                  int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
                                  const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
                                  int max_split, int tile_m);
-// Number of skinny-GEMM variants (own = 2 .. 2 + n - 1 above); 0 without CUDA.
+// Number of skinny-GEMM variants (skinny_variant 0 .. n - 1 above); 0 without CUDA.
 int gc_cuda_skinny_variants(void);
 // argmax of each of n rows of V floats (ties → lowest index).
 gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V);

@@ -120,8 +120,8 @@ static const char *const PROF_NAMES[CU_PROF_KINDS] = {
     "embed+rope", "rmsnorm", "qkv gemm", "qkv epilogue", "attention", "o gemm", "gate/up gemm",
     "swiglu", "down gemm", "final norm", "logits gemm", "argmax", "output copies"};
 
-void gc_cu_prof_mark(gc_cuda_ctx *c, int kind) {
-    if (!c->prof || c->n_ev >= CU_PROF_EV) return;
+void gc_cu_prof_record(gc_cuda_ctx *c, int kind) {
+    if (c->n_ev >= CU_PROF_EV) return;
     if (cudaEventRecord(c->prof_ev[c->n_ev], c->stream) != cudaSuccess) { cudaGetLastError(); return; }
     c->prof_kind[c->n_ev++] = kind;
 }
@@ -211,11 +211,6 @@ static gc_status upload_layer(gc_cuda_ctx *c, const gc_layer_weights *W, cu_laye
     return GC_OK;
 }
 
-static int env_int(const char *name, int dflt) {
-    const char *v = getenv(name);
-    return v && *v ? atoi(v) : dflt;
-}
-
 static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
     const gc_model *m = e->m;
     const gc_model_config *cf = &m->cfg;
@@ -233,21 +228,10 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
         return gc_fail(GC_ERR_UNSUPPORTED, "CUDA: head_dim %lld / %lld query heads per KV head not supported "
                        "(head_dim must be even and <= 256, at most 64 query heads per KV head)",
                        (long long)c->hd, (long long)(c->H / c->KV));
-    // Measured on the H200 (bench/RESULTS.md): cuBLAS beats the small-T kernel
-    // at batch 1 on Qwen3-4B (245 vs 209 tok/s), so it is off by default.
-    c->gemv_max_t = env_int("GC_CUDA_GEMV_MAX_T", 0);
-    if (c->gemv_max_t > GCK_GEMV_MAX_T) c->gemv_max_t = GCK_GEMV_MAX_T;
-    c->use_graphs = env_int("GC_CUDA_GRAPHS", 1) != 0;
-    c->skinny_max_t = env_int("GC_CUDA_SKINNY_MAX_T", 16);
-    if (c->skinny_max_t > 16) c->skinny_max_t = 16;
-    c->skinny_variant = env_int("GC_CUDA_SKINNY_VARIANT", 0);
-    c->attn_blocks_per_sm = env_int("GC_CUDA_ATTN_BLOCKS_PER_SM", 2);
-    if (c->attn_blocks_per_sm < 1) c->attn_blocks_per_sm = 1;
-    c->decode_attn = env_int("GC_CUDA_DECODE_ATTN", 1) != 0;
-    c->gemv_blocks = c->n_sm * env_int("GC_CUDA_GEMV_BLOCKS_PER_SM", 4);
-    c->pdl_max_t = env_int("GC_CUDA_PDL_MAX_T", 1);
-    c->skip = env_int("GC_CUDA_SKIP", 0);
-    if (env_int("GC_CUDA_PROFILE", 0)) {
+    c->dbg = e->p.cuda;
+    if (c->dbg.skinny_max_t > 16) c->dbg.skinny_max_t = 16;
+    if (c->dbg.attn_blocks_per_sm < 1) c->dbg.attn_blocks_per_sm = 1;
+    if (c->dbg.profile) {
         for (int i = 0; i < CU_PROF_EV; i++) CU_TRY(cudaEventCreate(&c->prof_ev[i]));
         c->prof = true;
     }

@@ -166,25 +166,22 @@ void gc_cu_free_graphs(gc_cuda_ctx *c) {
 
 typedef struct plan {
     int64_t T, n_seq, n_out, n_hid;
-    int tile_m, grid, small;
+    int tile_m, grid;
     int attn;   // gck_attention's kernel: tile_m, or 1 for the one-query decode kernel
 } plan;
 
 #define MP(c, off, type) ((type)((c)->meta.d + (c)->meta.off))
 
-// y (T, N) = x · Wᵀ (+= when acc), x given as bf16 rows, or for the small-T
-// kernel as the f32 source it normalises / gates itself.
-static gc_status linear(gc_cuda_ctx *c, const plan *p, float *y, const void *xsrc, int mode, const float *nw,
-                        const bf16_t *W, int64_t N, int64_t K, bool acc) {
-    if (p->small) {
-        CU_TRY(gck_gemv(c->stream, y, xsrc, mode, nw, c->eps, W, (int)p->T, (int)N, (int)K, acc, c->gemv_blocks));
+// y (T, N) = x · Wᵀ (+= when acc), x bf16 rows (T, K): the skinny GEMM
+// (skinny.cu, its shape rule) for steps of at most dbg.skinny_max_t rows on
+// the shapes it takes, else cuBLAS.
+static gc_status linear(gc_cuda_ctx *c, const plan *p, float *y, const bf16_t *x, const bf16_t *W, int64_t N,
+                        int64_t K, bool acc) {
+    if (p->T <= c->dbg.skinny_max_t && N % 16 == 0 && K % 64 == 0) {
+        CU_TRY(gck_skinny(c->stream, y, x, W, (int)p->T, (int)N, (int)K, acc, 0));
         return GC_OK;
     }
-    if (p->T <= c->skinny_max_t && N % 16 == 0 && K % 64 == 0) {
-        CU_TRY(gck_skinny(c->stream, y, xsrc, W, (int)p->T, (int)N, (int)K, acc, c->skinny_variant));
-        return GC_OK;
-    }
-    return gc_cu_gemm(c->blas, y, xsrc, p->T, W, N, K, acc);
+    return gc_cu_gemm(c->blas, y, x, p->T, W, N, K, acc);
 }
 
 static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
@@ -203,36 +200,26 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
     };
     for (int64_t l = 0; l < c->L; l++) {
         const cu_layer *Ly = &c->layers[l];
-        if (p->small) {
-            GC_TRY(linear(c, p, c->qkv, c->x, GCK_X_NORM, Ly->attn_norm, Ly->wqkv, NQKV, D, false));
-        } else {
-            if (!(c->skip & 2)) CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->attn_norm, NULL, T, D, c->eps));
-            gc_cu_prof_mark(c, 1);
-            if (!(c->skip & 16)) GC_TRY(linear(c, p, c->qkv, c->xn, GCK_X_BF16, NULL, Ly->wqkv, NQKV, D, false));
-        }
+        CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->attn_norm, NULL, T, D, c->eps));
+        gc_cu_prof_mark(c, 1);
+        GC_TRY(linear(c, p, c->qkv, c->xn, Ly->wqkv, NQKV, D, false));
         gc_cu_prof_mark(c, 2);
-        if (!(c->skip & 4)) CU_TRY(gck_qkv_post(c->stream, c->qkv, Ly->bqkv, Ly->q_norm, Ly->k_norm, c->cos_t, c->sin_t, c->q,
+        CU_TRY(gck_qkv_post(c->stream, c->qkv, Ly->bqkv, Ly->q_norm, Ly->k_norm, c->cos_t, c->sin_t, c->q,
                             MP(c, o_slot_base, const uint64_t *), MP(c, o_slot_idx, const int32_t *), (int)l, T,
                             (int)c->H, (int)c->KV, (int)c->hd, c->eps, c->neox));
         gc_cu_prof_mark(c, 3);
         a.layer = (int)l;
-        if (!(c->skip & 1)) CU_TRY(gck_attention(c->stream, p->attn, &a, p->grid));
+        CU_TRY(gck_attention(c->stream, p->attn, &a, p->grid));
         gc_cu_prof_mark(c, 4);
-        if (!(c->skip & 16)) GC_TRY(linear(c, p, c->x, c->att, GCK_X_BF16, NULL, Ly->wo, D, c->qd, true));
+        GC_TRY(linear(c, p, c->x, c->att, Ly->wo, D, c->qd, true));
         gc_cu_prof_mark(c, 5);
-        if (p->small) {
-            GC_TRY(linear(c, p, c->gu, c->x, GCK_X_NORM, Ly->ffn_norm, Ly->wgu, 2 * F, D, false));
-            gc_cu_prof_mark(c, 6);
-            GC_TRY(linear(c, p, c->x, c->gu, GCK_X_SWIGLU, NULL, Ly->wdown, D, F, true));
-        } else {
-            if (!(c->skip & 2)) CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->ffn_norm, NULL, T, D, c->eps));
-            gc_cu_prof_mark(c, 1);
-            if (!(c->skip & 16)) GC_TRY(linear(c, p, c->gu, c->xn, GCK_X_BF16, NULL, Ly->wgu, 2 * F, D, false));
-            gc_cu_prof_mark(c, 6);
-            if (!(c->skip & 8)) CU_TRY(gck_swiglu(c->stream, c->act, c->gu, T, F));
-            gc_cu_prof_mark(c, 7);
-            if (!(c->skip & 16)) GC_TRY(linear(c, p, c->x, c->act, GCK_X_BF16, NULL, Ly->wdown, D, F, true));
-        }
+        CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->ffn_norm, NULL, T, D, c->eps));
+        gc_cu_prof_mark(c, 1);
+        GC_TRY(linear(c, p, c->gu, c->xn, Ly->wgu, 2 * F, D, false));
+        gc_cu_prof_mark(c, 6);
+        CU_TRY(gck_swiglu(c->stream, c->act, c->gu, T, F));
+        gc_cu_prof_mark(c, 7);
+        GC_TRY(linear(c, p, c->x, c->act, Ly->wdown, D, F, true));
         gc_cu_prof_mark(c, 8);
     }
     CU_TRY(gck_rmsnorm(c->stream, c->rows_bf, NULL, c->x, c->final_norm, MP(c, o_out_rows, const int32_t *),
@@ -254,7 +241,7 @@ static gc_status run_step(gc_cuda_ctx *c, const plan *p, bool graph) {
             h->used = false;
         }
         if (h->used && h->n_seq == p->n_seq && h->n_out == p->n_out && h->n_hid == p->n_hid &&
-            h->tile_m == p->tile_m && h->attn == p->attn && h->grid == p->grid && h->small == p->small)
+            h->tile_m == p->tile_m && h->attn == p->attn && h->grid == p->grid)
             g = h;
         if (!h->used || (victim->used && h->last_use < victim->last_use)) victim = h;
     }
@@ -275,7 +262,7 @@ static gc_status run_step(gc_cuda_ctx *c, const plan *p, bool graph) {
         if (e != cudaSuccess) return gc_cu_fail(e, "cudaGraphInstantiate");
         victim->used = true;
         victim->n_seq = (int)p->n_seq; victim->n_out = (int)p->n_out; victim->n_hid = (int)p->n_hid;
-        victim->tile_m = p->tile_m; victim->attn = p->attn; victim->grid = p->grid; victim->small = p->small;
+        victim->tile_m = p->tile_m; victim->attn = p->attn; victim->grid = p->grid;
         victim->gen = c->gen;
         g = victim;
     }
@@ -374,10 +361,10 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
     const int64_t qt = tile_m / G;   // query positions per item
     int64_t n_base = 0;
     for (int s = 0; s < n_steps; s++) n_base += c->KV * cdiv(st[s].n, qt);
-    const bool graph = c->use_graphs && decode && !c->prof;
-    gck_set_pdl(T <= c->pdl_max_t);   // this thread's launches (and a graph captured now) from here on
+    const bool graph = c->dbg.graphs && decode && !c->prof;
+    gck_set_pdl(T <= c->dbg.pdl_max_t);   // this thread's launches (and a graph captured now) from here on
     // Split long contexts so that about attn_blocks_per_sm blocks per multiprocessor run.
-    const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->attn_blocks_per_sm * c->n_sm, n_base)));
+    const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->dbg.attn_blocks_per_sm * c->n_sm, n_base)));
     int64_t n_items = 0, n_groups = 0, n_parts = 0;
     for (int s = 0; s < n_steps; s++) gc_cu_count_items(st[s].n, pl->seqs[s].ctx, qt, c->KV, want, &n_items, &n_groups, &n_parts);
     // A graph is replayed while contexts grow, so it launches the most blocks
@@ -455,10 +442,9 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
     gc_cu_prof_mark(c, -1);
 
     // ---- layers ----
-    const int attn = decode && tile_m == 16 && c->decode_attn && G <= 8 && (c->hd == 64 || c->hd == 128) ? 1 : tile_m;
-    plan p = {.T = T, .n_seq = n_steps, .n_out = n_out, .n_hid = n_hid, .tile_m = tile_m, .attn = attn, .grid = grid,
-              .small = T <= c->gemv_max_t && c->D % 8 == 0 && c->F % 8 == 0 && c->qd % 8 == 0 &&
-                       gck_gemv_smem((int)T, (int)imax(c->D, imax(c->F, c->qd))) <= 200 * 1024};
+    const int attn =
+        decode && tile_m == 16 && c->dbg.decode_attention && G <= 8 && (c->hd == 64 || c->hd == 128) ? 1 : tile_m;
+    plan p = {.T = T, .n_seq = n_steps, .n_out = n_out, .n_hid = n_hid, .tile_m = tile_m, .attn = attn, .grid = grid};
     GC_TRY(run_step(c, &p, graph));
 
     // ---- outputs ----
@@ -469,8 +455,7 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
             const int64_t k1 = imin(n_out, k0 + chunk), nk = k1 - k0;
             plan lp = p;
             lp.T = nk;
-            lp.small = nk <= c->gemv_max_t && c->D % 8 == 0;
-            GC_TRY(linear(c, &lp, c->logits, c->rows_bf + k0 * c->D, GCK_X_BF16, NULL, c->lm_head, c->V, c->D, false));
+            GC_TRY(linear(c, &lp, c->logits, c->rows_bf + k0 * c->D, c->lm_head, c->V, c->D, false));
             gc_cu_prof_mark(c, 10);
             if (any_draw) {
                 // Rows that draw get their parameters, every other row is greedy.

@@ -41,7 +41,7 @@ typedef struct cu_meta {
 // A captured decode step (every sequence adds one position).
 typedef struct cu_graph {
     bool used;
-    int n_seq, n_out, n_hid, tile_m, attn, grid, small;
+    int n_seq, n_out, n_hid, tile_m, attn, grid;
     uint64_t gen, last_use;
     cudaGraphExec_t exec;
 } cu_graph;
@@ -91,26 +91,11 @@ typedef struct gc_cuda_ctx {
     uint64_t gen;             // bumped whenever a buffer a graph uses moves
     uint64_t clock;
     cu_graph graphs[CU_MAX_GRAPHS];
-    // knobs (environment): GC_CUDA_GEMV_MAX_T (0 = cuBLAS only), GC_CUDA_GRAPHS=0
-    int gemv_max_t, gemv_blocks;
-    // GC_CUDA_SKINNY_MAX_T (default 16, 0 = off): GEMMs of up to that many rows
-    // use gck_skinny (skinny.cu) instead of cuBLAS; GC_CUDA_SKINNY_VARIANT picks its kernel.
-    int skinny_max_t, skinny_variant;
-    int attn_blocks_per_sm;   // GC_CUDA_ATTN_BLOCKS_PER_SM (default 2): context splits aim at this many blocks per SM
-    bool decode_attn;         // GC_CUDA_DECODE_ATTN (default 1): one-query steps use the decode attention
-                              // kernel (attention.cu); 0: the tile-16 kernel
-    bool use_graphs;
-    // GC_CUDA_PDL_MAX_T (default 1): steps of at most this many rows launch
-    // with programmatic dependent launch (common.cuh); 0 = never. Measured on
-    // the H200 (bench/RESULTS.md, 4B): +2 % at batch 1, −6 % at batch 16.
-    int pdl_max_t;
-    // GC_CUDA_SKIP: timing experiments only, the results are wrong: a bit
-    // mask of decode-layer launches to leave out (1 attention, 2 RMSNorms,
-    // 4 q/k/v epilogue, 8 SwiGLU, 16 GEMMs), to see what each costs inside
-    // the replayed graph, where per-launch events cannot look.
-    int skip;
-    // GC_CUDA_PROFILE=1: device time per kind of launch (graphs off), printed
-    // to stderr when the engine is freed.
+    // gc_engine_params.cuda (gcache/engine.h says what each switch does),
+    // copied at init; skinny_max_t clamped to 16, attn_blocks_per_sm to >= 1.
+    gc_cuda_debug dbg;
+    // Profiling (dbg.profile): CUDA events recorded by gc_cu_prof_mark, device
+    // time per kind of launch, printed to stderr when the engine is freed.
     bool prof;
     int n_ev;
     cudaEvent_t prof_ev[CU_PROF_EV];
@@ -131,9 +116,14 @@ gc_status gc_cu_malloc(void **p, size_t bytes, const char *what);
 void gc_cu_free_graphs(gc_cuda_ctx *c);
 // gc_backend_cuda's run_step (cuda_forward.c): one step plan on the device.
 gc_status gc_cu_run_step(gc_engine *e, void *state, const gc_step_plan *plan);
-// Profiling marks (no-ops unless c->prof): the time since the previous mark
-// is charged to `kind`; collect after the stream is synchronised.
-void gc_cu_prof_mark(gc_cuda_ctx *c, int kind);
+// Profiling marks: with c->prof, the device time since the previous mark is
+// charged to `kind` (an event recorded on the stream; kind -1 starts a step);
+// gc_cu_prof_collect adds them up after the stream is synchronised. Off (the
+// default), a mark costs one predictable branch on a field the step reads anyway.
+void gc_cu_prof_record(gc_cuda_ctx *c, int kind);
+static inline void gc_cu_prof_mark(gc_cuda_ctx *c, int kind) {
+    if (c->prof) gc_cu_prof_record(c, kind);
+}
 void gc_cu_prof_collect(gc_cuda_ctx *c);
 void gc_cu_prof_print(gc_cuda_ctx *c);
 

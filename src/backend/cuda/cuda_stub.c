@@ -92,13 +92,9 @@ gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64
     (void)out; (void)x; (void)w; (void)T; (void)D; (void)eps;
     return NO_CUDA;
 }
-gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate, int own) {
-    (void)y; (void)x; (void)T; (void)W; (void)accumulate; (void)own;
-    return NO_CUDA;
-}
-gc_status gc_cuda_test_gemv_fused(float *y, const float *x, int mode, const float *w, double eps, int64_t T,
-                                  const gc_tensor *W) {
-    (void)y; (void)x; (void)mode; (void)w; (void)eps; (void)T; (void)W;
+gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
+                              int skinny_variant) {
+    (void)y; (void)x; (void)T; (void)W; (void)accumulate; (void)skinny_variant;
     return NO_CUDA;
 }
 gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F) {

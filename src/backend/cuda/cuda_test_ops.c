@@ -85,7 +85,8 @@ gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64
     return GC_OK;
 }
 
-gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate, int own) {
+gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
+                              int skinny_variant) {
     const int64_t N = W->shape[0], K = W->shape[1];
     tctx t;
     void *dx, *dw, *dy;
@@ -94,35 +95,12 @@ gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tens
     T_RUN(t_buf(&t, &dw, (size_t)(N * K) * 2, NULL));
     T_RUN(gc_cu_upload_matrix(t.s, dw, W, N, K, "test weight"));
     T_RUN(t_buf(&t, &dy, (size_t)(T * N) * 4, accumulate ? y : NULL));
-    if (own >= 2) {
-        T_RUN(t_sync(&t, gck_skinny(t.s, dy, dx, dw, (int)T, (int)N, (int)K, accumulate, own - 2)));
-    } else if (own) {
-        if (T > GCK_GEMV_MAX_T) { t_close(&t); return gc_fail(GC_ERR_INVALID_ARG, "small-T kernel: T <= %d", GCK_GEMV_MAX_T); }
-        T_RUN(t_sync(&t, gck_gemv(t.s, dy, dx, GCK_X_BF16, NULL, 0.0f, dw, (int)T, (int)N, (int)K, accumulate, 0)));
+    if (skinny_variant >= 0) {
+        T_RUN(t_sync(&t, gck_skinny(t.s, dy, dx, dw, (int)T, (int)N, (int)K, accumulate, skinny_variant)));
     } else {
         T_RUN(gc_cu_gemm(t.h, dy, dx, T, dw, N, K, accumulate));
         T_RUN(t_sync(&t, cudaSuccess));
     }
-    cudaError_t e = cudaMemcpy(y, dy, (size_t)(T * N) * 4, cudaMemcpyDeviceToHost);
-    t_close(&t);
-    if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
-    return GC_OK;
-}
-
-gc_status gc_cuda_test_gemv_fused(float *y, const float *x, int mode, const float *w, double eps, int64_t T,
-                                  const gc_tensor *W) {
-    const int64_t N = W->shape[0], K = W->shape[1];
-    if (T > GCK_GEMV_MAX_T || (mode != GCK_X_NORM && mode != GCK_X_SWIGLU))
-        return gc_fail(GC_ERR_INVALID_ARG, "gemv_fused: bad mode or T");
-    tctx t;
-    void *dx, *dw, *dy, *dnw = NULL;
-    T_RUN(t_open(&t));
-    T_RUN(t_buf(&t, &dx, (size_t)(T * K * (mode == GCK_X_SWIGLU ? 2 : 1)) * 4, x));
-    if (w) T_RUN(t_buf(&t, &dnw, (size_t)K * 4, w));
-    T_RUN(t_buf(&t, &dw, (size_t)(N * K) * 2, NULL));
-    T_RUN(gc_cu_upload_matrix(t.s, dw, W, N, K, "test weight"));
-    T_RUN(t_buf(&t, &dy, (size_t)(T * N) * 4, NULL));
-    T_RUN(t_sync(&t, gck_gemv(t.s, dy, dx, mode, dnw, (float)eps, dw, (int)T, (int)N, (int)K, 0, 0)));
     cudaError_t e = cudaMemcpy(y, dy, (size_t)(T * N) * 4, cudaMemcpyDeviceToHost);
     t_close(&t);
     if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");

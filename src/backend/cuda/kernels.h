@@ -69,9 +69,6 @@ typedef struct gck_attn_args {
     float scale;
 } gck_attn_args;
 
-// How a small-T GEMV reads its input rows.
-enum { GCK_X_BF16 = 0, GCK_X_NORM = 1, GCK_X_SWIGLU = 2 };
-
 // Programmatic dependent launch for the kernels of this backend (default
 // on; common.cuh says what it means for a kernel), for the launches the
 // calling host thread makes from now on.
@@ -104,14 +101,6 @@ cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, in
 cudaError_t gck_attention(cudaStream_t s, int tile_m, const gck_attn_args *a, int grid);
 // Dynamic shared memory the attention kernel needs (for checks).
 size_t gck_attention_smem(int tile_m, int hd);
-// y (T, N) f32 (= or +=) x · Wᵀ for T <= GCK_GEMV_MAX_T, W (N, K) bf16, K % 8 == 0.
-// mode GCK_X_NORM: x is the f32 residual (T, K), normalised with w/eps;
-// GCK_X_SWIGLU: x is f32 (T, 2K) gate|up. Both round to bf16 first.
-#define GCK_GEMV_MAX_T 8
-// max_blocks bounds the grid (each block stages x once, then streams rows).
-cudaError_t gck_gemv(cudaStream_t s, float *y, const void *x, int mode, const float *w, float eps, const uint16_t *W,
-                     int T, int N, int K, int accumulate, int max_blocks);
-size_t gck_gemv_smem(int T, int K);
 // out[i] = argmax of row i of x (n, V) (ties → lowest index). (sample.cu)
 cudaError_t gck_argmax(cudaStream_t s, int32_t *out, const float *x, int n, int V);
 // One token per row of x (n, V) by draws[i] (device array): temperature <= 0
