@@ -33,6 +33,7 @@
 #include "engine/gen_internal.h"
 #include "backend/cpu/ops.h"
 #include "backend/cuda/cuda_backend.h"
+#include "cuda_test_ops.h"
 #include "format/quant.h"
 #include "core/file.h"
 

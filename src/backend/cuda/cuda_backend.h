@@ -11,6 +11,7 @@
 // Without nvcc the library is built with cuda_stub.c: every entry point (and
 // gc_backend_cuda's init) returns GC_ERR_UNSUPPORTED and gc_cuda_device_count() is 0.
 // Private to backend/cuda/ and its tests: nothing above the engine includes it.
+// Single kernels on host arrays, for the tests, are in tests/unit/cuda_test_ops.h.
 #ifndef GC_BACKEND_CUDA_BACKEND_H
 #define GC_BACKEND_CUDA_BACKEND_H
 #include "gcache/engine.h"
@@ -37,43 +38,6 @@ typedef struct gc_cuda_realign gc_cuda_realign;
 gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out);
 void gc_cuda_realign_free(gc_cuda_realign *r);
 gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out);
-// ---- single kernels on host arrays, for tests (tests/unit/test_cuda.c) ----
-// Each uploads its inputs, fills the device outputs with NaN, runs the kernel
-// the engine uses and copies the outputs back as f32.
-// out (T, D) = rmsnorm(x) * w, rounded to bf16 as the GEMMs see it.
-gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps);
-// y (T, N) = bf16(x) (T, K) · W (N, K)ᵀ (+ y when accumulate); W of any
-// dtype; skinny_variant -1: cuBLAS, v >= 0: the skinny GEMM (skinny.cu)
-// variant v (0: the shape rule the engine runs; T <= 16).
-gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
-                              int skinny_variant);
-// out (T, F) = silu(gu[:, :F]) * gu[:, F:], gu (T, 2F).
-gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F);
-// The q/k/v epilogue of one layer: qkv (T, (H+2KV)·hd) f32 (+ bias), per-head
-// RMSNorm of q and k (q_norm/k_norm (hd) or NULL), RoPE at positions pos (T),
-// then q (T, H·hd) out, and k/v (T, KV·hd) out (the engine writes those
-// straight into KV blocks; here they land in plain arrays).
-gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const float *bias, const float *q_norm,
-                           const float *k_norm, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H,
-                           int64_t KV, int64_t hd, double eps, bool neox);
-// Attention of n_q query rows (positions ctx_first .. ctx_first+n_q-1) of all
-// H heads over the cache rows of one sequence: k/v (n_ctx, KV·hd) f32 given
-// as n_segs segments of seg_n[i] rows with per-segment k/v scale and hidden
-// flag. q (n_q, H·hd), out (n_q, H·hd). max_split > 1 allows splitting the
-// context (decode path); tile_m 16 or 64 picks the kernel, 1 the one-query
-// decode kernel (n_q = 1).
-gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, const float *v, int64_t n_q,
-                                 int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
-                                 const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
-                                 int max_split, int tile_m);
-// Number of skinny-GEMM variants (skinny_variant 0 .. n - 1 above); 0 without CUDA.
-int gc_cuda_skinny_variants(void);
-// argmax of each of n rows of V floats (ties → lowest index).
-gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V);
-// One device draw per row of x (n, V) (gck_sample), draws on the host.
-struct gc_token_draw;
-gc_status gc_cuda_test_sample(int32_t *out, const float *x, const struct gc_token_draw *draws, int64_t n, int64_t V);
-
 #ifdef __cplusplus
 }
 #endif

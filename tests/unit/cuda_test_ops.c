@@ -1,6 +1,8 @@
-// Single kernels on host arrays, for tests/unit/test_cuda.c. Outputs are
-// poisoned with NaN (all bits set) before each run, so an element a kernel
-// fails to write shows up.
+// Single kernels on host arrays, for tests/unit/test_cuda.c (declared in
+// cuda_test_ops.h; linked into test_cuda only). Outputs are poisoned with
+// NaN (all bits set) before each run, so an element a kernel fails to write
+// shows up. Without CUDA (the #else half) every call says so.
+#include "cuda_test_ops.h"
 #ifdef GC_HAVE_CUDA
 #include "backend/cuda/cuda_internal.h"
 #include "gcache/sampler.h"
@@ -294,4 +296,46 @@ gc_status gc_cuda_test_sample(int32_t *out, const float *x, const gc_token_draw 
 
 int gc_cuda_skinny_variants(void) { return GCK_SKINNY_NVARIANTS; }
 
+#else
+#include "core/error.h"
+
+#define NO_CUDA gc_fail(GC_ERR_UNSUPPORTED, "this gcache was built without CUDA")
+
+gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64_t T, int64_t D, double eps) {
+    (void)out; (void)x; (void)w; (void)T; (void)D; (void)eps;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
+                              int skinny_variant) {
+    (void)y; (void)x; (void)T; (void)W; (void)accumulate; (void)skinny_variant;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F) {
+    (void)out; (void)gu; (void)T; (void)F;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const float *bias, const float *q_norm,
+                           const float *k_norm, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H,
+                           int64_t KV, int64_t hd, double eps, bool neox) {
+    (void)q; (void)k; (void)v; (void)qkv; (void)bias; (void)q_norm; (void)k_norm; (void)pos; (void)inv_freq;
+    (void)T; (void)H; (void)KV; (void)hd; (void)eps; (void)neox;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, const float *v, int64_t n_q,
+                                 int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
+                                 const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
+                                 int max_split, int tile_m) {
+    (void)out; (void)q; (void)k; (void)v; (void)n_q; (void)ctx_first; (void)seg_n; (void)seg_ks; (void)seg_vs;
+    (void)seg_hidden; (void)n_segs; (void)H; (void)KV; (void)hd; (void)max_split; (void)tile_m;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V) {
+    (void)out; (void)x; (void)n; (void)V;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_sample(int32_t *out, const float *x, const struct gc_token_draw *draws, int64_t n, int64_t V) {
+    (void)out; (void)x; (void)draws; (void)n; (void)V;
+    return NO_CUDA;
+}
+int gc_cuda_skinny_variants(void) { return 0; }
 #endif
