@@ -44,6 +44,12 @@ c=$("$BIN" generate --model tests/data/tiny/chat --prompt "hello" --max-tokens 8
 d=$("$BIN" generate --model tests/data/tiny/chat --prompt "hello" --max-tokens 8 --temperature 0.9 --top-p 0.9 --seed 3 2>/dev/null)
 [ "$c" = "$d" ] && ok || bad "seeded sampling not reproducible"
 
+# bench takes the CUDA switches (gc_engine_params.cuda) on any device; the CPU ignores them.
+"$BIN" bench --model tests/data/tiny/qwen3 --device cpu --prompt-tokens 8 --gen-tokens 4 --reps 1 --cuda-graphs 0 \
+  --cuda-decode-attention 0 --cuda-pdl-max-t 16 --cuda-attn-blocks-per-sm 4 --cuda-skinny-max-t 0 --cuda-profile \
+  2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["device"]=="cpu" and d["decode_tok_s"]>0' \
+  && ok || bad "bench with the --cuda-* switches"
+
 # Bad input: non-zero exit, message names the problem, nothing on stdout.
 expect_fail() {   # expect_fail "pattern" cmd...
   local pat=$1; shift
@@ -57,6 +63,7 @@ expect_fail "out of range" "$BIN" trace --model tests/data/tiny/llama --program 
 expect_fail "unknown kind" "$BIN" trace --model tests/data/tiny/llama --program 'ids:1;jump:3'
 expect_fail "no cache saved" "$BIN" trace --model tests/data/tiny/llama --program 'ids:1;concat:X'
 expect_fail "unknown option" "$BIN" generate --model tests/data/tiny/chat --bogus
+expect_fail "cuda-skinny-max-t" "$BIN" bench --model tests/data/tiny/qwen3 --cuda-skinny-max-t 17
 expect_fail "has no tokenizer" "$BIN" generate --model tests/data/tiny/llama --prompt hi
 expect_fail "context" "$BIN" trace --model tests/data/tiny/chat --program "ids:$(python3 -c 'print(",".join(["1"]*2100))')"
 # Corrupt weights: truncated safetensors and a config that does not match.
