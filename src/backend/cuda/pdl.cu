@@ -1,7 +1,7 @@
 // The PDL switch (common.cuh says what PDL is and how kernels follow it):
 // one per host thread, so an engine stepping on one thread decides for its
 // own launches. Default on; the CUDA forward pass sets it per step from
-// GC_CUDA_PDL_MAX_T.
+// gc_engine_params.cuda.pdl_max_t.
 #include "backend/cuda/kernels.h"
 
 static thread_local int g_pdl = 1;

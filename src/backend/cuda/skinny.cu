@@ -387,7 +387,8 @@ cudaError_t tc_run(const tc_cfg &c, bool launch, tc_plan *pl, cudaStream_t s, fl
 }
 
 // The default. A preference list by shape, from the H200 measurements of
-// bench/cuda/skinny_bench.cu: T ≤ 8 → 16 rows/warp × 8 warps; T > 8 → 64
+// the kernel lab's program (dev/cuda/skinny_gemm.cu, then
+// bench/cuda/skinny_bench.cu): T ≤ 8 → 16 rows/warp × 8 warps; T > 8 → 64
 // rows/warp for wide N (fewer x re-reads), 32 rows/warp × 8 warps for long
 // K, else 16 rows/warp × 4 warps with 8 chunks in flight. Of the list, the
 // first whose grid runs in one wave or in waves ≥ 85% full; else the one
