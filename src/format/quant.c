@@ -223,39 +223,34 @@ static void deq_q4_1(const uint8_t *b, float *y, int64_t nb) {
     }
 }
 
-static void deq_q4_k(const uint8_t *b, float *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, b += 144) {
-        float d = ld_f16(b), dmin = ld_f16(b + 2);
-        const uint8_t *sc = b + 4, *q = b + 16;
-        for (int c = 0; c < 4; c++, q += 32, y += 64) {
-            uint8_t s0, m0, s1, m1;
-            k_scale_min(sc, 2 * c, &s0, &m0);
-            k_scale_min(sc, 2 * c + 1, &s1, &m1);
-            float d0 = d * s0, n0 = dmin * m0, d1 = d * s1, n1 = dmin * m1;
-            for (int l = 0; l < 32; l++) {
-                y[l] = d0 * (float)(q[l] & 15) - n0;
-                y[l + 32] = d1 * (float)(q[l] >> 4) - n1;
-            }
+// Q4_K and Q5_K: a super-block of 256 weights in 8 sub-blocks of 32, each
+// with a 6-bit scale and min (k_scale_min); weight = d·scale·q − dmin·min.
+//   Q4_K (144 bytes): d, dmin (f16), 12 scale bytes, 128 bytes of 4-bit q
+//   Q5_K (176 bytes): the same, then 32 bytes qh before the 128 bytes of q;
+//                     bit c of qh[l] is the 5th bit of sub-block c's weight l.
+// The formats differ only in qh (NULL for Q4_K: the 5th bit is 0).
+static void deq_k_block(const uint8_t *b, const uint8_t *qh, const uint8_t *q, float *y) {
+    const float d = ld_f16(b), dmin = ld_f16(b + 2);
+    const uint8_t *sc = b + 4;
+    for (int c = 0; c < 4; c++, q += 32, y += 64) {
+        uint8_t s0, m0, s1, m1;
+        k_scale_min(sc, 2 * c, &s0, &m0);
+        k_scale_min(sc, 2 * c + 1, &s1, &m1);
+        float d0 = d * s0, n0 = dmin * m0, d1 = d * s1, n1 = dmin * m1;
+        for (int l = 0; l < 32; l++) {
+            int h0 = qh ? (qh[l] >> (2 * c)) & 1 : 0, h1 = qh ? (qh[l] >> (2 * c + 1)) & 1 : 0;
+            y[l] = d0 * (float)((q[l] & 15) | h0 << 4) - n0;
+            y[l + 32] = d1 * (float)((q[l] >> 4) | h1 << 4) - n1;
         }
     }
 }
 
+static void deq_q4_k(const uint8_t *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, b += 144, y += 256) deq_k_block(b, NULL, b + 16, y);
+}
+
 static void deq_q5_k(const uint8_t *b, float *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, b += 176) {
-        float d = ld_f16(b), dmin = ld_f16(b + 2);
-        const uint8_t *sc = b + 4, *qh = b + 16, *q = b + 48;
-        for (int c = 0; c < 4; c++, q += 32, y += 64) {
-            uint8_t s0, m0, s1, m1;
-            k_scale_min(sc, 2 * c, &s0, &m0);
-            k_scale_min(sc, 2 * c + 1, &s1, &m1);
-            float d0 = d * s0, n0 = dmin * m0, d1 = d * s1, n1 = dmin * m1;
-            for (int l = 0; l < 32; l++) {
-                int h0 = (qh[l] >> (2 * c)) & 1, h1 = (qh[l] >> (2 * c + 1)) & 1;
-                y[l] = d0 * (float)((q[l] & 15) | h0 << 4) - n0;
-                y[l + 32] = d1 * (float)((q[l] >> 4) | h1 << 4) - n1;
-            }
-        }
-    }
+    for (int64_t i = 0; i < nb; i++, b += 176, y += 256) deq_k_block(b, b + 16, b + 48, y);
 }
 
 static void deq_q6_k(const uint8_t *b, float *y, int64_t nb) {
