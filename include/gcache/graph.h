@@ -71,6 +71,25 @@ typedef struct gc_graph_params {
 
 gc_graph_params gc_graph_default_params(void);
 
+// The graph's settings as `gcache run`, run.json and the graph model spell
+// them (names for pass and fuse); gc_graph_params_from turns them into
+// gc_graph_params, the one place both do it.
+typedef struct gc_graph_settings {
+    int agents, rounds;        // [1, GC_MAX_AGENTS], [1, GC_MAX_ROUNDS]
+    bool text_mode;            // GDesigner text mode instead of cache mode
+    int latent_steps;
+    int max_tokens;            // decision node's answer
+    int agent_max_tokens;      // text mode: each agent's text
+    bool think;
+    const char *pass;          // "whole" | "own" | "latent"; NULL: own
+    const char *fuse;          // "concat" | "wsum"; NULL: concat
+    gc_chat_style style;
+} gc_graph_settings;
+
+// Checks the settings (agents and rounds in range, known pass and fuse names)
+// and fills *out (the defaults of gc_graph_default_params for the rest).
+gc_status gc_graph_params_from(const gc_graph_settings *s, gc_graph_params *out);
+
 // Per-question fuser choices (cache mode); NULL fields mean: gates all on,
 // equal weights. gate (n_layers) applies to every node's received cache;
 // fuse_w[i][j] is the weight of agent i's cache at agent j (normalised over

@@ -108,6 +108,28 @@ gc_graph_params gc_graph_default_params(void) {
     return p;
 }
 
+gc_status gc_graph_params_from(const gc_graph_settings *s, gc_graph_params *out) {
+    gc_graph_params p = gc_graph_default_params();
+    if (s->agents < 1 || s->agents > GC_MAX_AGENTS || s->rounds < 1 || s->rounds > GC_MAX_ROUNDS)
+        return gc_fail(GC_ERR_INVALID_ARG, "agents %d and rounds %d: agents must be in [1, %d] and rounds in [1, %d]",
+                       s->agents, s->rounds, GC_MAX_AGENTS, GC_MAX_ROUNDS);
+    if (s->pass) GC_TRY(gc_pass_from_name(s->pass, &p.pass));
+    const char *fuse = s->fuse ? s->fuse : "concat";
+    if (strcmp(fuse, "concat") != 0 && strcmp(fuse, "wsum") != 0)
+        return gc_fail(GC_ERR_INVALID_ARG, "unknown fusion '%s' (concat, wsum)", fuse);
+    p.fuse = strcmp(fuse, "wsum") == 0 ? GC_FUSE_WSUM : GC_FUSE_CONCAT;
+    p.n_agents = s->agents;
+    p.rounds = s->rounds;
+    p.cache_mode = !s->text_mode;
+    p.latent_steps = s->latent_steps;
+    p.max_tokens = s->max_tokens;
+    p.agent_max_tokens = s->agent_max_tokens;
+    p.think = s->think;
+    p.style = s->style;
+    *out = p;
+    return GC_OK;
+}
+
 // Agents run in a topological order of the spatial DAG (Kahn, lowest index first).
 static void topo_order(const gc_topo *t, int *order) {
     int indeg[GC_MAX_AGENTS] = {0}, k = 0;

@@ -65,25 +65,16 @@ static gc_status open_policy(gc_graph_model *g, const char *path) {
     return GC_OK;
 }
 
-static gc_status open_graph(gc_graph_model *g, const gc_graph_model_spec *s) {
+static gc_status open_graph(gc_graph_model *g, const gc_graph_model_spec *s, gc_chat_style style) {
     g->graph = true;
-    g->gp = gc_graph_default_params();
-    if (s->agents < 1 || s->agents > GC_MAX_AGENTS)
-        return gc_fail(GC_ERR_INVALID_ARG, "graph model: agents %d out of [1, %d]", s->agents, GC_MAX_AGENTS);
-    if (s->rounds < 1 || s->rounds > GC_MAX_ROUNDS)
-        return gc_fail(GC_ERR_INVALID_ARG, "graph model: rounds %d out of [1, %d]", s->rounds, GC_MAX_ROUNDS);
+    // The decision node's max_tokens comes with each gc_graph_model_answer.
+    const gc_graph_settings gs = {.agents = s->agents, .rounds = s->rounds, .text_mode = s->text_mode,
+                                  .latent_steps = s->latent_steps, .max_tokens = gc_graph_default_params().max_tokens,
+                                  .agent_max_tokens = s->agent_max_tokens, .think = s->think, .pass = s->pass,
+                                  .fuse = s->fuse, .style = style};
+    gc_status st = gc_graph_params_from(&gs, &g->gp);
+    if (st != GC_OK) return gc_fail_wrap(st, "graph model");
     GC_TRY(gc_topology_from_name(s->topology ? s->topology : "FullConnected", &g->topo));
-    g->gp.n_agents = s->agents;
-    g->gp.rounds = s->rounds;
-    g->gp.cache_mode = !s->text_mode;
-    g->gp.latent_steps = s->latent_steps;
-    g->gp.agent_max_tokens = s->agent_max_tokens;
-    g->gp.think = s->think;
-    if (s->pass) GC_TRY(gc_pass_from_name(s->pass, &g->gp.pass));
-    const char *fuse = s->fuse ? s->fuse : "concat";
-    if (strcmp(fuse, "concat") != 0 && strcmp(fuse, "wsum") != 0)
-        return gc_fail(GC_ERR_INVALID_ARG, "graph model: unknown fusion '%s' (concat, wsum)", fuse);
-    g->gp.fuse = strcmp(fuse, "wsum") == 0 ? GC_FUSE_WSUM : GC_FUSE_CONCAT;
     if (g->topo == GC_TOPO_LEARNED) GC_TRY(open_policy(g, s->policy));
     g->eval_sample = s->eval_sample;
     snprintf(g->desc, sizeof g->desc, "gcache %s %s, %d agents, %d round%s (%s prompts)", gc_topology_name(g->topo),
@@ -120,8 +111,8 @@ gc_status gc_graph_model_open(gc_engine *e, const gc_tokenizer *tok, const gc_gr
     g->e = e;
     g->tok = tok;
     gc_status st = gc_prompts_load(s->prompts ? s->prompts : "math", &g->ps);
-    if (st == GC_OK) st = strcmp(s->method, "gcache") == 0 ? open_graph(g, s) : open_mas(g, s);
-    g->mp.style = g->gp.style = style;
+    if (st == GC_OK) st = strcmp(s->method, "gcache") == 0 ? open_graph(g, s, style) : open_mas(g, s);
+    g->mp.style = style;
     const bool latent = g->graph ? g->gp.cache_mode && g->gp.latent_steps > 0
                                  : g->mp.method == GC_METHOD_LATENTMAS && g->mp.latent_steps > 0;
     if (st == GC_OK && latent) st = gc_realign_new(gc_engine_model(e), !s->no_realign, gc_engine_n_threads(e), &g->ra);
@@ -260,8 +251,7 @@ gc_status gc_graph_model_answer(gc_graph_model *g, const char *const *questions,
         gp[built] = &gs[built];
         st = build(g, questions[built], seeds[built], max_tokens, &smp[built], &gs[built]);
     }
-    gc_sched_params sp;
-    memset(&sp, 0, sizeof sp);
+    gc_sched_params sp = gc_sched_default_params();
     sp.sampling = *sampling;
     sp.realign = g->ra;
     if (st == GC_OK) st = gc_sched_run(g->e, g->tok, gp, n, &sp);

@@ -81,18 +81,12 @@ gc_status run_check_policy(const gc_run *r, const gc_policy *pol) {
 
 static gc_status setup_graph(gc_run *r) {
     const gc_run_params *p = &r->p;
-    r->gp = gc_graph_default_params();
+    const gc_graph_settings gs = {.agents = p->agents, .rounds = p->rounds, .text_mode = p->text_mode,
+                                  .latent_steps = p->latent_steps, .max_tokens = p->max_tokens,
+                                  .agent_max_tokens = p->agent_max_tokens, .think = p->think, .pass = p->pass,
+                                  .fuse = p->fuse, .style = r->style};
+    GC_TRY(gc_graph_params_from(&gs, &r->gp));
     GC_TRY(gc_topology_from_name(p->topology, &r->topo));
-    if (p->pass) GC_TRY(gc_pass_from_name(p->pass, &r->gp.pass));
-    r->gp.fuse = strcmp(p->fuse, "wsum") == 0 ? GC_FUSE_WSUM : GC_FUSE_CONCAT;
-    r->gp.n_agents = p->agents;
-    r->gp.rounds = p->rounds;
-    r->gp.cache_mode = !p->text_mode;
-    r->gp.latent_steps = p->latent_steps;
-    r->gp.max_tokens = p->max_tokens;
-    r->gp.agent_max_tokens = p->agent_max_tokens;
-    r->gp.think = p->think;
-    r->gp.style = r->style;
     r->likelihood = strcmp(p->reward, "likelihood") == 0;
     r->score = p->score_answer || r->likelihood;
     r->how = r->topo == GC_TOPO_LEARNED ? RUN_LEARNED : RUN_FIXED;
