@@ -91,7 +91,17 @@ typedef struct gc_sched_params {
     void *user;
     const gc_realign *realign;     // required when any node has latent steps
     const char *stop[GC_MAX_STOP]; // extra stop strings for decoding nodes
+    int prefill_rows;              // most prompt rows in one engine step, over all nodes (prompts and scoring
+                                   // text; latent and decode rows come on top): a longer prompt is fed over
+                                   // several steps, so decoding nodes keep getting a token every step.
+                                   // 0: unlimited (a prompt enters whole). Default GC_SCHED_PREFILL_ROWS
 } gc_sched_params;
+
+#define GC_SCHED_PREFILL_ROWS 512
+
+// Greedy sampling, no callback, no realignment map, no stop strings,
+// prefill_rows GC_SCHED_PREFILL_ROWS.
+gc_sched_params gc_sched_default_params(void);
 
 // Node `node`'s prompt as the model reads it: its prompt text with
 // "{context}" (text_in nodes) replaced by the predecessors' texts, each as

@@ -153,7 +153,7 @@ gc_sched_event_fn = CFUNCTYPE(None, c_void_p, POINTER(gc_sched_event))
 
 class gc_sched_params(Structure):
     _fields_ = [("sampling", gc_sampler_params), ("on_event", gc_sched_event_fn), ("user", c_void_p),
-                ("realign", gc_realign_p), ("stop", c_char_p * MAX_STOP)]
+                ("realign", gc_realign_p), ("stop", c_char_p * MAX_STOP), ("prefill_rows", c_int)]
 
 
 class gc_graph_params(Structure):

@@ -75,7 +75,7 @@ static const field_entry fields[] = {
     F(gc_node, score_tokens)
     F(gc_qgraph, n_nodes) F(gc_qgraph, nodes) F(gc_qgraph, output) F(gc_qgraph, seed) F(gc_qgraph, t_done)
     F(gc_sched_params, sampling) F(gc_sched_params, on_event) F(gc_sched_params, user) F(gc_sched_params, realign)
-    F(gc_sched_params, stop)
+    F(gc_sched_params, stop) F(gc_sched_params, prefill_rows)
     F(gc_sched_event, kind) F(gc_sched_event, question) F(gc_sched_event, node) F(gc_sched_event, graph)
     F(gc_sched_event, t)
 

@@ -21,6 +21,8 @@ typedef struct nstate {
     int users;            // successors that have yet to fuse `exposed` (text_in successors read text only)
     int32_t *ids;         // prompt tokens
     size_t n_ids;
+    size_t n_fed;         // prompt tokens in the cache (the prompt enters in chunks of at most prefill_rows)
+    int64_t chunk;        // prompt tokens fed by the step under way
     int64_t own_start, latent_start;
     int64_t row;          // latent phase: the node's row of the run's hid / emb rows (its next input)
     gc_sampler *smp;      // sampling parameters and the stream of u (gcache/sampler.h)
@@ -31,6 +33,8 @@ typedef struct nstate {
     gc_kv *skv;           // fork of kv where decoding begins
     int32_t *sids;        // prefix tokens then scored tokens
     size_t n_sids, n_sprefix;
+    size_t n_sfed;        // scoring tokens in the fork (fed in chunks, as the prompt)
+    int64_t schunk;       // scoring tokens fed by the step under way
     float *slogits;       // (n_sids, V)
     gc_detok *dt;
     gc_strbuf text;
@@ -55,6 +59,14 @@ typedef struct run {
     int64_t n_hid;
     double t_fwd, t_host; // GC_SCHED_PROFILE: seconds in the engine / in the scheduler
 } run;
+
+gc_sched_params gc_sched_default_params(void) {
+    gc_sched_params p;
+    memset(&p, 0, sizeof p);
+    p.sampling = gc_sampler_default_params();
+    p.prefill_rows = GC_SCHED_PREFILL_ROWS;
+    return p;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -262,6 +274,7 @@ static gc_status decode_next(run *R, int q, int i) {
 static gc_status after_forward(run *R, int q, int i) {
     gc_node *nd = (gc_node *)&R->g[q]->nodes[i];
     nstate *s = &R->st[q][i];
+    if (s->ph == P_PREFILL && (s->n_fed += (size_t)s->chunk) < s->n_ids) return GC_OK;   // more prompt next step
     if (s->ph == P_PREFILL) s->latent_start = gc_kv_len(s->kv);
     else if (s->ph == P_LATENT) nd->latent_done++;
     else return decode_next(R, q, i);
@@ -288,7 +301,7 @@ static gc_status realign_pending(run *R) {
 // input (its prompt or a latent step that another latent step follows;
 // after_forward's test, made before the step).
 static bool feeds_latent(const gc_node *nd, const nstate *s) {
-    if (s->ph == P_PREFILL) return nd->latent_steps > 0;
+    if (s->ph == P_PREFILL) return nd->latent_steps > 0 && s->n_fed + (size_t)s->chunk == s->n_ids;
     return s->ph == P_LATENT && nd->latent_done + 1 < nd->latent_steps;
 }
 
@@ -297,8 +310,16 @@ static bool feeds_latent(const gc_node *nd, const nstate *s) {
 static bool wants_token(const gc_node *nd, const nstate *s) {
     if (nd->max_tokens <= 0) return false;
     if (s->ph == P_DECODE) return true;
-    if (s->ph == P_PREFILL) return nd->latent_steps == 0;
+    if (s->ph == P_PREFILL) return nd->latent_steps == 0 && s->n_fed + (size_t)s->chunk == s->n_ids;
     return s->ph == P_LATENT && nd->latent_done + 1 >= nd->latent_steps;
+}
+
+// The rows a prompt of `left` more tokens feeds this step, out of the step's
+// prefill budget *budget (which it takes them from).
+static int64_t take_rows(int64_t *budget, size_t left) {
+    const int64_t n = (int64_t)left < *budget ? (int64_t)left : *budget;
+    *budget -= n;
+    return n;
 }
 
 // Asks the engine to draw the node's next token (by the one rule of
@@ -361,7 +382,10 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
                 if (ready) st = start_node(&R, q, i);
             }
         if (st != GC_OK) break;
-        // One engine step over every active node of every question.
+        // One engine step over every active node of every question; prompt
+        // rows (prefill and scoring) share a budget of prefill_rows, given in
+        // node order: a node whose prompt gets none this step waits.
+        int64_t budget = p->prefill_rows > 0 ? p->prefill_rows : INT64_MAX;
         int m = 0;
         for (int q = 0; q < n; q++)
             for (int i = 0; i < graphs[q]->n_nodes; i++) {
@@ -370,7 +394,9 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
                 gc_seq_step *x = &steps[m];
                 switch (s->ph) {
                 case P_PREFILL:
-                    *x = (gc_seq_step){.kv = s->kv, .n = (int64_t)s->n_ids, .ids = s->ids};
+                    // Only the last chunk gives a hidden row (feeds_latent) or a token (wants_token).
+                    if ((s->chunk = take_rows(&budget, s->n_ids - s->n_fed)) == 0) continue;
+                    *x = (gc_seq_step){.kv = s->kv, .n = s->chunk, .ids = s->ids + s->n_fed};
                     break;
                 case P_LATENT:
                     *x = (gc_seq_step){.kv = s->kv, .n = 1, .in_rows = R.emb, .in_row = s->row};
@@ -393,9 +419,9 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
         for (int q = 0; q < n; q++)
             for (int i = 0; i < graphs[q]->n_nodes; i++) {
                 nstate *s = &R.st[q][i];
-                if (s->sph != 1) continue;
-                steps[m] = (gc_seq_step){.kv = s->skv, .n = (int64_t)s->n_sids, .ids = s->sids, .logits = s->slogits,
-                                         .logits_all = true};
+                if (s->sph != 1 || (s->schunk = take_rows(&budget, s->n_sids - s->n_sfed)) == 0) continue;
+                steps[m] = (gc_seq_step){.kv = s->skv, .n = s->schunk, .ids = s->sids + s->n_sfed,
+                                         .logits = s->slogits + s->n_sfed * (size_t)R.V, .logits_all = true};
                 who[m][0] = q;
                 who[m][1] = i;
                 who[m][2] = 1;
@@ -406,8 +432,10 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
         if ((st = gc_engine_forward(e, steps, m)) != GC_OK) break;
         const double tf1 = now_s();
         for (int k = 0; st == GC_OK && k < m; k++) {
-            if (who[k][2]) score_end(&R, (gc_node *)&graphs[who[k][0]]->nodes[who[k][1]], &R.st[who[k][0]][who[k][1]]);
-            else st = after_forward(&R, who[k][0], who[k][1]);
+            nstate *s = &R.st[who[k][0]][who[k][1]];
+            if (!who[k][2]) st = after_forward(&R, who[k][0], who[k][1]);
+            else if ((s->n_sfed += (size_t)s->schunk) == s->n_sids)
+                score_end(&R, (gc_node *)&graphs[who[k][0]]->nodes[who[k][1]], s);
         }
         if (st == GC_OK) st = realign_pending(&R);
         R.t_fwd += tf1 - tf0;
