@@ -34,6 +34,9 @@ typedef struct gc_server_opts {
     int max_batch;             // sequences generated together at most, default 32
     int queue_limit;           // requests waiting for a full batch at most (more: 503), default 256
     int max_n;                 // choices per request at most (more: 400), default 8
+    int prefill_rows;          // prompt rows in one engine step at most, over all new requests (decode rows
+                               // come on top): a longer prompt enters over several steps, so running
+                               // replies keep getting a token every step. 0: unlimited. Default 512
     const char *api_key;       // non-empty: /v1/* need "Authorization: Bearer <key>" (401 otherwise)
     FILE *log;                 // one line per chat request; NULL: none. Default stderr
 } gc_server_opts;

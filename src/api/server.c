@@ -24,7 +24,7 @@
 gc_server_opts gc_server_default_opts(void) {
     return (gc_server_opts){.host = "127.0.0.1", .port = 8080, .model_name = "gcache", .default_max_tokens = 256,
                             .max_tokens_limit = 4096, .max_body_bytes = (size_t)1 << 20, .max_batch = 32,
-                            .queue_limit = 256, .max_n = 8, .api_key = NULL, .log = stderr};
+                            .queue_limit = 256, .max_n = 8, .prefill_rows = 512, .api_key = NULL, .log = stderr};
 }
 
 // ---------------------------------------------------------------- replies
@@ -637,6 +637,7 @@ gc_status gc_server_open(const gc_server_opts *o, gc_server **out) {
     if (op.max_batch <= 0) op.max_batch = d.max_batch;
     if (op.queue_limit < 0) op.queue_limit = d.queue_limit;
     if (op.max_n <= 0) op.max_n = d.max_n;
+    if (op.prefill_rows < 0) op.prefill_rows = d.prefill_rows;
     if (op.port < 0 || op.port > 65535) return gc_fail(GC_ERR_INVALID_ARG, "serve: port %d out of range", op.port);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);

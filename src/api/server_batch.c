@@ -1,13 +1,18 @@
 // The engine thread of `gcache serve`: continuous batching.
 //
 // Every running request has one sequence per choice. A step feeds every
-// sequence to one gc_engine_forward: a new request's prompt (its logits row
-// then serves all of its choices, whose caches are zero-copy forks of the
-// prompt's) and one decode token for every other sequence. After the step
-// each sequence samples its next token on the host from its own logits row
-// (its own seeded sampler, so a reply does not depend on what else runs),
-// then the new text goes to the waiting connection threads under the
-// server mutex, and queued requests join before the next step.
+// sequence to one gc_engine_forward: one decode token for every sequence
+// that is replying, and new requests' prompts, at most prefill_rows prompt
+// rows in all (a longer prompt enters in chunks over several steps, oldest
+// request first, so replies keep getting a token every step). The engine
+// draws each sequence's next token by the one rule of gcache/sampler.h with
+// the next uniform of the sequence's own seeded sampler, so a reply does not
+// depend on what else runs and equals gc_generate's with the same settings.
+// Only a prompt's last row comes back as logits: it is checked for NaN/Inf
+// (corrupt weights show there already) and gives the first token of the
+// other choices, whose caches are zero-copy forks of the prompt's. After the
+// step the new text goes to the waiting connection threads under the server
+// mutex, and queued requests join before the next step.
 #include "api/server_internal.h"
 #include "core/error.h"
 #include "core/vec.h"
@@ -27,10 +32,14 @@ typedef struct seq {
     gc_gen_params gp;     // the job's stop strings (for the stop-string helpers)
     gc_strbuf text;       // decoded so far, cut at a stop string
     size_t published;     // bytes of text handed to the job
-    float *logits;        // (V) this sequence's row of the last step
+    float *logits;        // (V) choice 0 only, until its prompt is in: the prompt's last row
+    gc_token_draw draw;   // the draw the engine makes for the next token
+    int32_t tok;          // the token the engine drew
     int32_t next;         // the token the next step feeds
     int64_t n_out;        // completion tokens
-    bool prefill;         // the next step feeds the job's prompt
+    bool prefill;         // the next step feeds (a chunk of) the job's prompt
+    int64_t n_fed;        // prompt tokens in the cache
+    int64_t chunk;        // prompt tokens the step under way feeds
     bool done;
     gc_finish finish;
 } seq;
@@ -197,13 +206,13 @@ static gc_status seq_new(batch *B, srv_job *j, int choice, const seq *from, seq 
     sp.seed += (uint64_t)choice * 0x9E3779B97F4A7C15ull;
     gc_status st = gc_sampler_new(&sp, S->vocab, &s->smp);
     if (st == GC_OK && !(s->dt = gc_detok_new(S->tok, true))) st = gc_fail(GC_ERR_OOM, "out of memory");
-    if (st == GC_OK && !(s->logits = malloc((size_t)S->vocab * sizeof *s->logits))) st = gc_fail(GC_ERR_OOM, "out of memory");
+    if (st == GC_OK && !from && !(s->logits = malloc((size_t)S->vocab * sizeof *s->logits)))
+        st = gc_fail(GC_ERR_OOM, "out of memory");
     if (st == GC_OK) st = from ? gc_kv_fork(from->kv, &s->kv) : gc_kv_new(S->e, &s->kv);
     if (st != GC_OK) {
         seq_free(s);
         return st;
     }
-    if (from) memcpy(s->logits, from->logits, (size_t)S->vocab * sizeof *s->logits);
     s->prefill = !from;
     *out = s;
     return GC_OK;
@@ -222,20 +231,11 @@ static void seq_finish(seq *s, gc_finish f) {
     s->job->e_live--;
 }
 
-// Samples the sequence's next token from its logits row: stop token, stop
-// string or length end it.
-static gc_status advance(batch *B, seq *s) {
+// Takes the sequence's next token `id`: stop token, stop string or length
+// end it.
+static gc_status advance(batch *B, seq *s, int32_t id) {
     gc_server *S = B->S;
     srv_job *j = s->job;
-    if (!gc_gen_logits_finite(s->logits, S->vocab)) {
-        char msg[256];
-        snprintf(msg, sizeof msg,
-                 "the model's logits are not finite (NaN or Inf) at reply token %lld: the weights are likely corrupt",
-                 (long long)s->n_out + 1);
-        job_fail(j, 500, msg);
-        return GC_OK;
-    }
-    const int32_t id = gc_sampler_sample(s->smp, s->logits);
     if (gc_gen_is_stop_id(S->e, S->tok, id)) {
         seq_finish(s, GC_FINISH_EOS);
         return GC_OK;
@@ -268,24 +268,42 @@ static gc_status flush_text(seq *s) {
     return GC_OK;
 }
 
-// After a step: a prefilled job spawns its other choices from the prompt's
-// logits row; every stepped sequence takes its next token.
+// After a job's whole prompt is in: its last row's logits must be finite
+// (NaN or Inf there means corrupt weights; decode steps bring back only the
+// drawn token), and its other choices fork the prompt's cache and draw their
+// first token from that row on the host, by the same rule the engine uses.
+static gc_status prompt_done(batch *B, seq *s) {
+    gc_server *S = B->S;
+    srv_job *j = s->job;
+    s->prefill = false;
+    if (!gc_gen_logits_finite(s->logits, S->vocab)) {
+        job_fail(j, 500, "the model's logits are not finite (NaN or Inf) at reply token 1: the weights are likely corrupt");
+        return GC_OK;
+    }
+    gc_status st = GC_OK;
+    for (int c = 1; c < j->n && st == GC_OK; c++) {
+        seq *t = NULL;
+        st = seq_new(B, j, c, s, &t);
+        if (st == GC_OK && (st = add_seq(B, t)) != GC_OK) seq_free(t);
+        if (st == GC_OK && (st = advance(B, t, gc_sampler_sample(t->smp, s->logits))) == GC_OK && t->done)
+            st = flush_text(t);
+    }
+    free(s->logits);
+    s->logits = NULL;
+    return st;
+}
+
+// After a step: a job whose prompt is in spawns its other choices; every
+// stepped sequence that was given a token takes it.
 static void after_step(batch *B, int m) {
     for (int k = 0; k < m; k++) {
         seq *s = B->stepped[k];
         srv_job *j = s->job;
         if (j->e_failed) continue;
         gc_status st = GC_OK;
-        if (s->prefill) {
-            s->prefill = false;
-            for (int c = 1; c < j->n && st == GC_OK; c++) {
-                seq *t = NULL;
-                st = seq_new(B, j, c, s, &t);
-                if (st == GC_OK && (st = add_seq(B, t)) != GC_OK) seq_free(t);
-                if (st == GC_OK && (st = advance(B, t)) == GC_OK && t->done) st = flush_text(t);
-            }
-        }
-        if (st == GC_OK && (st = advance(B, s)) == GC_OK && s->done) st = flush_text(s);
+        if (s->prefill && (s->n_fed += s->chunk) < j->n_prompt) continue;   // more of the prompt next step
+        if (s->prefill) st = prompt_done(B, s);
+        if (st == GC_OK && !j->e_failed && (st = advance(B, s, s->tok)) == GC_OK && s->done) st = flush_text(s);
         if (st != GC_OK) job_fail(j, 500, gc_last_error());
     }
 }
@@ -347,14 +365,30 @@ static void step(batch *B) {
         for (int i = 0; i < B->n_jobs; i++) job_fail(B->jobs[i], 500, "out of memory");
         return;
     }
+    // Prompt rows share a budget of prefill_rows, given in admission order.
+    int64_t budget = S->o.prefill_rows > 0 ? S->o.prefill_rows : INT64_MAX;
     int m = 0;
     for (int i = 0; i < B->n_seqs; i++) {
         seq *s = B->seqs[i];
         // (Cancelled jobs left at the last reap; `cancel` is read under the mutex only.)
         if (s->done || s->job->e_failed) continue;
         gc_seq_step *x = &B->steps[m];
-        if (s->prefill) *x = (gc_seq_step){.kv = s->kv, .n = s->job->n_prompt, .ids = s->job->prompt, .logits = s->logits};
-        else *x = (gc_seq_step){.kv = s->kv, .n = 1, .ids = &s->next, .logits = s->logits};
+        if (s->prefill) {
+            const int64_t left = s->job->n_prompt - s->n_fed;
+            if ((s->chunk = left < budget ? left : budget) == 0) continue;   // its prompt waits for the next step
+            budget -= s->chunk;
+            *x = (gc_seq_step){.kv = s->kv, .n = s->chunk, .ids = s->job->prompt + s->n_fed};
+            if (s->chunk < left) {   // not the last chunk: nothing to draw yet
+                B->stepped[m++] = s;
+                continue;
+            }
+            x->logits = s->logits;
+        } else {
+            *x = (gc_seq_step){.kv = s->kv, .n = 1, .ids = &s->next};
+        }
+        s->draw = gc_sampler_next_draw(s->smp);
+        x->argmax = &s->tok;
+        x->draw = &s->draw;
         B->stepped[m++] = s;
     }
     if (m == 0) return;

@@ -34,6 +34,9 @@ static void serve_help(void) {
            "  --queue-limit N       requests waiting for the batch at most; more get 503 + Retry-After\n"
            "                        (default 256)\n"
            "  --max-n N             choices per request at most (default 8)\n"
+           "  --prefill-rows N      prompt rows in one engine step at most (default 512; 0 = unlimited): a\n"
+           "                        longer prompt enters over several steps, so running replies keep\n"
+           "                        getting a token every step\n"
            "  --drain-timeout S     seconds a signal waits for running requests (default 30)\n"
            "  --quiet               no per-request log lines on stderr\n\n"
            "The agent graph as a model: requests for the model --graph-name run a multi-agent method on\n"
@@ -86,6 +89,7 @@ static void drain(gc_server *srv, const sigset_t *stop, double timeout_s) {
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *name = "gcache", *api_key = getenv("GCACHE_API_KEY");
     long long port = 8080, max_tokens = 256, limit = 4096, max_batch = 32, queue_limit = 256, max_n = 8;
+    long long prefill_rows = 512;
     double drain_timeout = 30;
     bool quiet = false;
     gc_graph_model_spec gs = gc_graph_model_default_spec();
@@ -110,6 +114,7 @@ int cmd_serve(int argc, char **argv) {
         OPT(cli_opt_int(argc, argv, &i, "--max-batch", 1, 4096, &max_batch));
         OPT(cli_opt_int(argc, argv, &i, "--queue-limit", 0, 1 << 20, &queue_limit));
         OPT(cli_opt_int(argc, argv, &i, "--max-n", 1, 128, &max_n));
+        OPT(cli_opt_int(argc, argv, &i, "--prefill-rows", 0, 1 << 20, &prefill_rows));
         OPT(cli_opt_float(argc, argv, &i, "--drain-timeout", 0, 86400, &drain_timeout));
         OPT(cli_opt_flag(argv, &i, "--quiet", &quiet));
         OPT(cli_opt_str(argc, argv, &i, "--graph-method", &graph_method));
@@ -158,6 +163,7 @@ int cmd_serve(int argc, char **argv) {
     o.max_batch = (int)max_batch;
     o.queue_limit = (int)queue_limit;
     o.max_n = (int)max_n;
+    o.prefill_rows = (int)prefill_rows;
     o.log = quiet ? NULL : stderr;
     // Listening first: /health says "loading" while the model loads.
     gc_server *srv;

@@ -118,10 +118,24 @@ PY
   stop INT a
 fi
 
-start b --port 0
+# A seeded sampled reply is `gcache generate --chat`'s with the same settings,
+# also when its prompt enters 3 rows a step.
+start b --port 0 --prefill-rows 3
 if [ -z "$PORT" ]; then bad "second start: $(cat "$T/b.err")"
 else
   grep -q "(model gcache)" "$T/b.err" && ok || bad "default model name: $(cat "$T/b.err")"
+  http POST "http://127.0.0.1:$PORT/v1/chat/completions" '{"messages":[{"role":"user","content":"Name three primes."}],
+    "max_tokens":12,"temperature":0.9,"top_p":0.95,"top_k":40,"seed":77}' >"$T/r3"
+  "$BIN" generate --model tests/data/tiny/chat --device cpu --chat --prompt "Name three primes." --max-tokens 12 \
+    --temperature 0.9 --top-p 0.95 --top-k 40 --seed 77 --quiet >"$T/g3"
+  python3 - "$T/r3" "$T/g3" <<'PY' && ok || bad "served vs generated: $(cat "$T/r3") vs $(cat "$T/g3")"
+import json, sys
+body, status = open(sys.argv[1]).read().rstrip("\n").rsplit("\n", 1)
+assert status == "STATUS 200", status
+want = open(sys.argv[2], encoding="utf-8", errors="replace").read()
+got = json.loads(body)["choices"][0]["message"]["content"]
+assert got == want and got != "", (got, want)
+PY
   stop TERM b
 fi
 
