@@ -103,8 +103,8 @@ asan: deps model data plot-deps pyclient
 # ThreadSanitizer on the thread pool, on forward passes with several thread
 # counts and host threads, and on the server (engine stepped from its own
 # thread); the other tests run the same kernels, ~10x slower under TSan.
-TSAN_TESTS := test_threads test_engine_threads test_server test_server_stream test_graph_model test_qgemm
-TSAN_REGEX := ^(test_threads|test_engine_threads|test_server|test_server_stream|test_graph_model|test_qgemm)$$
+TSAN_TESTS := test_threads test_engine_threads test_server test_server_stream test_server_chunk test_graph_model test_qgemm
+TSAN_REGEX := ^(test_threads|test_engine_threads|test_server|test_server_stream|test_server_chunk|test_graph_model|test_qgemm)$$
 tsan: deps model
 	@cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=Release -DGC_TSAN=ON -DGC_CUDA=OFF -DCMAKE_C_COMPILER=clang >/dev/null
 	@cmake --build $(BUILD)-tsan -j $(JOBS) --target $(TSAN_TESTS)
