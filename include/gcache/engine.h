@@ -1,7 +1,8 @@
 // The engine: batched forward passes over many sequences, each with its own
 // KV cache. Token ids or input embeddings in; logits and/or final-norm hidden
 // states out. The device (gc_device) picks the backend that runs it: the CPU
-// f32 reference path (KV cache f32 too) or CUDA (bf16 weights and KV cache).
+// f32 reference path (KV cache f32 too) or CUDA (bf16 weights and KV cache);
+// gc_engine_params.kv_dtype may store the KV cache as int8 instead.
 #ifndef GCACHE_ENGINE_H
 #define GCACHE_ENGINE_H
 #include "gcache/model.h"
@@ -36,6 +37,14 @@ typedef struct gc_cuda_debug {
                              // to stderr by gc_engine_free (default false)
 } gc_cuda_debug;
 
+// How the KV cache stores its elements. DEFAULT: the device's own (f32 on
+// the CPU, bf16 on CUDA). Q8: int8 with one f32 scale per (position, KV
+// head) row of head_dim elements (symmetric: scale = max|x| / 127), on
+// either device: about a quarter (CPU) or half (CUDA) of the bytes, every
+// stored element off by at most half a scale step. A device accepts its own
+// format and Q8; gc_engine_new refuses the other (GC_ERR_UNSUPPORTED).
+typedef enum gc_kv_dtype { GC_KV_DEFAULT = 0, GC_KV_F32 = 1, GC_KV_BF16 = 2, GC_KV_Q8 = 3 } gc_kv_dtype;
+
 typedef struct gc_engine_params {
     int n_threads;          // CPU threads, caller included; 0: the cores this process may use
                             // (affinity mask and cgroup CPU quota); at most 256
@@ -45,6 +54,7 @@ typedef struct gc_engine_params {
                             // conformance tests use); default false: quantized weights multiply int8-
                             // quantized activations on their blocks (faster, ~1e-3 relative error)
     gc_cuda_debug cuda;     // CUDA backend switches (above)
+    int kv_dtype;           // gc_kv_dtype; default GC_KV_DEFAULT (the device's own format)
 } gc_engine_params;
 
 gc_engine_params gc_engine_default_params(void);
@@ -61,6 +71,12 @@ int gc_engine_n_threads(const gc_engine *e);
 gc_device gc_engine_device(const gc_engine *e);
 // "cpu" or "cuda" (what the CLI's --device takes); "unknown" for any other value.
 const char *gc_device_name(gc_device d);
+// The KV format the engine stores (never GC_KV_DEFAULT: resolved at gc_engine_new).
+gc_kv_dtype gc_engine_kv_dtype(const gc_engine *e);
+// "default", "f32", "bf16" or "q8" (what the CLI's --kv takes); "unknown" for any other value.
+const char *gc_kv_dtype_name(gc_kv_dtype t);
+// The format a name gives (the names of gc_kv_dtype_name); false when none.
+bool gc_kv_dtype_parse(const char *name, gc_kv_dtype *out);
 // KV blocks currently held by caches of this engine (for memory accounting and tests).
 int64_t gc_engine_kv_live_blocks(const gc_engine *e);
 

@@ -32,8 +32,8 @@ void gc_kv_free(gc_kv *kv);
 // Positions held; the next appended token gets position gc_kv_len().
 int64_t gc_kv_len(const gc_kv *kv);
 // Bytes of K and V the value covers, as the engine's device stores them:
-// len × layers × 2 × kv_heads × head_dim × element bytes (4 on the CPU,
-// f32; 2 on CUDA, bf16).
+// len × layers × 2 × kv_heads × (head_dim × element bytes (4 f32 on the CPU,
+// 2 bf16 on CUDA), or head_dim + 4 for q8: int8 values and an f32 scale).
 size_t gc_kv_bytes(const gc_kv *kv);
 // Bytes of the blocks this value references (counted once each, whole blocks).
 size_t gc_kv_block_bytes(const gc_kv *kv);

@@ -72,7 +72,7 @@ class gc_cuda_debug(Structure):
 
 class gc_engine_params(Structure):
     _fields_ = [("n_threads", c_int), ("kv_pool_bytes", c_size_t), ("device", c_int), ("exact", c_bool),
-                ("cuda", gc_cuda_debug)]
+                ("cuda", gc_cuda_debug), ("kv_dtype", c_int)]
 
 
 class gc_token_draw(Structure):

@@ -42,6 +42,7 @@ Messages = Union[str, Sequence[Mapping[str, str]]]
 
 _FINISH = {0: "length", 1: "eos", 2: "stop"}
 _DEVICES = {"cpu": 0, "cuda": 1}
+_KV_DTYPES = {"default": 0, "f32": 1, "bf16": 2, "q8": 3}   # gc_kv_dtype
 
 
 def cuda_available() -> bool:
@@ -90,11 +91,13 @@ class Model(Closeable):
     "auto" (cuda when available). ``threads``: CPU threads of the engine
     (None: the library's default). ``kv_pool_bytes``: cap on KV-block memory
     (0: no cap). ``exact``: the CPU's exact f32 path instead of the default
-    fast one (int8 activations on the quantized weight blocks).
+    fast one (int8 activations on the quantized weight blocks). ``kv``: how
+    the KV cache is stored, "default" (the device's own: f32 on the CPU,
+    bf16 on CUDA) or "q8" (int8 with a scale per position and KV head).
     """
 
     def __init__(self, path: Union[str, os.PathLike], device: str = "cpu", threads: Optional[int] = None,
-                 kv_pool_bytes: int = 0, exact: bool = False):
+                 kv_pool_bytes: int = 0, exact: bool = False, kv: str = "default"):
         self._closed = True
         self._lock = threading.RLock()
         self._caches: "weakref.WeakSet[Cache]" = weakref.WeakSet()
@@ -107,6 +110,8 @@ class Model(Closeable):
             device = "cuda" if cuda_available() else "cpu"
         if device not in _DEVICES:
             raise InvalidArgumentError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}", "GC_ERR_INVALID_ARG")
+        if kv not in _KV_DTYPES:
+            raise InvalidArgumentError(f"kv must be one of {', '.join(_KV_DTYPES)}, got {kv!r}", "GC_ERR_INVALID_ARG")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise InvalidArgumentError(f"threads must be a positive integer or None, got {threads!r}",
                                        "GC_ERR_INVALID_ARG")
@@ -117,6 +122,7 @@ class Model(Closeable):
             p.n_threads = threads
         p.kv_pool_bytes = kv_pool_bytes
         p.exact = bool(exact)
+        p.kv_dtype = _KV_DTYPES[kv]
         st = lib.gc_engine_new(self._m, byref(p), byref(self._e))
         if st != _lib.GC_OK:
             err = _error(st, "creating the engine")

@@ -4,10 +4,11 @@
 // engine (kv/, latent/, graph/) reaches the device only through this table,
 // and only engine/ picks a backend.
 //
-//   storage   KV blocks are opaque to everyone but their backend: a block is
-//             kv_elem_bytes × elems bytes of backend memory holding the layout
-//             [layer][K = 0, V = 1][GC_KV_BLOCK][kv_heads · head_dim]
-//             (gc_kv_block_elem); elements move in and out as f32.
+//   storage   KV blocks are opaque to everyone but their backend: a block
+//             holds elems = n_layers · 2 · GC_KV_BLOCK · row elements in the
+//             layout [layer][K = 0, V = 1][GC_KV_BLOCK][row], row = kv_heads ·
+//             head_dim (gc_kv_block_elem), stored in the engine's KV format
+//             (gc_kv_storage_bytes below); elements move in and out as f32.
 //   step      the engine validates a batch, reserves every new position's KV
 //             slot, hands the backend one plain step plan (each sequence's
 //             cache as a list of block spans, each new row's slot), and
@@ -24,7 +25,24 @@
 //
 // Backends: gc_backend_cpu (backend/cpu/, f32, the reference) and
 // gc_backend_cuda (backend/cuda/, bf16 weights and KV; in a build without
-// nvcc its init fails with GC_ERR_UNSUPPORTED).
+// nvcc its init fails with GC_ERR_UNSUPPORTED). Both also store KV as q8.
+//
+// KV formats (gc_kv_dtype; the engine resolves GC_KV_DEFAULT to the
+// backend's kv_native before init and keeps it in e->p.kv_dtype). Bytes of
+// a block of elems elements:
+//   f32   elems × 4: element i at byte 4i.
+//   bf16  elems × 2: element i at byte 2i (round to nearest even).
+//   q8    elems + (elems / head_dim) × 4: the int8 values q[i] at byte i (the
+//         element layout above), then one f32 scale per head_dim elements at
+//         byte elems + 4·(i / head_dim), i.e. one per (layer, K/V, position,
+//         KV head) in that order. Element i is q[i] · scale[i / head_dim].
+//         Symmetric per row: scale = max|x| / 127, q = x / scale rounded to
+//         nearest even and clamped to [-127, 127] (an all-zero row: scale 0,
+//         q 0); gc_kv_q8_quantize (backend/kv_q8.h) is the one rule every
+//         backend follows. Both parts start 16-byte aligned (elems is a
+//         multiple of 16 · row). kv_get/kv_set/kv_copy of a q8 block take
+//         whole rows: off and n multiples of head_dim (GC_ERR_INVALID_ARG
+//         otherwise); kv_set quantizes, kv_get dequantizes.
 #ifndef GC_BACKEND_BACKEND_H
 #define GC_BACKEND_BACKEND_H
 #include "gcache/engine.h"
@@ -45,6 +63,23 @@ static inline size_t gc_kv_block_elem(int64_t row, int64_t l, int kind, int64_t 
 // CPU backend runs this very function, and so does gc_realign_apply, so that
 // rows realigned on the host and on the CPU backend agree bit for bit.
 void gc_realign_row(const double *wa_t, int64_t D, double target_norm, const float *h, float *e);
+
+// Bytes a KV block of elems elements takes in format t (never
+// GC_KV_DEFAULT), with head_dim hd.
+static inline size_t gc_kv_storage_bytes(gc_kv_dtype t, size_t elems, int64_t hd) {
+    switch (t) {
+    case GC_KV_BF16: return elems * 2;
+    case GC_KV_Q8: return elems + elems / (size_t)hd * sizeof(float);
+    default: return elems * sizeof(float);
+    }
+}
+
+// Byte offset, inside a q8 block of block_elems elements, of the scale of
+// the row that starts at element elem (a multiple of hd); the row's int8
+// values start at byte elem.
+static inline size_t gc_kv_q8_scale_byte(size_t block_elems, size_t elem, int64_t hd) {
+    return block_elems + elem / (size_t)hd * sizeof(float);
+}
 
 // A run of a sequence's positions inside one KV block, with per-layer
 // modifiers (NULL = identity) that attention applies.
@@ -87,7 +122,8 @@ typedef struct gc_step_plan {
 typedef struct gc_backend {
     const char *name;
     gc_device device;
-    size_t kv_elem_bytes;   // bytes the backend stores per KV element (4: f32, 2: bf16)
+    gc_kv_dtype kv_native;  // the KV format it stores by default (f32 CPU, bf16 CUDA); every backend
+                            // also stores GC_KV_Q8, and init reads the engine's choice from e->p.kv_dtype
 
     // Makes the backend's state for engine e (weights uploaded, streams made);
     // *state may be NULL for a backend that needs none. Cleans up on failure.
@@ -104,6 +140,11 @@ typedef struct gc_backend {
     gc_status (*kv_set)(void *state, void *data, size_t off, size_t n, const float *src);
     // n elements from one block to another (or within one), on the backend.
     gc_status (*kv_copy)(void *state, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n);
+    // Stored bytes [off, off+n) of a block as they are (the format's layout
+    // above): saving and loading a q8 cache moves its int8 values and scales
+    // unchanged instead of requantizing.
+    gc_status (*kv_read_bytes)(void *state, const void *data, size_t off, size_t n, void *dst);
+    gc_status (*kv_write_bytes)(void *state, void *data, size_t off, size_t n, const void *src);
 
     // ---- one step ----
     // Runs the plan's rows through the model and fills the steps' outputs

@@ -39,7 +39,7 @@ static const field_entry fields[] = {
     F(gc_cuda_debug, graphs) F(gc_cuda_debug, decode_attention) F(gc_cuda_debug, pdl_max_t)
     F(gc_cuda_debug, attn_blocks_per_sm) F(gc_cuda_debug, skinny_max_t) F(gc_cuda_debug, profile)
     F(gc_engine_params, n_threads) F(gc_engine_params, kv_pool_bytes) F(gc_engine_params, device)
-    F(gc_engine_params, exact) F(gc_engine_params, cuda)
+    F(gc_engine_params, exact) F(gc_engine_params, cuda) F(gc_engine_params, kv_dtype)
 
     F(gc_seq_step, kv) F(gc_seq_step, n) F(gc_seq_step, ids) F(gc_seq_step, embeds) F(gc_seq_step, logits)
     F(gc_seq_step, logits_all) F(gc_seq_step, hidden) F(gc_seq_step, hidden_all) F(gc_seq_step, argmax)

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 gc_engine_params gc_engine_default_params(void) {
     gc_engine_params p = {0};
@@ -23,6 +24,18 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
     e->m = m;
     e->p = p ? *p : gc_engine_default_params();
     e->be = e->p.device == GC_DEVICE_CPU ? &gc_backend_cpu : &gc_backend_cuda;
+    // The KV format: the device's own unless asked otherwise; a device stores
+    // its own format and q8 (the backend's init reads the resolved value).
+    if (e->p.kv_dtype == GC_KV_DEFAULT) e->p.kv_dtype = e->be->kv_native;
+    if (e->p.kv_dtype != (int)e->be->kv_native && e->p.kv_dtype != GC_KV_Q8) {
+        gc_status bad = e->p.kv_dtype >= GC_KV_F32 && e->p.kv_dtype <= GC_KV_Q8
+                            ? gc_fail(GC_ERR_UNSUPPORTED, "the %s device stores the KV cache as %s or q8, not %s",
+                                      gc_device_name(e->be->device), gc_kv_dtype_name(e->be->kv_native),
+                                      gc_kv_dtype_name((gc_kv_dtype)e->p.kv_dtype))
+                            : gc_fail(GC_ERR_INVALID_ARG, "unknown KV format %d", e->p.kv_dtype);
+        free(e);
+        return bad;
+    }
     int64_t hd = m->cfg.head_dim;
     e->inv_freq = malloc((size_t)(hd / 2) * sizeof(float));
     if (!e->inv_freq) { free(e); return gc_fail(GC_ERR_OOM, "out of memory"); }
@@ -35,7 +48,8 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
     if (st != GC_OK) { free(e->inv_freq); free(e); return st; }
     st = e->be->init(e, &e->be_state);   // CUDA: weights to the GPU
     if (st == GC_OK) {
-        st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads * hd, e->p.kv_pool_bytes, e->be, e->be_state);
+        st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads, hd, (gc_kv_dtype)e->p.kv_dtype,
+                             e->p.kv_pool_bytes, e->be, e->be_state);
         if (st != GC_OK) e->be->free(e->be_state);
     }
     if (st != GC_OK) { gc_pool_free(e->threads); free(e->inv_freq); free(e); return st; }
@@ -78,6 +92,23 @@ static gc_status check_rows(const gc_engine *e, const gc_rows *r, int64_t first,
         return gc_fail(GC_ERR_RANGE, "step %d: %s rows [%lld, %lld) outside a buffer of %lld", s, what,
                        (long long)first, (long long)(first + n), (long long)r->n);
     return GC_OK;
+}
+
+gc_kv_dtype gc_engine_kv_dtype(const gc_engine *e) { return (gc_kv_dtype)e->p.kv_dtype; }
+
+static const char *const kv_dtype_names[] = {"default", "f32", "bf16", "q8"};
+
+const char *gc_kv_dtype_name(gc_kv_dtype t) {
+    return (int)t >= 0 && (int)t < 4 ? kv_dtype_names[t] : "unknown";
+}
+
+bool gc_kv_dtype_parse(const char *name, gc_kv_dtype *out) {
+    for (int i = 0; i < 4; i++)
+        if (name && strcmp(name, kv_dtype_names[i]) == 0) {
+            *out = (gc_kv_dtype)i;
+            return true;
+        }
+    return false;
 }
 
 gc_status gc_engine_validate_steps(const gc_engine *e, const gc_seq_step *st, int n_steps, int64_t *T_out) {

@@ -66,7 +66,9 @@ void gc_kv_free(gc_kv *kv) {
 int64_t gc_kv_len(const gc_kv *kv) { return kv->len; }
 
 size_t gc_kv_bytes(const gc_kv *kv) {
-    return (size_t)kv->len * (size_t)kv->pool->n_layers * 2 * (size_t)kv->pool->row * kv->pool->elem_bytes;
+    // A block's bytes are GC_KV_BLOCK positions' worth (values and, for q8,
+    // their scales), so this divides exactly.
+    return (size_t)kv->len * (kv->pool->block_bytes / GC_KV_BLOCK);
 }
 
 size_t gc_kv_block_bytes(const gc_kv *kv) {
@@ -76,7 +78,7 @@ size_t gc_kv_block_bytes(const gc_kv *kv) {
         for (int j = 0; j < i && !seen; j++) seen = kv->spans[j].b == kv->spans[i].b;
         if (!seen) n++;
     }
-    return n * kv->pool->block_elems * kv->pool->elem_bytes;
+    return n * kv->pool->block_bytes;
 }
 
 static gc_status check_idle(const gc_kv *kv) {

@@ -7,8 +7,9 @@
 // One block: GC_KV_BLOCK positions of every layer, block_elems elements in
 // the layout [layer][0 = K, 1 = V][GC_KV_BLOCK][row], row = kv_heads ×
 // head_dim (element offsets: gc_kv_block_elem). data is the backend's storage
-// (f32 host memory on the CPU, bf16 device memory on CUDA): only the backend
-// dereferences it; kv/ moves elements through the pool's backend table.
+// in the engine's KV format (f32 or q8 host memory on the CPU, bf16 or q8
+// device memory on CUDA; backend/backend.h): only the backend dereferences
+// it; kv/ moves elements through the pool's backend table.
 typedef struct gc_kv_block {
     int refs;             // spans (in any value) that reference the block
     int used;             // positions written (a prefix of the block)
@@ -17,9 +18,10 @@ typedef struct gc_kv_block {
 } gc_kv_block;
 
 typedef struct gc_kv_pool {
-    int64_t n_layers, row;       // row = kv_heads × head_dim
+    int64_t n_layers, row, hd;   // row = kv_heads × head_dim (hd)
     size_t block_elems;          // n_layers × 2 × GC_KV_BLOCK × row
-    size_t elem_bytes;           // what the backend stores per element (be->kv_elem_bytes)
+    gc_kv_dtype dtype;           // the format the backend stores (resolved, never DEFAULT)
+    size_t block_bytes;          // what one block takes (gc_kv_storage_bytes)
     int64_t max_blocks;          // 0 = no limit
     int64_t live_blocks;         // allocated and not free
     gc_kv_block *free_list;
@@ -50,8 +52,8 @@ struct gc_kv {
 };
 
 // max_bytes caps the bytes the backend stores for blocks (0 = no cap).
-gc_status gc_kv_pool_init(gc_kv_pool *p, int64_t n_layers, int64_t row, size_t max_bytes, const gc_backend *be,
-                          void *be_state);
+gc_status gc_kv_pool_init(gc_kv_pool *p, int64_t n_layers, int64_t kv_heads, int64_t hd, gc_kv_dtype dtype,
+                          size_t max_bytes, const gc_backend *be, void *be_state);
 void gc_kv_pool_destroy(gc_kv_pool *p);
 // A fresh block with refs = 1, used = 0; GC_ERR_OOM when the limit is hit.
 gc_status gc_kv_block_alloc(gc_kv_pool *p, gc_kv_block **out);

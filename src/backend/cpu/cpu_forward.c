@@ -11,17 +11,38 @@
 #include "backend/cpu/ops.h"
 #include "backend/cpu/qgemm.h"
 #include "format/quant.h"
+#include "backend/kv_q8.h"
 #include "core/error.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-// ---- KV block storage: f32 host memory ----
+// ---- KV block storage: f32 or q8 host memory (layouts: backend/backend.h) ----
+
+// The backend's state: the engine's KV format and the shapes its blocks have.
+typedef struct cpu_kv {
+    gc_kv_dtype dtype;     // GC_KV_F32 or GC_KV_Q8
+    int64_t hd;            // head_dim: elements per q8 scale
+    size_t block_elems;    // elements of every block (the q8 scales start at byte block_elems)
+} cpu_kv;
+
+// The q8 scales of a block: (block_elems / hd) floats after its int8 values.
+static float *q8_scales(const cpu_kv *st, const void *data) {
+    return (float *)((unsigned char *)data + st->block_elems);
+}
+
+static gc_status q8_rows_check(const cpu_kv *st, size_t off, size_t n) {
+    if (off % (size_t)st->hd || n % (size_t)st->hd)
+        return gc_fail(GC_ERR_INVALID_ARG, "q8 KV access [%zu, +%zu) is not whole rows of %lld elements", off, n,
+                       (long long)st->hd);
+    return GC_OK;
+}
 
 static gc_status kv_block_new(void *state, size_t elems, void **data) {
-    (void)state;
-    float *d = aligned_alloc(64, (elems * sizeof(float) + 63) & ~(size_t)63);
+    const cpu_kv *st = state;
+    const size_t bytes = gc_kv_storage_bytes(st->dtype, elems, st->hd);
+    void *d = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!d) return gc_fail(GC_ERR_OOM, "out of memory allocating a KV block");
     *data = d;
     return GC_OK;
@@ -33,27 +54,68 @@ static void kv_block_free(void *state, void *data) {
 }
 
 static gc_status kv_get(void *state, const void *data, size_t off, size_t n, float *dst) {
-    (void)state;
+    const cpu_kv *st = state;
+    if (st->dtype == GC_KV_Q8) {
+        GC_TRY(q8_rows_check(st, off, n));
+        gc_kv_q8_dequantize((const int8_t *)data + off, q8_scales(st, data) + off / (size_t)st->hd,
+                            (int64_t)(n / (size_t)st->hd), st->hd, dst);
+        return GC_OK;
+    }
     memcpy(dst, (const float *)data + off, n * sizeof(float));
     return GC_OK;
 }
 
 static gc_status kv_set(void *state, void *data, size_t off, size_t n, const float *src) {
-    (void)state;
+    const cpu_kv *st = state;
+    if (st->dtype == GC_KV_Q8) {
+        GC_TRY(q8_rows_check(st, off, n));
+        gc_kv_q8_quantize(src, (int64_t)(n / (size_t)st->hd), st->hd, (int8_t *)data + off,
+                          q8_scales(st, data) + off / (size_t)st->hd);
+        return GC_OK;
+    }
     memcpy((float *)data + off, src, n * sizeof(float));
     return GC_OK;
 }
 
 static gc_status kv_copy(void *state, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n) {
-    (void)state;
+    const cpu_kv *st = state;
+    if (st->dtype == GC_KV_Q8) {
+        GC_TRY(q8_rows_check(st, dst_off, n));
+        GC_TRY(q8_rows_check(st, src_off, 0));
+        const size_t hd = (size_t)st->hd;
+        memmove((int8_t *)dst + dst_off, (const int8_t *)src + src_off, n);
+        memmove(q8_scales(st, dst) + dst_off / hd, q8_scales(st, src) + src_off / hd, n / hd * sizeof(float));
+        return GC_OK;
+    }
     memmove((float *)dst + dst_off, (const float *)src + src_off, n * sizeof(float));
     return GC_OK;
 }
 
-// Row idx of the K (kind 0) or V (kind 1) plane of layer l of a block, f32
+static gc_status kv_read_bytes(void *state, const void *data, size_t off, size_t n, void *dst) {
+    (void)state;
+    memcpy(dst, (const unsigned char *)data + off, n);
+    return GC_OK;
+}
+
+static gc_status kv_write_bytes(void *state, void *data, size_t off, size_t n, const void *src) {
+    (void)state;
+    memcpy((unsigned char *)data + off, src, n);
+    return GC_OK;
+}
+
+// Row idx of the K (kind 0) or V (kind 1) plane of layer l of an f32 block,
 // rows of kvd floats.
 static float *kv_row(const void *data, int64_t kvd, int64_t l, int kind, int64_t idx) {
     return (float *)data + gc_kv_block_elem(kvd, l, kind, idx);
+}
+
+// The same row of a q8 block: kvd int8 values, and its KV = kvd / hd scales.
+static int8_t *q8_row(const void *data, int64_t kvd, int64_t l, int kind, int64_t idx) {
+    return (int8_t *)data + gc_kv_block_elem(kvd, l, kind, idx);
+}
+
+static float *q8_row_scales(const cpu_kv *st, const void *data, int64_t kvd, int64_t l, int kind, int64_t idx) {
+    return q8_scales(st, data) + gc_kv_block_elem(kvd, l, kind, idx) / (size_t)st->hd;
 }
 
 // Scratch for one step; every buffer is (T, width).
@@ -118,6 +180,7 @@ typedef struct attn_job {
     const int64_t *row0;      // (n_steps) first row of each sequence in the step
     int64_t l, H, KV, hd, qd, kvd;
     float scale;
+    const cpu_kv *kvs;        // the KV format (f32 rows, or q8 rows and scales)
     const float *q;           // (T, qd)
     float *att;               // (T, qd) out
     float *scratch;           // (threads, max_ctx)
@@ -138,13 +201,23 @@ static void attn_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
         for (int i = 0; i < kv->n_spans; i++) {
             const gc_plan_span *sp = &kv->spans[i];
             segs[i] = (gc_attn_seg){
-                .k = kv_row(sp->data, kvd, l, 0, sp->off) + kh * hd,
-                .v = kv_row(sp->data, kvd, l, 1, sp->off) + kh * hd,
                 .n = sp->n,
                 .k_scale = sp->k_scale ? sp->k_scale[l] : 1.0f,
                 .v_scale = sp->v_scale ? sp->v_scale[l] : 1.0f,
                 .hidden = sp->gate && !sp->gate[l],
             };
+            if (j->kvs->dtype == GC_KV_Q8) {
+                // Head kh's values of position off.., and its scales: one per
+                // position, KV apart.
+                segs[i].kq = q8_row(sp->data, kvd, l, 0, sp->off) + kh * hd;
+                segs[i].vq = q8_row(sp->data, kvd, l, 1, sp->off) + kh * hd;
+                segs[i].kd = q8_row_scales(j->kvs, sp->data, kvd, l, 0, sp->off) + kh;
+                segs[i].vd = q8_row_scales(j->kvs, sp->data, kvd, l, 1, sp->off) + kh;
+                segs[i].d_stride = j->KV;
+            } else {
+                segs[i].k = kv_row(sp->data, kvd, l, 0, sp->off) + kh * hd;
+                segs[i].v = kv_row(sp->data, kvd, l, 1, sp->off) + kh * hd;
+            }
         }
         gc_cpu_attention(j->att + r0 * qd + h * hd, qd, j->q + r0 * qd + h * hd, qd, j->st[s].n, kv->ctx, segs,
                          kv->n_spans, kvd, hd, j->scale, scratch);
@@ -169,7 +242,8 @@ static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b
     int64_t *row0 = malloc((size_t)n_steps * sizeof *row0);
     for (int s = 0, r = 0; s < n_steps && row0; r += (int)st[s].n, s++) row0[s] = r;
     const size_t nt = (size_t)gc_pool_size(tp);
-    attn_job aj = {.st = st, .seqs = plan->seqs, .row0 = row0, .H = H, .KV = KV, .hd = hd, .qd = qd, .kvd = kvd,
+    const cpu_kv *kvs = e->be_state;
+    attn_job aj = {.st = st, .seqs = plan->seqs, .row0 = row0, .H = H, .KV = KV, .hd = hd, .qd = qd, .kvd = kvd, .kvs = kvs,
                    .scale = (float)(1.0 / sqrt((double)hd)), .q = b->q, .att = b->att,
                    .scratch = malloc(nt * (size_t)max_ctx * sizeof(float)),
                    .segs = malloc(nt * (size_t)max_spans * sizeof(gc_attn_seg)), .max_ctx = max_ctx, .max_spans = max_spans};
@@ -191,10 +265,19 @@ static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b
             for (int64_t h = 0; h < H; h++) gc_cpu_rope_head(b->q + r * qd + h * hd, b->cos_t + r * half, b->sin_t + r * half, hd, neox);
             for (int64_t h = 0; h < KV; h++) gc_cpu_rope_head(b->k + r * kvd + h * hd, b->cos_t + r * half, b->sin_t + r * half, hd, neox);
         }
-        // Write this step's K/V rows into their reserved slots.
+        // Write this step's K/V rows into their reserved slots. Attention then
+        // reads them back from there, so with q8 the step's own positions are
+        // seen quantized, exactly as a later step sees them.
         for (int64_t r = 0; r < T; r++) {
-            memcpy(kv_row(slots[r].data, kvd, l, 0, slots[r].idx), b->k + r * kvd, (size_t)kvd * sizeof(float));
-            memcpy(kv_row(slots[r].data, kvd, l, 1, slots[r].idx), b->v + r * kvd, (size_t)kvd * sizeof(float));
+            void *blk = slots[r].data;
+            const int idx = slots[r].idx;
+            if (kvs->dtype == GC_KV_Q8) {
+                gc_kv_q8_quantize(b->k + r * kvd, KV, hd, q8_row(blk, kvd, l, 0, idx), q8_row_scales(kvs, blk, kvd, l, 0, idx));
+                gc_kv_q8_quantize(b->v + r * kvd, KV, hd, q8_row(blk, kvd, l, 1, idx), q8_row_scales(kvs, blk, kvd, l, 1, idx));
+            } else {
+                memcpy(kv_row(blk, kvd, l, 0, idx), b->k + r * kvd, (size_t)kvd * sizeof(float));
+                memcpy(kv_row(blk, kvd, l, 1, idx), b->v + r * kvd, (size_t)kvd * sizeof(float));
+            }
         }
         aj.l = l;
         gc_pool_for(tp, (int64_t)n_steps * H, 1, attn_tasks, &aj);
@@ -337,18 +420,28 @@ static gc_status realign_rows(void *state, uint64_t key, const double *wa_t, int
     return GC_OK;
 }
 
+// The state is the KV format; the forward pass works on the engine's model and threads.
 static gc_status init(gc_engine *e, void **state) {
-    (void)e;
-    *state = NULL;   // the CPU path works on the engine's model and threads
+    *state = NULL;
+    const gc_model_config *c = &e->m->cfg;
+    if (e->p.kv_dtype != GC_KV_F32 && e->p.kv_dtype != GC_KV_Q8)
+        return gc_fail(GC_ERR_UNSUPPORTED, "the CPU stores the KV cache as f32 or q8, not %s",
+                       gc_kv_dtype_name((gc_kv_dtype)e->p.kv_dtype));
+    cpu_kv *st = malloc(sizeof *st);
+    if (!st) return gc_fail(GC_ERR_OOM, "out of memory");
+    st->dtype = (gc_kv_dtype)e->p.kv_dtype;
+    st->hd = c->head_dim;
+    st->block_elems = (size_t)c->n_layers * 2 * GC_KV_BLOCK * (size_t)(c->n_kv_heads * c->head_dim);
+    *state = st;
     return GC_OK;
 }
 
-static void release(void *state) { (void)state; }
+static void release(void *state) { free(state); }
 
 const gc_backend gc_backend_cpu = {
     .name = "cpu",
     .device = GC_DEVICE_CPU,
-    .kv_elem_bytes = sizeof(float),
+    .kv_native = GC_KV_F32,
     .init = init,
     .free = release,
     .kv_block_new = kv_block_new,
@@ -356,6 +449,8 @@ const gc_backend gc_backend_cpu = {
     .kv_get = kv_get,
     .kv_set = kv_set,
     .kv_copy = kv_copy,
+    .kv_read_bytes = kv_read_bytes,
+    .kv_write_bytes = kv_write_bytes,
     .run_step = run_step,
     .rows_new = rows_new,
     .rows_free = rows_free,

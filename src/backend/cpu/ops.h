@@ -29,14 +29,22 @@ void gc_cpu_add(float *x, const float *y, int64_t n);
 // neox: pairs (i, i+hd/2); otherwise adjacent pairs (2i, 2i+1).
 void gc_cpu_rope_head(float *x, const float *cos_t, const float *sin_t, int64_t hd, bool neox);
 
+// dot(a, b) over n elements, b int8 (widened exactly to f32), 2 FMA lanes.
+float gc_cpu_dot_q8(const float *a, const int8_t *b, int64_t n);
+
 // A run of cached keys/values for one KV head: n rows of hd floats at k / v
 // with row stride kv_stride; keys scaled by k_scale, values by v_scale;
-// hidden runs are masked out of the softmax.
+// hidden runs are masked out of the softmax. A q8 run sets kq / vq instead
+// (k, v NULL): n rows of hd int8 with row stride kv_stride, row j scaled by
+// kd[j·d_stride] / vd[j·d_stride] (the stored per-row scales) on top.
 typedef struct gc_attn_seg {
     const float *k, *v;
     int64_t n;
     float k_scale, v_scale;
     bool hidden;
+    const int8_t *kq, *vq;
+    const float *kd, *vd;
+    int64_t d_stride;
 } gc_attn_seg;
 
 // Causal attention of n_q query rows of one head over the concatenation of

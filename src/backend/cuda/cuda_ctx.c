@@ -267,6 +267,9 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
 static gc_status cu_init(gc_engine *e, void **state) {
     *state = NULL;
     if (e->p.device != GC_DEVICE_CUDA) return gc_fail(GC_ERR_INVALID_ARG, "unknown engine device %d", e->p.device);
+    if (e->p.kv_dtype != GC_KV_BF16)
+        return gc_fail(GC_ERR_UNSUPPORTED, "the CUDA device stores the KV cache as bf16, not %s",
+                       gc_kv_dtype_name((gc_kv_dtype)e->p.kv_dtype));
     gc_cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return gc_fail(GC_ERR_OOM, "out of memory");
     gc_status s = ctx_init(e, c);
@@ -380,6 +383,22 @@ static gc_status cu_rows_set(void *dev, float *dst, const float *src, size_t n) 
     gc_cuda_ctx *c = dev;
     CU_TRY(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, c->stream));
     CU_TRY(cudaStreamSynchronize(c->stream));   // src may go as soon as this returns
+    return GC_OK;
+}
+
+static gc_status cu_kv_read_bytes(void *dev, const void *data, size_t off, size_t n, void *dst) {
+    gc_cuda_ctx *c = dev;
+    if (!n) return GC_OK;
+    CU_TRY(cudaMemcpyAsync(dst, (const unsigned char *)data + off, n, cudaMemcpyDeviceToHost, c->stream));
+    CU_TRY(cudaStreamSynchronize(c->stream));
+    return GC_OK;
+}
+
+static gc_status cu_kv_write_bytes(void *dev, void *data, size_t off, size_t n, const void *src) {
+    gc_cuda_ctx *c = dev;
+    if (!n) return GC_OK;
+    CU_TRY(cudaMemcpyAsync((unsigned char *)data + off, src, n, cudaMemcpyHostToDevice, c->stream));
+    CU_TRY(cudaStreamSynchronize(c->stream));
     return GC_OK;
 }
 
@@ -502,7 +521,7 @@ static gc_status cu_realign_rows(void *state, uint64_t key, const double *wa_t, 
 const gc_backend gc_backend_cuda = {
     .name = "cuda",
     .device = GC_DEVICE_CUDA,
-    .kv_elem_bytes = sizeof(bf16_t),
+    .kv_native = GC_KV_BF16,
     .init = cu_init,
     .free = cu_release,
     .kv_block_new = cu_kv_block_new,
@@ -510,6 +529,8 @@ const gc_backend gc_backend_cuda = {
     .kv_get = cu_kv_get,
     .kv_set = cu_kv_set,
     .kv_copy = cu_kv_copy,
+    .kv_read_bytes = cu_kv_read_bytes,
+    .kv_write_bytes = cu_kv_write_bytes,
     .run_step = gc_cu_run_step,
     .rows_new = cu_rows_new,
     .rows_free = cu_rows_free,

@@ -33,6 +33,14 @@ static gc_status stub_kv_copy(void *state, void *dst, size_t dst_off, const void
     (void)state; (void)dst; (void)dst_off; (void)src; (void)src_off; (void)n;
     return NO_CUDA;
 }
+static gc_status stub_kv_read_bytes(void *state, const void *data, size_t off, size_t n, void *dst) {
+    (void)state; (void)data; (void)off; (void)n; (void)dst;
+    return NO_CUDA;
+}
+static gc_status stub_kv_write_bytes(void *state, void *data, size_t off, size_t n, const void *src) {
+    (void)state; (void)data; (void)off; (void)n; (void)src;
+    return NO_CUDA;
+}
 static gc_status stub_run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
     (void)e; (void)state; (void)plan;
     return NO_CUDA;
@@ -62,7 +70,7 @@ static gc_status stub_realign_rows(void *state, uint64_t key, const double *wa_t
 const gc_backend gc_backend_cuda = {
     .name = "cuda",
     .device = GC_DEVICE_CUDA,
-    .kv_elem_bytes = 2,
+    .kv_native = GC_KV_BF16,
     .init = stub_init,
     .free = stub_free,
     .kv_block_new = stub_kv_block_new,
@@ -70,6 +78,8 @@ const gc_backend gc_backend_cuda = {
     .kv_get = stub_kv_get,
     .kv_set = stub_kv_set,
     .kv_copy = stub_kv_copy,
+    .kv_read_bytes = stub_kv_read_bytes,
+    .kv_write_bytes = stub_kv_write_bytes,
     .run_step = stub_run_step,
     .rows_new = stub_rows_new,
     .rows_free = stub_rows_free,
