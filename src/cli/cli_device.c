@@ -24,6 +24,19 @@ int cli_opt_threads(int argc, char **argv, int *i, int *threads) {
     return r;
 }
 
+int cli_opt_kv(int argc, char **argv, int *i, int *kv_dtype) {
+    const char *v;
+    int r = cli_opt_str(argc, argv, i, "--kv", &v);
+    if (r <= 0) return r;
+    gc_kv_dtype t;
+    if (!gc_kv_dtype_parse(v, &t)) {
+        fprintf(stderr, "gcache: option --kv expects default, f32, bf16 or q8, got '%s'\n", v);
+        return -1;
+    }
+    *kv_dtype = (int)t;
+    return 1;
+}
+
 int cli_open_params(const char *cmd, const char *path, const gc_engine_params *p, gc_model **m, gc_engine **e) {
     gc_status s = gc_model_load(path, m);
     if (s != GC_OK) return cli_error(cmd, s);
@@ -32,11 +45,13 @@ int cli_open_params(const char *cmd, const char *path, const gc_engine_params *p
     return 0;
 }
 
-int cli_open_on(const char *cmd, const char *path, int device, int n_threads, bool exact, gc_model **m, gc_engine **e) {
+int cli_open_on(const char *cmd, const char *path, int device, int n_threads, bool exact, int kv_dtype, gc_model **m,
+                gc_engine **e) {
     gc_engine_params p = gc_engine_default_params();
     p.device = device;
     p.n_threads = n_threads;
     p.exact = exact;
+    p.kv_dtype = kv_dtype;
     return cli_open_params(cmd, path, &p, m, e);
 }
 

@@ -1,4 +1,5 @@
 // gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B] [--device cuda|cpu] [--threads N] [--exact]
+//              [--kv q8]
 //              [--cuda-* switches (cli_device.h)]
 #include "cli/cli.h"
 #include "cli/cli_device.h"
@@ -19,13 +20,15 @@ int cmd_bench(int argc, char **argv) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]\n"
-                   "                    [--device cuda|cpu] [--threads N] [--exact] [--cuda-* switches]\n\n"
+                   "                    [--device cuda|cpu] [--threads N] [--exact] [--kv q8] [--cuda-* switches]\n\n"
                    "Prefill of N tokens and greedy decode of M tokens on B sequences at once,\n"
                    "repeated R times; prints the median tokens/s of each as JSON.\n"
                    "Token ids are fixed pseudo-random ids, so any model can be measured.\n"
                    "--device: default cuda when a GPU is present (greedy argmax then runs on the GPU).\n"
                    "--threads: CPU threads (default: the cores this process may use).\n"
                    "--exact: the CPU's exact f32 path (default: int8 activations on the quantized blocks).\n"
+                   "--kv q8: KV cache as int8 with a scale per position and KV head (default: f32 on the CPU,\n"
+                   "bf16 on CUDA); the JSON gives the format and the KV bytes per token.\n"
                    "%s\n"
                    "example: gcache bench --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt-tokens 128 --gen-tokens 64\n",
                    cli_cuda_debug_help);
@@ -40,6 +43,7 @@ int cmd_bench(int argc, char **argv) {
         OPT(cli_opt_device(argc, argv, &i, &ep.device));
         OPT(cli_opt_threads(argc, argv, &i, &ep.n_threads));
         OPT(cli_opt_flag(argv, &i, "--exact", &ep.exact));
+        OPT(cli_opt_kv(argc, argv, &i, &ep.kv_dtype));
         OPT(cli_opt_cuda_debug(argc, argv, &i, &ep.cuda));
 #undef OPT
         return cli_usage_error("bench", "unknown option '%s'", argv[i]);
@@ -90,9 +94,14 @@ int cmd_bench(int argc, char **argv) {
     if (!rc) {
         qsort(pf, (size_t)reps, sizeof *pf, cmp_d);
         qsort(dc, (size_t)reps, sizeof *dc, cmp_d);
-        printf("{\"model\":\"%s\",\"device\":\"%s\",\"exact\":%s,\"threads\":%d,\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"batch\":%d,\"prompt_tokens\":%lld,"
+        // KV bytes per token as the device stores them (the last rep's caches, all of one length).
+        const double kv_tok = (double)gc_kv_bytes(kv[0]) / (double)gc_kv_len(kv[0]);
+        printf("{\"model\":\"%s\",\"device\":\"%s\",\"exact\":%s,\"threads\":%d,\"arch\":\"%s\",\"weight_dtype\":\"%s\",\"kv\":\"%s\","
+               "\"kv_bytes_per_token\":%.0f,\"batch\":%d,\"prompt_tokens\":%lld,"
                "\"gen_tokens\":%lld,\"reps\":%lld,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f}\n",
-               model, gc_device_name(gc_engine_device(e)), ep.exact ? "true" : "false", gc_engine_n_threads(e), in.arch, in.weight_dtype, B, n_prompt, n_gen, reps, pf[reps / 2], dc[reps / 2]);
+               model, gc_device_name(gc_engine_device(e)), ep.exact ? "true" : "false", gc_engine_n_threads(e), in.arch,
+               in.weight_dtype, gc_kv_dtype_name(gc_engine_kv_dtype(e)), kv_tok, B, n_prompt, n_gen, reps, pf[reps / 2],
+               dc[reps / 2]);
     }
 out:
     for (int b = 0; kv && b < B; b++) gc_kv_free(kv[b]);

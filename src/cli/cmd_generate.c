@@ -11,7 +11,7 @@ typedef struct gen_opts {
     const char *model, *prompt, *system;
     bool chat, think, no_think, quiet, ignore_eos, exact;
     long long max_tokens, top_k, seed;
-    int device, threads;
+    int device, threads, kv_dtype;
     double temperature, top_p;
     const char *stop[GC_MAX_STOP];
     int n_stop;
@@ -40,7 +40,9 @@ static void gen_help(const char *cmd) {
            "  --quiet             no tokens/s line\n"
            "  --device cuda|cpu   where the model runs (default cuda when a GPU is present)\n"
            "  --threads N         CPU threads (default: the cores this process may use)\n"
-           "  --exact             the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n\n"
+           "  --exact             the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n"
+           "  --kv q8             KV cache as int8 with a scale per position and KV head (default: f32 on the\n"
+           "                      CPU, bf16 on CUDA)\n\n"
            "example: gcache %s --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf%s\n",
            GC_MAX_STOP, cmd, strcmp(cmd, "generate") == 0 ? " --chat --prompt 'Name three primes.'" : "");
 }
@@ -71,6 +73,7 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
         OPT(cli_opt_device(argc, argv, &i, &o->device));
         OPT(cli_opt_threads(argc, argv, &i, &o->threads));
         OPT(cli_opt_flag(argv, &i, "--exact", &o->exact));
+        OPT(cli_opt_kv(argc, argv, &i, &o->kv_dtype));
         const char *stop;
         if ((r = cli_opt_str(argc, argv, &i, "--stop", &stop)) < 0) return 2;
         if (r) {
@@ -121,7 +124,7 @@ int cmd_generate(int argc, char **argv) {
     if (!o.prompt) return cli_usage_error("generate", "--prompt is required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("generate", o.model, o.device, o.threads, o.exact, &m, &e)) return 1;
+    if (cli_open_on("generate", o.model, o.device, o.threads, o.exact, o.kv_dtype, &m, &e)) return 1;
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     int rc = 0;
     char *text = NULL;
@@ -166,7 +169,7 @@ int cmd_chat(int argc, char **argv) {
     if (pr) return pr == 1 ? 0 : pr;
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("chat", o.model, o.device, o.threads, o.exact, &m, &e)) return 1;
+    if (cli_open_on("chat", o.model, o.device, o.threads, o.exact, o.kv_dtype, &m, &e)) return 1;
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     gc_kv *kv = NULL;
     int rc = 0;

@@ -33,6 +33,8 @@ static void run_help(void) {
            "  --device cuda|cpu     default cuda when a GPU is present\n"
            "  --threads N           CPU threads (default: the cores this process may use)\n"
            "  --exact               the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n"
+           "  --kv q8               KV cache as int8 with a scale per position and KV head (default: f32 on\n"
+           "                        the CPU, bf16 on CUDA)\n"
            "  --gen-mode M          who writes the final answer: local (default) | api_hint (an\n"
            "                        OpenAI-compatible API, told in one line about the cache it cannot\n"
            "                        see) | hybrid (the local model drafts with the real cache, the API\n"
@@ -145,6 +147,7 @@ static int parse(int argc, char **argv, gc_run_params *o) {
         OPT(cli_opt_device(argc, argv, &i, &o->engine.device));
         OPT(cli_opt_threads(argc, argv, &i, &o->engine.n_threads));
         OPT(cli_opt_flag(argv, &i, "--exact", &o->engine.exact));
+        OPT(cli_opt_kv(argc, argv, &i, &o->engine.kv_dtype));
         OPT(cli_opt_flag(argv, &i, "--resume", &o->resume));
         OPT(cli_opt_flag(argv, &i, "--strict", &o->strict));
         OPT(cli_opt_flag(argv, &i, "--think", &o->think));

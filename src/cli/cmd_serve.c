@@ -23,6 +23,8 @@ static void serve_help(void) {
            "  --device cuda|cpu     default cuda when a GPU is present\n"
            "  --threads N           CPU threads (default: the cores this process may use)\n"
            "  --exact               the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n"
+           "  --kv q8               KV cache as int8 with a scale per position and KV head (default: f32 on\n"
+           "                        the CPU, bf16 on CUDA)\n"
            "  --host ADDR           IPv4 address to listen on (default 127.0.0.1, loopback only)\n"
            "  --port N              port (default 8080; 0 = any free port, printed at start)\n"
            "  --name NAME           model name in replies and /v1/models (default gcache)\n"
@@ -95,7 +97,7 @@ int cmd_serve(int argc, char **argv) {
     gc_graph_model_spec gs = gc_graph_model_default_spec();
     const char *graph_method = NULL, *graph_dir = NULL, *graph_name = "gcache-graph";
     long long graph_latent = gs.latent_steps, graph_agents = gs.agents;
-    int device = cli_default_device(), threads = 0;
+    int device = cli_default_device(), threads = 0, kv_dtype = GC_KV_DEFAULT;
     bool exact = false;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -127,6 +129,7 @@ int cmd_serve(int argc, char **argv) {
         OPT(cli_opt_device(argc, argv, &i, &device));
         OPT(cli_opt_threads(argc, argv, &i, &threads));
         OPT(cli_opt_flag(argv, &i, "--exact", &exact));
+        OPT(cli_opt_kv(argc, argv, &i, &kv_dtype));
 #undef OPT
         return cli_usage_error("serve", "unknown option '%s'", argv[i]);
     }
@@ -174,7 +177,7 @@ int cmd_serve(int argc, char **argv) {
     gc_model *m = NULL;
     gc_engine *e = NULL;
     gc_graph_model *graph = NULL;
-    int rc = cli_open_on("serve", model, device, threads, exact, &m, &e);
+    int rc = cli_open_on("serve", model, device, threads, exact, kv_dtype, &m, &e);
     if (!rc && (graph_method || graph_dir)) {
         s = graph_dir ? gc_graph_model_open_run(e, gc_model_tokenizer(m), graph_dir, &graph)
                       : gc_graph_model_open(e, gc_model_tokenizer(m), &gs, &graph);

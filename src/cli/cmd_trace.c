@@ -42,7 +42,7 @@ int cmd_trace(int argc, char **argv) {
     if (!model || !program) return cli_usage_error("trace", "--model and --program are required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("trace", model, device, threads, !fast, &m, &e)) return 1;
+    if (cli_open_on("trace", model, device, threads, !fast, GC_KV_DEFAULT, &m, &e)) return 1;
     gc_trace_opts o = {.realign = !no_realign};
     gc_trace *t;
     gc_status s = gc_trace_run(e, program, &o, &t);
