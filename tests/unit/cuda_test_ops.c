@@ -7,6 +7,7 @@
 #include "backend/cuda/cuda_internal.h"
 #include "gcache/sampler.h"
 #include "format/quant.h"
+#include "backend/kv_q8.h"
 #include "core/error.h"
 #include <math.h>
 #include <stdlib.h>
@@ -123,14 +124,16 @@ gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F)
 
 gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const float *bias, const float *q_norm,
                            const float *k_norm, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H,
-                           int64_t KV, int64_t hd, double eps, bool neox) {
+                           int64_t KV, int64_t hd, double eps, bool neox, bool kv_q8) {
     const int64_t W3 = (H + 2 * KV) * hd, row = KV * hd, half = hd / 2;
     const int64_t nb = (T + 15) / 16, blk = 2 * 16 * row;   // one layer per fake block
+    // Bytes of a block: bf16, or q8 (int8 values, then the row scales from byte blk on).
+    const int64_t bbytes = kv_q8 ? ((blk + blk / hd * 4) + 255) & ~(int64_t)255 : blk * 2;
     tctx t;
     void *dqkv, *db = NULL, *dqn = NULL, *dkn = NULL, *dpos, *dinv, *dcos, *dsin, *dq, *dblocks, *dbase, *didx;
     uint64_t *base = malloc((size_t)T * 8);
     int32_t *idx = malloc((size_t)T * 4);
-    bf16_t *hb = malloc((size_t)(nb * blk) * 2);
+    unsigned char *hb = malloc((size_t)(nb * bbytes));
     if (!base || !idx || !hb) { free(base); free(idx); free(hb); return gc_fail(GC_ERR_OOM, "out of memory"); }
     gc_status s = t_open(&t);
     if (s == GC_OK) s = t_buf(&t, &dqkv, (size_t)(T * W3) * 4, qkv);
@@ -142,10 +145,10 @@ gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const
     if (s == GC_OK) s = t_buf(&t, &dcos, (size_t)(T * half) * 4, NULL);
     if (s == GC_OK) s = t_buf(&t, &dsin, (size_t)(T * half) * 4, NULL);
     if (s == GC_OK) s = t_buf(&t, &dq, (size_t)(T * H * hd) * 2, NULL);
-    if (s == GC_OK) s = t_buf(&t, &dblocks, (size_t)(nb * blk) * 2, NULL);
+    if (s == GC_OK) s = t_buf(&t, &dblocks, (size_t)(nb * bbytes), NULL);
     if (s == GC_OK) {
         for (int64_t r = 0; r < T; r++) {
-            base[r] = (uint64_t)(uintptr_t)((bf16_t *)dblocks + (r / 16) * blk);
+            base[r] = (uint64_t)(uintptr_t)((unsigned char *)dblocks + (r / 16) * bbytes);
             idx[r] = (int32_t)(r % 16);
         }
         s = t_buf(&t, &dbase, (size_t)T * 8, base);
@@ -154,16 +157,31 @@ gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const
     if (s == GC_OK) s = t_sync(&t, gck_rope_table(t.s, dcos, dsin, dpos, dinv, (int)T, (int)half));
     if (s == GC_OK)
         s = t_sync(&t, gck_qkv_post(t.s, dqkv, db, dqn, dkn, dcos, dsin, dq, dbase, didx, 0, (int)T, (int)H, (int)KV,
-                                    (int)hd, (float)eps, neox));
+                                    (int)hd, (float)eps, neox, kv_q8 ? (size_t)blk : 0));
     if (s == GC_OK) s = t_get_bf16(q, dq, (size_t)(T * H * hd));
     if (s == GC_OK) {
-        cudaError_t e = cudaMemcpy(hb, dblocks, (size_t)(nb * blk) * 2, cudaMemcpyDeviceToHost);
+        cudaError_t e = cudaMemcpy(hb, dblocks, (size_t)(nb * bbytes), cudaMemcpyDeviceToHost);
         if (e != cudaSuccess) s = gc_cu_fail(e, "cudaMemcpy");
-        for (int64_t r = 0; s == GC_OK && r < T; r++)
-            for (int64_t j = 0; j < row; j++) {
-                k[r * row + j] = gc_bf16_to_f32(hb[(r / 16) * blk + (r % 16) * row + j]);
-                v[r * row + j] = gc_bf16_to_f32(hb[(r / 16) * blk + 16 * row + (r % 16) * row + j]);
+        for (int64_t r = 0; s == GC_OK && r < T; r++) {
+            const unsigned char *b = hb + (r / 16) * bbytes;
+            const int64_t kr = (r % 16) * row, vr = 16 * row + (r % 16) * row;   // elements of the K / V row
+            if (kv_q8) {   // dequantized: q · the row's scale
+                float sk, sv;
+                for (int64_t h = 0; h < KV; h++) {
+                    memcpy(&sk, b + blk + (size_t)(kr / hd + h) * 4, 4);
+                    memcpy(&sv, b + blk + (size_t)(vr / hd + h) * 4, 4);
+                    for (int64_t j = 0; j < hd; j++) {
+                        k[r * row + h * hd + j] = (float)((const int8_t *)b)[kr + h * hd + j] * sk;
+                        v[r * row + h * hd + j] = (float)((const int8_t *)b)[vr + h * hd + j] * sv;
+                    }
+                }
+                continue;
             }
+            for (int64_t j = 0; j < row; j++) {
+                k[r * row + j] = gc_bf16_to_f32(((const bf16_t *)b)[kr + j]);
+                v[r * row + j] = gc_bf16_to_f32(((const bf16_t *)b)[vr + j]);
+            }
+        }
     }
     t_close(&t);
     free(base); free(idx); free(hb);
@@ -173,8 +191,11 @@ gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const
 gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, const float *v, int64_t n_q,
                                  int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
                                  const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
-                                 int max_split, int tile_m) {
+                                 int max_split, int tile_m, bool kv_q8) {
     const int64_t row = KV * hd, blk = 2 * 16 * row, G = H / KV;
+    // Bytes of one block (one layer): bf16, or q8 (int8 values, then the row
+    // scales from byte blk on), rounded as the backend's blocks are.
+    const int64_t bbytes = kv_q8 ? ((blk + blk / hd * 4) + 255) & ~(int64_t)255 : blk * 2;
     int64_t n_ctx = 0, nb = 0;
     for (int i = 0; i < n_segs; i++) { n_ctx += seg_n[i]; nb += (seg_n[i] + 15) / 16; }
     if (n_ctx != ctx_first + n_q) return gc_fail(GC_ERR_INVALID_ARG, "attention test: segments must cover the context");
@@ -185,7 +206,7 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
         tile_m = 16;
     }
     if (n_q * G > 16 && tile_m == 16) tile_m = 64;
-    bf16_t *hb = calloc((size_t)(nb * blk), 2);
+    unsigned char *hb = calloc((size_t)(nb * bbytes), 1);
     gck_span *spans = calloc((size_t)nb, sizeof *spans);
     gck_mod *mods = calloc((size_t)nb, sizeof *mods);
     if (max_split > GCK_MAX_SPLIT) max_split = GCK_MAX_SPLIT;
@@ -200,19 +221,28 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
     void *dq, *dblocks, *dout, *dspans, *dmods, *ditems, *dgroups, *dseq, *dn, *dpo, *dpml, *dcnt;
     gc_status s = t_open(&t);
     if (s == GC_OK) s = t_bf16(&t, &dq, q, (size_t)(n_q * H * hd));
-    if (s == GC_OK) s = t_buf(&t, &dblocks, (size_t)(nb * blk) * 2, NULL);
+    if (s == GC_OK) s = t_buf(&t, &dblocks, (size_t)(nb * bbytes), NULL);
     // Segment i fills its own blocks; each block is one span with the segment's modifiers.
     int64_t p = 0, b = 0, n_sp = 0;
     for (int i = 0; s == GC_OK && i < n_segs; i++) {
         for (int64_t o = 0; o < seg_n[i]; o += 16, b++) {
             const int64_t n = seg_n[i] - o < 16 ? seg_n[i] - o : 16;
-            for (int64_t j = 0; j < n; j++)
-                for (int64_t e = 0; e < row; e++) {
-                    hb[b * blk + j * row + e] = gc_f32_to_bf16(k[(p + o + j) * row + e]);
-                    hb[b * blk + 16 * row + j * row + e] = gc_f32_to_bf16(v[(p + o + j) * row + e]);
+            unsigned char *hbb = hb + b * bbytes;
+            for (int64_t j = 0; j < n; j++) {
+                const float *kr = k + (p + o + j) * row, *vr = v + (p + o + j) * row;
+                if (kv_q8) {   // position j's K row at element j·row, its V row at (16 + j)·row
+                    float *sc = (float *)(hbb + blk);
+                    gc_kv_q8_quantize(kr, KV, hd, (int8_t *)hbb + j * row, sc + j * KV);
+                    gc_kv_q8_quantize(vr, KV, hd, (int8_t *)hbb + (16 + j) * row, sc + (16 + j) * KV);
+                    continue;
                 }
+                for (int64_t e = 0; e < row; e++) {
+                    ((bf16_t *)hbb)[j * row + e] = gc_f32_to_bf16(kr[e]);
+                    ((bf16_t *)hbb)[16 * row + j * row + e] = gc_f32_to_bf16(vr[e]);
+                }
+            }
             mods[n_sp] = (gck_mod){.k_scale = seg_ks[i], .v_scale = seg_vs[i], .hidden = seg_hidden[i]};
-            spans[n_sp] = (gck_span){.base = (uint64_t)(uintptr_t)((bf16_t *)dblocks + b * blk), .off = 0,
+            spans[n_sp] = (gck_span){.base = (uint64_t)(uintptr_t)((unsigned char *)dblocks + b * bbytes), .off = 0,
                                      .start = (int32_t)(p + o), .n = (int32_t)n, .mod = (int32_t)n_sp};
             n_sp++;
         }
@@ -227,7 +257,7 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
     if (s == GC_OK && (it != n_items || gr != n_groups || part != n_parts))
         s = gc_fail(GC_ERR_INTERNAL, "attention test: item count mismatch");
     if (s == GC_OK) s = t_buf(&t, &dout, (size_t)(n_q * H * hd) * 2, NULL);
-    if (s == GC_OK) { cudaError_t e = cudaMemcpy(dblocks, hb, (size_t)(nb * blk) * 2, cudaMemcpyHostToDevice); if (e) s = gc_cu_fail(e, "cudaMemcpy"); }
+    if (s == GC_OK) { cudaError_t e = cudaMemcpy(dblocks, hb, (size_t)(nb * bbytes), cudaMemcpyHostToDevice); if (e) s = gc_cu_fail(e, "cudaMemcpy"); }
     if (s == GC_OK) s = t_buf(&t, &dspans, (size_t)n_sp * sizeof *spans, spans);
     if (s == GC_OK) s = t_buf(&t, &dmods, (size_t)n_sp * sizeof *mods, mods);
     if (s == GC_OK) s = t_buf(&t, &ditems, (size_t)it * sizeof *items, items);
@@ -242,7 +272,7 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
         gck_attn_args a = {.out = dout, .part_o = dpo, .part_ml = dpml, .counters = dcnt, .q = dq, .items = ditems,
                            .n_items = dn, .groups = dgroups, .seqs = dseq, .spans = dspans, .mods = dmods,
                            .layer = 0, .n_layers = 1, .H = (int)H, .KV = (int)KV, .hd = (int)hd,
-                           .scale = (float)(1.0 / sqrt((double)hd))};
+                           .scale = (float)(1.0 / sqrt((double)hd)), .kv_q8 = kv_q8};
         // Two extra blocks past n_items check that surplus blocks (as in graphs) exit.
         s = t_sync(&t, gck_attention(t.s, kern, &a, (int)it + 2));
     }
@@ -316,17 +346,17 @@ gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F)
 }
 gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const float *bias, const float *q_norm,
                            const float *k_norm, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H,
-                           int64_t KV, int64_t hd, double eps, bool neox) {
+                           int64_t KV, int64_t hd, double eps, bool neox, bool kv_q8) {
     (void)q; (void)k; (void)v; (void)qkv; (void)bias; (void)q_norm; (void)k_norm; (void)pos; (void)inv_freq;
-    (void)T; (void)H; (void)KV; (void)hd; (void)eps; (void)neox;
+    (void)T; (void)H; (void)KV; (void)hd; (void)eps; (void)neox; (void)kv_q8;
     return NO_CUDA;
 }
 gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, const float *v, int64_t n_q,
                                  int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
                                  const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
-                                 int max_split, int tile_m) {
+                                 int max_split, int tile_m, bool kv_q8) {
     (void)out; (void)q; (void)k; (void)v; (void)n_q; (void)ctx_first; (void)seg_n; (void)seg_ks; (void)seg_vs;
-    (void)seg_hidden; (void)n_segs; (void)H; (void)KV; (void)hd; (void)max_split; (void)tile_m;
+    (void)seg_hidden; (void)n_segs; (void)H; (void)KV; (void)hd; (void)max_split; (void)tile_m; (void)kv_q8;
     return NO_CUDA;
 }
 gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V) {

@@ -22,20 +22,22 @@ gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F)
 // The q/k/v epilogue of one layer: qkv (T, (H+2KV)·hd) f32 (+ bias), per-head
 // RMSNorm of q and k (q_norm/k_norm (hd) or NULL), RoPE at positions pos (T),
 // then q (T, H·hd) out, and k/v (T, KV·hd) out (the engine writes those
-// straight into KV blocks; here they land in plain arrays).
+// straight into KV blocks; here they land in plain arrays). kv_q8: through
+// q8 blocks, k/v come back dequantized.
 gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const float *bias, const float *q_norm,
                            const float *k_norm, const int32_t *pos, const float *inv_freq, int64_t T, int64_t H,
-                           int64_t KV, int64_t hd, double eps, bool neox);
+                           int64_t KV, int64_t hd, double eps, bool neox, bool kv_q8);
 // Attention of n_q query rows (positions ctx_first .. ctx_first+n_q-1) of all
 // H heads over the cache rows of one sequence: k/v (n_ctx, KV·hd) f32 given
 // as n_segs segments of seg_n[i] rows with per-segment k/v scale and hidden
 // flag. q (n_q, H·hd), out (n_q, H·hd). max_split > 1 allows splitting the
 // context (decode path); tile_m 16 or 64 picks the kernel, 1 the one-query
-// decode kernel (n_q = 1).
+// decode kernel (n_q = 1). kv_q8: the blocks hold k/v as q8 (each row
+// quantized on the host by gc_kv_q8_quantize), else as bf16.
 gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, const float *v, int64_t n_q,
                                  int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
                                  const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
-                                 int max_split, int tile_m);
+                                 int max_split, int tile_m, bool kv_q8);
 // Number of skinny-GEMM variants (skinny_variant 0 .. n - 1 above); 0 without CUDA.
 int gc_cuda_skinny_variants(void);
 // argmax of each of n rows of V floats (ties → lowest index).

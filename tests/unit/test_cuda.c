@@ -35,6 +35,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "cuda_test_ops.h"
 #include "format/quant.h"
+#include "backend/kv_q8.h"
 #include "core/file.h"
 
 static const double KTOL = 1e-2;   // kernels: bf16 operands, f32 accumulation
@@ -229,7 +230,9 @@ static void test_swiglu(void **st) {
     free(gu); free(ref); free(out);
 }
 
-static void qkv_case(int64_t T, int64_t H, int64_t KV, int64_t hd, bool norm, bool bias, bool neox) {
+// q8: the k/v rows go into q8 blocks, compared with the reference rows
+// quantized by the same rule (backend/kv_q8.h).
+static void qkv_case_kv(int64_t T, int64_t H, int64_t KV, int64_t hd, bool norm, bool bias, bool neox, bool q8) {
     const int64_t W3 = (H + 2 * KV) * hd, half = hd / 2, qd = H * hd, kvd = KV * hd;
     float *qkv = xmalloc(T * W3 * 4), *b = xmalloc(W3 * 4), *qn = xmalloc(hd * 4), *kn = xmalloc(hd * 4);
     float *inv = xmalloc(half * 4), *q = xmalloc(T * qd * 4), *k = xmalloc(T * kvd * 4), *v = xmalloc(T * kvd * 4);
@@ -264,14 +267,28 @@ static void qkv_case(int64_t T, int64_t H, int64_t KV, int64_t hd, bool norm, bo
         }
     }
     gc_status s = gc_cuda_test_qkv(q, k, v, qkv, bias ? b : NULL, norm ? qn : NULL, norm ? kn : NULL, pos, inv, T, H,
-                                   KV, hd, 1e-6, neox);
+                                   KV, hd, 1e-6, neox, q8);
     if (s != GC_OK) fail_msg("%s", gc_last_error());
+    if (q8) {
+        int8_t *qb = xmalloc(T * kvd);
+        float *sc = xmalloc(T * KV * 4);
+        gc_kv_q8_quantize(rk, T * KV, hd, qb, sc);
+        gc_kv_q8_dequantize(qb, sc, T * KV, hd, rk);
+        gc_kv_q8_quantize(rv, T * KV, hd, qb, sc);
+        gc_kv_q8_dequantize(qb, sc, T * KV, hd, rv);
+        free(qb);
+        free(sc);
+    }
     double eq = rel_err(q, rq, T * qd), ek = rel_err(k, rk, T * kvd), ev = rel_err(v, rv, T * kvd);
-    print_message("qkv T=%lld H=%lld KV=%lld hd=%lld norm=%d bias=%d neox=%d: q %.2e k %.2e v %.2e\n", (long long)T,
-                  (long long)H, (long long)KV, (long long)hd, norm, bias, neox, eq, ek, ev);
+    print_message("qkv%s T=%lld H=%lld KV=%lld hd=%lld norm=%d bias=%d neox=%d: q %.2e k %.2e v %.2e\n", q8 ? " q8" : "",
+                  (long long)T, (long long)H, (long long)KV, (long long)hd, norm, bias, neox, eq, ek, ev);
     assert_true(eq <= KTOL && ek <= KTOL && ev <= KTOL);
     free(qkv); free(b); free(qn); free(kn); free(inv); free(q); free(k); free(v); free(rq); free(rk); free(rv);
     free(ct); free(stt); free(pos);
+}
+
+static void qkv_case(int64_t T, int64_t H, int64_t KV, int64_t hd, bool norm, bool bias, bool neox) {
+    qkv_case_kv(T, H, KV, hd, norm, bias, neox, false);
 }
 
 static void test_qkv(void **st) {
@@ -283,6 +300,15 @@ static void test_qkv(void **st) {
     qkv_case(40, 2, 1, 256, true, true, false);
 }
 
+// The q/k/v epilogue writing q8 blocks: each K/V row quantized by the rule.
+static void test_qkv_q8(void **st) {
+    (void)st;
+    NEED_GPU();
+    qkv_case_kv(5, 32, 8, 128, true, false, true, true);
+    qkv_case_kv(19, 4, 2, 12, false, true, true, true);
+    qkv_case_kv(3, 9, 3, 64, false, false, false, true);
+}
+
 typedef struct attn_case {
     int64_t n_q, ctx_first, H, KV, hd;
     int n_segs;
@@ -290,6 +316,7 @@ typedef struct attn_case {
     float ks[6], vs[6];
     uint8_t hidden[6];
     int max_split, tile_m;
+    bool q8;   // q8 blocks (the reference then attends over the dequantized rows)
 } attn_case;
 
 static void attn_run(const attn_case *c) {
@@ -302,12 +329,27 @@ static void attn_run(const attn_case *c) {
     round_bf(q, c->n_q * qd);   // both sides see the same bf16 inputs
     round_bf(k, n_ctx * row);
     round_bf(v, n_ctx * row);
+    // q8: the device quantizes k, v by the rule (gc_kv_q8_quantize); the
+    // reference reads the values that rule stores.
+    float *kr = k, *vr = v;
+    if (c->q8) {
+        kr = xmalloc(n_ctx * row * 4);
+        vr = xmalloc(n_ctx * row * 4);
+        int8_t *qb = xmalloc(n_ctx * row);
+        float *sc = xmalloc(n_ctx * c->KV * 4);
+        gc_kv_q8_quantize(k, n_ctx * c->KV, c->hd, qb, sc);
+        gc_kv_q8_dequantize(qb, sc, n_ctx * c->KV, c->hd, kr);
+        gc_kv_q8_quantize(v, n_ctx * c->KV, c->hd, qb, sc);
+        gc_kv_q8_dequantize(qb, sc, n_ctx * c->KV, c->hd, vr);
+        free(qb);
+        free(sc);
+    }
     gc_attn_seg segs[6];
     const float scale = (float)(1.0 / sqrt((double)c->hd));
     for (int64_t h = 0; h < c->H; h++) {
         int64_t kh = h / G, p = 0;
         for (int i = 0; i < c->n_segs; i++) {
-            segs[i] = (gc_attn_seg){.k = k + p * row + kh * c->hd, .v = v + p * row + kh * c->hd, .n = c->seg_n[i],
+            segs[i] = (gc_attn_seg){.k = kr + p * row + kh * c->hd, .v = vr + p * row + kh * c->hd, .n = c->seg_n[i],
                                     .k_scale = c->ks[i], .v_scale = c->vs[i], .hidden = c->hidden[i]};
             p += c->seg_n[i];
         }
@@ -315,13 +357,14 @@ static void attn_run(const attn_case *c) {
                          scale, scratch);
     }
     gc_status s = gc_cuda_test_attention(out, q, k, v, c->n_q, c->ctx_first, c->seg_n, c->ks, c->vs, c->hidden,
-                                         c->n_segs, c->H, c->KV, c->hd, c->max_split, c->tile_m);
+                                         c->n_segs, c->H, c->KV, c->hd, c->max_split, c->tile_m, c->q8);
     if (s != GC_OK) fail_msg("%s", gc_last_error());
     double e = rel_err(out, ref, c->n_q * qd);
-    print_message("attention n_q=%lld ctx=%lld H=%lld KV=%lld hd=%lld segs=%d split<=%d tile=%d: rel err %.2e\n",
-                  (long long)c->n_q, (long long)n_ctx, (long long)c->H, (long long)c->KV, (long long)c->hd, c->n_segs,
-                  c->max_split, c->tile_m, e);
+    print_message("attention%s n_q=%lld ctx=%lld H=%lld KV=%lld hd=%lld segs=%d split<=%d tile=%d: rel err %.2e\n",
+                  c->q8 ? " q8" : "", (long long)c->n_q, (long long)n_ctx, (long long)c->H, (long long)c->KV,
+                  (long long)c->hd, c->n_segs, c->max_split, c->tile_m, e);
     assert_true(e <= KTOL);
+    if (c->q8) { free(kr); free(vr); }
     free(q); free(k); free(v); free(out); free(ref); free(scratch);
 }
 
@@ -360,6 +403,36 @@ static void test_attention(void **st) {
          .max_split = 3, .tile_m = 1},
         {.n_q = 1, .ctx_first = 0, .H = 32, .KV = 8, .hd = 128, .n_segs = 1, .seg_n = {1}, .ks = {1}, .vs = {1},
          .max_split = 4, .tile_m = 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) attn_run(&cases[i]);
+}
+
+// The same kernels on q8 blocks: int8 rows widened to bf16 as they are
+// staged, row scales folded into the key / value factors.
+static void test_attention_q8(void **st) {
+    (void)st;
+    NEED_GPU();
+    const attn_case cases[] = {
+        // tile 64 prefill after modified spans (scales, a gated span)
+        {.n_q = 70, .ctx_first = 150, .H = 16, .KV = 8, .hd = 128, .n_segs = 4, .seg_n = {40, 33, 77, 70},
+         .ks = {1, 0.5f, 1.3f, 1}, .vs = {1, 2.0f, 0.7f, 1}, .hidden = {0, 0, 1, 0}, .max_split = 1, .tile_m = 64,
+         .q8 = true},
+        // tile 16, split; odd head size (the 2-element staging path)
+        {.n_q = 1, .ctx_first = 999, .H = 32, .KV = 8, .hd = 128, .n_segs = 3, .seg_n = {500, 300, 200},
+         .ks = {1, 0.8f, 1}, .vs = {1.5f, 1, 1}, .hidden = {0, 0, 0}, .max_split = 16, .tile_m = 16, .q8 = true},
+        {.n_q = 3, .ctx_first = 260, .H = 4, .KV = 2, .hd = 12, .n_segs = 2, .seg_n = {131, 132}, .ks = {1, 1},
+         .vs = {1, 1}, .max_split = 4, .tile_m = 16, .q8 = true},
+        // the decode kernel: hd 128 split 16 ways with scaled and hidden spans; SmolLM2 heads (hd 64);
+        // G = 8 with three splits; the very first position
+        {.n_q = 1, .ctx_first = 999, .H = 32, .KV = 8, .hd = 128, .n_segs = 4, .seg_n = {500, 150, 150, 200},
+         .ks = {1, 0.8f, 1.2f, 1}, .vs = {1.5f, 1, 1, 0.5f}, .hidden = {0, 1, 0, 0}, .max_split = 16, .tile_m = 1,
+         .q8 = true},
+        {.n_q = 1, .ctx_first = 300, .H = 9, .KV = 3, .hd = 64, .n_segs = 2, .seg_n = {120, 181}, .ks = {1, 1},
+         .vs = {1, 1}, .max_split = 1, .tile_m = 1, .q8 = true},
+        {.n_q = 1, .ctx_first = 700, .H = 8, .KV = 1, .hd = 128, .n_segs = 1, .seg_n = {701}, .ks = {1}, .vs = {1},
+         .max_split = 3, .tile_m = 1, .q8 = true},
+        {.n_q = 1, .ctx_first = 0, .H = 32, .KV = 8, .hd = 128, .n_segs = 1, .seg_n = {1}, .ks = {1}, .vs = {1},
+         .max_split = 4, .tile_m = 1, .q8 = true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) attn_run(&cases[i]);
 }
@@ -442,9 +515,13 @@ static void test_device_sample(void **st) {
 
 // ------------------------------------------------------------------ engine
 
+// The KV format engine_on gives every engine (the q8 tests set it, then reset it).
+static int g_kv = GC_KV_DEFAULT;
+
 static gc_engine *engine_on(gc_model *m, int device) {
     gc_engine_params p = gc_engine_default_params();
     p.device = device;
+    p.kv_dtype = g_kv;
     gc_engine *e;
     gc_status s = gc_engine_new(m, &p, &e);
     if (s != GC_OK) fail_msg("engine: %s", gc_last_error());
@@ -729,49 +806,135 @@ static void ops_free(both *x) {
     gc_engine_free(x->e);
 }
 
+// ops_run on both engines of a fixture: the logits and the
+// gc_kv_read rows agree within the engine tolerance.
+static void cache_ops_compare(const char *dir) {
+    gc_model *m;
+    assert_int_equal(gc_model_load(dir, &m), GC_OK);
+    const int64_t V = m->cfg.vocab_size, row = m->cfg.n_kv_heads * m->cfg.head_dim, rows = 21;
+    float *oc = xmalloc(rows * V * 4), *og = xmalloc(rows * V * 4);
+    char tmp[] = "/tmp/gc_cuda_kv_XXXXXX";
+    int fd = mkstemp(tmp);
+    assert_true(fd >= 0);
+    close(fd);
+    both c, g;
+    ops_run(m, GC_DEVICE_CPU, &c, oc, V, tmp);
+    for (int64_t j = 0; j < rows * V; j++) og[j] = NAN;
+    ops_run(m, GC_DEVICE_CUDA, &g, og, V, tmp);
+    for (int64_t r = 0; r < rows; r++) {
+        double e = rel_err(og + r * V, oc + r * V, V);
+        if (e > ENGINE_TOL || r % 5 == 0) print_message("%s cache ops row %lld: logits rel err %.2e\n", dir, (long long)r, e);
+        assert_true(e <= ENGINE_TOL);
+    }
+    // gc_kv_read on device blocks (scales applied) vs host blocks.
+    float *k1 = xmalloc(row * 4), *v1 = xmalloc(row * 4), *k2 = xmalloc(row * 4), *v2 = xmalloc(row * 4);
+    double worst = 0;
+    for (int64_t l = 0; l < m->cfg.n_layers; l++)
+        for (int64_t p = 0; p < gc_kv_len(c.w); p += 3) {
+            assert_int_equal(gc_kv_read(c.w, l, p, k1, v1), GC_OK);
+            assert_int_equal(gc_kv_read(g.w, l, p, k2, v2), GC_OK);
+            worst = fmax(worst, fmax(rel_err(k2, k1, row), rel_err(v2, v1, row)));
+            assert_int_equal(gc_kv_read(c.c, l, p + 10, k1, v1), GC_OK);
+            assert_int_equal(gc_kv_read(g.c, l, p + 10, k2, v2), GC_OK);
+            worst = fmax(worst, fmax(rel_err(k2, k1, row), rel_err(v2, v1, row)));
+        }
+    print_message("%s gc_kv_read device vs host: worst rel err %.2e\n", dir, worst);
+    assert_true(worst <= ENGINE_TOL);
+    free(k1); free(v1); free(k2); free(v2);
+    ops_free(&c);
+    ops_free(&g);
+    unlink(tmp);
+    free(oc); free(og);
+    gc_model_free(m);
+}
+
 static void test_cache_ops_vs_cpu(void **st) {
     (void)st;
     NEED_GPU();
     const char *dirs[] = {"tests/data/tiny/qwen3", "tests/data/tiny/llama"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++) cache_ops_compare(dirs[i]);
+}
+
+// q8 KV on the device against q8 on the CPU: cache operations (fork, scale,
+// gate, concat, wsum, clone, save/load, keep_last) on the tiny fixtures;
+// greedy decoding on the fixtures (tile kernels) and, with GC_SMOL_GGUF /
+// GC_CUDA_TEST_MODEL, on real head sizes (the decode kernel). Both engines
+// store the same rule's values, so the tolerances are the bf16 engine's.
+static void test_kv_q8_vs_cpu(void **st) {
+    (void)st;
+    NEED_GPU();
+    g_kv = GC_KV_Q8;
+    const char *dirs[] = {"tests/data/tiny/qwen3", "tests/data/tiny/llama", "tests/data/tiny/qwen2"};
+    for (int i = 0; i < 2; i++) cache_ops_compare(dirs[i]);
+    for (int i = 0; i < 3; i++) {
         gc_model *m;
         assert_int_equal(gc_model_load(dirs[i], &m), GC_OK);
-        const int64_t V = m->cfg.vocab_size, row = m->cfg.n_kv_heads * m->cfg.head_dim, rows = 21;
-        float *oc = xmalloc(rows * V * 4), *og = xmalloc(rows * V * 4);
-        char tmp[] = "/tmp/gc_cuda_kv_XXXXXX";
-        int fd = mkstemp(tmp);
-        assert_true(fd >= 0);
-        close(fd);
-        both c, g;
-        ops_run(m, GC_DEVICE_CPU, &c, oc, V, tmp);
-        for (int64_t j = 0; j < rows * V; j++) og[j] = NAN;
-        ops_run(m, GC_DEVICE_CUDA, &g, og, V, tmp);
-        for (int64_t r = 0; r < rows; r++) {
-            double e = rel_err(og + r * V, oc + r * V, V);
-            if (e > ENGINE_TOL || r % 5 == 0) print_message("%s cache ops row %lld: logits rel err %.2e\n", dirs[i], (long long)r, e);
-            assert_true(e <= ENGINE_TOL);
-        }
-        // gc_kv_read on device blocks (scales applied) vs host blocks.
-        float *k1 = xmalloc(row * 4), *v1 = xmalloc(row * 4), *k2 = xmalloc(row * 4), *v2 = xmalloc(row * 4);
-        double worst = 0;
-        for (int64_t l = 0; l < m->cfg.n_layers; l++)
-            for (int64_t p = 0; p < gc_kv_len(c.w); p += 3) {
-                assert_int_equal(gc_kv_read(c.w, l, p, k1, v1), GC_OK);
-                assert_int_equal(gc_kv_read(g.w, l, p, k2, v2), GC_OK);
-                worst = fmax(worst, fmax(rel_err(k2, k1, row), rel_err(v2, v1, row)));
-                assert_int_equal(gc_kv_read(c.c, l, p + 10, k1, v1), GC_OK);
-                assert_int_equal(gc_kv_read(g.c, l, p + 10, k2, v2), GC_OK);
-                worst = fmax(worst, fmax(rel_err(k2, k1, row), rel_err(v2, v1, row)));
-            }
-        print_message("%s gc_kv_read device vs host: worst rel err %.2e\n", dirs[i], worst);
-        assert_true(worst <= ENGINE_TOL);
-        free(k1); free(v1); free(k2); free(v2);
-        ops_free(&c);
-        ops_free(&g);
-        unlink(tmp);
-        free(oc); free(og);
+        greedy_compare(m, 40, 30);
         gc_model_free(m);
     }
+    const char *vars[] = {"GC_SMOL_GGUF", "GC_CUDA_TEST_MODEL"};
+    for (int i = 0; i < 2; i++) {
+        const char *path = getenv(vars[i]);
+        if (!path || !*path) continue;
+        gc_model *m;
+        if (gc_model_load(path, &m) != GC_OK) fail_msg("%s: %s", path, gc_last_error());
+        greedy_compare(m, 48, 24);
+        gc_model_free(m);
+    }
+    g_kv = GC_KV_DEFAULT;
+}
+
+// On a real model (GC_SMOL_GGUF, else GC_CUDA_TEST_MODEL; skipped without):
+// the decode kernel and the tile-16 kernel read the same q8 blocks alike;
+// q8 against bf16 on the device differs (the option acts) but stays close;
+// the block bytes are q8's.
+static void test_kv_q8_decode_paths(void **st) {
+    (void)st;
+    const char *path = getenv("GC_SMOL_GGUF");
+    if (!path || !*path) path = getenv("GC_CUDA_TEST_MODEL");
+    if (!have_gpu() || !path || !*path) skip();
+    gc_model *m;
+    if (gc_model_load(path, &m) != GC_OK) fail_msg("%s: %s", path, gc_last_error());
+    const int64_t V = m->cfg.vocab_size, hd = m->cfg.head_dim;
+    enum { B = 3, STEPS = 8 };
+    const int kv[3] = {GC_KV_Q8, GC_KV_Q8, GC_KV_BF16};
+    const bool decode_attention[3] = {true, false, true};
+    float *out[3];
+    size_t bytes[3];
+    int32_t ids[200];
+    for (int i = 0; i < 200; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
+    for (int k = 0; k < 3; k++) {
+        gc_engine_params p = gc_engine_default_params();
+        p.device = GC_DEVICE_CUDA;
+        p.kv_dtype = kv[k];
+        p.cuda.decode_attention = decode_attention[k];
+        gc_engine *e;
+        if (gc_engine_new(m, &p, &e) != GC_OK) fail_msg("engine: %s", gc_last_error());
+        out[k] = xmalloc(STEPS * B * V * 4);
+        gc_kv *c[B];
+        for (int b = 0; b < B; b++) {
+            assert_int_equal(gc_kv_new(e, &c[b]), GC_OK);
+            gc_seq_step s = {.kv = c[b], .n = 90 + 17 * b, .ids = ids + b};
+            assert_int_equal(gc_engine_forward(e, &s, 1), GC_OK);
+        }
+        for (int t = 0; t < STEPS; t++) {
+            gc_seq_step s[B];
+            for (int b = 0; b < B; b++)
+                s[b] = (gc_seq_step){.kv = c[b], .n = 1, .ids = ids + 150 + t + b, .logits = out[k] + (t * B + b) * V};
+            assert_int_equal(gc_engine_forward(e, s, B), GC_OK);
+        }
+        bytes[k] = gc_kv_bytes(c[0]);
+        for (int b = 0; b < B; b++) gc_kv_free(c[b]);
+        gc_engine_free(e);
+    }
+    const double kern = rel_err(out[0], out[1], STEPS * B * V), prec = rel_err(out[0], out[2], STEPS * B * V);
+    print_message("q8 KV: decode kernel vs tile-16 rel err %.2e; q8 vs bf16 KV rel err %.2e; KV bytes %zu vs %zu\n",
+                  kern, prec, bytes[0], bytes[2]);
+    assert_true(kern <= 2e-2);
+    assert_true(prec > 0 && prec <= 0.1);
+    assert_int_equal(bytes[0] * (size_t)(2 * hd), bytes[2] * (size_t)(hd + 4));
+    for (int k = 0; k < 3; k++) free(out[k]);
+    gc_model_free(m);
 }
 
 // The engine's CUDA switches (gc_engine_params.cuda) on the same batched
@@ -1115,7 +1278,9 @@ int main(void) {
         cmocka_unit_test(test_skinny),
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_qkv),
+        cmocka_unit_test(test_qkv_q8),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_q8),
         cmocka_unit_test(test_argmax),
         cmocka_unit_test(test_device_sample),
         cmocka_unit_test(test_trace_conformance),
@@ -1123,6 +1288,8 @@ int main(void) {
         cmocka_unit_test(test_latent_vs_cpu),
         cmocka_unit_test(test_cache_ops_vs_cpu),
         cmocka_unit_test(test_engine_switches),
+        cmocka_unit_test(test_kv_q8_vs_cpu),
+        cmocka_unit_test(test_kv_q8_decode_paths),
         cmocka_unit_test(test_pool_limit),
         cmocka_unit_test(test_realign),
         cmocka_unit_test(test_engine_draws),

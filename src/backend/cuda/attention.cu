@@ -16,11 +16,31 @@ using namespace nvcuda;
 // q0 + r/G, head kh·G + r%G), and walks its cache range in tiles of 64
 // positions: S = Q·Kᵀ (WMMA) → online softmax in f32 (per-column key scale,
 // hidden spans and the causal limit masked; the value scale folded into P)
-// → O += P·V (WMMA, O kept in shared memory as f32).
+// → O += P·V (WMMA, O kept in shared memory as f32). q8 blocks: K and V rows
+// are widened to bf16 as they are staged, their row scales folded into the
+// per-position key / value factors (exact: S = (Q·K_int)·scale).
 
 enum { KT = 64, SLD = KT + 4 };   // KV tile; f32 score row stride (P reuses it as bf16, stride 2·SLD)
 
 static __host__ __device__ inline int pad16(int x) { return (x + 15) & ~15; }
+
+// q8 blocks (backend/backend.h): the int8 values sit at the element offsets
+// (one byte each), the f32 row scales (one per position and KV head) from
+// byte q8_scale_base on; an int8 value widens to bf16 exactly (|q| <= 127),
+// and its row's scale is folded into the position's key / value factor.
+static __device__ __forceinline__ size_t q8_scale_base(const gck_attn_args &a) {
+    return (size_t)a.n_layers * 2 * 16 * (size_t)a.KV * (size_t)a.hd;
+}
+// Bytes 0 and 1 of v (int8) as a packed bf16 pair, byte 0 in the low half.
+static __device__ __forceinline__ uint32_t q8_pair_bf16(uint32_t v) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn((float)(int8_t)(v & 0xffu), (float)(int8_t)((v >> 8) & 0xffu));
+    return *reinterpret_cast<const uint32_t *>(&h);
+}
+// 8 int8 values → 8 bf16 (16 bytes).
+static __device__ __forceinline__ int4 q8x8_bf16(uint2 v) {
+    return make_int4((int)q8_pair_bf16(v.x), (int)q8_pair_bf16(v.x >> 16), (int)q8_pair_bf16(v.y),
+                     (int)q8_pair_bf16(v.y >> 16));
+}
 static __host__ __device__ inline size_t align128(size_t x) { return (x + 127) & ~(size_t)127; }
 
 struct attn_smem {
@@ -182,7 +202,7 @@ __global__ void __launch_bounds__(NW * 32) attention_kernel(const gck_attn_args 
         for (int j = tid; j < n_sp; j += NT) sStart[j] = a.spans[it.span_lo + j].start;
     __syncthreads();
 
-    const size_t plane = (size_t)16 * row;   // elements between a block's K and V planes of one layer
+    const size_t plane = (size_t)16 * row;   // elements (= q8 bytes) between a block's K and V planes of one layer
     for (int p0 = it.kv_lo; p0 < it.kv_hi; p0 += KT) {
         // Where each of the tile's positions lives, and its key / value factors.
         if (tid < KT) {
@@ -198,14 +218,22 @@ __global__ void __launch_bounds__(NW * 32) attention_kernel(const gck_attn_args 
                 }
                 const gck_span sp = a.spans[it.span_lo + lo];
                 const int slot = sp.off + (p - sp.start);
-                addr = sp.base + (((size_t)(a.layer * 2) * 16 + slot) * row + (size_t)it.kh * hd) * 2;
-                float ks = 1.0f, vs = 1.0f;
+                const size_t e0 = ((size_t)(a.layer * 2) * 16 + slot) * row + (size_t)it.kh * hd;   // the K row's element
+                float ks = 1.0f, vs = 1.0f, kq = 1.0f, vq = 1.0f;
+                if (a.kv_q8) {
+                    addr = sp.base + e0;
+                    const float *sc = (const float *)(uintptr_t)(sp.base + q8_scale_base(a));
+                    kq = sc[e0 / hd];
+                    vq = sc[(e0 + plane) / hd];
+                } else {
+                    addr = sp.base + e0 * 2;
+                }
                 int hidden = 0;
                 if (sp.mod >= 0) {
                     const gck_mod md = a.mods[(size_t)sp.mod * a.n_layers + a.layer];
                     ks = md.k_scale; vs = md.v_scale; hidden = md.hidden;
                 }
-                if (!hidden) { kf = a.scale * ks; vf = vs; }
+                if (!hidden) { kf = a.scale * ks * kq; vf = vs * vq; }
             }
             sPtr[tid] = addr; sKf[tid] = kf; sVf[tid] = vf;
         }
@@ -221,7 +249,11 @@ __global__ void __launch_bounds__(NW * 32) attention_kernel(const gck_attn_args 
                     kv[u] = make_int4(0, 0, 0, 0);
                     vv[u] = kv[u];
                     const uint64_t ad = idx < total ? sPtr[j] : 0;
-                    if (ad && d < hd) {
+                    if (ad && d < hd && a.kv_q8) {   // 8 int8 values → 8 bf16
+                        const unsigned char *kp = (const unsigned char *)(uintptr_t)ad + d;
+                        kv[u] = q8x8_bf16(__ldg((const uint2 *)kp));
+                        vv[u] = q8x8_bf16(__ldg((const uint2 *)(kp + plane)));
+                    } else if (ad && d < hd) {
                         const bf16 *kp = (const bf16 *)(uintptr_t)ad + d;
                         kv[u] = __ldg((const int4 *)kp);
                         vv[u] = __ldg((const int4 *)(kp + plane));
@@ -242,7 +274,11 @@ __global__ void __launch_bounds__(NW * 32) attention_kernel(const gck_attn_args 
                 const int j = idx / cpr, d = (idx % cpr) * 2;
                 uint32_t kv = 0, vv = 0;
                 const uint64_t ad = sPtr[j];
-                if (ad && d < hd) {
+                if (ad && d < hd && a.kv_q8) {   // 2 int8 values → 2 bf16
+                    const unsigned char *kp = (const unsigned char *)(uintptr_t)ad + d;
+                    kv = q8_pair_bf16(*(const uint16_t *)kp);
+                    vv = q8_pair_bf16(*(const uint16_t *)(kp + plane));
+                } else if (ad && d < hd) {
                     const bf16 *kp = (const bf16 *)(uintptr_t)ad + d;
                     kv = *(const uint32_t *)kp;
                     vv = *(const uint32_t *)(kp + plane);
@@ -414,21 +450,33 @@ static __device__ __forceinline__ uint32_t pack_bf2(float lo, float hi) {
     return *reinterpret_cast<const uint32_t *>(&h);
 }
 
-template <int HD, int NS> struct dec_cfg {
+// Q8: the blocks are q8; the ring holds the stored int8 rows (half the
+// bytes), each stage is widened to bf16 into the warp's conversion tile (the
+// bf16 stage layout, swizzled alike) before the mma, and the rows' scales,
+// copied next to them, are folded into the key / value factors.
+template <int HD, int NS, bool Q8> struct dec_cfg {
     static constexpr int NW = 4, TP = 16;                       // warps; positions per warp tile
-    static constexpr int STAGE = 2 * TP * HD * 2;               // bytes of one stage: K rows, then V rows
-    static constexpr int WARP_BYTES = NS * STAGE;               // a warp's ring
+    static constexpr int EB = Q8 ? 1 : 2;                       // bytes of a stored K / V element
+    static constexpr int STAGE = 2 * TP * HD * EB;              // bytes of one stage: K rows, then V rows, as stored
+    static constexpr int CONV = Q8 ? 2 * TP * HD * 2 : 0;       // q8: a stage widened to bf16 (after the ring)
+    static constexpr int WARP_BYTES = NS * STAGE + CONV;        // a warp's ring (and conversion tile)
     static constexpr int KF_OFF = NW * WARP_BYTES;              // (NW, NS, 2, TP) f32: key / value factors
-    static constexpr int SMEM = KF_OFF + NW * NS * 2 * TP * 4;  // dynamic shared memory
+    static constexpr int SC_OFF = KF_OFF + NW * NS * 2 * TP * 4;   // q8: (NW, NS, 2, TP) f32 row scales as stored
+    static constexpr int SMEM = SC_OFF + (Q8 ? NW * NS * 2 * TP * 4 : 0);   // dynamic shared memory
     static constexpr int OLD = HD + 4;                          // f32 row stride of a warp's O (8 heads) in the merge
     static_assert(8 * OLD * 4 <= WARP_BYTES, "a warp's O fits in its ring");
 };
 
-template <int HD, int NS, bool P256>
+// 4-byte copy global → shared (L1 allowed: .cg takes 16 bytes only); bytes = 0 writes zeros.
+static __device__ __forceinline__ void dec_cp4(uint32_t dst, const void *src, int bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
+template <int HD, int NS, bool P256, bool Q8>
 __global__ void __launch_bounds__(128) attention_decode_kernel(const gck_attn_args a) {
     gck_pdl_enter();
     if ((int)blockIdx.x >= *a.n_items) return;
-    using C = dec_cfg<HD, NS>;
+    using C = dec_cfg<HD, NS, Q8>;
     constexpr int NW = C::NW, TP = C::TP, M = 16, KS = HD / 16, CPR = HD / 8, RPI = 32 / CPR, NIT = TP / RPI;
     static_assert(HD % 32 == 0 && 32 % CPR == 0 && TP == 16, "shape");
     extern __shared__ __align__(128) unsigned char dsm[];
@@ -486,7 +534,9 @@ __global__ void __launch_bounds__(128) attention_decode_kernel(const gck_attn_ar
     unsigned char *wsm = dsm + warp * C::WARP_BYTES;
     const uint32_t wsm_u = smem_addr(wsm);
     float *kfv = (float *)(dsm + C::KF_OFF) + warp * NS * 2 * TP;   // [stage][key, value][TP]
-    const size_t plane_b = (size_t)16 * row * 2;                     // bytes from a K row to its V row
+    float *q8s = (float *)(dsm + C::SC_OFF) + warp * NS * 2 * TP;   // q8: [stage][key, value][TP] row scales
+    const size_t plane_b = (size_t)16 * row * C::EB;                 // bytes from a K row to its V row
+    const size_t q8_sc = Q8 ? q8_scale_base(a) : 0;                  // q8: byte of a block's first scale
     const size_t lay = (size_t)(a.layer * 2) * 16;                   // slot index of the layer's K plane
     if (nt > 0) load_spans(it.span_lo);
 
@@ -505,18 +555,37 @@ __global__ void __launch_bounds__(128) attention_decode_kernel(const gck_attn_ar
         const int st = __shfl_sync(FULL_MASK, w_st, jj), off = __shfl_sync(FULL_MASK, w_off, jj);
         const uint64_t bs = __shfl_sync(FULL_MASK, w_base, jj);
         const bool ok = p < it.kv_hi && p <= qpos;
-        const uint64_t ka = ok ? bs + ((lay + (size_t)(off + (p - st))) * row + (size_t)it.kh * HD) * 2 : 0;
+        const size_t e0 = (lay + (size_t)(off + (p - st))) * row + (size_t)it.kh * HD;   // the K row's element
+        const uint64_t ka = ok ? bs + e0 * C::EB : 0;
         const int stage = k % NS;
         const uint32_t sk = wsm_u + stage * C::STAGE;
+        if constexpr (Q8) {
+            // int8 rows of HD bytes, unswizzled (the widening reads them in
+            // order); lane i < TP: position i's K scale, lane TP + i: its V scale.
+            constexpr int CPRQ = HD / 16, RPIQ = 32 / CPRQ, NITQ = TP / RPIQ;
 #pragma unroll
-        for (int u = 0; u < NIT; u++) {
-            const int r = u * RPI + lane / CPR, ch = lane % CPR;
-            const uint64_t ra = __shfl_sync(FULL_MASK, ka, r);
-            const uint32_t d = sk + r * (HD * 2) + ((ch ^ (r & 7)) << 4);
-            const char *src = ra ? (const char *)(uintptr_t)ra + ch * 16 : (const char *)a.q;
-            const int nb = ra ? 16 : 0;
-            dec_cp16<P256>(d, src, nb);
-            dec_cp16<P256>(d + TP * HD * 2, ra ? src + plane_b : src, nb);
+            for (int u = 0; u < NITQ; u++) {
+                const int r = u * RPIQ + lane / CPRQ, ch = lane % CPRQ;
+                const uint64_t ra = __shfl_sync(FULL_MASK, ka, r);
+                const uint32_t d = sk + r * HD + ch * 16;
+                const char *src = ra ? (const char *)(uintptr_t)ra + ch * 16 : (const char *)a.q;
+                const int nb = ra ? 16 : 0;
+                dec_cp16<P256>(d, src, nb);
+                dec_cp16<P256>(d + TP * HD, ra ? src + plane_b : src, nb);
+            }
+            const float *sa = (const float *)(uintptr_t)(bs + q8_sc) + e0 / HD + (lane >= TP ? 16 * a.KV : 0);
+            dec_cp4(smem_addr(q8s + stage * 2 * TP + lane), ok ? (const void *)sa : (const void *)a.q, ok ? 4 : 0);
+        } else {
+#pragma unroll
+            for (int u = 0; u < NIT; u++) {
+                const int r = u * RPI + lane / CPR, ch = lane % CPR;
+                const uint64_t ra = __shfl_sync(FULL_MASK, ka, r);
+                const uint32_t d = sk + r * (HD * 2) + ((ch ^ (r & 7)) << 4);
+                const char *src = ra ? (const char *)(uintptr_t)ra + ch * 16 : (const char *)a.q;
+                const int nb = ra ? 16 : 0;
+                dec_cp16<P256>(d, src, nb);
+                dec_cp16<P256>(d + TP * HD * 2, ra ? src + plane_b : src, nb);
+            }
         }
         if (mods_stale) load_mods();   // after the copies are on their way
         const float kf = __shfl_sync(FULL_MASK, w_kf, jj), vf = __shfl_sync(FULL_MASK, w_vf, jj);
@@ -547,7 +616,29 @@ __global__ void __launch_bounds__(128) attention_decode_kernel(const gck_attn_ar
         dec_wait<NS - 1>();
         __syncwarp();
         const int stage = k % NS;
-        const uint32_t sk = wsm_u + stage * C::STAGE, sv = sk + TP * HD * 2;
+        uint32_t sk = wsm_u + stage * C::STAGE;
+        if constexpr (Q8) {
+            // Widen the stage's int8 rows into the conversion tile, in the bf16
+            // stage's layout (row r's 16-byte chunk c at chunk c ^ (r & 7)), and
+            // fold each position's row scales into its factors (a key factor of
+            // -inf, a masked position, stays -inf).
+            const unsigned char *qs = wsm + stage * C::STAGE;
+            unsigned char *cv = wsm + NS * C::STAGE;
+            constexpr int QCH = HD / 16;   // 16-value int8 chunks per row
+            for (int c = lane; c < 2 * TP * QCH; c += 32) {
+                const int rr = c / QCH, ch = c % QCH, r = rr % TP;   // rr: K rows, then V rows
+                const int4 v = *(const int4 *)(qs + c * 16);
+                unsigned char *rowp = cv + (rr / TP) * (TP * HD * 2) + r * (HD * 2);
+                *(int4 *)(rowp + (((2 * ch) ^ (r & 7)) << 4)) = q8x8_bf16(make_uint2((uint32_t)v.x, (uint32_t)v.y));
+                *(int4 *)(rowp + (((2 * ch + 1) ^ (r & 7)) << 4)) = q8x8_bf16(make_uint2((uint32_t)v.z, (uint32_t)v.w));
+            }
+            float *f = kfv + stage * 2 * TP;
+            const float raw = q8s[stage * 2 * TP + lane];
+            if (lane >= TP || f[lane] != -INFINITY) f[lane] *= raw;
+            __syncwarp();
+            sk = wsm_u + NS * C::STAGE;
+        }
+        const uint32_t sv = sk + TP * HD * 2;
         float sa[4] = {0.0f, 0.0f, 0.0f, 0.0f}, sb[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
         for (int s = 0; s < KS; s++) {
@@ -647,15 +738,16 @@ __global__ void __launch_bounds__(128) attention_decode_kernel(const gck_attn_ar
     merge_splits<M>(a, it, sqn, G, wgt, &last_flag);
 }
 
-template <int HD, int NS, bool P256> static cudaError_t decode_launch(cudaStream_t s, const gck_attn_args *a, int grid) {
-    const int smem = dec_cfg<HD, NS>::SMEM;
-    cudaError_t e = cudaFuncSetAttribute(attention_decode_kernel<HD, NS, P256>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         smem);
+template <int HD, int NS, bool P256, bool Q8>
+static cudaError_t decode_launch(cudaStream_t s, const gck_attn_args *a, int grid) {
+    const int smem = dec_cfg<HD, NS, Q8>::SMEM;
+    cudaError_t e = cudaFuncSetAttribute(attention_decode_kernel<HD, NS, P256, Q8>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(attention_decode_kernel<HD, NS, P256>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                 cudaSharedmemCarveoutMaxShared);
+        e = cudaFuncSetAttribute(attention_decode_kernel<HD, NS, P256, Q8>,
+                                 cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
     if (e != cudaSuccess) return e;
-    gck_launch(attention_decode_kernel<HD, NS, P256>, grid, 128, smem, s, *a);
+    gck_launch(attention_decode_kernel<HD, NS, P256, Q8>, grid, 128, smem, s, *a);
     return cudaGetLastError();
 }
 
@@ -673,8 +765,13 @@ extern "C" cudaError_t gck_attention(cudaStream_t s, int tile_m, const gck_attn_
     if (a->hd > 256 || (a->hd & 1)) return cudaErrorInvalidValue;
     if (tile_m == 1) {   // decode kernel: nq = 1 items in the tile-16 layout, G <= 8
         if (a->H / a->KV > 8) return cudaErrorInvalidValue;
-        if (a->hd == 128) return decode_launch<128, 2, true>(s, a, grid);
-        if (a->hd == 64) return decode_launch<64, 2, false>(s, a, grid);
+        if (a->kv_q8) {
+            if (a->hd == 128) return decode_launch<128, 2, true, true>(s, a, grid);
+            if (a->hd == 64) return decode_launch<64, 2, false, true>(s, a, grid);
+            return cudaErrorInvalidValue;
+        }
+        if (a->hd == 128) return decode_launch<128, 2, true, false>(s, a, grid);
+        if (a->hd == 64) return decode_launch<64, 2, false, false>(s, a, grid);
         return cudaErrorInvalidValue;
     }
     if (tile_m == 16) return attention_launch<16, 4>(s, a, grid);

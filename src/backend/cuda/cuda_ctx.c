@@ -2,6 +2,7 @@
 #ifdef GC_HAVE_CUDA
 #include "backend/cuda/cuda_internal.h"
 #include "format/quant.h"
+#include "backend/kv_q8.h"
 #include "core/error.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,8 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
     c->D = cf->hidden_size; c->H = cf->n_heads; c->KV = cf->n_kv_heads; c->hd = cf->head_dim;
     c->F = cf->intermediate_size; c->V = cf->vocab_size; c->L = cf->n_layers;
     c->qd = c->H * c->hd; c->kvd = c->KV * c->hd; c->half = c->hd / 2;
+    c->kv_q8 = e->p.kv_dtype == GC_KV_Q8;
+    c->kv_block_elems = (size_t)c->L * 2 * GC_KV_BLOCK * (size_t)c->kvd;
     c->eps = (float)cf->rms_eps;
     c->neox = cf->rope_style == GC_ROPE_NEOX;
     if ((c->hd & 1) || c->hd > 256 || c->H % c->KV || c->H / c->KV > 64)
@@ -267,8 +270,8 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
 static gc_status cu_init(gc_engine *e, void **state) {
     *state = NULL;
     if (e->p.device != GC_DEVICE_CUDA) return gc_fail(GC_ERR_INVALID_ARG, "unknown engine device %d", e->p.device);
-    if (e->p.kv_dtype != GC_KV_BF16)
-        return gc_fail(GC_ERR_UNSUPPORTED, "the CUDA device stores the KV cache as bf16, not %s",
+    if (e->p.kv_dtype != GC_KV_BF16 && e->p.kv_dtype != GC_KV_Q8)
+        return gc_fail(GC_ERR_UNSUPPORTED, "the CUDA device stores the KV cache as bf16 or q8, not %s",
                        gc_kv_dtype_name((gc_kv_dtype)e->p.kv_dtype));
     gc_cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return gc_fail(GC_ERR_OOM, "out of memory");
@@ -283,11 +286,11 @@ static gc_status cu_init(gc_engine *e, void **state) {
 
 static void cu_release(void *state) { ctx_free(state); }
 
-// ---- KV block storage: bf16 device memory ----
+// ---- KV block storage: bf16 or q8 device memory (layouts: backend/backend.h) ----
 
 static gc_status cu_kv_block_new(void *dev, size_t elems, void **data) {
     gc_cuda_ctx *c = dev;
-    const size_t bytes = (elems * 2 + 255) & ~(size_t)255;
+    const size_t bytes = (gc_kv_storage_bytes(c->kv_q8 ? GC_KV_Q8 : GC_KV_BF16, elems, c->hd) + 255) & ~(size_t)255;
     if (c->chunk_left < bytes) {
         size_t nb = c->next_chunk_blocks;
         void *p = NULL;
@@ -325,9 +328,62 @@ static gc_status cu_kv_block_new(void *dev, size_t elems, void **data) {
 // them through its free list).
 static void cu_kv_block_free(void *dev, void *data) { (void)dev; (void)data; }
 
+// q8 elements move in whole rows of hd (kv_get / kv_set / kv_copy).
+static gc_status cu_q8_rows_check(const gc_cuda_ctx *c, size_t off, size_t n) {
+    if (off % (size_t)c->hd || n % (size_t)c->hd)
+        return gc_fail(GC_ERR_INVALID_ARG, "q8 KV access [%zu, +%zu) is not whole rows of %lld elements", off, n,
+                       (long long)c->hd);
+    return GC_OK;
+}
+
+// A q8 block's scale of the row starting at element off, on the device.
+static unsigned char *cu_q8_scale_at(const gc_cuda_ctx *c, const void *data, size_t off) {
+    return (unsigned char *)data + gc_kv_q8_scale_byte(c->kv_block_elems, off, c->hd);
+}
+
+// Rows [off, off+n) of a q8 block: int8 values and their scales to the
+// host, dequantized there.
+static gc_status cu_q8_get(gc_cuda_ctx *c, const void *data, size_t off, size_t n, float *dst) {
+    GC_TRY(cu_q8_rows_check(c, off, n));
+    const size_t rows = n / (size_t)c->hd;
+    unsigned char *tmp = malloc(n + rows * sizeof(float));
+    if (!tmp) return gc_fail(GC_ERR_OOM, "out of memory");
+    cudaError_t e = cudaMemcpyAsync(tmp, (const unsigned char *)data + off, n, cudaMemcpyDeviceToHost, c->stream);
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(tmp + n, cu_q8_scale_at(c, data, off), rows * sizeof(float), cudaMemcpyDeviceToHost, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess) { free(tmp); return gc_cu_fail(e, "KV read"); }
+    float *sc = malloc(rows * sizeof(float));   // tmp + n may be unaligned
+    if (!sc) { free(tmp); return gc_fail(GC_ERR_OOM, "out of memory"); }
+    memcpy(sc, tmp + n, rows * sizeof(float));
+    gc_kv_q8_dequantize((const int8_t *)tmp, sc, (int64_t)rows, c->hd, dst);
+    free(sc);
+    free(tmp);
+    return GC_OK;
+}
+
+// Quantized on the host by the one rule (backend/kv_q8.h), then copied.
+static gc_status cu_q8_set(gc_cuda_ctx *c, void *data, size_t off, size_t n, const float *src) {
+    GC_TRY(cu_q8_rows_check(c, off, n));
+    const size_t rows = n / (size_t)c->hd;
+    int8_t *q = malloc(n);
+    float *sc = malloc(rows * sizeof(float));
+    if (!q || !sc) { free(q); free(sc); return gc_fail(GC_ERR_OOM, "out of memory"); }
+    gc_kv_q8_quantize(src, (int64_t)rows, c->hd, q, sc);
+    cudaError_t e = cudaMemcpyAsync((unsigned char *)data + off, q, n, cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess)
+        e = cudaMemcpyAsync(cu_q8_scale_at(c, data, off), sc, rows * sizeof(float), cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    free(q);
+    free(sc);
+    if (e != cudaSuccess) return gc_cu_fail(e, "KV write");
+    return GC_OK;
+}
+
 static gc_status cu_kv_get(void *dev, const void *data, size_t off, size_t n, float *dst) {
     gc_cuda_ctx *c = dev;
     if (!n) return GC_OK;
+    if (c->kv_q8) return cu_q8_get(c, data, off, n, dst);
     bf16_t *tmp = malloc(n * 2);
     if (!tmp) return gc_fail(GC_ERR_OOM, "out of memory");
     cudaError_t e = cudaMemcpyAsync(tmp, (const bf16_t *)data + off, n * 2, cudaMemcpyDeviceToHost, c->stream);
@@ -341,6 +397,7 @@ static gc_status cu_kv_get(void *dev, const void *data, size_t off, size_t n, fl
 static gc_status cu_kv_set(void *dev, void *data, size_t off, size_t n, const float *src) {
     gc_cuda_ctx *c = dev;
     if (!n) return GC_OK;
+    if (c->kv_q8) return cu_q8_set(c, data, off, n, src);
     bf16_t *tmp = malloc(n * 2);
     if (!tmp) return gc_fail(GC_ERR_OOM, "out of memory");
     for (size_t i = 0; i < n; i++) tmp[i] = gc_f32_to_bf16(src[i]);
@@ -354,6 +411,15 @@ static gc_status cu_kv_set(void *dev, void *data, size_t off, size_t n, const fl
 static gc_status cu_kv_copy(void *dev, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n) {
     gc_cuda_ctx *c = dev;
     if (!n) return GC_OK;
+    if (c->kv_q8) {   // the int8 values, then their scales
+        GC_TRY(cu_q8_rows_check(c, dst_off, n));
+        GC_TRY(cu_q8_rows_check(c, src_off, 0));
+        CU_TRY(cudaMemcpyAsync((unsigned char *)dst + dst_off, (const unsigned char *)src + src_off, n,
+                               cudaMemcpyDeviceToDevice, c->stream));
+        CU_TRY(cudaMemcpyAsync(cu_q8_scale_at(c, dst, dst_off), cu_q8_scale_at(c, src, src_off),
+                               n / (size_t)c->hd * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
+        return GC_OK;
+    }
     CU_TRY(cudaMemcpyAsync((bf16_t *)dst + dst_off, (const bf16_t *)src + src_off, n * 2, cudaMemcpyDeviceToDevice,
                            c->stream));
     return GC_OK;

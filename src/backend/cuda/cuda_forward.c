@@ -195,7 +195,7 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
         .items = MP(c, o_items, const gck_item *), .n_items = MP(c, o_hdr, const int32_t *),
         .groups = MP(c, o_groups, const gck_group *), .seqs = MP(c, o_seqs, const gck_seq *),
         .spans = MP(c, o_spans, const gck_span *), .mods = MP(c, o_mods, const gck_mod *),
-        .n_layers = (int)c->L, .H = (int)c->H, .KV = (int)c->KV, .hd = (int)c->hd,
+        .n_layers = (int)c->L, .H = (int)c->H, .KV = (int)c->KV, .hd = (int)c->hd, .kv_q8 = c->kv_q8,
         .scale = (float)(1.0 / sqrt((double)c->hd)),
     };
     for (int64_t l = 0; l < c->L; l++) {
@@ -206,7 +206,7 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
         gc_cu_prof_mark(c, 2);
         CU_TRY(gck_qkv_post(c->stream, c->qkv, Ly->bqkv, Ly->q_norm, Ly->k_norm, c->cos_t, c->sin_t, c->q,
                             MP(c, o_slot_base, const uint64_t *), MP(c, o_slot_idx, const int32_t *), (int)l, T,
-                            (int)c->H, (int)c->KV, (int)c->hd, c->eps, c->neox));
+                            (int)c->H, (int)c->KV, (int)c->hd, c->eps, c->neox, c->kv_q8 ? c->kv_block_elems : 0));
         gc_cu_prof_mark(c, 3);
         a.layer = (int)l;
         CU_TRY(gck_attention(c->stream, p->attn, &a, p->grid));

@@ -68,6 +68,8 @@ typedef struct gc_cuda_ctx {
     int n_chunks, cap_chunks;
     unsigned char *chunk_cur;
     size_t chunk_left, next_chunk_blocks, kv_bytes;
+    bool kv_q8;               // the KV format: q8 (int8 values and f32 row scales, backend.h) or bf16
+    size_t kv_block_elems;    // elements of every block; a q8 block's scales start at byte kv_block_elems
     // step buffers, (cap_t, ·)
     int64_t cap_t;
     float *x, *qkv, *gu, *cos_t, *sin_t;

@@ -114,13 +114,30 @@ extern "C" cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_
     return cudaGetLastError();
 }
 
+// The q8 rule of backend/kv_q8.h (gc_kv_q8_quantize, the same f32
+// operations: IEEE division, clamp, round to nearest even) on one row of hd
+// floats in buf, by one warp: int8 values to q, the row's scale to *scale.
+static __device__ void q8_store_row(const float *buf, int hd, int8_t *q, float *scale, int lane) {
+    float amax = 0.0f;
+    for (int d = lane; d < hd; d += 32) amax = fmaxf(amax, fabsf(buf[d]));
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, o));
+    const float s = amax / 127.0f;
+    for (int d = lane; d < hd; d += 32) {
+        const float v = s > 0.0f ? fminf(fmaxf(buf[d] / s, -127.0f), 127.0f) : 0.0f;
+        q[d] = (int8_t)__float2int_rn(v);
+    }
+    if (lane == 0) *scale = s;
+}
+
 // Grid (row, head group of 8): one warp per head, through a per-warp smem
-// row so RoPE can pair any two dimensions.
+// row so RoPE can pair any two dimensions. q8_scale_off > 0: the blocks are
+// q8 (int8 values at the element offsets, the row scales from byte
+// q8_scale_off on), else bf16.
 __global__ void __launch_bounds__(256) qkv_post_kernel(const float *qkv, const float *bias, const float *qn,
                                                        const float *kn, const float *cos_t, const float *sin_t,
                                                        uint16_t *q_out, const uint64_t *slot_base,
                                                        const int32_t *slot_idx, int layer, int H, int KV, int hd,
-                                                       float eps, int neox) {
+                                                       float eps, int neox, size_t q8_scale_off) {
     gck_pdl_enter();
     extern __shared__ float qkv_sm[];
     const int r = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -147,13 +164,30 @@ __global__ void __launch_bounds__(256) qkv_post_kernel(const float *qkv, const f
                 for (int d = lane; d < hd; d += 32) buf[d] = buf[d] * rs * nw[d];
                 __syncwarp();
             }
-            uint16_t *dst = j < H ? q_out + (size_t)r * H * hd + (size_t)j * hd : blk + kslot + (size_t)(j - H) * hd;
-            for (int i = lane; i < half; i += 32) {
-                const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
-                const float a = buf[ia], b = buf[ib], c = ct[i], sn = stab[i];
-                dst[ia] = f2bf(a * c - b * sn);
-                dst[ib] = f2bf(b * c + a * sn);
+            if (j >= H && q8_scale_off) {   // a q8 key: rotate in place, then quantize the row
+                for (int i = lane; i < half; i += 32) {
+                    const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
+                    const float a = buf[ia], b = buf[ib], c = ct[i], sn = stab[i];
+                    buf[ia] = a * c - b * sn;
+                    buf[ib] = b * c + a * sn;
+                }
+                __syncwarp();
+                unsigned char *base = (unsigned char *)blk;
+                const size_t e0 = kslot + (size_t)(j - H) * hd;   // element offset of the row
+                q8_store_row(buf, hd, (int8_t *)(base + e0), (float *)(base + q8_scale_off) + e0 / hd, lane);
+            } else {
+                uint16_t *dst = j < H ? q_out + (size_t)r * H * hd + (size_t)j * hd : blk + kslot + (size_t)(j - H) * hd;
+                for (int i = lane; i < half; i += 32) {
+                    const int ia = neox ? i : 2 * i, ib = neox ? i + half : 2 * i + 1;
+                    const float a = buf[ia], b = buf[ib], c = ct[i], sn = stab[i];
+                    dst[ia] = f2bf(a * c - b * sn);
+                    dst[ib] = f2bf(b * c + a * sn);
+                }
             }
+        } else if (q8_scale_off) {
+            unsigned char *base = (unsigned char *)blk;
+            const size_t e0 = vslot + (size_t)(j - H - KV) * hd;
+            q8_store_row(buf, hd, (int8_t *)(base + e0), (float *)(base + q8_scale_off) + e0 / hd, lane);
         } else {
             uint16_t *dst = blk + vslot + (size_t)(j - H - KV) * hd;
             for (int d = lane; d < hd; d += 32) dst[d] = f2bf(buf[d]);
@@ -165,11 +199,11 @@ __global__ void __launch_bounds__(256) qkv_post_kernel(const float *qkv, const f
 extern "C" cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const float *bias, const float *qn,
                                     const float *kn, const float *cos_t, const float *sin_t, uint16_t *q_out,
                                     const uint64_t *slot_base, const int32_t *slot_idx, int layer, int T, int H, int KV,
-                                    int hd, float eps, int neox) {
+                                    int hd, float eps, int neox, size_t q8_scale_off) {
     if (T <= 0) return cudaSuccess;
     const dim3 grid((unsigned)T, (unsigned)((H + 2 * KV + 7) / 8));
     gck_launch(qkv_post_kernel, grid, 256, (size_t)8 * hd * sizeof(float), s, qkv, bias, qn, kn, cos_t, sin_t, q_out,
-               slot_base, slot_idx, layer, H, KV, hd, eps, neox);
+               slot_base, slot_idx, layer, H, KV, hd, eps, neox, q8_scale_off);
     return cudaGetLastError();
 }
 

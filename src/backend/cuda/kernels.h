@@ -21,7 +21,7 @@ typedef struct gck_seq {
 } gck_seq;
 
 // A cache span: n positions starting at sequence position `start`, stored at
-// block slots off .. off+n-1 of the bf16 block at device address `base`.
+// block slots off .. off+n-1 of the block (bf16 or q8) at device address `base`.
 typedef struct gck_span {
     uint64_t base;
     int32_t off, start, n;
@@ -67,6 +67,8 @@ typedef struct gck_attn_args {
     const gck_mod *mods;
     int32_t layer, n_layers, H, KV, hd;
     float scale;
+    int32_t kv_q8;             // 0: bf16 blocks; 1: q8 blocks (backend/backend.h: int8 values, then the f32
+                               // row scales from byte n_layers · 2 · 16 · KV · hd on)
 } gck_attn_args;
 
 // Programmatic dependent launch for the kernels of this backend (default
@@ -88,10 +90,14 @@ cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_f, const fl
                         const int32_t *rows, int n, int D, float eps);
 // q/k/v epilogue: qkv (T, (H+2KV)·hd) f32 (+ bias), per-head RMSNorm of q, k
 // (qn/kn may be NULL), RoPE; q to q_out (T, H·hd) bf16, k/v into the KV block
-// at slot_base[r] (device address), slot slot_idx[r], layer `layer`.
+// at slot_base[r] (device address), slot slot_idx[r], layer `layer`: bf16
+// when q8_scale_off is 0, else q8 (backend/backend.h: int8 values, and the
+// f32 row scales from byte q8_scale_off = the block's element count on),
+// quantized by the rule of backend/kv_q8.h.
 cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const float *bias, const float *qn, const float *kn,
                          const float *cos_t, const float *sin_t, uint16_t *q_out, const uint64_t *slot_base,
-                         const int32_t *slot_idx, int layer, int T, int H, int KV, int hd, float eps, int neox);
+                         const int32_t *slot_idx, int layer, int T, int H, int KV, int hd, float eps, int neox,
+                         size_t q8_scale_off);
 // out (T, F) bf16 = silu(gu[:, :F]) · gu[:, F:].
 cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F);
 // Paged attention; tile_m 16 (decode: few query rows per KV head) or 64, or
