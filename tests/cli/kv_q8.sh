@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # --kv q8 on the commands that run a model: generate, bench and run take it,
 # the KV bytes per token drop to (head_dim + 4) / (4·head_dim) of f32's, run.json
-# records the format; a format the device does not store and an unknown name
-# fail with a message naming the problem.
+# records the format, the multi-agent methods run on q8 caches with results
+# independent of the batch; a format the device does not store and an
+# unknown name fail with a message naming the problem.
 source "$(dirname "$0")/lib.sh"
 BIN=$1
 export GC_CACHE_DIR=$T/cache
@@ -27,6 +28,27 @@ PY
     --max-tokens 4 --device cpu --kv q8 --out "$T/run" >/dev/null 2>"$T/err" || bad "run --kv q8: $(cat "$T/err")"
 python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["info"]["kv"] == "q8"' "$T/run/run.json" \
     && ok || bad "run.json info.kv is not q8"
+
+# The multi-agent methods on q8 caches (latent steps, cache exchange with
+# weighted-sum fusion): batch 1 and batch 4 give the same records, as on f32.
+for b in 1 4; do
+    "$BIN" run --method latentmas --task gsm8k --dataset examples/gsm8k-mini.jsonl --model $M --max-samples 4 \
+        --max-tokens 6 --latent-steps 2 --temperature 0 --device cpu --kv q8 --batch $b --out "$T/lm$b" >/dev/null \
+        2>"$T/err" || bad "latentmas --kv q8 batch $b: $(cat "$T/err")"
+    "$BIN" run --method gcache --topology FullConnected --agents 3 --fuse wsum --task gsm8k \
+        --dataset examples/gsm8k-mini.jsonl --model $M --max-samples 4 --max-tokens 6 --latent-steps 2 \
+        --temperature 0 --device cpu --kv q8 --batch $b --out "$T/gc$b" >/dev/null 2>"$T/err" \
+        || bad "gcache --kv q8 batch $b: $(cat "$T/err")"
+done
+for m in lm gc; do
+    python3 - "$T/${m}1/results.jsonl" "$T/${m}4/results.jsonl" <<'PY' && ok || bad "$m --kv q8: batch 1 and batch 4 differ"
+import json, sys
+a, b = ({r["id"]: r for r in map(json.loads, open(p))} for p in sys.argv[1:3])
+assert sorted(a) == sorted(b) and len(a) == 4
+for i in a:
+    assert all(a[i].get(k) == b[i].get(k) for k in ("output", "prediction", "output_tokens", "tokens_in")), i
+PY
+done
 
 if "$BIN" generate --model $M --prompt "Hi" --max-tokens 2 --kv bf16 --device cpu >"$T/o" 2>"$T/err"; then
     bad "generate --kv bf16 on the CPU succeeded"
