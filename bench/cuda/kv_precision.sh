@@ -3,9 +3,10 @@
 # 1. gcache bench on the random-weight Qwen3-4B: batch 1, 16 and 128, 512-token
 #    prompts + 128 greedy tokens, median of 3 — decode tok/s and KV bytes per
 #    token of each format (JSON lines in $OUT/kv_bench.jsonl).
-# 2. With the Qwen2.5-Coder-0.5B GGUF carried in .carry/data: kv_precision on
-#    20 GSM8K questions × 128 greedy tokens, bf16 vs q8 on the device (greedy
-#    agreement, logit error; $OUT/kv_precision_cuda.txt).
+# 2. With the Qwen2.5-Coder-0.5B GGUF on the machine ($QWEN_GGUF, default
+#    .carry/data/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf, e.g. reassembled from
+#    carried parts): kv_precision on 20 GSM8K questions × 128 greedy tokens, bf16
+#    vs q8 on the device (greedy agreement, logit error; $OUT/kv_precision_cuda.txt).
 # Carried: .carry/bin/{gcache,kv_precision} + .carry/lib, .carry/data.
 source "$(dirname "$0")/env.sh"
 ensure_model qwen3-4b
@@ -18,9 +19,9 @@ for B in 1 16 128; do
     echo
   done
 done
-Q=.carry/data/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+Q=${QWEN_GGUF:-.carry/data/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf}
 if [ -e "$Q" ]; then
   timeout 600 "$BIN/kv_precision" "$Q" .carry/data/gsm8k-160.jsonl 20 128 cuda | tee "$OUT/kv_precision_cuda.txt" | tail -6
 else
-  echo "kv_precision: $Q not carried, skipped"
+  echo "kv_precision: no $Q (set QWEN_GGUF), skipped"
 fi
