@@ -162,3 +162,28 @@ def test_layout_check_catches_a_changed_struct(monkeypatch):
     monkeypatch.setattr(_lib, "MIRRORED", [gc_engine_params])
     with pytest.raises(ImportError, match="gc_engine_params"):
         _lib._check_layouts()
+
+
+def test_q8_cache(tmp_path):
+    """kv="q8": int8 K/V rows with one scale per position and KV head (the
+    qwen3 fixture: 2 KV heads × 32), bit-exact through save/load, refused by
+    an f32 engine; the CPU stores no bf16."""
+    ids = [3, 17, 42, 7, 9, 1, 2, 3, 4, 5]
+    with gcache.Model(TINY / "qwen3") as f, gcache.Model(TINY / "qwen3", kv="q8") as q:
+        with f.cache() as a, q.cache() as b:
+            la, lb = a.feed(ids).logits, b.feed(ids).logits
+            assert b.nbytes * 4 * 32 == a.nbytes * (32 + 4)
+            assert not np.array_equal(la, lb)
+            assert np.abs(la - lb).max() < 0.05 * np.abs(la).max()
+            b.save(tmp_path / "q8.bin")
+            with q.load_cache(tmp_path / "q8.bin") as c:
+                for layer in range(q.n_layers):
+                    kb, vb = b.read(layer, 4)
+                    kc, vc = c.read(layer, 4)
+                    assert np.array_equal(kb, kc) and np.array_equal(vb, vc)
+            with pytest.raises(gcache.FormatError, match="q8 KV format"):
+                f.load_cache(tmp_path / "q8.bin")
+    with pytest.raises(gcache.UnsupportedError, match="bf16"):
+        gcache.Model(TINY / "qwen3", kv="bf16")
+    with pytest.raises(gcache.InvalidArgumentError):
+        gcache.Model(TINY / "qwen3", kv="int4")
