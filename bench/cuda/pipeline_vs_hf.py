@@ -24,6 +24,15 @@ HF 2 questions, one at a time), LatentMAS b16 (gcache 32, HF one batch of
 16), LatentMAS b128 (gcache 128), TextMAS b16 (gcache 32, HF 16), and last,
 with what budget is left, HF LatentMAS at b128.
 
+Expected time on an H100 (from issue 14's numbers): setup ~40 s (imports,
+model build, save, W_a); HF decode b1 ~10 s (29.8 tok/s x 256) and b16
+~10 s (474 tok/s); HF LatentMAS b1 ~10 s per question (30 latent + 256
+answer steps at ~34 ms; the issue's 26 s/q had text agents) so ~25 s with
+the warm-up, b16 ~15-20 s for the batch, b128 ~25 s; HF TextMAS b16 ~60 s
+(3.82 s/q x 16); each gcache part ~10 s with its model load. About 300 s
+in all, under the default --budget of 540 s; a part's timeout is ~3x its
+estimate.
+
 Workloads, both sides: GSM8K questions in file order; prompts from
 prompts/math.json as gcache renders them (ChatML turns, generation prompt, no
 think block), tokenized with Qwen's tokenizer.json. LatentMAS: planner,
@@ -37,16 +46,20 @@ writes 256 tokens of text that goes into every later agent's prompt
 gcache's scheduler fills it), the judger reads all three and writes 256.
 HF decodes a fixed number of tokens (random weights never emit EOS, and
 gcache's answers run to the limit too but for a rare early EOS: the JSON
-lines give gcache's mean output tokens per question).
+lines and the table give gcache's mean answer tokens per question).
 
 HF batching: the questions of a batch share one DynamicCache; every prompt
 is left-padded to the longest of the batch, so after the first agent the pads
 sit between one agent's part and the next. The 2-D attention mask covers the
 whole cache (0 on every pad) and the position ids count real tokens only, so
-each sequence sees exactly the positions and keys it would see alone.
+each sequence sees exactly the positions and keys it would see alone. (The
+only fully masked attention rows are the first prompt's left pads, as in
+any left-padded HF generate; their outputs are never read.)
 --check-cpu checks this: on a tiny float32 model, the batched LatentMAS gives
 the same greedy tokens for each question as tools/latentmas_reference.py's
-unbatched pipeline, and batched TextMAS the same as batch 1:
+unbatched pipeline, and batched TextMAS the same as batch 1 (qwen3-tiny's
+weights have std 0.3, so attention and positions move its tokens: with the
+pads unmasked, or positions counting pads, the check fails):
 
   python3 bench/cuda/pipeline_vs_hf.py --check-cpu --tokenizer TOKENIZER.json --dataset gsm8k.jsonl
 
