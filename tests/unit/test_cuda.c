@@ -322,7 +322,8 @@ typedef struct attn_case {
 static void attn_run(const attn_case *c) {
     const int64_t n_ctx = c->ctx_first + c->n_q, row = c->KV * c->hd, qd = c->H * c->hd, G = c->H / c->KV;
     float *q = xmalloc(c->n_q * qd * 4), *k = xmalloc(n_ctx * row * 4), *v = xmalloc(n_ctx * row * 4);
-    float *out = xmalloc(c->n_q * qd * 4), *ref = xmalloc(c->n_q * qd * 4), *scratch = xmalloc(n_ctx * 4);
+    float *out = xmalloc(c->n_q * qd * 4), *ref = xmalloc(c->n_q * qd * 4);
+    float *scratch = xmalloc(gc_cpu_attention_scratch(n_ctx) * 4);
     fill(q, c->n_q * qd, 2.0f);
     fill(k, n_ctx * row, 2.0f);
     fill(v, n_ctx * row, 1.0f);
@@ -353,7 +354,7 @@ static void attn_run(const attn_case *c) {
                                     .k_scale = c->ks[i], .v_scale = c->vs[i], .hidden = c->hidden[i]};
             p += c->seg_n[i];
         }
-        gc_cpu_attention(ref + h * c->hd, qd, q + h * c->hd, qd, c->n_q, c->ctx_first, segs, c->n_segs, row, c->hd,
+        gc_cpu_attention(ref + h * c->hd, qd, q + h * c->hd, qd, c->n_q, 1, c->ctx_first, segs, c->n_segs, row, c->hd,
                          scale, scratch);
     }
     gc_status s = gc_cuda_test_attention(out, q, k, v, c->n_q, c->ctx_first, c->seg_n, c->ks, c->vs, c->hidden,

@@ -4,8 +4,8 @@
 //
 // All new positions of all sequences in a step are stacked into one
 // activation matrix X (T, D), T = Σ n_s, so every linear layer is one
-// matmul over T rows. Attention is per (sequence, head) against that
-// sequence's cache, which already holds this step's keys/values.
+// matmul over T rows. Attention is per (sequence, KV head, chunk of rows)
+// against that sequence's cache, which already holds this step's keys/values.
 #include "engine/engine.h"
 #include "gcache/sampler.h"
 #include "backend/cpu/ops.h"
@@ -173,30 +173,41 @@ static void head_norm(gc_pool *pool, float *x, int64_t rows, int64_t hd, const f
     gc_cpu_rmsnorm(pool, x, x, w, rows, hd, eps);
 }
 
-// Attention of one layer: one task per (sequence, head).
+// Attention of one layer: one task per (sequence, KV head, chunk of up to
+// ATTN_ROWS rows). A task runs all query heads of its KV head's GQA group,
+// so they share each K/V row it reads; chunks spread a long prompt over the
+// threads, and a sequence's chunks are numbered last first so that the ones
+// with the most context are handed out first. (Which task computes a query
+// changes no bits: gc_cpu_attention's results are per query.)
+#define ATTN_ROWS 16
 typedef struct attn_job {
     const gc_seq_step *st;
     const gc_plan_seq *seqs;  // (n_steps) each sequence's cache as spans
     const int64_t *row0;      // (n_steps) first row of each sequence in the step
+    const int64_t *task0;     // (n_steps + 1) first task of each sequence
     int64_t l, H, KV, hd, qd, kvd;
     float scale;
     const cpu_kv *kvs;        // the KV format (f32 rows, or q8 rows and scales)
     const float *q;           // (T, qd)
     float *att;               // (T, qd) out
-    float *scratch;           // (threads, max_ctx)
+    float *scratch;           // (threads, scratch_n)
     gc_attn_seg *segs;        // (threads, max_spans)
-    int64_t max_ctx, max_spans;
+    int64_t scratch_n, max_spans;   // scratch_n = gc_cpu_attention_scratch(max_ctx)
 } attn_job;
 
 static void attn_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
     const attn_job *j = ctx;
-    float *scratch = j->scratch + (size_t)tid * (size_t)j->max_ctx;
+    float *scratch = j->scratch + (size_t)tid * (size_t)j->scratch_n;
     gc_attn_seg *segs = j->segs + (size_t)tid * (size_t)j->max_spans;
-    const int64_t hd = j->hd, kvd = j->kvd, qd = j->qd, l = j->l;
+    const int64_t hd = j->hd, kvd = j->kvd, qd = j->qd, l = j->l, G = j->H / j->KV;
+    int s = 0;
     for (int64_t task = t0; task < t1; task++) {
-        int s = (int)(task / j->H);
-        // GQA maps head h to kv head h / (H/KV).
-        int64_t h = task % j->H, kh = h / (j->H / j->KV), r0 = j->row0[s];
+        while (task >= j->task0[s + 1]) s++;
+        const int64_t local = task - j->task0[s], n = j->st[s].n;
+        const int64_t n_chunks = (n + ATTN_ROWS - 1) / ATTN_ROWS, c = n_chunks - 1 - local / j->KV;
+        // GQA: heads [kh·G, kh·G + G) read kv head kh.
+        const int64_t kh = local % j->KV, i0 = c * ATTN_ROWS, rows = n - i0 < ATTN_ROWS ? n - i0 : ATTN_ROWS;
+        const int64_t r0 = j->row0[s] + i0;
         const gc_plan_seq *kv = &j->seqs[s];
         for (int i = 0; i < kv->n_spans; i++) {
             const gc_plan_span *sp = &kv->spans[i];
@@ -219,8 +230,8 @@ static void attn_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
                 segs[i].v = kv_row(sp->data, kvd, l, 1, sp->off) + kh * hd;
             }
         }
-        gc_cpu_attention(j->att + r0 * qd + h * hd, qd, j->q + r0 * qd + h * hd, qd, j->st[s].n, kv->ctx, segs,
-                         kv->n_spans, kvd, hd, j->scale, scratch);
+        gc_cpu_attention(j->att + r0 * qd + kh * G * hd, qd, j->q + r0 * qd + kh * G * hd, qd, rows, G, kv->ctx + i0,
+                         segs, kv->n_spans, kvd, hd, j->scale, scratch);
     }
 }
 
@@ -239,16 +250,19 @@ static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b
     const int64_t qd = H * hd, kvd = KV * hd, F = c->intermediate_size, half = hd / 2;
     const bool neox = c->rope_style == GC_ROPE_NEOX;
     const int64_t max_ctx = plan->max_ctx, max_spans = plan->max_spans;
-    int64_t *row0 = malloc((size_t)n_steps * sizeof *row0);
+    int64_t *row0 = malloc((size_t)n_steps * sizeof *row0), *task0 = malloc((size_t)(n_steps + 1) * sizeof *task0);
     for (int s = 0, r = 0; s < n_steps && row0; r += (int)st[s].n, s++) row0[s] = r;
+    if (task0) task0[0] = 0;
+    for (int s = 0; s < n_steps && task0; s++) task0[s + 1] = task0[s] + KV * ((st[s].n + ATTN_ROWS - 1) / ATTN_ROWS);
     const size_t nt = (size_t)gc_pool_size(tp);
     const cpu_kv *kvs = e->be_state;
-    attn_job aj = {.st = st, .seqs = plan->seqs, .row0 = row0, .H = H, .KV = KV, .hd = hd, .qd = qd, .kvd = kvd, .kvs = kvs,
-                   .scale = (float)(1.0 / sqrt((double)hd)), .q = b->q, .att = b->att,
-                   .scratch = malloc(nt * (size_t)max_ctx * sizeof(float)),
-                   .segs = malloc(nt * (size_t)max_spans * sizeof(gc_attn_seg)), .max_ctx = max_ctx, .max_spans = max_spans};
+    attn_job aj = {.st = st, .seqs = plan->seqs, .row0 = row0, .task0 = task0, .H = H, .KV = KV, .hd = hd, .qd = qd,
+                   .kvd = kvd, .kvs = kvs, .scale = (float)(1.0 / sqrt((double)hd)), .q = b->q, .att = b->att,
+                   .scratch = malloc(nt * (size_t)gc_cpu_attention_scratch(max_ctx) * sizeof(float)),
+                   .segs = malloc(nt * (size_t)max_spans * sizeof(gc_attn_seg)),
+                   .scratch_n = gc_cpu_attention_scratch(max_ctx), .max_spans = max_spans};
     gc_status s = GC_OK;
-    if (!row0 || !aj.scratch || !aj.segs) {
+    if (!row0 || !task0 || !aj.scratch || !aj.segs) {
         s = gc_fail(GC_ERR_OOM, "out of memory for attention over %lld positions", (long long)max_ctx);
         goto done;
     }
@@ -280,7 +294,7 @@ static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b
             }
         }
         aj.l = l;
-        gc_pool_for(tp, (int64_t)n_steps * H, 1, attn_tasks, &aj);
+        gc_pool_for(tp, task0[n_steps], 1, attn_tasks, &aj);
         MM(b->tmp, b->att, T, L->wo, NULL);
         gc_cpu_add(b->x, b->tmp, T * D);
         gc_cpu_rmsnorm(tp, b->xn, b->x, L->ffn_norm, T, D, c->rms_eps);
@@ -293,6 +307,7 @@ static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b
 #undef MM
 done:
     free(row0);
+    free(task0);
     free(aj.scratch);
     free(aj.segs);
     return s;

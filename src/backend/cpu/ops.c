@@ -14,52 +14,6 @@ static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(lo);
 }
 
-float gc_cpu_dot(const float *a, const float *b, int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-float gc_cpu_dot_q8(const float *a, const int8_t *b, int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m128i b16 = _mm_loadu_si128((const __m128i *)(b + i));
-        const __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b16));
-        const __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b16, 8)));
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), f0, s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), f1, s1);
-    }
-    for (; i + 8 <= n; i += 8) {
-        const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + i))));
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), f, s0);
-    }
-    float s = hsum256(_mm256_add_ps(s0, s1));
-    for (; i < n; i++) s += a[i] * (float)b[i];
-    return s;
-}
-
-// o (n) += w · b (n), b int8 widened to f32.
-static void axpy_q8(float *o, float w, const int8_t *b, int64_t n) {
-    const __m256 wv = _mm256_set1_ps(w);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + i))));
-        _mm256_storeu_ps(o + i, _mm256_fmadd_ps(wv, f, _mm256_loadu_ps(o + i)));
-    }
-    for (; i < n; i++) o[i] += w * (float)b[i];
-}
-
 // Register block: 4 weight rows × 2 tokens → 8 accumulators, so every loaded
 // vector feeds more than one FMA (the plain dot feeds one per two loads).
 static void block_4x2(float *y, int64_t N, const float *x0, const float *x1, int64_t t, const float *w, int64_t K,
@@ -215,69 +169,6 @@ void gc_cpu_rope_head(float *x, const float *cos_t, const float *sin_t, int64_t 
             float a = x[2 * i], b = x[2 * i + 1];
             x[2 * i] = a * cos_t[i] - b * sin_t[i];
             x[2 * i + 1] = b * cos_t[i] + a * sin_t[i];
-        }
-    }
-}
-
-void gc_cpu_attention(float *out, int64_t o_stride, const float *q, int64_t q_stride, int64_t n_q,
-                      int64_t ctx_first_q, const gc_attn_seg *segs, int n_segs, int64_t kv_stride, int64_t hd,
-                      float scale, float *scratch) {
-    for (int64_t i = 0; i < n_q; i++) {
-        const float *qi = q + i * q_stride;
-        const int64_t n_vis = ctx_first_q + i + 1;
-        float mx = -INFINITY;
-        int64_t p = 0;
-        for (int s = 0; s < n_segs && p < n_vis; s++) {
-            const gc_attn_seg *g = &segs[s];
-            int64_t m = g->n < n_vis - p ? g->n : n_vis - p;
-            float sc = scale * g->k_scale;
-            if (g->kq) {
-                for (int64_t j = 0; j < m; j++) {
-                    float x = g->hidden ? -INFINITY
-                                        : gc_cpu_dot_q8(qi, g->kq + j * kv_stride, hd) * (g->kd[j * g->d_stride] * sc);
-                    scratch[p + j] = x;
-                    if (x > mx) mx = x;
-                }
-                p += m;
-                continue;
-            }
-            for (int64_t j = 0; j < m; j++) {
-                float x = g->hidden ? -INFINITY : gc_cpu_dot(qi, g->k + j * kv_stride, hd) * sc;
-                scratch[p + j] = x;
-                if (x > mx) mx = x;
-            }
-            p += m;
-        }
-        double sum = 0;
-        for (int64_t j = 0; j < p; j++) {
-            float e = scratch[j] == -INFINITY ? 0.0f : expf(scratch[j] - mx);
-            scratch[j] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        float *o = out + i * o_stride;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        p = 0;
-        for (int s = 0; s < n_segs && p < n_vis; s++) {
-            const gc_attn_seg *g = &segs[s];
-            int64_t m = g->n < n_vis - p ? g->n : n_vis - p;
-            float vs = g->v_scale * inv;
-            if (g->vq) {
-                for (int64_t j = 0; j < m; j++) {
-                    float w = scratch[p + j] * vs;
-                    if (w == 0.0f) continue;
-                    axpy_q8(o, w * g->vd[j * g->d_stride], g->vq + j * kv_stride, hd);
-                }
-                p += m;
-                continue;
-            }
-            for (int64_t j = 0; j < m; j++) {
-                float w = scratch[p + j] * vs;
-                if (w == 0.0f) continue;
-                const float *vj = g->v + j * kv_stride;
-                for (int64_t d = 0; d < hd; d++) o[d] += w * vj[d];
-            }
-            p += m;
         }
     }
 }

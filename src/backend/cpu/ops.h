@@ -8,9 +8,6 @@
 #include "format/tensor.h"
 #include "core/threads.h"
 
-// dot(a, b) over n floats, f32 FMA accumulation in 4 independent lanes.
-float gc_cpu_dot(const float *a, const float *b, int64_t n);
-
 // y (T, N) = x (T, K) · Wᵀ (+ bias (N)), W a (N, K) weight of any dtype,
 // dequantised one row at a time (each row once per call, whatever T is).
 // Fails only with GC_ERR_OOM (per-thread row buffers).
@@ -29,9 +26,6 @@ void gc_cpu_add(float *x, const float *y, int64_t n);
 // neox: pairs (i, i+hd/2); otherwise adjacent pairs (2i, 2i+1).
 void gc_cpu_rope_head(float *x, const float *cos_t, const float *sin_t, int64_t hd, bool neox);
 
-// dot(a, b) over n elements, b int8 (widened exactly to f32), 2 FMA lanes.
-float gc_cpu_dot_q8(const float *a, const int8_t *b, int64_t n);
-
 // A run of cached keys/values for one KV head: n rows of hd floats at k / v
 // with row stride kv_stride; keys scaled by k_scale, values by v_scale;
 // hidden runs are masked out of the softmax. A q8 run sets kq / vq instead
@@ -47,12 +41,20 @@ typedef struct gc_attn_seg {
     int64_t d_stride;
 } gc_attn_seg;
 
-// Causal attention of n_q query rows of one head over the concatenation of
-// segs (n_ctx positions in total). Query row i (hd floats at q + i*q_stride)
+// Causal attention of n_q query rows × n_h heads that share one KV head
+// (a GQA group) over the concatenation of segs (n_ctx positions in total).
+// The query of row i, head g is hd floats at q + i*q_stride + g*hd; row i
 // has absolute index ctx_first_q + i and sees positions [0, ctx_first_q + i].
-// Output row i goes to out + i*o_stride. scratch: n_ctx floats.
-void gc_cpu_attention(float *out, int64_t o_stride, const float *q, int64_t q_stride, int64_t n_q,
+// Its output goes to out + i*o_stride + g*hd; a query that sees only hidden
+// positions gets zeros. scratch: gc_cpu_attention_scratch(ctx_first_q + n_q)
+// floats. A query's output bits depend on that query and its visible
+// positions only, never on n_q, n_h or its place among the others
+// (backend/cpu/attention.c).
+void gc_cpu_attention(float *out, int64_t o_stride, const float *q, int64_t q_stride, int64_t n_q, int64_t n_h,
                       int64_t ctx_first_q, const gc_attn_seg *segs, int n_segs, int64_t kv_stride, int64_t hd,
                       float scale, float *scratch);
+
+// Floats of scratch gc_cpu_attention needs when its last row sees n_ctx positions.
+int64_t gc_cpu_attention_scratch(int64_t n_ctx);
 
 #endif
