@@ -249,34 +249,27 @@ gc_status gc_kv_load(gc_engine *e, const char *path, gc_kv **out) {
         // Positions go in as plain appends; the span's modifiers are then set
         // on exactly its range (gc_kv_scale splits spans at the boundaries).
         if ((s = gc_kv_reserve_append(kv, n, slots)) != GC_OK) break;
-        if (q8) {
+        if (q8) {   // int8 rows and their scales, as saved
             s = load_q8_span(P, path, i, r.p + r.pos, n, slots);
             r.pos += need;
-            if (s != GC_OK) { gc_kv_rollback(kv); break; }
-            gc_kv_commit(kv, n);
-            total += n;
-            if (flags)
-                s = gc_kv_scale(kv, start, kv->len, (flags & F_KS) ? ks : NULL, (flags & F_VS) ? vs : NULL,
-                                (flags & F_GATE) ? gate : NULL);
-            continue;
-        }
-        // Into the backend: each run of consecutive slots in one block is one copy.
-        for (int64_t l = 0; l < L && s == GC_OK; l++)
-            for (int kind = 0; kind < 2 && s == GC_OK; kind++) {
-                const uint8_t *src = r.p + r.pos;
-                r.pos += (size_t)n * (size_t)row * sizeof(float);
-                for (uint32_t j = 0; j < n && s == GC_OK;) {
-                    uint32_t k = j + 1;
-                    while (k < n && slots[k].b == slots[j].b && slots[k].idx == slots[k - 1].idx + 1) k++;
-                    float *tmp = malloc((size_t)(k - j) * (size_t)row * sizeof(float));   // src may be unaligned
-                    if (!tmp) { s = gc_fail(GC_ERR_OOM, "out of memory"); break; }
-                    memcpy(tmp, src + (size_t)j * (size_t)row * sizeof(float), (size_t)(k - j) * (size_t)row * sizeof(float));
-                    s = P->be->kv_set(P->be_state, slots[j].b->data, gc_kv_plane_off(P, l, kind, slots[j].idx),
-                                      (size_t)(k - j) * (size_t)row, tmp);
-                    free(tmp);
-                    j = k;
+        } else {    // into the backend: each run of consecutive slots in one block is one copy
+            for (int64_t l = 0; l < L && s == GC_OK; l++)
+                for (int kind = 0; kind < 2 && s == GC_OK; kind++) {
+                    const uint8_t *src = r.p + r.pos;
+                    r.pos += (size_t)n * (size_t)row * sizeof(float);
+                    for (uint32_t j = 0; j < n && s == GC_OK;) {
+                        uint32_t k = j + 1;
+                        while (k < n && slots[k].b == slots[j].b && slots[k].idx == slots[k - 1].idx + 1) k++;
+                        float *tmp = malloc((size_t)(k - j) * (size_t)row * sizeof(float));   // src may be unaligned
+                        if (!tmp) { s = gc_fail(GC_ERR_OOM, "out of memory"); break; }
+                        memcpy(tmp, src + (size_t)j * (size_t)row * sizeof(float), (size_t)(k - j) * (size_t)row * sizeof(float));
+                        s = P->be->kv_set(P->be_state, slots[j].b->data, gc_kv_plane_off(P, l, kind, slots[j].idx),
+                                          (size_t)(k - j) * (size_t)row, tmp);
+                        free(tmp);
+                        j = k;
+                    }
                 }
-            }
+        }
         if (s != GC_OK) { gc_kv_rollback(kv); break; }
         gc_kv_commit(kv, n);
         total += n;

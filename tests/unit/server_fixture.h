@@ -123,14 +123,16 @@ FX int teardown(void **st) {
     return 0;
 }
 
-// What local greedy generation gives for the chat-formatted messages: the
-// text (malloc'd), and the prompt length, reply length and finish reason.
+// What local generation (gc_generate) gives for the chat-formatted messages
+// with `sampling` (NULL: greedy): the text (malloc'd), and the prompt length,
+// reply length and finish reason.
 typedef struct local {
     int64_t n_prompt, n_ids;
     gc_finish finish;
 } local;
 
-FX char *local_greedy_ex(const fx *f, const gc_chat_msg *msgs, size_t n, int max_tokens, local *l) {
+FX char *local_generate(const fx *f, const gc_chat_msg *msgs, size_t n, int max_tokens,
+                        const gc_sampler_params *sampling, local *l) {
     const gc_tokenizer *tok = gc_model_tokenizer(f->m);
     char *text = NULL;
     int32_t *ids = NULL;
@@ -142,7 +144,8 @@ FX char *local_greedy_ex(const fx *f, const gc_chat_msg *msgs, size_t n, int max
     assert_int_equal(gc_kv_new(f->e, &kv), GC_OK);
     gc_gen_params gp = gc_gen_default_params();
     gp.max_tokens = max_tokens;
-    gp.sampling.temperature = 0;
+    if (sampling) gp.sampling = *sampling;
+    else gp.sampling.temperature = 0;
     gc_gen_result res = {0};
     assert_int_equal(gc_generate(f->e, kv, tok, ids, (int64_t)n_ids, &gp, NULL, NULL, &res), GC_OK);
     char *out = strdup(res.text ? res.text : "");
@@ -152,6 +155,10 @@ FX char *local_greedy_ex(const fx *f, const gc_chat_msg *msgs, size_t n, int max
     free(ids);
     free(text);
     return out;
+}
+
+FX char *local_greedy_ex(const fx *f, const gc_chat_msg *msgs, size_t n, int max_tokens, local *l) {
+    return local_generate(f, msgs, n, max_tokens, NULL, l);
 }
 
 FX char *local_greedy(const fx *f, const gc_chat_msg *msgs, size_t n, int max_tokens, int64_t *n_prompt) {

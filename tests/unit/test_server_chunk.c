@@ -12,27 +12,10 @@
 // the text (malloc'd) and its token count.
 static char *local_sampled(const fx *f, const char *content, const gc_sampler_params *sampling, int max_tokens,
                            int64_t *n_ids) {
-    const gc_tokenizer *tok = gc_model_tokenizer(f->m);
     const gc_chat_msg msg = {"user", content};
-    char *text = NULL;
-    int32_t *ids = NULL;
-    size_t n = 0;
-    gc_kv *kv = NULL;
-    gc_chat_opts co = {.add_generation_prompt = true, .enable_thinking = true};
-    assert_int_equal(gc_chat_format(gc_chat_detect(gc_tokenizer_chat_template(tok)), &msg, 1, &co, &text, NULL), GC_OK);
-    assert_int_equal(gc_tokenizer_encode(tok, text, strlen(text), true, &ids, &n), GC_OK);
-    assert_int_equal(gc_kv_new(f->e, &kv), GC_OK);
-    gc_gen_params gp = gc_gen_default_params();
-    gp.max_tokens = max_tokens;
-    gp.sampling = *sampling;
-    gc_gen_result res = {0};
-    assert_int_equal(gc_generate(f->e, kv, tok, ids, (int64_t)n, &gp, NULL, NULL, &res), GC_OK);
-    char *out = strdup(res.text ? res.text : "");
-    *n_ids = res.n_ids;
-    gc_gen_result_free(&res);
-    gc_kv_free(kv);
-    free(ids);
-    free(text);
+    local l;
+    char *out = local_generate(f, &msg, 1, max_tokens, sampling, &l);
+    *n_ids = l.n_ids;
     return out;
 }
 
