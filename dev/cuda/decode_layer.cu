@@ -725,8 +725,14 @@ int main(int argc, char **argv) {
     const char *which = argc > 3 ? argv[3] : "all";
     const int pf_kb = argc > 4 ? std::max(0, atoi(argv[4])) : 64;
     const int only_T = argc > 5 ? atoi(argv[5]) : 0, only_ctx = argc > 6 ? atoi(argv[6]) : 0;
+    if (only_T < 0 || only_T > MAX_T || only_ctx < 0) {
+        fprintf(stderr, "T must be 1..%d, ctx >= 1\n", MAX_T);
+        return 2;
+    }
     const float eps = 1e-6f;
-    const int Ts[] = {1, 2, 4, 8, 16}, ctxs[] = {256, 1024};
+    std::vector<int> Ts = {1, 2, 4, 8, 16}, ctxs = {256, 1024};   // or the one T / ctx asked for
+    if (only_T) Ts = {only_T};
+    if (only_ctx) ctxs = {only_ctx};
 
     cudaStream_t st;
     CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
@@ -766,9 +772,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "note: %d resident blocks per SM, grid %d\n", std::min(occ0, occ1), Lc.nb);
         }
         for (int ctx : ctxs) {
-            if (only_ctx && ctx != only_ctx) continue;
             for (int T : Ts) {
-                if (only_T && T != only_T) continue;
                 for (int one_seq = 0; one_seq < 2; one_seq++) {
                     const int S = one_seq ? 1 : T, cap = ctx + T;
                     const size_t n_kv = (size_t)S * cap * KV * HD;
