@@ -378,6 +378,8 @@ template <int QPG> static __device__ void attention_item(const layer_args &a, in
 #pragma unroll
         for (int i = 0; i < 4; i++) o[h][i] = 0.0f;
     }
+    // The cache through L1 (plain loads): no block of this kernel has read it before this phase
+    // (the new rows were written in the qkv phase, before a grid.sync), so L1 holds no stale line.
     const size_t rstride = (size_t)a.KV * HD;   // elements between positions
     const uint16_t *kb = a.kc + ((size_t)s * a.cap * a.KV + g) * HD;
     const uint16_t *vb = a.vc + ((size_t)s * a.cap * a.KV + g) * HD;
@@ -392,7 +394,7 @@ template <int QPG> static __device__ void attention_item(const layer_args &a, in
             const int4 *kr = (const int4 *)(kb + (size_t)p * rstride);
 #pragma unroll 4
             for (int c = 0; c < HD / 8; c++) {
-                const int4 kv = __ldcg(kr + c);
+                const int4 kv = kr[c];   // plain load: the lane's next 16 bytes hit the same L1 sector
                 const __nv_bfloat162 *k2 = (const __nv_bfloat162 *)&kv;
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
@@ -428,7 +430,7 @@ template <int QPG> static __device__ void attention_item(const layer_args &a, in
             const uint16_t *vr = vb + (size_t)(base + jj) * rstride;
             float vv[4];
 #pragma unroll
-            for (int i = 0; i < 4; i++) vv[i] = bf2f(__ldcg(vr + lane + 32 * i));
+            for (int i = 0; i < 4; i++) vv[i] = bf2f(vr[lane + 32 * i]);
 #pragma unroll
             for (int h = 0; h < QPG; h++) {
                 const float pj = pwarp[h * 32 + jj];
@@ -506,7 +508,7 @@ static __device__ void attention_phase(const layer_args &a, int b, int nb, float
 
 // ---------------------------------------------------------------- version 1: separate kernels
 
-extern __shared__ float dyn_sm[];
+extern __shared__ __align__(16) float dyn_sm[];   // the staging buffer is read as int4
 
 __global__ void __launch_bounds__(THREADS) rmsnorm_kernel(layer_args a, const float *w) {
     __shared__ double shd[WARPS];
