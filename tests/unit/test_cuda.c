@@ -808,7 +808,8 @@ static void ops_free(both *x) {
 }
 
 // ops_run on both engines of a fixture: the logits and the
-// gc_kv_read rows agree within the engine tolerance.
+// gc_kv_read rows agree within the engine tolerance; with q8 KV the rows
+// within ENGINE_TOL + sqrt(hd) / 127 (see the q8 test).
 static void cache_ops_compare(const char *dir) {
     gc_model *m;
     assert_int_equal(gc_model_load(dir, &m), GC_OK);
@@ -839,8 +840,9 @@ static void cache_ops_compare(const char *dir) {
             assert_int_equal(gc_kv_read(g.c, l, p + 10, k2, v2), GC_OK);
             worst = fmax(worst, fmax(rel_err(k2, k1, row), rel_err(v2, v1, row)));
         }
-    print_message("%s gc_kv_read device vs host: worst rel err %.2e\n", dir, worst);
-    assert_true(worst <= ENGINE_TOL);
+    const double kv_tol = g_kv == GC_KV_Q8 ? ENGINE_TOL + sqrt((double)m->cfg.head_dim) / 127.0 : ENGINE_TOL;
+    print_message("%s gc_kv_read device vs host: worst rel err %.2e (tolerance %.2e)\n", dir, worst, kv_tol);
+    assert_true(worst <= kv_tol);
     free(k1); free(v1); free(k2); free(v2);
     ops_free(&c);
     ops_free(&g);
@@ -860,7 +862,12 @@ static void test_cache_ops_vs_cpu(void **st) {
 // gate, concat, wsum, clone, save/load, keep_last) on the tiny fixtures;
 // greedy decoding on the fixtures (tile kernels) and, with GC_SMOL_GGUF /
 // GC_CUDA_TEST_MODEL, on real head sizes (the decode kernel). Both engines
-// store the same rule's values, so the tolerances are the bf16 engine's.
+// quantize by the same rule, but their inputs differ by the bf16 error, and
+// a value near a rounding boundary then lands one step (max|row| / 127) apart:
+// over a row of hd values with max <= sqrt(hd) * rms that adds at most
+// sqrt(hd) / 127 to the norm-relative difference of a stored row (0.031 for
+// the tiny fixtures' hd = 16, measured 0.055 against 0.025 with bf16 KV on
+// the tiny llama). Logits keep the engine tolerance.
 static void test_kv_q8_vs_cpu(void **st) {
     (void)st;
     NEED_GPU();
