@@ -30,14 +30,6 @@ int gc_cuda_device_count(void);
 // are bf16 device memory carved out of large chunks; run_step is one step plan
 // on the device; realign_rows keeps the engine's realignment map there.
 
-// ---- latent realignment on the device ----
-// e (n, D) = h (n, D) · W_a, each row rescaled to target_norm / max(‖e‖, 1e-6)
-// (gc_realign_apply for n rows at once). wa_t is W_a transposed (D, D) in
-// float64 as gc_realign keeps it, or NULL for W_a = I. Caller owns *out.
-typedef struct gc_cuda_realign gc_cuda_realign;
-gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out);
-void gc_cuda_realign_free(gc_cuda_realign *r);
-gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out);
 #ifdef __cplusplus
 }
 #endif

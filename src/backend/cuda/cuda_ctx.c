@@ -157,6 +157,8 @@ void gc_cu_prof_print(gc_cuda_ctx *c) {
     }
 }
 
+static void realign_free(struct cu_realign *r);
+
 static void ctx_free(gc_cuda_ctx *c) {
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
@@ -173,7 +175,7 @@ static void ctx_free(gc_cuda_ctx *c) {
     cudaFree(c->xn); cudaFree(c->q); cudaFree(c->att); cudaFree(c->act); cudaFree(c->emb_in);
     cudaFree(c->rows_bf); cudaFree(c->hid); cudaFree(c->logits); cudaFree(c->amax); cudaFreeHost(c->amax_h);
     cudaFree(c->draws); cudaFreeHost(c->draws_h);
-    gc_cuda_realign_free(c->ra);
+    realign_free(c->ra);
     cudaFree(c->part_o); cudaFree(c->part_ml); cudaFree(c->counters);
     cudaFree(c->meta.d); cudaFreeHost(c->meta.h);
     if (c->blas) cublasDestroy(c->blas);
@@ -470,25 +472,27 @@ static gc_status cu_kv_write_bytes(void *dev, void *data, size_t off, size_t n, 
 
 // ---- realignment ----
 
-struct gc_cuda_realign {
+// A realignment map on the device, made by realign_rows from W_a and kept
+// for as long as its key stays the same.
+struct cu_realign {
     gc_cuda_ctx *c;
     int64_t D;
     double target;
     float *w;         // (D, D) W_a in column-major order (= wa_t row-major), or NULL for identity
-    float *h, *e;     // (cap, D) scratch: host rows' upload, the product of an in-place realignment
+    float *e;         // (cap, D) scratch: the product of an in-place realignment
     int64_t cap;
 };
 
-void gc_cuda_realign_free(gc_cuda_realign *r) {
+static void realign_free(struct cu_realign *r) {
     if (!r) return;
-    cudaFree(r->w); cudaFree(r->h); cudaFree(r->e);
+    cudaFree(r->w); cudaFree(r->e);
     free(r);
 }
 
 static gc_status realign_make(gc_cuda_ctx *c, const double *wa_t, int64_t D, double target_norm,
-                              gc_cuda_realign **out) {
+                              struct cu_realign **out) {
     *out = NULL;
-    gc_cuda_realign *r = calloc(1, sizeof *r);
+    struct cu_realign *r = calloc(1, sizeof *r);
     if (!r) return gc_fail(GC_ERR_OOM, "out of memory");
     r->c = c;
     r->D = D;
@@ -502,27 +506,19 @@ static gc_status realign_make(gc_cuda_ctx *c, const double *wa_t, int64_t D, dou
         if (s == GC_OK) ce = cudaMemcpy(r->w, tmp, (size_t)(D * D) * sizeof(float), cudaMemcpyHostToDevice);
         free(tmp);
         if (s == GC_OK && ce != cudaSuccess) s = gc_cu_fail(ce, "realignment upload");
-        if (s != GC_OK) { gc_cuda_realign_free(r); return s; }
+        if (s != GC_OK) { realign_free(r); return s; }
     }
     *out = r;
     return GC_OK;
 }
 
-gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out) {
-    *out = NULL;
-    if (e->be != &gc_backend_cuda || !e->be_state)
-        return gc_fail(GC_ERR_INVALID_ARG, "realign on the device needs an engine with device = cuda");
-    return realign_make(e->be_state, wa_t, D, target_norm, out);
-}
-
 // Scratch for n rows (the old rows are dropped once the stream is done with them).
-static gc_status realign_scratch(gc_cuda_realign *r, int64_t n) {
+static gc_status realign_scratch(struct cu_realign *r, int64_t n) {
     if (n <= r->cap) return GC_OK;
     cudaStreamSynchronize(r->c->stream);
-    cudaFree(r->h); cudaFree(r->e);
-    r->h = r->e = NULL;
+    cudaFree(r->e);
+    r->e = NULL;
     r->cap = 0;
-    GC_TRY(gc_cu_malloc((void **)&r->h, (size_t)(n * r->D) * sizeof(float), "realignment rows"));
     GC_TRY(gc_cu_malloc((void **)&r->e, (size_t)(n * r->D) * sizeof(float), "realignment rows"));
     r->cap = n;
     return GC_OK;
@@ -531,7 +527,7 @@ static gc_status realign_scratch(gc_cuda_realign *r, int64_t n) {
 // dst (n, D) = src (n, D) realigned, both device rows, queued on the stream:
 // one f32 GEMM (into the scratch when in place: cuBLAS may not write what it
 // reads), then the norm rescaling of every row.
-static gc_status realign_device(gc_cuda_realign *r, const float *src, int64_t n, float *dst) {
+static gc_status realign_device(struct cu_realign *r, const float *src, int64_t n, float *dst) {
     gc_cuda_ctx *c = r->c;
     const int64_t D = r->D;
     const size_t bytes = (size_t)(n * D) * sizeof(float);
@@ -556,18 +552,6 @@ static gc_status realign_device(gc_cuda_realign *r, const float *src, int64_t n,
     return GC_OK;
 }
 
-gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out) {
-    if (n <= 0) return GC_OK;
-    gc_cuda_ctx *c = r->c;
-    const size_t bytes = (size_t)(n * r->D) * sizeof(float);
-    GC_TRY(realign_scratch(r, n));
-    CU_TRY(cudaMemcpyAsync(r->h, h, bytes, cudaMemcpyHostToDevice, c->stream));
-    GC_TRY(realign_device(r, r->h, n, r->e));
-    CU_TRY(cudaMemcpyAsync(out, r->e, bytes, cudaMemcpyDeviceToHost, c->stream));
-    CU_TRY(cudaStreamSynchronize(c->stream));
-    return GC_OK;
-}
-
 // The table's realign_rows on device rows: through the map the context
 // keeps, made from wa_t on the first call with a given key (and remade when
 // the key changes). Queued on the stream; the next step runs after it.
@@ -576,7 +560,7 @@ static gc_status cu_realign_rows(void *state, uint64_t key, const double *wa_t, 
     gc_cuda_ctx *c = state;
     if (!c->ra || c->ra_key != key) {
         cudaStreamSynchronize(c->stream);   // the old map's scratch may still be in use
-        gc_cuda_realign_free(c->ra);
+        realign_free(c->ra);
         c->ra = NULL;
         GC_TRY(realign_make(c, wa_t, D, target_norm, &c->ra));
         c->ra_key = key;

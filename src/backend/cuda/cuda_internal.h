@@ -88,8 +88,8 @@ typedef struct gc_cuda_ctx {
     float *part_o, *part_ml;
     int32_t *counters;
     cu_meta meta;
-    struct gc_cuda_realign *ra;   // the realignment map last used through gc_backend_cuda.realign_rows
-    uint64_t ra_key;              // ... and the key it was made for
+    struct cu_realign *ra;    // the realignment map last used through gc_backend_cuda.realign_rows (cuda_ctx.c)
+    uint64_t ra_key;          // ... and the key it was made for
     uint64_t gen;             // bumped whenever a buffer a graph uses moves
     uint64_t clock;
     cu_graph graphs[CU_MAX_GRAPHS];

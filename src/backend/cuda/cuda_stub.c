@@ -88,14 +88,4 @@ const gc_backend gc_backend_cuda = {
     .realign_rows = stub_realign_rows,
 };
 
-gc_status gc_cuda_realign_new(gc_engine *e, const double *wa_t, int64_t D, double target_norm, gc_cuda_realign **out) {
-    (void)e; (void)wa_t; (void)D; (void)target_norm;
-    *out = NULL;
-    return NO_CUDA;
-}
-void gc_cuda_realign_free(gc_cuda_realign *r) { (void)r; }
-gc_status gc_cuda_realign_apply(gc_cuda_realign *r, const float *h, int64_t n, float *out) {
-    (void)r; (void)h; (void)n; (void)out;
-    return NO_CUDA;
-}
 #endif
