@@ -15,7 +15,7 @@ extern "C" {
 
 // Where the engine runs. CUDA: bf16 weights and KV cache on GPU 0, f32
 // accumulation (src/backend/cuda/); needs a build with nvcc and a GPU, else
-// gc_engine_new fails with GC_ERR_UNSUPPORTED.
+// gc_engine_new fails with GC_ERR_UNSUPPORTED (any other value: GC_ERR_INVALID_ARG).
 typedef enum gc_device { GC_DEVICE_CPU = 0, GC_DEVICE_CUDA = 1 } gc_device;
 
 // Switches of the CUDA backend for measurements and tests (bench/cuda/*.sh,

@@ -27,9 +27,13 @@
 // gc_backend_cuda (backend/cuda/, bf16 weights and KV; in a build without
 // nvcc its init fails with GC_ERR_UNSUPPORTED). Both also store KV as q8.
 //
+// A backend sees no engine internals: init gets what it reads of its engine
+// as plain data (gc_backend_env), run_step a plain step plan, and the other
+// entries their own state. No file under src/backend includes engine/.
+//
 // KV formats (gc_kv_dtype; the engine resolves GC_KV_DEFAULT to the
-// backend's kv_native before init and keeps it in e->p.kv_dtype). Bytes of
-// a block of elems elements:
+// backend's kv_native before init and hands it over in gc_backend_env).
+// Bytes of a block of elems elements:
 //   f32   elems × 4: element i at byte 4i.
 //   bf16  elems × 2: element i at byte 2i (round to nearest even).
 //   q8    elems + (elems / head_dim) × 4: the int8 values q[i] at byte i (the
@@ -46,6 +50,8 @@
 #ifndef GC_BACKEND_BACKEND_H
 #define GC_BACKEND_BACKEND_H
 #include "gcache/engine.h"
+#include "model/model.h"
+#include "core/threads.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +86,26 @@ static inline size_t gc_kv_storage_bytes(gc_kv_dtype t, size_t elems, int64_t hd
 static inline size_t gc_kv_q8_scale_byte(size_t block_elems, size_t elem, int64_t hd) {
     return block_elems + elem / (size_t)hd * sizeof(float);
 }
+
+// A buffer of gc_rows (gcache/engine.h) as the engine and its backend share
+// it: made by the backend's rows_new, read and written by its steps.
+struct gc_rows {
+    gc_engine *e;   // the owner (opaque to backends)
+    float *data;    // (n, D), backend memory (rows_new)
+    int64_t n, D;   // D = hidden_size
+};
+
+// What a backend reads of its engine, as plain data: init gets it, and a
+// backend that needs it after init keeps a copy in its state. Everything it
+// points to lives until the backend's free.
+typedef struct gc_backend_env {
+    const gc_model *m;       // weights and shapes (model/model.h)
+    gc_kv_dtype kv_dtype;    // the KV format, resolved: the backend's kv_native or GC_KV_Q8
+    bool exact;              // CPU: every product on dequantised f32 weights (gc_engine_params.exact)
+    gc_cuda_debug cuda;      // CUDA: gc_engine_params.cuda, as given
+    const float *inv_freq;   // (head_dim / 2) RoPE inverse frequencies, f32 exactly as HF computes them
+    gc_pool *threads;        // the CPU kernels' threads (gc_engine_params.n_threads resolved)
+} gc_backend_env;
 
 // A run of a sequence's positions inside one KV block, with per-layer
 // modifiers (NULL = identity) that attention applies.
@@ -123,11 +149,12 @@ typedef struct gc_backend {
     const char *name;
     gc_device device;
     gc_kv_dtype kv_native;  // the KV format it stores by default (f32 CPU, bf16 CUDA); every backend
-                            // also stores GC_KV_Q8, and init reads the engine's choice from e->p.kv_dtype
+                            // also stores GC_KV_Q8, and init reads the engine's choice from env->kv_dtype
 
-    // Makes the backend's state for engine e (weights uploaded, streams made);
-    // *state may be NULL for a backend that needs none. Cleans up on failure.
-    gc_status (*init)(gc_engine *e, void **state);
+    // Makes the backend's state for an engine described by env (weights
+    // uploaded, streams made); *state may be NULL for a backend that needs
+    // none. Cleans up on failure.
+    gc_status (*init)(const gc_backend_env *env, void **state);
     // Frees the state, after every KV block of the engine has been freed.
     void (*free)(void *state);
 
@@ -149,7 +176,7 @@ typedef struct gc_backend {
     // ---- one step ----
     // Runs the plan's rows through the model and fills the steps' outputs
     // (logits, hidden states, tokens). On failure the engine rolls back.
-    gc_status (*run_step)(gc_engine *e, void *state, const gc_step_plan *plan);
+    gc_status (*run_step)(void *state, const gc_step_plan *plan);
 
     // ---- row buffers (gc_rows): f32 in the backend's memory ----
     // A buffer of n floats; GC_ERR_OOM when the backend's memory is full.

@@ -23,6 +23,11 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
     if (!e) return gc_fail(GC_ERR_OOM, "out of memory");
     e->m = m;
     e->p = p ? *p : gc_engine_default_params();
+    if (e->p.device != GC_DEVICE_CPU && e->p.device != GC_DEVICE_CUDA) {
+        const int device = e->p.device;
+        free(e);
+        return gc_fail(GC_ERR_INVALID_ARG, "unknown engine device %d", device);
+    }
     e->be = e->p.device == GC_DEVICE_CPU ? &gc_backend_cpu : &gc_backend_cuda;
     // The KV format: the device's own unless asked otherwise; a device stores
     // its own format and q8 (the backend's init reads the resolved value).
@@ -46,7 +51,9 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
     }
     gc_status st = gc_pool_new(e->p.n_threads, &e->threads);
     if (st != GC_OK) { free(e->inv_freq); free(e); return st; }
-    st = e->be->init(e, &e->be_state);   // CUDA: weights to the GPU
+    const gc_backend_env env = {.m = m, .kv_dtype = (gc_kv_dtype)e->p.kv_dtype, .exact = e->p.exact,
+                                .cuda = e->p.cuda, .inv_freq = e->inv_freq, .threads = e->threads};
+    st = e->be->init(&env, &e->be_state);   // CUDA: weights to the GPU
     if (st == GC_OK) {
         st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads, hd, (gc_kv_dtype)e->p.kv_dtype,
                              e->p.kv_pool_bytes, e->be, e->be_state);
@@ -188,7 +195,7 @@ gc_status gc_engine_forward(gc_engine *e, gc_seq_step *st, int n_steps) {
     gc_step_plan plan;
     void *mem = NULL;
     gc_status status = build_plan(st, n_steps, T, slots, &plan, &mem);
-    if (status == GC_OK) status = e->be->run_step(e, e->be_state, &plan);
+    if (status == GC_OK) status = e->be->run_step(e->be_state, &plan);
     for (int s = 0; s < n_steps; s++) {
         if (status == GC_OK) gc_kv_commit(st[s].kv, st[s].n);
         else gc_kv_rollback(st[s].kv);

@@ -1,4 +1,5 @@
-// Internal engine layout shared by engine/, kv/ and the backends.
+// Internal engine layout shared by engine/, kv/ and latent/ (backends see
+// none of it: backend/backend.h hands them plain data).
 #ifndef GC_ENGINE_ENGINE_H
 #define GC_ENGINE_ENGINE_H
 #include "gcache/engine.h"
@@ -16,14 +17,6 @@ struct gc_engine {
     const gc_backend *be;   // the device's operations (gc_backend_cpu or gc_backend_cuda)
     void *be_state;         // ... and the state be->init made for this engine
     gc_rows *scratch;       // rows for host-pointer calls that run on the backend (gc_realign_apply_rows), or NULL
-};
-
-// A buffer of n rows of D = hidden_size floats in the backend's memory
-// (gcache/engine.h); backends read and write data directly.
-struct gc_rows {
-    gc_engine *e;
-    float *data;    // (n, D), backend memory (be->rows_new)
-    int64_t n, D;
 };
 
 // The engine's scratch rows, at least n of them (grown on demand, freed with

@@ -114,7 +114,8 @@ static void test_quantizer_rule(void **st) {
     assert_false(gc_kv_q8_scale_ok(INFINITY));
 }
 
-// The option: q8 on the CPU, its byte count, the formats the CPU refuses.
+// The option: q8 on the CPU, its byte count, the formats the CPU refuses
+// (and an unknown device).
 static void test_engine_option(void **st) {
     (void)st;
     gc_engine *e = engine_kv(g_model, GC_KV_Q8, 0), *f = engine_kv(g_model, GC_KV_DEFAULT, 0);
@@ -137,6 +138,12 @@ static void test_engine_option(void **st) {
     assert_null(x);
     p.kv_dtype = 9;
     assert_int_equal(gc_engine_new(g_model, &p, &x), GC_ERR_INVALID_ARG);
+    // A device that is neither: refused by the engine before any backend sees it.
+    p.kv_dtype = GC_KV_DEFAULT;
+    p.device = 7;
+    assert_int_equal(gc_engine_new(g_model, &p, &x), GC_ERR_INVALID_ARG);
+    assert_non_null(strstr(gc_last_error(), "unknown engine device 7"));
+    assert_null(x);
     gc_kv_dtype t;
     assert_true(gc_kv_dtype_parse("q8", &t) && t == GC_KV_Q8);
     assert_true(gc_kv_dtype_parse("default", &t) && t == GC_KV_DEFAULT);

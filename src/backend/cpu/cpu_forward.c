@@ -6,7 +6,7 @@
 // activation matrix X (T, D), T = Σ n_s, so every linear layer is one
 // matmul over T rows. Attention is per (sequence, KV head, chunk of rows)
 // against that sequence's cache, which already holds this step's keys/values.
-#include "engine/engine.h"
+#include "backend/backend.h"
 #include "gcache/sampler.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/qgemm.h"
@@ -20,19 +20,21 @@
 
 // ---- KV block storage: f32 or q8 host memory (layouts: backend/backend.h) ----
 
-// The backend's state: the engine's KV format and the shapes its blocks have.
-typedef struct cpu_kv {
-    gc_kv_dtype dtype;     // GC_KV_F32 or GC_KV_Q8
+// The backend's state: what it reads of its engine, the KV format and the
+// shapes its blocks have.
+typedef struct cpu_state {
+    gc_backend_env env;    // model, threads, RoPE frequencies, exact
+    gc_kv_dtype dtype;     // GC_KV_F32 or GC_KV_Q8 (env.kv_dtype)
     int64_t hd;            // head_dim: elements per q8 scale
     size_t block_elems;    // elements of every block (the q8 scales start at byte block_elems)
-} cpu_kv;
+} cpu_state;
 
 // The q8 scales of a block: (block_elems / hd) floats after its int8 values.
-static float *q8_scales(const cpu_kv *st, const void *data) {
+static float *q8_scales(const cpu_state *st, const void *data) {
     return (float *)((unsigned char *)data + st->block_elems);
 }
 
-static gc_status q8_rows_check(const cpu_kv *st, size_t off, size_t n) {
+static gc_status q8_rows_check(const cpu_state *st, size_t off, size_t n) {
     if (off % (size_t)st->hd || n % (size_t)st->hd)
         return gc_fail(GC_ERR_INVALID_ARG, "q8 KV access [%zu, +%zu) is not whole rows of %lld elements", off, n,
                        (long long)st->hd);
@@ -40,7 +42,7 @@ static gc_status q8_rows_check(const cpu_kv *st, size_t off, size_t n) {
 }
 
 static gc_status kv_block_new(void *state, size_t elems, void **data) {
-    const cpu_kv *st = state;
+    const cpu_state *st = state;
     const size_t bytes = gc_kv_storage_bytes(st->dtype, elems, st->hd);
     void *d = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!d) return gc_fail(GC_ERR_OOM, "out of memory allocating a KV block");
@@ -54,7 +56,7 @@ static void kv_block_free(void *state, void *data) {
 }
 
 static gc_status kv_get(void *state, const void *data, size_t off, size_t n, float *dst) {
-    const cpu_kv *st = state;
+    const cpu_state *st = state;
     if (st->dtype == GC_KV_Q8) {
         GC_TRY(q8_rows_check(st, off, n));
         gc_kv_q8_dequantize((const int8_t *)data + off, q8_scales(st, data) + off / (size_t)st->hd,
@@ -66,7 +68,7 @@ static gc_status kv_get(void *state, const void *data, size_t off, size_t n, flo
 }
 
 static gc_status kv_set(void *state, void *data, size_t off, size_t n, const float *src) {
-    const cpu_kv *st = state;
+    const cpu_state *st = state;
     if (st->dtype == GC_KV_Q8) {
         GC_TRY(q8_rows_check(st, off, n));
         gc_kv_q8_quantize(src, (int64_t)(n / (size_t)st->hd), st->hd, (int8_t *)data + off,
@@ -78,7 +80,7 @@ static gc_status kv_set(void *state, void *data, size_t off, size_t n, const flo
 }
 
 static gc_status kv_copy(void *state, void *dst, size_t dst_off, const void *src, size_t src_off, size_t n) {
-    const cpu_kv *st = state;
+    const cpu_state *st = state;
     if (st->dtype == GC_KV_Q8) {
         GC_TRY(q8_rows_check(st, dst_off, n));
         GC_TRY(q8_rows_check(st, src_off, 0));
@@ -114,7 +116,7 @@ static int8_t *q8_row(const void *data, int64_t kvd, int64_t l, int kind, int64_
     return (int8_t *)data + gc_kv_block_elem(kvd, l, kind, idx);
 }
 
-static float *q8_row_scales(const cpu_kv *st, const void *data, int64_t kvd, int64_t l, int kind, int64_t idx) {
+static float *q8_row_scales(const cpu_state *st, const void *data, int64_t kvd, int64_t l, int kind, int64_t idx) {
     return q8_scales(st, data) + gc_kv_block_elem(kvd, l, kind, idx) / (size_t)st->hd;
 }
 
@@ -163,9 +165,10 @@ static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
 // A linear layer y (T, N) = x (T, K) · Wᵀ (+ bias): the fast matmul on the
 // quantized blocks (int8 activations) unless the engine is exact or W is a
 // float weight, else the exact dequantise-then-f32 product.
-static gc_status linear(const gc_engine *e, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias) {
-    if (!e->p.exact && gc_qgemm_supports(W->dtype)) return gc_qgemm(e->threads, y, x, T, W, bias, GC_QISA_AUTO);
-    return gc_cpu_matmul(e->threads, y, x, T, W, bias);
+static gc_status linear(const gc_backend_env *env, float *y, const float *x, int64_t T, const gc_tensor *W,
+                        const float *bias) {
+    if (!env->exact && gc_qgemm_supports(W->dtype)) return gc_qgemm(env->threads, y, x, T, W, bias, GC_QISA_AUTO);
+    return gc_cpu_matmul(env->threads, y, x, T, W, bias);
 }
 
 // Q/K per-head RMSNorm (Qwen3): rows of hd floats.
@@ -187,7 +190,7 @@ typedef struct attn_job {
     const int64_t *task0;     // (n_steps + 1) first task of each sequence
     int64_t l, H, KV, hd, qd, kvd;
     float scale;
-    const cpu_kv *kvs;        // the KV format (f32 rows, or q8 rows and scales)
+    const cpu_state *kvs;     // the KV format (f32 rows, or q8 rows and scales)
     const float *q;           // (T, qd)
     float *att;               // (T, qd) out
     float *scratch;           // (threads, scratch_n)
@@ -238,14 +241,15 @@ static void attn_tasks(void *ctx, int64_t t0, int64_t t1, int tid) {
 // All layers of the model over the step's T rows: b->x holds the input
 // embeddings before and the last layer's output after. This step's K/V rows
 // go into the plan's slots.
-static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b) {
+static gc_status run_layers(const cpu_state *cs, const gc_step_plan *plan, step_bufs *b) {
     const gc_seq_step *st = plan->steps;
     const gc_plan_slot *slots = plan->slots;
     const int n_steps = plan->n_steps;
     const int64_t T = plan->T;
-    const gc_model *m = e->m;
+    const gc_backend_env *env = &cs->env;
+    const gc_model *m = env->m;
     const gc_model_config *c = &m->cfg;
-    gc_pool *tp = e->threads;
+    gc_pool *tp = env->threads;
     const int64_t D = c->hidden_size, hd = c->head_dim, H = c->n_heads, KV = c->n_kv_heads;
     const int64_t qd = H * hd, kvd = KV * hd, F = c->intermediate_size, half = hd / 2;
     const bool neox = c->rope_style == GC_ROPE_NEOX;
@@ -255,9 +259,8 @@ static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b
     if (task0) task0[0] = 0;
     for (int s = 0; s < n_steps && task0; s++) task0[s + 1] = task0[s] + KV * ((st[s].n + ATTN_ROWS - 1) / ATTN_ROWS);
     const size_t nt = (size_t)gc_pool_size(tp);
-    const cpu_kv *kvs = e->be_state;
     attn_job aj = {.st = st, .seqs = plan->seqs, .row0 = row0, .task0 = task0, .H = H, .KV = KV, .hd = hd, .qd = qd,
-                   .kvd = kvd, .kvs = kvs, .scale = (float)(1.0 / sqrt((double)hd)), .q = b->q, .att = b->att,
+                   .kvd = kvd, .kvs = cs, .scale = (float)(1.0 / sqrt((double)hd)), .q = b->q, .att = b->att,
                    .scratch = malloc(nt * (size_t)gc_cpu_attention_scratch(max_ctx) * sizeof(float)),
                    .segs = malloc(nt * (size_t)max_spans * sizeof(gc_attn_seg)),
                    .scratch_n = gc_cpu_attention_scratch(max_ctx), .max_spans = max_spans};
@@ -266,7 +269,7 @@ static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b
         s = gc_fail(GC_ERR_OOM, "out of memory for attention over %lld positions", (long long)max_ctx);
         goto done;
     }
-#define MM(...) do { if ((s = linear(e, __VA_ARGS__)) != GC_OK) goto done; } while (0)
+#define MM(...) do { if ((s = linear(env, __VA_ARGS__)) != GC_OK) goto done; } while (0)
     for (int64_t l = 0; l < c->n_layers; l++) {
         const gc_layer_weights *L = &m->layers[l];
         gc_cpu_rmsnorm(tp, b->xn, b->x, L->attn_norm, T, D, c->rms_eps);
@@ -285,9 +288,9 @@ static gc_status run_layers(gc_engine *e, const gc_step_plan *plan, step_bufs *b
         for (int64_t r = 0; r < T; r++) {
             void *blk = slots[r].data;
             const int idx = slots[r].idx;
-            if (kvs->dtype == GC_KV_Q8) {
-                gc_kv_q8_quantize(b->k + r * kvd, KV, hd, q8_row(blk, kvd, l, 0, idx), q8_row_scales(kvs, blk, kvd, l, 0, idx));
-                gc_kv_q8_quantize(b->v + r * kvd, KV, hd, q8_row(blk, kvd, l, 1, idx), q8_row_scales(kvs, blk, kvd, l, 1, idx));
+            if (cs->dtype == GC_KV_Q8) {
+                gc_kv_q8_quantize(b->k + r * kvd, KV, hd, q8_row(blk, kvd, l, 0, idx), q8_row_scales(cs, blk, kvd, l, 0, idx));
+                gc_kv_q8_quantize(b->v + r * kvd, KV, hd, q8_row(blk, kvd, l, 1, idx), q8_row_scales(cs, blk, kvd, l, 1, idx));
             } else {
                 memcpy(kv_row(blk, kvd, l, 0, idx), b->k + r * kvd, (size_t)kvd * sizeof(float));
                 memcpy(kv_row(blk, kvd, l, 1, idx), b->v + r * kvd, (size_t)kvd * sizeof(float));
@@ -314,12 +317,13 @@ done:
 }
 
 // One step of the plan on the CPU; the engine commits or rolls back.
-static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
-    (void)state;
+static gc_status run_step(void *state, const gc_step_plan *plan) {
+    const cpu_state *cs = state;
+    const gc_backend_env *env = &cs->env;
     gc_seq_step *st = plan->steps;
     const int n_steps = plan->n_steps;
     const int64_t T = plan->T;
-    const gc_model *m = e->m;
+    const gc_model *m = env->m;
     const gc_model_config *c = &m->cfg;
     step_bufs b;
     GC_TRY(alloc_bufs(&b, c, T));
@@ -342,13 +346,13 @@ static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
     // RoPE tables; HF computes angle = pos * inv_freq in f32, then cos/sin.
     for (int64_t r = 0; r < T; r++)
         for (int64_t i = 0; i < half; i++) {
-            float ang = (float)b.pos[r] * e->inv_freq[i];
+            float ang = (float)b.pos[r] * env->inv_freq[i];
             b.cos_t[r * half + i] = (float)cos((double)ang);
             b.sin_t[r * half + i] = (float)sin((double)ang);
         }
 
-    gc_status status = run_layers(e, plan, &b);
-    if (status == GC_OK) gc_cpu_rmsnorm(e->threads, b.xn, b.x, m->final_norm, T, D, c->rms_eps);
+    gc_status status = run_layers(cs, plan, &b);
+    if (status == GC_OK) gc_cpu_rmsnorm(env->threads, b.xn, b.x, m->final_norm, T, D, c->rms_eps);
 
     // Outputs: gather the rows whose logits are wanted, one matmul for all.
     int64_t n_out = 0;
@@ -367,7 +371,7 @@ static gc_status run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
                 int64_t first = st[s].logits && st[s].logits_all ? 0 : st[s].n - 1;
                 for (int64_t i = first; i < st[s].n; i++, k++) memcpy(rows + k * D, b.xn + (r + i) * D, (size_t)D * sizeof(float));
             }
-            status = linear(e, lg, rows, n_out, m->lm_head, NULL);
+            status = linear(env, lg, rows, n_out, m->lm_head, NULL);
             k = 0;
             for (int s = 0; s < n_steps && status == GC_OK; s++) {
                 if (!st[s].logits && !st[s].argmax) continue;
@@ -435,16 +439,18 @@ static gc_status realign_rows(void *state, uint64_t key, const double *wa_t, int
     return GC_OK;
 }
 
-// The state is the KV format; the forward pass works on the engine's model and threads.
-static gc_status init(gc_engine *e, void **state) {
+// The state: the engine's description (the forward pass works on its model
+// and threads) and the KV format.
+static gc_status init(const gc_backend_env *env, void **state) {
     *state = NULL;
-    const gc_model_config *c = &e->m->cfg;
-    if (e->p.kv_dtype != GC_KV_F32 && e->p.kv_dtype != GC_KV_Q8)
+    const gc_model_config *c = &env->m->cfg;
+    if (env->kv_dtype != GC_KV_F32 && env->kv_dtype != GC_KV_Q8)
         return gc_fail(GC_ERR_UNSUPPORTED, "the CPU stores the KV cache as f32 or q8, not %s",
-                       gc_kv_dtype_name((gc_kv_dtype)e->p.kv_dtype));
-    cpu_kv *st = malloc(sizeof *st);
+                       gc_kv_dtype_name(env->kv_dtype));
+    cpu_state *st = malloc(sizeof *st);
     if (!st) return gc_fail(GC_ERR_OOM, "out of memory");
-    st->dtype = (gc_kv_dtype)e->p.kv_dtype;
+    st->env = *env;
+    st->dtype = env->kv_dtype;
     st->hd = c->head_dim;
     st->block_elems = (size_t)c->n_layers * 2 * GC_KV_BLOCK * (size_t)(c->n_kv_heads * c->head_dim);
     *state = st;

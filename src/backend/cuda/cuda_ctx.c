@@ -214,8 +214,8 @@ static gc_status upload_layer(gc_cuda_ctx *c, const gc_layer_weights *W, cu_laye
     return GC_OK;
 }
 
-static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
-    const gc_model *m = e->m;
+static gc_status ctx_init(const gc_backend_env *env, gc_cuda_ctx *c) {
+    const gc_model *m = env->m;
     const gc_model_config *cf = &m->cfg;
     int n_dev = gc_cuda_device_count();
     if (n_dev < 1) return gc_fail(GC_ERR_UNSUPPORTED, "CUDA: no CUDA device found (cudaGetDeviceCount reports none)");
@@ -225,7 +225,7 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
     c->D = cf->hidden_size; c->H = cf->n_heads; c->KV = cf->n_kv_heads; c->hd = cf->head_dim;
     c->F = cf->intermediate_size; c->V = cf->vocab_size; c->L = cf->n_layers;
     c->qd = c->H * c->hd; c->kvd = c->KV * c->hd; c->half = c->hd / 2;
-    c->kv_q8 = e->p.kv_dtype == GC_KV_Q8;
+    c->kv_q8 = env->kv_dtype == GC_KV_Q8;
     c->kv_block_elems = (size_t)c->L * 2 * GC_KV_BLOCK * (size_t)c->kvd;
     c->eps = (float)cf->rms_eps;
     c->neox = cf->rope_style == GC_ROPE_NEOX;
@@ -233,7 +233,7 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
         return gc_fail(GC_ERR_UNSUPPORTED, "CUDA: head_dim %lld / %lld query heads per KV head not supported "
                        "(head_dim must be even and <= 256, at most 64 query heads per KV head)",
                        (long long)c->hd, (long long)(c->H / c->KV));
-    c->dbg = e->p.cuda;
+    c->dbg = env->cuda;
     if (c->dbg.skinny_max_t > 16) c->dbg.skinny_max_t = 16;
     if (c->dbg.attn_blocks_per_sm < 1) c->dbg.attn_blocks_per_sm = 1;
     if (c->dbg.profile) {
@@ -259,7 +259,7 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
         c->weight_bytes += (size_t)(c->V * c->D) * 2;
     }
     GC_TRY(upload_f32(c->stream, &c->final_norm, m->final_norm, c->D, "final norm"));
-    GC_TRY(upload_f32(c->stream, &c->inv_freq, e->inv_freq, c->half, "RoPE frequencies"));
+    GC_TRY(upload_f32(c->stream, &c->inv_freq, env->inv_freq, c->half, "RoPE frequencies"));
     c->layers = calloc((size_t)c->L, sizeof *c->layers);
     if (!c->layers) return gc_fail(GC_ERR_OOM, "out of memory");
     for (int64_t l = 0; l < c->L; l++) GC_TRY(upload_layer(c, &m->layers[l], &c->layers[l], l));
@@ -269,15 +269,14 @@ static gc_status ctx_init(gc_engine *e, gc_cuda_ctx *c) {
 }
 
 // The table's init: weights uploaded, stream and cuBLAS handle made.
-static gc_status cu_init(gc_engine *e, void **state) {
+static gc_status cu_init(const gc_backend_env *env, void **state) {
     *state = NULL;
-    if (e->p.device != GC_DEVICE_CUDA) return gc_fail(GC_ERR_INVALID_ARG, "unknown engine device %d", e->p.device);
-    if (e->p.kv_dtype != GC_KV_BF16 && e->p.kv_dtype != GC_KV_Q8)
+    if (env->kv_dtype != GC_KV_BF16 && env->kv_dtype != GC_KV_Q8)
         return gc_fail(GC_ERR_UNSUPPORTED, "the CUDA device stores the KV cache as bf16 or q8, not %s",
-                       gc_kv_dtype_name((gc_kv_dtype)e->p.kv_dtype));
+                       gc_kv_dtype_name(env->kv_dtype));
     gc_cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return gc_fail(GC_ERR_OOM, "out of memory");
-    gc_status s = ctx_init(e, c);
+    gc_status s = ctx_init(env, c);
     if (s != GC_OK) {
         ctx_free(c);
         return s;

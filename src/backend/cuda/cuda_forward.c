@@ -1,6 +1,6 @@
 // The batched forward pass on the device.
 //
-// Same contract and step structure as the CPU path (src/engine/forward.c):
+// Same contract and step structure as the CPU path (src/backend/cpu/cpu_forward.c):
 // all new positions of all sequences are rows of one (T, ·) activation
 // matrix. Per step the host builds one metadata buffer (token ids,
 // positions, KV slots, span tables, attention work items), copies it over
@@ -508,9 +508,8 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
 
 // The table's run_step: the engine has validated the steps and reserved
 // their slots, and commits or rolls back after.
-gc_status gc_cu_run_step(gc_engine *e, void *state, const gc_step_plan *pl) {
-    (void)e;   // everything the step needs is in the plan and the context
-    gc_cuda_ctx *c = state;
+gc_status gc_cu_run_step(void *state, const gc_step_plan *pl) {
+    gc_cuda_ctx *c = state;   // everything the step needs is in the plan and the context
     seq_out *so = malloc((size_t)(pl->n_steps > 0 ? pl->n_steps : 1) * sizeof *so);
     if (!so) return gc_fail(GC_ERR_OOM, "out of memory");
     gc_status status = forward(c, pl, so);

@@ -7,7 +7,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/kernels.h"
 #include "backend/cuda/skinny.h"
-#include "engine/engine.h"
+#include "model/model.h"
 
 typedef uint16_t bf16_t;
 
@@ -94,7 +94,7 @@ typedef struct gc_cuda_ctx {
     uint64_t clock;
     cu_graph graphs[CU_MAX_GRAPHS];
     // gc_engine_params.cuda (gcache/engine.h says what each switch does),
-    // copied at init; skinny_max_t clamped to 16, attn_blocks_per_sm to >= 1.
+    // copied from gc_backend_env at init; skinny_max_t clamped to 16, attn_blocks_per_sm to >= 1.
     gc_cuda_debug dbg;
     // Profiling (dbg.profile): CUDA events recorded by gc_cu_prof_mark, device
     // time per kind of launch, printed to stderr when the engine is freed.
@@ -117,7 +117,7 @@ gc_status gc_cu_gemm(cublasHandle_t h, float *y, const bf16_t *x, int64_t T, con
 gc_status gc_cu_malloc(void **p, size_t bytes, const char *what);
 void gc_cu_free_graphs(gc_cuda_ctx *c);
 // gc_backend_cuda's run_step (cuda_forward.c): one step plan on the device.
-gc_status gc_cu_run_step(gc_engine *e, void *state, const gc_step_plan *plan);
+gc_status gc_cu_run_step(void *state, const gc_step_plan *plan);
 // Profiling marks: with c->prof, the device time since the previous mark is
 // charged to `kind` (an event recorded on the stream; kind -1 starts a step);
 // gc_cu_prof_collect adds them up after the stream is synchronised. Off (the

@@ -9,8 +9,8 @@
 
 int gc_cuda_device_count(void) { return 0; }
 bool gc_engine_cuda_available(void) { return false; }
-static gc_status stub_init(gc_engine *e, void **state) {
-    (void)e;
+static gc_status stub_init(const gc_backend_env *env, void **state) {
+    (void)env;
     *state = NULL;
     return NO_CUDA;
 }
@@ -41,8 +41,8 @@ static gc_status stub_kv_write_bytes(void *state, void *data, size_t off, size_t
     (void)state; (void)data; (void)off; (void)n; (void)src;
     return NO_CUDA;
 }
-static gc_status stub_run_step(gc_engine *e, void *state, const gc_step_plan *plan) {
-    (void)e; (void)state; (void)plan;
+static gc_status stub_run_step(void *state, const gc_step_plan *plan) {
+    (void)state; (void)plan;
     return NO_CUDA;
 }
 
