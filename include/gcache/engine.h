@@ -18,6 +18,14 @@ extern "C" {
 // gc_engine_new fails with GC_ERR_UNSUPPORTED (any other value: GC_ERR_INVALID_ARG).
 typedef enum gc_device { GC_DEVICE_CPU = 0, GC_DEVICE_CUDA = 1 } gc_device;
 
+// Switches of the CPU backend for measurements (`gcache bench --cpu-avx2`);
+// the CUDA backend ignores them. gc_engine_default_params() sets the values
+// the engine runs with.
+typedef struct gc_cpu_debug {
+    bool qgemm_avx2;         // the fast matmul keeps to its AVX2 kernels on a CPU with AVX-512 VNNI
+                             // (default false: the best this CPU has); the same bits either way
+} gc_cpu_debug;
+
 // Switches of the CUDA backend for measurements and tests (bench/cuda/*.sh,
 // `gcache bench --cuda-*`); the CPU backend ignores them. Read once, when
 // the engine is made. gc_engine_default_params() sets the values the engine
@@ -53,6 +61,7 @@ typedef struct gc_engine_params {
     bool exact;             // CPU: dequantise weights to f32 for every product (the reference path the
                             // conformance tests use); default false: quantized weights multiply int8-
                             // quantized activations on their blocks (faster, ~1e-3 relative error)
+    gc_cpu_debug cpu;       // CPU backend switches (above)
     gc_cuda_debug cuda;     // CUDA backend switches (above)
     int kv_dtype;           // gc_kv_dtype; default GC_KV_DEFAULT (the device's own format)
 } gc_engine_params;

@@ -65,6 +65,10 @@ class gc_model_info(Structure):
                 ("weight_dtype", c_char_p), ("n_params", c_int64), ("weight_bytes", c_size_t)]
 
 
+class gc_cpu_debug(Structure):
+    _fields_ = [("qgemm_avx2", c_bool)]
+
+
 class gc_cuda_debug(Structure):
     _fields_ = [("graphs", c_bool), ("decode_attention", c_bool), ("pdl_max_t", c_int), ("attn_blocks_per_sm", c_int),
                 ("skinny_max_t", c_int), ("profile", c_bool)]
@@ -72,7 +76,7 @@ class gc_cuda_debug(Structure):
 
 class gc_engine_params(Structure):
     _fields_ = [("n_threads", c_int), ("kv_pool_bytes", c_size_t), ("device", c_int), ("exact", c_bool),
-                ("cuda", gc_cuda_debug), ("kv_dtype", c_int)]
+                ("cpu", gc_cpu_debug), ("cuda", gc_cuda_debug), ("kv_dtype", c_int)]
 
 
 class gc_token_draw(Structure):
@@ -250,10 +254,10 @@ class gc_train_iter(Structure):
     _fields_ = [("iter", c_int64), ("n_iters", c_int64), ("stats", gc_train_stats), ("log_line", c_char_p)]
 
 
-MIRRORED = [gc_model_info, gc_cuda_debug, gc_engine_params, gc_token_draw, gc_seq_step, gc_sampler_params, gc_gen_params,
-            gc_gen_result, gc_trace_seg, gc_trace, gc_trace_opts, gc_chat_msg, gc_chat_opts, gc_mas_params, gc_node,
-            gc_qgraph, gc_sched_event, gc_sched_params, gc_graph_params, gc_topo, gc_fuser_choice,
-            gc_policy_params, gc_sample, gc_train_stats, gc_question, gc_dataset_options, gc_score,
+MIRRORED = [gc_model_info, gc_cpu_debug, gc_cuda_debug, gc_engine_params, gc_token_draw, gc_seq_step, gc_sampler_params,
+            gc_gen_params, gc_gen_result, gc_trace_seg, gc_trace, gc_trace_opts, gc_chat_msg, gc_chat_opts,
+            gc_mas_params, gc_node, gc_qgraph, gc_sched_event, gc_sched_params, gc_graph_params, gc_topo,
+            gc_fuser_choice, gc_policy_params, gc_sample, gc_train_stats, gc_question, gc_dataset_options, gc_score,
             gc_sandbox_limits, gc_sandbox_result, gc_run_progress, gc_run_params, gc_train_iter]
 
 gc_gen_stream_fn = CFUNCTYPE(c_bool, c_void_p, POINTER(c_char), c_size_t)

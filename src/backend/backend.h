@@ -102,6 +102,7 @@ typedef struct gc_backend_env {
     const gc_model *m;       // weights and shapes (model/model.h)
     gc_kv_dtype kv_dtype;    // the KV format, resolved: the backend's kv_native or GC_KV_Q8
     bool exact;              // CPU: every product on dequantised f32 weights (gc_engine_params.exact)
+    gc_cpu_debug cpu;        // CPU: gc_engine_params.cpu, as given
     gc_cuda_debug cuda;      // CUDA: gc_engine_params.cuda, as given
     const float *inv_freq;   // (head_dim / 2) RoPE inverse frequencies, f32 exactly as HF computes them
     gc_pool *threads;        // the CPU kernels' threads (gc_engine_params.n_threads resolved)

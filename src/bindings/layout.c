@@ -20,7 +20,7 @@ typedef struct struct_entry {
 
 #define S(T) {#T, sizeof(T)},
 static const struct_entry structs[] = {
-    S(gc_model_info) S(gc_cuda_debug) S(gc_engine_params) S(gc_seq_step) S(gc_sampler_params) S(gc_token_draw) S(gc_gen_params)
+    S(gc_model_info) S(gc_cpu_debug) S(gc_cuda_debug) S(gc_engine_params) S(gc_seq_step) S(gc_sampler_params) S(gc_token_draw) S(gc_gen_params)
     S(gc_gen_result) S(gc_trace_seg) S(gc_trace) S(gc_trace_opts) S(gc_chat_msg) S(gc_chat_opts) S(gc_mas_params)
     S(gc_node) S(gc_qgraph) S(gc_sched_params) S(gc_sched_event) S(gc_graph_params) S(gc_topo) S(gc_fuser_choice)
     S(gc_policy_params) S(gc_sample) S(gc_train_stats) S(gc_question) S(gc_dataset_options) S(gc_score)
@@ -36,10 +36,11 @@ static const field_entry fields[] = {
     F(gc_model_info, rope_theta) F(gc_model_info, rms_eps) F(gc_model_info, tie_embeddings)
     F(gc_model_info, weight_dtype) F(gc_model_info, n_params) F(gc_model_info, weight_bytes)
 
+    F(gc_cpu_debug, qgemm_avx2)
     F(gc_cuda_debug, graphs) F(gc_cuda_debug, decode_attention) F(gc_cuda_debug, pdl_max_t)
     F(gc_cuda_debug, attn_blocks_per_sm) F(gc_cuda_debug, skinny_max_t) F(gc_cuda_debug, profile)
     F(gc_engine_params, n_threads) F(gc_engine_params, kv_pool_bytes) F(gc_engine_params, device)
-    F(gc_engine_params, exact) F(gc_engine_params, cuda) F(gc_engine_params, kv_dtype)
+    F(gc_engine_params, exact) F(gc_engine_params, cpu) F(gc_engine_params, cuda) F(gc_engine_params, kv_dtype)
 
     F(gc_seq_step, kv) F(gc_seq_step, n) F(gc_seq_step, ids) F(gc_seq_step, embeds) F(gc_seq_step, logits)
     F(gc_seq_step, logits_all) F(gc_seq_step, hidden) F(gc_seq_step, hidden_all) F(gc_seq_step, argmax)

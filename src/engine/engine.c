@@ -13,6 +13,7 @@
 
 gc_engine_params gc_engine_default_params(void) {
     gc_engine_params p = {0};
+    p.cpu = (gc_cpu_debug){.qgemm_avx2 = false};
     p.cuda = (gc_cuda_debug){.graphs = true, .decode_attention = true, .pdl_max_t = 1, .attn_blocks_per_sm = 2,
                              .skinny_max_t = 16, .profile = false};
     return p;
@@ -52,7 +53,7 @@ gc_status gc_engine_new(const gc_model *m, const gc_engine_params *p, gc_engine 
     gc_status st = gc_pool_new(e->p.n_threads, &e->threads);
     if (st != GC_OK) { free(e->inv_freq); free(e); return st; }
     const gc_backend_env env = {.m = m, .kv_dtype = (gc_kv_dtype)e->p.kv_dtype, .exact = e->p.exact,
-                                .cuda = e->p.cuda, .inv_freq = e->inv_freq, .threads = e->threads};
+                                .cpu = e->p.cpu, .cuda = e->p.cuda, .inv_freq = e->inv_freq, .threads = e->threads};
     st = e->be->init(&env, &e->be_state);   // CUDA: weights to the GPU
     if (st == GC_OK) {
         st = gc_kv_pool_init(&e->pool, m->cfg.n_layers, m->cfg.n_kv_heads, hd, (gc_kv_dtype)e->p.kv_dtype,

@@ -2,7 +2,8 @@
 // so every kernel takes its parallel path, then decode steps) give the same
 // bits for every thread count and when stepped from another host thread;
 // so does the realignment matrix. Tiny fixture models, plus SmolLM2 (Q4_1:
-// per-thread dequantisation buffers) when GC_SMOL_GGUF is set.
+// per-thread dequantisation buffers) when GC_SMOL_GGUF is set, on which the
+// CPU switch gc_engine_params.cpu.qgemm_avx2 must not change a bit either.
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@ enum { N_SEQ = 3, N_DECODE = 3 };
 typedef struct run {
     const gc_model *m;
     int n_threads;
+    bool avx2;             // gc_engine_params.cpu.qgemm_avx2
     int64_t lens[N_SEQ];   // prefill lengths
     float *out;            // all logits and hidden states, in a fixed order
     size_t n_out;
@@ -45,6 +47,7 @@ static void *run_main(void *arg) {
     r->out = calloc(r->n_out, sizeof(float));
     gc_engine_params p = gc_engine_default_params();
     p.n_threads = r->n_threads;
+    p.cpu.qgemm_avx2 = r->avx2;
     gc_engine *e = NULL;
     gc_kv *kv[N_SEQ] = {0};
     int32_t *ids = NULL;
@@ -143,6 +146,27 @@ static void test_smol(void **st) {
     gc_model_free(m);
 }
 
+// The fast matmul on its AVX2 kernels gives the bits of the best ISA (on a
+// CPU without AVX-512 VNNI both runs take AVX2).
+static void test_smol_avx2(void **st) {
+    (void)st;
+    const char *path = getenv("GC_SMOL_GGUF");
+    if (!path || !*path) skip();
+    gc_model *m;
+    assert_int_equal(gc_model_load(path, &m), GC_OK);
+    run base = {.m = m, .n_threads = 2, .lens = {24, 9, 1}}, r = base;
+    r.avx2 = true;
+    run_main(&base);
+    run_main(&r);
+    assert_int_equal(base.st, GC_OK);
+    assert_int_equal(r.st, GC_OK);
+    assert_int_equal(r.n_out, base.n_out);
+    assert_memory_equal(r.out, base.out, r.n_out * sizeof(float));
+    free(base.out);
+    free(r.out);
+    gc_model_free(m);
+}
+
 static void test_realign(void **st) {
     (void)st;
     gc_model *m;
@@ -185,6 +209,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_models),
         cmocka_unit_test(test_smol),
+        cmocka_unit_test(test_smol_avx2),
         cmocka_unit_test(test_realign),
         cmocka_unit_test(test_params),
     };

@@ -23,7 +23,7 @@
 // The backend's state: what it reads of its engine, the KV format and the
 // shapes its blocks have.
 typedef struct cpu_state {
-    gc_backend_env env;    // model, threads, RoPE frequencies, exact
+    gc_backend_env env;    // model, threads, RoPE frequencies, exact, the CPU switches
     gc_kv_dtype dtype;     // GC_KV_F32 or GC_KV_Q8 (env.kv_dtype)
     int64_t hd;            // head_dim: elements per q8 scale
     size_t block_elems;    // elements of every block (the q8 scales start at byte block_elems)
@@ -163,11 +163,13 @@ static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
 }
 
 // A linear layer y (T, N) = x (T, K) · Wᵀ (+ bias): the fast matmul on the
-// quantized blocks (int8 activations) unless the engine is exact or W is a
-// float weight, else the exact dequantise-then-f32 product.
+// quantized blocks (int8 activations; on the best ISA of this CPU, or on
+// AVX2 when the engine's switch says so) unless the engine is exact or W is
+// a float weight, else the exact dequantise-then-f32 product.
 static gc_status linear(const gc_backend_env *env, float *y, const float *x, int64_t T, const gc_tensor *W,
                         const float *bias) {
-    if (!env->exact && gc_qgemm_supports(W->dtype)) return gc_qgemm(env->threads, y, x, T, W, bias, GC_QISA_AUTO);
+    const gc_qgemm_isa isa = env->cpu.qgemm_avx2 ? GC_QISA_AVX2 : GC_QISA_AUTO;
+    if (!env->exact && gc_qgemm_supports(W->dtype)) return gc_qgemm(env->threads, y, x, T, W, bias, isa);
     return gc_cpu_matmul(env->threads, y, x, T, W, bias);
 }
 

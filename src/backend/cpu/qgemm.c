@@ -17,7 +17,6 @@
 #include "format/quant.h"
 #include <immintrin.h>
 #include <stdlib.h>
-#include <string.h>
 
 bool gc_qgemm_supports(gc_dtype t) {
     qg_fmt f;
@@ -32,8 +31,6 @@ gc_qgemm_isa gc_qgemm_best_isa(void) {
         bool v512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                     __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                     __builtin_cpu_supports("avx512dq");
-        const char *env = getenv("GC_QGEMM_ISA");
-        if (env && strcmp(env, "avx2") == 0) v512 = false;
         b = v512 ? GC_QISA_AVX512 : GC_QISA_AVX2;
         __atomic_store_n(&best, b, __ATOMIC_RELAXED);
     }

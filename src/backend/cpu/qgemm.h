@@ -16,7 +16,8 @@ typedef enum gc_qgemm_isa { GC_QISA_AUTO = 0, GC_QISA_AVX2, GC_QISA_AVX512 } gc_
 bool gc_qgemm_supports(gc_dtype t);
 
 // The ISA that AUTO resolves to on this CPU (GC_QISA_AVX512 needs AVX-512
-// F/BW/VL/VNNI; the environment variable GC_QGEMM_ISA=avx2 forces AVX2).
+// F/BW/VL/VNNI/DQ). The CPU backend asks for GC_QISA_AVX2 instead when the
+// engine's gc_engine_params.cpu.qgemm_avx2 is set.
 gc_qgemm_isa gc_qgemm_best_isa(void);
 
 // y (T, N) = x (T, K) · Wᵀ (+ bias (N)) for a (N, K) weight of a supported
