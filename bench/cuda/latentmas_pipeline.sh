@@ -10,9 +10,9 @@ M=$MODELS/qwen3-4b
 ensure_model qwen3-4b
 cp .carry/data/tokenizer.json "$M/"
 G=$BIN/gcache
-export GC_SCHED_PROFILE=${GC_SCHED_PROFILE:-1}
 D=.carry/data/gsm8k-160.jsonl
-common="--task gsm8k --dataset $D --model $M --device cuda --latent-steps 10 --max-tokens 256 --agent-max-tokens 256 --temperature 0"
+# --profile: each batch prints its seconds in the engine and in the scheduler.
+common="--task gsm8k --dataset $D --model $M --device cuda --latent-steps 10 --max-tokens 256 --agent-max-tokens 256 --temperature 0 --profile"
 # warm-up (realignment matrix computed once and cached on disk)
 $G run --method latentmas $common --max-samples 1 --batch 1 --out $OUT/warm > $OUT/warm.log 2>&1
 for spec in "latentmas 1 4" "latentmas 16 32" "latentmas 128 128" "textmas 16 32" "single 16 32"; do

@@ -118,6 +118,8 @@ typedef struct gc_run_params {
     const char *out;          // results folder (NULL: no files; records go to on_record only)
     bool resume;              // continue the run in `out`
     const char *trace;        // a JSON line per scheduler event (NULL: none)
+    bool profile;             // each scheduler batch prints its seconds in the engine and in the scheduler
+                              // to stderr (gc_sched_params.profile; false)
     const char *checkpoint;   // folder of policy.ckpt + train_log.jsonl (NULL: out; neither: no files)
     // ---- API answers ----
     gc_run_gen_mode gen_mode; // (LOCAL)

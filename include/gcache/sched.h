@@ -95,12 +95,14 @@ typedef struct gc_sched_params {
                                    // text; latent and decode rows come on top): a longer prompt is fed over
                                    // several steps, so decoding nodes keep getting a token every step.
                                    // 0: unlimited (a prompt enters whole). Default GC_SCHED_PREFILL_ROWS
+    bool profile;                  // a debug switch: at its end, gc_sched_run prints to stderr the seconds it spent
+                                   // in engine steps, in its own work after them, and in all (default false)
 } gc_sched_params;
 
 #define GC_SCHED_PREFILL_ROWS 512
 
 // Greedy sampling, no callback, no realignment map, no stop strings,
-// prefill_rows GC_SCHED_PREFILL_ROWS.
+// prefill_rows GC_SCHED_PREFILL_ROWS, no profile.
 gc_sched_params gc_sched_default_params(void);
 
 // Node `node`'s prompt as the model reads it: its prompt text with

@@ -157,7 +157,8 @@ gc_sched_event_fn = CFUNCTYPE(None, c_void_p, POINTER(gc_sched_event))
 
 class gc_sched_params(Structure):
     _fields_ = [("sampling", gc_sampler_params), ("on_event", gc_sched_event_fn), ("user", c_void_p),
-                ("realign", gc_realign_p), ("stop", c_char_p * MAX_STOP), ("prefill_rows", c_int)]
+                ("realign", gc_realign_p), ("stop", c_char_p * MAX_STOP), ("prefill_rows", c_int),
+                ("profile", c_bool)]
 
 
 class gc_graph_params(Structure):
@@ -244,7 +245,8 @@ class gc_run_params(Structure):
                 ("train_iters", c_int64), ("batch_size", c_int), ("train_offset", c_int64), ("lr", c_double),
                 ("edge_temperature", c_double), ("baseline", c_bool), ("reward", c_char_p),
                 ("eval_policy", c_char_p), ("out", c_char_p), ("resume", c_bool), ("trace", c_char_p),
-                ("checkpoint", c_char_p), ("gen_mode", c_int), ("env_file", c_char_p), ("api_concurrency", c_int),
+                ("profile", c_bool), ("checkpoint", c_char_p), ("gen_mode", c_int), ("env_file", c_char_p),
+                ("api_concurrency", c_int),
                 ("model_handle", gc_model_p), ("engine_handle", gc_engine_p), ("realignment", gc_realign_p),
                 ("questions", gc_dataset_p), ("policy", gc_policy_p), ("on_record", gc_run_record_fn),
                 ("on_progress", gc_run_progress_fn), ("on_note", gc_run_note_fn), ("user", c_void_p)]

@@ -30,6 +30,7 @@ static void run_help(void) {
            "  --think               thinking mode: prompts end with <think>\n"
            "  --prompts FILE        a prompt-set JSON instead of the task's embedded one\n"
            "  --trace FILE          JSON line per step of every question (node start/done, caches, text)\n"
+           "  --profile             each batch prints its seconds in the engine and in the scheduler to stderr\n"
            "  --device cuda|cpu     default cuda when a GPU is present\n"
            "  --threads N           CPU threads (default: the cores this process may use)\n"
            "  --exact               the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n"
@@ -149,6 +150,7 @@ static int parse(int argc, char **argv, gc_run_params *o) {
         OPT(cli_opt_flag(argv, &i, "--exact", &o->engine.exact));
         OPT(cli_opt_kv(argc, argv, &i, &o->engine.kv_dtype));
         OPT(cli_opt_flag(argv, &i, "--resume", &o->resume));
+        OPT(cli_opt_flag(argv, &i, "--profile", &o->profile));
         OPT(cli_opt_flag(argv, &i, "--strict", &o->strict));
         OPT(cli_opt_flag(argv, &i, "--think", &o->think));
         OPT(cli_opt_flag(argv, &i, "--no-realign", &no_realign));

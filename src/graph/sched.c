@@ -57,7 +57,7 @@ typedef struct run {
     // of emb. (total nodes) rows each, made when some node has latent steps.
     gc_rows *hid, *emb;
     int64_t n_hid;
-    double t_fwd, t_host; // GC_SCHED_PROFILE: seconds in the engine / in the scheduler
+    double t_fwd, t_host; // seconds in the engine / in the scheduler (printed with gc_sched_params.profile)
 } run;
 
 gc_sched_params gc_sched_default_params(void) {
@@ -362,7 +362,6 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
         for (int i = 0; i < graphs[q]->n_nodes; i++) latent |= graphs[q]->nodes[i].latent_steps > 0;
     if (st == GC_OK && latent) st = gc_rows_new(e, total, &R.hid);
     if (st == GC_OK && latent) st = gc_rows_new(e, total, &R.emb);
-    const bool prof = getenv("GC_SCHED_PROFILE") && *getenv("GC_SCHED_PROFILE") == '1';
     for (int q = 0; st == GC_OK && q < n; q++)
         if (!(R.st[q] = calloc((size_t)graphs[q]->n_nodes, sizeof **R.st))) st = gc_fail(GC_ERR_OOM, "out of memory");
 
@@ -469,7 +468,7 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     free(who);
     gc_rows_free(R.hid);
     gc_rows_free(R.emb);
-    if (prof)
+    if (p->profile)
         fprintf(stderr, "sched: %.3f s in the engine, %.3f s in the scheduler after steps, %.3f s in all\n", R.t_fwd,
                 R.t_host, now_s() - R.t0);
     return st;

@@ -295,6 +295,7 @@ static gc_status open_all(gc_run *r) {
     GC_TRY(run_graph_setup(r));
     GC_TRY(make_label(r));
     r->sp.prefill_rows = GC_SCHED_PREFILL_ROWS;
+    r->sp.profile = r->p.profile;
     r->sp.sampling = gc_sampler_default_params();
     r->sp.sampling.temperature = (float)r->p.temperature;
     r->sp.sampling.top_p = (float)r->p.top_p;
