@@ -15,13 +15,10 @@ import argparse
 import http.client
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
+
+from local_server import loadavg, local_server
 
 
 def percentile(xs, p):
@@ -31,11 +28,6 @@ def percentile(xs, p):
     k = (len(xs) - 1) * p / 100.0
     lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return f.read().split()[:3]
 
 
 def request(port, path, body=None, timeout=600):
@@ -64,26 +56,7 @@ def main():
     ap.add_argument("--serve-args", default="", help="extra gcache serve options")
     a = ap.parse_args()
 
-    log = tempfile.NamedTemporaryFile("w+", prefix="serve_load_", suffix=".log", delete=False)
-    args = [a.bin, "serve", "--model", a.model, "--device", "cpu", "--host", "127.0.0.1", "--port", "0"]
-    args += a.serve_args.split()
-    srv = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
-    port = None
-    try:
-        t_end = time.time() + 120
-        while time.time() < t_end and srv.poll() is None:
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", open(log.name).read())
-            if m:
-                port = int(m.group(1))
-                try:
-                    if request(port, "/health", timeout=10)[0] == 200:
-                        break
-                except (OSError, http.client.HTTPException):
-                    pass
-            time.sleep(0.1)
-        else:
-            sys.exit("server did not start: " + open(log.name).read())
-
+    with local_server(a.bin, a.model, a.serve_args.split()) as port:
         lat, toks, errors = [], [], []
         lock = threading.Lock()
         deadline = time.time() + a.deadline
@@ -136,14 +109,6 @@ def main():
         if errors:
             out["first_errors"] = errors[:3]
         print(json.dumps(out), flush=True)
-    finally:
-        if srv.poll() is None:
-            srv.send_signal(signal.SIGTERM)
-            try:
-                srv.wait(60)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-        os.unlink(log.name)
 
 
 if __name__ == "__main__":

@@ -14,35 +14,11 @@ bounded by timeouts, and stopped at the end of each budget. Standard library onl
 import argparse
 import http.client
 import json
-import os
-import re
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return f.read().split()[:3]
-
-
-def start_server(a, rows, log):
-    args = [a.bin, "serve", "--model", a.model, "--device", "cpu", "--host", "127.0.0.1", "--port", "0",
-            "--prefill-rows", str(rows), "--quiet"]
-    srv = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
-    t_end = time.time() + 120
-    while time.time() < t_end and srv.poll() is None:
-        text = open(log.name).read()
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", text)
-        if m and "gcache serve: ready" in text:
-            return srv, int(m.group(1))
-        time.sleep(0.1)
-    srv.kill()
-    sys.exit("server did not start: " + open(log.name).read())
+from local_server import loadavg, local_server
 
 
 def stream_times(port, body, times, started, timeout):
@@ -66,9 +42,7 @@ def stream_times(port, body, times, started, timeout):
 
 
 def one_budget(a, rows):
-    log = tempfile.NamedTemporaryFile("w+", prefix="serve_gap_", suffix=".log", delete=False)
-    srv, port = start_server(a, rows, log)
-    try:
+    with local_server(a.bin, a.model, ["--prefill-rows", str(rows), "--quiet"]) as port:
         load_before = loadavg()
         times, started = [], threading.Event()
         body_a = {"messages": [{"role": "user", "content": a.stream_prompt}], "max_tokens": a.stream_tokens,
@@ -99,14 +73,6 @@ def one_budget(a, rows):
             "a_median_gap_outside_b_s": round(statistics.median(outside), 4) if outside else None,
             "loadavg_before": load_before, "loadavg_after": loadavg(),
         }
-    finally:
-        if srv.poll() is None:
-            srv.send_signal(signal.SIGTERM)
-            try:
-                srv.wait(60)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-        os.unlink(log.name)
 
 
 def main():
