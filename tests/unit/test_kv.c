@@ -15,6 +15,7 @@
 static gc_model *g_model;
 static const char *MODEL = "tests/data/tiny/llama";   // 3 layers, 1 KV head × 16
 enum { V = 256, D = 64 };
+#include "kv_fixture.h"
 
 static int setup(void **st) {
     (void)st;
@@ -34,20 +35,6 @@ static gc_engine *engine(size_t pool_bytes) {
     return e;
 }
 
-static void feed(gc_engine *e, gc_kv *kv, int n, int seed, float *logits) {
-    int32_t ids[512];
-    for (int i = 0; i < n; i++) ids[i] = (int32_t)((seed * 131 + i * 29) % V);
-    gc_seq_step st = {.kv = kv, .n = n, .ids = ids, .logits = logits};
-    assert_int_equal(gc_engine_forward(e, &st, 1), GC_OK);
-}
-
-static gc_kv *filled(gc_engine *e, int n, int seed) {
-    gc_kv *kv;
-    assert_int_equal(gc_kv_new(e, &kv), GC_OK);
-    feed(e, kv, n, seed, NULL);
-    return kv;
-}
-
 // a's position pa equals b's position pb in every layer (exactly).
 static void same_pos(const gc_kv *a, int64_t pa, const gc_kv *b, int64_t pb) {
     float k1[64], v1[64], k2[64], v2[64];
@@ -57,12 +44,6 @@ static void same_pos(const gc_kv *a, int64_t pa, const gc_kv *b, int64_t pb) {
         assert_memory_equal(k1, k2, 16 * sizeof(float));
         assert_memory_equal(v1, v2, 16 * sizeof(float));
     }
-}
-
-static double max_abs_diff(const float *a, const float *b, int n) {
-    double m = 0;
-    for (int i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
 }
 
 static void test_fork_is_zero_copy_and_isolated(void **st) {

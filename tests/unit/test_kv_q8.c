@@ -20,6 +20,7 @@
 static gc_model *g_model;
 static const char *MODEL = "tests/data/tiny/llama";   // 3 layers, 1 KV head × 16
 enum { V = 256, L = 3, HD = 16 };
+#include "kv_fixture.h"
 // SmolLM2 bounds (test_smol_logit_error).
 static const double SMOL_MAX_ERR = 4.0, SMOL_MEAN_ERR = 0.7;   // measured 1.23 and 0.224
 
@@ -40,30 +41,6 @@ static gc_engine *engine_kv(const gc_model *m, gc_kv_dtype t, size_t pool_bytes)
     gc_engine *e;
     assert_int_equal(gc_engine_new(m, &p, &e), GC_OK);
     return e;
-}
-
-static void ids_of(int32_t *ids, int n, int seed, int vocab) {
-    for (int i = 0; i < n; i++) ids[i] = (int32_t)((seed * 131 + i * 29) % vocab);
-}
-
-static void feed(gc_engine *e, gc_kv *kv, int n, int seed, float *logits) {
-    int32_t ids[512];
-    ids_of(ids, n, seed, V);
-    gc_seq_step st = {.kv = kv, .n = n, .ids = ids, .logits = logits};
-    assert_int_equal(gc_engine_forward(e, &st, 1), GC_OK);
-}
-
-static gc_kv *filled(gc_engine *e, int n, int seed) {
-    gc_kv *kv;
-    assert_int_equal(gc_kv_new(e, &kv), GC_OK);
-    feed(e, kv, n, seed, NULL);
-    return kv;
-}
-
-static double max_abs_diff(const float *a, const float *b, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
 }
 
 // Every position of a and b holds the same K and V in every layer, exactly.
