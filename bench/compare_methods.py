@@ -33,8 +33,10 @@ successful run, holding its command) is not run again; a finished folder whose
 command differs from the config's is refused rather than mixed.
 
 Outputs: OUT/comparison.md and OUT/comparison.csv (one row per configuration;
-per-seed rows too for sampled configurations), OUT/accuracy_vs_tokens.svg and
-.png (PNG through rsvg-convert, as `gcache plot`).
+per-seed rows too for sampled configurations), OUT/per_question.csv (one row
+per question id: 1 / 0 per configuration and seed, empty where unscored — the
+paired tests can be recomputed from it without the full records), and
+OUT/accuracy_vs_tokens.svg and .png (PNG through rsvg-convert, as `gcache plot`).
 
 Statistics (standard library only):
   accuracy with its 95 % Wilson score interval;
@@ -50,6 +52,7 @@ import json
 import math
 import os
 import random
+import re
 import shlex
 import shutil
 import subprocess
@@ -448,6 +451,32 @@ def write_report(cfg, exp, runs, reps):
         w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
         w.writeheader()
         w.writerows(rows)
+    write_per_question(cfg, exp, runs)
+
+
+def per_question_key(qid):
+    """Sort ids by their numeric parts (GSM8K 'gsm8k-12' before 'gsm8k-100')."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", qid)]
+
+
+def write_per_question(cfg, exp, runs):
+    """OUT/per_question.csv: id, then one column per configuration (and seed):
+    1 correct, 0 wrong, empty when the question was not scored in that run."""
+    cols, ids = [], set()
+    for m in cfg["methods"]:
+        for r in runs[m["name"]]:
+            col = m["name"] if len(m["seeds"]) == 1 else f"{m['name']}/seed-{r['seed']}"
+            cols.append((col, r["recs"]))
+            ids.update(r["recs"])
+    with open(os.path.join(exp, "per_question.csv"), "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["id"] + [c for c, _ in cols])
+        for qid in sorted(ids, key=per_question_key):
+            row = [qid]
+            for _, recs in cols:
+                c = recs.get(qid, {}).get("correct")
+                row.append(int(c) if isinstance(c, bool) else "")
+            w.writerow(row)
 
 
 def nice_ticks(lo, hi, n=5):

@@ -95,6 +95,14 @@ for s_ in ("1", "2", "3"):
 md = open(os.path.join(sys.argv[1], "comparison.md")).read()
 assert "| better | 12 | 66.7 % (8/12) |" in md and "5/1, p = 0.219" in md, md
 assert "sampled (3 seeds)" in md and "41.7 ± 16.7 %" in md, md
+pq = list(csv.DictReader(open(os.path.join(sys.argv[1], "per_question.csv"))))
+assert list(pq[0]) == ["id", "single", "better", "sampled/seed-1", "sampled/seed-2", "sampled/seed-3"], list(pq[0])
+assert len(pq) == 12 and len({r["id"] for r in pq}) == 12
+for col, n in (("single", 4), ("better", 8), ("sampled/seed-1", 3), ("sampled/seed-2", 5), ("sampled/seed-3", 7)):
+    assert sum(int(r[col]) for r in pq) == n, (col, [r[col] for r in pq])
+# the paired counts of the table follow from the per-question columns
+assert sum(1 for r in pq if r["better"] == "1" and r["single"] == "0") == 5
+assert sum(1 for r in pq if r["better"] == "0" and r["single"] == "1") == 1
 PY
 
 # ---- config checks ----
