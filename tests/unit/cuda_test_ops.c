@@ -250,8 +250,8 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
     }
     int64_t n_items = 0, n_groups = 0, n_parts = 0, it = 0, gr = 0, part = 0;
     const int64_t want = max_split > 0 ? max_split : 1;
-    gc_cu_count_items(n_q, ctx_first, qt, KV, want, &n_items, &n_groups, &n_parts);
-    gc_cu_build_items(spans, 0, n_sp, 0, n_q, ctx_first, qt, KV, want, items, &it, groups, &gr, &part);
+    gc_cu_count_items(n_q, ctx_first, qt, KV, want, 0, &n_items, &n_groups, &n_parts);
+    gc_cu_build_items(spans, 0, n_sp, 0, n_q, ctx_first, qt, KV, want, 0, items, &it, groups, &gr, &part);
     gck_seq seq = {.row0 = 0, .n = (int32_t)n_q, .ctx_first = (int32_t)ctx_first, .span0 = 0, .n_spans = (int32_t)n_sp};
     int32_t n_items32 = (int32_t)it;
     if (s == GC_OK && (it != n_items || gr != n_groups || part != n_parts))

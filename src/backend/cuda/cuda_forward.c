@@ -288,34 +288,30 @@ static gc_status upload_meta(gc_cuda_ctx *c, const size_t *off, const size_t *us
 }
 
 
-void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t *items,
-                       int64_t *groups, int64_t *parts) {
+void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t fixed,
+                       int64_t *items, int64_t *groups, int64_t *parts) {
     for (int64_t q0 = 0; q0 < n; q0 += qt) {
-        const int64_t vis = ctx_first + imin(q0 + qt, n);
-        int64_t ns = imin(want, cdiv(vis, 64));
-        const int64_t chunk = cdiv(cdiv(vis, ns), 64) * 64;
-        ns = cdiv(vis, chunk);
-        *items += KV * ns;
-        if (ns > 1) { *groups += KV; *parts += KV * ns; }
+        const gc_attn_split sp = gc_attn_split_of(ctx_first + imin(q0 + qt, n), want, fixed);
+        *items += KV * sp.ns;
+        if (sp.merge) { *groups += KV; *parts += KV * sp.ns; }
     }
 }
 
 void gc_cu_build_items(const gck_span *spans, int64_t sp0, int64_t sp_end, int seq, int64_t n, int64_t ctx_first,
-                       int64_t qt, int64_t KV, int64_t want, gck_item *items, int64_t *it, gck_group *groups,
-                       int64_t *gr, int64_t *part) {
+                       int64_t qt, int64_t KV, int64_t want, int64_t fixed, gck_item *items, int64_t *it,
+                       gck_group *groups, int64_t *gr, int64_t *part) {
     for (int64_t q0 = 0; q0 < n; q0 += qt) {
         const int64_t nq = imin(qt, n - q0), vis = ctx_first + q0 + nq;
-        int64_t ns = imin(want, cdiv(vis, 64));
-        const int64_t chunk = cdiv(cdiv(vis, ns), 64) * 64;
-        ns = cdiv(vis, chunk);
+        const gc_attn_split sp = gc_attn_split_of(vis, want, fixed);
         for (int64_t kh = 0; kh < KV; kh++) {
-            const int64_t g = ns > 1 ? (*gr)++ : -1;
+            const int64_t g = sp.merge ? (*gr)++ : -1;
             if (g >= 0)
                 groups[g] = (gck_group){.seq = seq, .kh = (int32_t)kh, .q0 = (int32_t)q0, .nq = (int32_t)nq,
-                                        .part0 = (int32_t)*part, .nsplit = (int32_t)ns};
+                                        .part0 = (int32_t)*part, .nsplit = (int32_t)sp.ns};
             int64_t si = sp0;   // spans are sorted by start: walk forward
-            for (int64_t k = 0; k < ns; k++) {
-                const int64_t lo = k * chunk, hi = imin(vis, lo + chunk);
+            for (int64_t k = 0; k < sp.ns; k++) {
+                int64_t lo, hi;
+                gc_attn_split_range(sp, k, vis, &lo, &hi);
                 while (si + 1 < sp_end && spans[si].start + spans[si].n <= lo) si++;
                 int64_t sj = si;
                 while (sj < sp_end && spans[sj].start < hi) sj++;
@@ -366,7 +362,7 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
     // Split long contexts so that about attn_blocks_per_sm blocks per multiprocessor run.
     const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->dbg.attn_blocks_per_sm * c->n_sm, n_base)));
     int64_t n_items = 0, n_groups = 0, n_parts = 0;
-    for (int s = 0; s < n_steps; s++) gc_cu_count_items(st[s].n, pl->seqs[s].ctx, qt, c->KV, want, &n_items, &n_groups, &n_parts);
+    for (int s = 0; s < n_steps; s++) gc_cu_count_items(st[s].n, pl->seqs[s].ctx, qt, c->KV, want, 0, &n_items, &n_groups, &n_parts);
     // A graph is replayed while contexts grow, so it launches the most blocks
     // any step of it can need (n_base · want; those past *n_items exit).
     const int grid = (int)(graph ? n_base * want : n_items);
@@ -425,7 +421,7 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
         }
         seqs[s] = (gck_seq){.row0 = (int32_t)r0, .n = (int32_t)q->n, .ctx_first = (int32_t)kv->ctx,
                             .span0 = (int32_t)sp0, .n_spans = (int32_t)(sp - sp0)};
-        gc_cu_build_items(spans, sp0, sp, s, q->n, kv->ctx, qt, c->KV, want, items, &it, groups, &gr, &part);
+        gc_cu_build_items(spans, sp0, sp, s, q->n, kv->ctx, qt, c->KV, want, 0, items, &it, groups, &gr, &part);
         for (int64_t i = 0; i < so[s].n_out; i++) out_rows[so[s].out0 + i] = (int32_t)(r - so[s].n_out + i);
         for (int64_t i = 0; i < so[s].n_hid; i++) hid_rows[so[s].hid0 + i] = (int32_t)(r - so[s].n_hid + i);
     }

@@ -130,13 +130,15 @@ void gc_cu_prof_collect(gc_cuda_ctx *c);
 void gc_cu_prof_print(gc_cuda_ctx *c);
 
 // Attention work items of one sequence with n new positions after ctx_first
-// cached ones: query tiles of qt positions × KV heads × up to `want` context
-// splits of whole 64-position tiles. count_items adds to the totals;
-// build_items appends (spans sp0 .. sp_end-1 are the sequence's, by start).
-void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t *items,
-                       int64_t *groups, int64_t *parts);
+// cached ones: query tiles of qt positions × KV heads × the context splits
+// of gc_attn_split_of(vis, want, fixed) (attn_split.h: fixed 0, the balanced
+// rule aiming at `want` splits; fixed > 0, splits of that many keys at
+// multiples of it). count_items adds to the totals; build_items appends
+// (spans sp0 .. sp_end-1 are the sequence's, by start).
+void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t fixed,
+                       int64_t *items, int64_t *groups, int64_t *parts);
 void gc_cu_build_items(const gck_span *spans, int64_t sp0, int64_t sp_end, int seq, int64_t n, int64_t ctx_first,
-                       int64_t qt, int64_t KV, int64_t want, gck_item *items, int64_t *it, gck_group *groups,
-                       int64_t *gr, int64_t *part);
+                       int64_t qt, int64_t KV, int64_t want, int64_t fixed, gck_item *items, int64_t *it,
+                       gck_group *groups, int64_t *gr, int64_t *part);
 
 #endif
