@@ -46,7 +46,11 @@ typedef struct cu_graph {
     cudaGraphExec_t exec;
 } cu_graph;
 
-enum { CU_MAX_GRAPHS = 8, CU_MAX_SPLIT = GCK_MAX_SPLIT, CU_PROF_EV = 1024, CU_PROF_KINDS = 13 };
+// CU_BI_SKINNY_VARIANT: the skinny configuration every GEMM of the
+// batch-invariant mode runs (gck_skinny_invariant): 32 rows per warp, 4
+// chunks in flight, 4 warps, in every preference list of skinny.cu's shape
+// rule (second for T <= 8 and for wide N, third for long K).
+enum { CU_MAX_GRAPHS = 8, CU_MAX_SPLIT = GCK_MAX_SPLIT, CU_PROF_EV = 1024, CU_PROF_KINDS = 13, CU_BI_SKINNY_VARIANT = 3 };
 
 typedef struct gc_cuda_ctx {
     int device, n_sm;
@@ -96,6 +100,10 @@ typedef struct gc_cuda_ctx {
     // gc_engine_params.cuda (gcache/engine.h says what each switch does),
     // copied from gc_backend_env at init; skinny_max_t clamped to 16, attn_blocks_per_sm to >= 1.
     gc_cuda_debug dbg;
+    // dbg.batch_invariant: the attention's fixed split length for contexts of
+    // up to max_position keys (gc_attn_fixed_chunk) and the most splits a
+    // tile can then have, cdiv(max_position, bi_chunk) <= CU_MAX_SPLIT; 0 when off.
+    int64_t bi_chunk, bi_splits;
     // Profiling (dbg.profile): CUDA events recorded by gc_cu_prof_mark, device
     // time per kind of launch, printed to stderr when the engine is freed.
     bool prof;
