@@ -16,6 +16,8 @@ ldd "$BIN/test_cuda" | grep -i "not found" | tee -a "$OUT/gpu.txt"
 GC_CUDA_TEST_MODEL=$MODELS/smollm2-135m timeout 300 "$BIN/test_cuda" > "$OUT/test_cuda.log" 2>&1 || fail=1
 echo "test_cuda: $([ $fail = 0 ] && echo ok || echo FAIL)"
 grep -E "^\[  (PASSED|FAILED|  SKIPPED|SKIPPED) |FAILED|rel err [0-9.e+-]+$|greedy .*argmax|draws" "$OUT/test_cuda.log" | tail -40
+# The batch-invariant mode (test_skinny_invariant, test_batch_invariant): identical bits on, the difference off.
+grep -E "batch-invariant|skinny invariant" "$OUT/test_cuda.log" || true
 
 M=$MODELS/qwen3-0.6b
 ensure_model qwen3-0.6b

@@ -43,6 +43,13 @@ typedef struct gc_cuda_debug {
                              // larger ones on cuBLAS (default 16; 0 = cuBLAS for every GEMM)
     bool profile;            // device time per kind of launch (CUDA events; graphs off), printed
                              // to stderr by gc_engine_free (default false)
+    bool batch_invariant;    // every row's result depends only on its own inputs and its sequence's
+                             // cache, never on the other rows of the step (default false): GEMMs on
+                             // one fixed skinny configuration over chunks of <= 16 rows (skinny_max_t
+                             // ignored), the tile attention kernel with a tile size fixed by the
+                             // model and context splits at fixed multiples (decode_attention and
+                             // attn_blocks_per_sm ignored), realignment row by row. Slower; for
+                             // measurements where batch 1 and batch N must give the same bits
 } gc_cuda_debug;
 
 // How the KV cache stores its elements. DEFAULT: the device's own (f32 on

@@ -62,7 +62,9 @@ const char *const cli_cuda_debug_help =
     "  --cuda-pdl-max-t N           programmatic dependent launch for steps of <= N rows (default 1; 0: never)\n"
     "  --cuda-attn-blocks-per-sm N  attention context splits aim at N blocks per SM (default 2)\n"
     "  --cuda-skinny-max-t N        the skinny GEMM for GEMMs of <= N rows, else cuBLAS (default 16; 0: cuBLAS)\n"
-    "  --cuda-profile               device time per kind of launch (graphs off), printed to stderr at exit\n";
+    "  --cuda-profile               device time per kind of launch (graphs off), printed to stderr at exit\n"
+    "  --cuda-batch-invariant       every row's result independent of the rest of the step: batch 1 and\n"
+    "                               batch N give the same bits (slower; fixed GEMM and attention splits)\n";
 
 int cli_opt_cuda_debug(int argc, char **argv, int *i, gc_cuda_debug *d) {
     long long v;
@@ -87,5 +89,6 @@ int cli_opt_cuda_debug(int argc, char **argv, int *i, gc_cuda_debug *d) {
         if (r > 0) d->skinny_max_t = (int)v;
         return r;
     }
-    return cli_opt_flag(argv, i, "--cuda-profile", &d->profile);
+    if ((r = cli_opt_flag(argv, i, "--cuda-profile", &d->profile)) != 0) return r;
+    return cli_opt_flag(argv, i, "--cuda-batch-invariant", &d->batch_invariant);
 }

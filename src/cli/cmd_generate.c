@@ -12,6 +12,7 @@ typedef struct gen_opts {
     bool chat, think, no_think, quiet, ignore_eos, exact;
     long long max_tokens, top_k, seed;
     int device, threads, kv_dtype;
+    gc_cuda_debug cuda;   // the --cuda-* switches (cli_device.h)
     double temperature, top_p;
     const char *stop[GC_MAX_STOP];
     int n_stop;
@@ -43,8 +44,9 @@ static void gen_help(const char *cmd) {
            "  --exact             the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n"
            "  --kv q8             KV cache as int8 with a scale per position and KV head (default: f32 on the\n"
            "                      CPU, bf16 on CUDA)\n\n"
+           "%s\n"
            "example: gcache %s --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf%s\n",
-           GC_MAX_STOP, cmd, strcmp(cmd, "generate") == 0 ? " --chat --prompt 'Name three primes.'" : "");
+           GC_MAX_STOP, cli_cuda_debug_help, cmd, strcmp(cmd, "generate") == 0 ? " --chat --prompt 'Name three primes.'" : "");
 }
 
 // Returns 0 ok, 1 help shown, 2 usage error.
@@ -53,6 +55,7 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
     o->max_tokens = 256;
     o->top_p = 1.0;
     o->device = cli_default_device();
+    o->cuda = gc_engine_default_params().cuda;
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) { gen_help(cmd); return 1; }
@@ -74,6 +77,7 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
         OPT(cli_opt_threads(argc, argv, &i, &o->threads));
         OPT(cli_opt_flag(argv, &i, "--exact", &o->exact));
         OPT(cli_opt_kv(argc, argv, &i, &o->kv_dtype));
+        OPT(cli_opt_cuda_debug(argc, argv, &i, &o->cuda));
         const char *stop;
         if ((r = cli_opt_str(argc, argv, &i, "--stop", &stop)) < 0) return 2;
         if (r) {
@@ -87,6 +91,17 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
     if (!o->model) return cli_usage_error(cmd, "--model is required");
     if (o->think && o->no_think) return cli_usage_error(cmd, "--think and --no-think exclude each other");
     return 0;
+}
+
+// The model and an engine as the options say; 0, or 1 after printing why.
+static int open_engine(const char *cmd, const gen_opts *o, gc_model **m, gc_engine **e) {
+    gc_engine_params p = gc_engine_default_params();
+    p.device = o->device;
+    p.n_threads = o->threads;
+    p.exact = o->exact;
+    p.kv_dtype = o->kv_dtype;
+    p.cuda = o->cuda;
+    return cli_open_params(cmd, o->model, &p, m, e);
 }
 
 static gc_gen_params gen_params(const gen_opts *o) {
@@ -124,7 +139,7 @@ int cmd_generate(int argc, char **argv) {
     if (!o.prompt) return cli_usage_error("generate", "--prompt is required");
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("generate", o.model, o.device, o.threads, o.exact, o.kv_dtype, &m, &e)) return 1;
+    if (open_engine("generate", &o, &m, &e)) return 1;
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     int rc = 0;
     char *text = NULL;
@@ -169,7 +184,7 @@ int cmd_chat(int argc, char **argv) {
     if (pr) return pr == 1 ? 0 : pr;
     gc_model *m;
     gc_engine *e;
-    if (cli_open_on("chat", o.model, o.device, o.threads, o.exact, o.kv_dtype, &m, &e)) return 1;
+    if (open_engine("chat", &o, &m, &e)) return 1;
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     gc_kv *kv = NULL;
     int rc = 0;

@@ -164,6 +164,8 @@ cJSON *run_manifest_new(const gc_run *r) {
     cJSON *info = cJSON_CreateObject();
     cJSON_AddStringToObject(info, "device", gc_device_name((gc_device)o->engine.device));
     if (o->engine.device == GC_DEVICE_CPU) cJSON_AddStringToObject(info, "cpu_path", o->engine.exact ? "exact" : "fast");
+    // gcache run --cuda-batch-invariant (the CUDA backend's switch; the CPU ignores it)
+    if (o->engine.cuda.batch_invariant) cJSON_AddTrueToObject(info, "cuda_batch_invariant");
     cJSON_AddStringToObject(info, "kv", gc_kv_dtype_name(r->e ? gc_engine_kv_dtype(r->e) : (gc_kv_dtype)o->engine.kv_dtype));
     cJSON_AddNumberToObject(info, "batch", (double)o->batch);
     cJSON_AddNumberToObject(info, "threads", r->e ? (double)gc_engine_n_threads(r->e) : 0.0);

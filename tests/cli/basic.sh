@@ -47,8 +47,16 @@ d=$("$BIN" generate --model tests/data/tiny/chat --prompt "hello" --max-tokens 8
 # bench takes the CUDA switches (gc_engine_params.cuda) on any device; the CPU ignores them.
 "$BIN" bench --model tests/data/tiny/qwen3 --device cpu --prompt-tokens 8 --gen-tokens 4 --reps 1 --cuda-graphs 0 \
   --cuda-decode-attention 0 --cuda-pdl-max-t 16 --cuda-attn-blocks-per-sm 4 --cuda-skinny-max-t 0 --cuda-profile \
-  2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["device"]=="cpu" and d["decode_tok_s"]>0' \
+  --cuda-batch-invariant 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["device"]=="cpu" and d["decode_tok_s"]>0' \
   && ok || bad "bench with the --cuda-* switches"
+# generate and chat take them too: on the CPU the same text.
+g=(generate --model tests/data/tiny/chat --chat --prompt "hello" --max-tokens 8 --device cpu)
+x=$("$BIN" "${g[@]}" 2>/dev/null)
+y=$("$BIN" "${g[@]}" --cuda-batch-invariant --cuda-graphs 0 --cuda-skinny-max-t 0 2>"$T/e2") || bad "generate with --cuda-*: $(cat "$T/e2")"
+[ -n "$x" ] && [ "$x" = "$y" ] && ok || bad "generate with --cuda-* switches changed the CPU's text"
+echo hello | "$BIN" chat --model tests/data/tiny/chat --max-tokens 4 --device cpu --cuda-batch-invariant >/dev/null 2>"$T/e2" \
+  && ok || bad "chat with --cuda-batch-invariant: $(cat "$T/e2")"
+"$BIN" generate --help | grep -q -- "--cuda-batch-invariant" && ok || bad "generate --help lacks the CUDA switches"
 
 # Bad input: non-zero exit, message names the problem, nothing on stdout.
 expect_fail() {   # expect_fail "pattern" cmd...

@@ -64,6 +64,16 @@ assert m["model"]["path"] == "tests/data/tiny/chat" and m["model"]["bytes"] > 0
 assert m["settings"]["temperature"] == 0 and m["settings"]["max_tokens"] == 4 and m["settings"]["seed"] == 0
 assert sum(1 for _ in open(d + "/trace.jsonl")) > 0
 PY
+# The CUDA switches reach `gcache run` (gc_run_params.engine.cuda); the CPU ignores them: the same records.
+"$BIN" run --method single --task gsm8k --dataset $DATA "${M[@]}" "${small[@]}" --max-samples 2 --out "$T/runs/bi" \
+  --cuda-batch-invariant --cuda-graphs 0 >/dev/null 2>"$T/e1" || bad "run with --cuda-*: $(tail -3 "$T/e1")"
+python3 - "$R/results.jsonl" "$T/runs/bi/results.jsonl" <<'PY' && ok || bad "run with --cuda-batch-invariant on the CPU"
+import json, sys
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+keys = ("id", "output", "prediction", "output_tokens")
+assert len(a) == len(b) == 2 and [[r.get(k) for k in keys] for r in a] == [[r.get(k) for k in keys] for r in b], (a, b)
+PY
+"$BIN" run --help | grep -q -- "--cuda-batch-invariant" && ok || bad "run --help lacks the CUDA switches"
 
 # 3. --resume into it with another method / dataset / setting: refused, naming the difference; nothing appended.
 lines() { wc -l <"$R/results.jsonl"; }

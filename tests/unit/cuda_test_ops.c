@@ -88,8 +88,9 @@ gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64
     return GC_OK;
 }
 
-gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
-                              int skinny_variant) {
+// skinny_variant -1: cuBLAS; >= 0: gck_skinny; invariant: gck_skinny_invariant with CU_BI_SKINNY_VARIANT.
+static gc_status matmul_run(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
+                            int skinny_variant, bool invariant) {
     const int64_t N = W->shape[0], K = W->shape[1];
     tctx t;
     void *dx, *dw, *dy;
@@ -98,7 +99,10 @@ gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tens
     T_RUN(t_buf(&t, &dw, (size_t)(N * K) * 2, NULL));
     T_RUN(gc_cu_upload_matrix(t.s, dw, W, N, K, "test weight"));
     T_RUN(t_buf(&t, &dy, (size_t)(T * N) * 4, accumulate ? y : NULL));
-    if (skinny_variant >= 0) {
+    if (invariant) {
+        T_RUN(t_sync(&t, gck_skinny_invariant(t.s, dy, dx, dw, (int)T, (int)N, (int)K, accumulate,
+                                              CU_BI_SKINNY_VARIANT)));
+    } else if (skinny_variant >= 0) {
         T_RUN(t_sync(&t, gck_skinny(t.s, dy, dx, dw, (int)T, (int)N, (int)K, accumulate, skinny_variant)));
     } else {
         T_RUN(gc_cu_gemm(t.h, dy, dx, T, dw, N, K, accumulate));
@@ -108,6 +112,15 @@ gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tens
     t_close(&t);
     if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
     return GC_OK;
+}
+
+gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
+                              int skinny_variant) {
+    return matmul_run(y, x, T, W, accumulate, skinny_variant, false);
+}
+
+gc_status gc_cuda_test_matmul_invariant(float *y, const float *x, int64_t T, const gc_tensor *W) {
+    return matmul_run(y, x, T, W, false, -1, true);
 }
 
 gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F) {
@@ -250,8 +263,8 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
     }
     int64_t n_items = 0, n_groups = 0, n_parts = 0, it = 0, gr = 0, part = 0;
     const int64_t want = max_split > 0 ? max_split : 1;
-    gc_cu_count_items(n_q, ctx_first, qt, KV, want, &n_items, &n_groups, &n_parts);
-    gc_cu_build_items(spans, 0, n_sp, 0, n_q, ctx_first, qt, KV, want, items, &it, groups, &gr, &part);
+    gc_cu_count_items(n_q, ctx_first, qt, KV, want, 0, &n_items, &n_groups, &n_parts);
+    gc_cu_build_items(spans, 0, n_sp, 0, n_q, ctx_first, qt, KV, want, 0, items, &it, groups, &gr, &part);
     gck_seq seq = {.row0 = 0, .n = (int32_t)n_q, .ctx_first = (int32_t)ctx_first, .span0 = 0, .n_spans = (int32_t)n_sp};
     int32_t n_items32 = (int32_t)it;
     if (s == GC_OK && (it != n_items || gr != n_groups || part != n_parts))
@@ -338,6 +351,10 @@ gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64
 gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
                               int skinny_variant) {
     (void)y; (void)x; (void)T; (void)W; (void)accumulate; (void)skinny_variant;
+    return NO_CUDA;
+}
+gc_status gc_cuda_test_matmul_invariant(float *y, const float *x, int64_t T, const gc_tensor *W) {
+    (void)y; (void)x; (void)T; (void)W;
     return NO_CUDA;
 }
 gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F) {

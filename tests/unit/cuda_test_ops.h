@@ -17,6 +17,10 @@ gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64
 // variant v (0: the shape rule the engine runs; T <= 16).
 gc_status gc_cuda_test_matmul(float *y, const float *x, int64_t T, const gc_tensor *W, bool accumulate,
                               int skinny_variant);
+// y (T, N) = bf16(x) (T, K) · W (N, K)ᵀ through the skinny GEMM of the
+// engine's batch-invariant mode (gck_skinny_invariant, variant
+// CU_BI_SKINNY_VARIANT); T <= 16, N % 16 == 0, K % 64 == 0.
+gc_status gc_cuda_test_matmul_invariant(float *y, const float *x, int64_t T, const gc_tensor *W);
 // out (T, F) = silu(gu[:, :F]) * gu[:, F:], gu (T, 2F).
 gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F);
 // The q/k/v epilogue of one layer: qkv (T, (H+2KV)·hd) f32 (+ bias), per-head

@@ -216,6 +216,52 @@ static void test_skinny(void **st) {
         }
 }
 
+// The batch-invariant mode's skinny GEMM (gck_skinny_invariant): T rows of
+// x (T on both sides of 8, where gck_skinny changes kernel) give, bit for
+// bit, what the same rows get in a product of 16 rows, wherever they sit
+// (windows at the start and at the end of the 16); and the values are the
+// product (vs the CPU). The shapes include long K with narrow N, where K is
+// split over a cluster of blocks. Beside it, the engine's default (variant
+// 0) is printed for T = 8 vs 16.
+static void test_skinny_invariant(void **st) {
+    (void)st;
+    NEED_GPU();
+    const int64_t shapes[][2] = {{208, 256}, {1040, 640}, {96, 2560}, {64, 4864}};
+    for (int si = 0; si < 4; si++) {
+        const int64_t N = shapes[si][0], K = shapes[si][1];
+        void *stor;
+        gc_tensor W = make_weight(GC_DT_BF16, N, K, &stor);
+        float *x = xmalloc(16 * K * 4), *ref = xmalloc(16 * N * 4), *y16 = xmalloc(16 * N * 4),
+              *y = xmalloc(16 * N * 4);
+        fill(x, 16 * K, 1.0f);
+        gc_cpu_matmul(NULL, ref, x, 16, &W, NULL);
+        if (gc_cuda_test_matmul_invariant(y16, x, 16, &W) != GC_OK) fail_msg("skinny invariant: %s", gc_last_error());
+        const double e = rel_err(y16, ref, 16 * N);
+        assert_true(e <= KTOL);
+        long differ = 0;
+        static const int64_t Ts[] = {1, 2, 3, 7, 8, 9, 13, 16};   // both sides of the 8-column kernel
+        for (int ti = 0; ti < 8; ti++)
+            for (int at_end = 0; at_end < 2; at_end++) {
+                const int64_t T = Ts[ti];
+                const int64_t r0 = at_end ? 16 - T : 0;
+                assert_int_equal(gc_cuda_test_matmul_invariant(y, x + r0 * K, T, &W), GC_OK);
+                if (memcmp(y, y16 + r0 * N, (size_t)(T * N) * 4) != 0)
+                    fail_msg("skinny invariant N=%lld K=%lld: rows %lld..%lld alone differ from the same rows of 16",
+                             (long long)N, (long long)K, (long long)r0, (long long)(r0 + T - 1));
+            }
+        // Variant 0 picks its configuration by T: rows 0..7 at T = 8 and at T = 16.
+        float *a = xmalloc(16 * N * 4), *b = xmalloc(8 * N * 4);
+        assert_int_equal(gc_cuda_test_matmul(a, x, 16, &W, false, 0), GC_OK);
+        assert_int_equal(gc_cuda_test_matmul(b, x, 8, &W, false, 0), GC_OK);
+        for (int64_t i = 0; i < 8 * N; i++) differ += memcmp(a + i, b + i, 4) != 0;
+        print_message("skinny invariant N=%lld K=%lld: T of 1..16 bit-identical to T = 16 (rel err %.2e); "
+                      "variant 0: %ld of %lld values differ between T = 8 and T = 16\n",
+                      (long long)N, (long long)K, e, differ, (long long)(8 * N));
+        free(a); free(b);
+        free(stor); free(x); free(ref); free(y16); free(y);
+    }
+}
+
 static void test_swiglu(void **st) {
     (void)st;
     NEED_GPU();
@@ -999,6 +1045,119 @@ static void test_engine_switches(void **st) {
     gc_model_free(m);
 }
 
+// Batch-invariant mode (gc_cuda_debug.batch_invariant) end to end, on the
+// tiny qwen3 (max_position 1024, so context splits of 64 keys; 2 query heads
+// per KV head, so attention tiles of 8 positions). A sequence runs alone: a
+// prefill of BI_PROMPT positions, then greedy decode steps (one-row steps,
+// replayed as a graph). Then the same sequence, fed the same tokens, runs in
+// steps with 15 others of other lengths: prefill chunks of 2..24 rows and
+// decode rows mixed, some wanting the logits of every row, the sequence's
+// rows at another place of the step each time; the last BI_ALL_DECODE steps
+// decode all 16 (a graph of 16). Its logits and final hidden state must be
+// the same bits in every step. With the switch off the largest difference
+// is printed, not asserted: it shows what the switch changes.
+enum { BI_SEQS = 16, BI_PROMPT = 70, BI_STEPS = 10, BI_ALL_DECODE = 2, BI_MAX_CHUNK = 24 };
+
+// Logits (BI_STEPS, V) and hidden states (BI_STEPS, D) of the sequence,
+// alone (toks: the greedy tokens it picks, written) and in the mixed steps
+// (toks read: the same inputs).
+static void bi_run(gc_model *m, bool invariant, int kv_dtype, float *logits, float *hidden, int32_t *toks,
+                   bool mixed) {
+    const int64_t V = m->cfg.vocab_size;
+    gc_engine_params p = gc_engine_default_params();
+    p.device = GC_DEVICE_CUDA;
+    p.kv_dtype = kv_dtype;
+    p.cuda.batch_invariant = invariant;
+    gc_engine *e;
+    if (gc_engine_new(m, &p, &e) != GC_OK) fail_msg("engine: %s", gc_last_error());
+    int32_t prompt[BI_PROMPT], ids[BI_SEQS][BI_MAX_CHUNK];
+    for (int i = 0; i < BI_PROMPT; i++) prompt[i] = (int32_t)((i * 37 + 11) % V);
+    gc_kv *kv[BI_SEQS];
+    for (int o = 0; o < BI_SEQS; o++) assert_int_equal(gc_kv_new(e, &kv[o]), GC_OK);
+    float *scratch = xmalloc((size_t)(BI_SEQS * BI_MAX_CHUNK * V) * 4);   // the others' logits
+    if (mixed) {   // the others' contexts: 19 .. 145 positions, in one step
+        gc_seq_step pre[BI_SEQS - 1];
+        int32_t *pids = xmalloc(BI_SEQS * 160 * 4);
+        for (int o = 1; o < BI_SEQS; o++) {
+            for (int i = 0; i < 10 + 9 * o; i++) pids[o * 160 + i] = (int32_t)((i * 13 + o * 7) % V);
+            pre[o - 1] = (gc_seq_step){.kv = kv[o], .n = 10 + 9 * o, .ids = pids + o * 160};
+        }
+        assert_int_equal(gc_engine_forward(e, pre, BI_SEQS - 1), GC_OK);
+        free(pids);
+    }
+    for (int s = 0; s < BI_STEPS; s++) {
+        gc_seq_step st[BI_SEQS];
+        int n_st = 0;
+        const int at = mixed ? (s * 5 + 3) % BI_SEQS : 0;   // the sequence's place in the step
+        int64_t sc = 0;                                     // rows of scratch handed out
+        for (int k = 0; k < (mixed ? BI_SEQS : 1); k++) {
+            if (k == at) {
+                st[n_st++] = (gc_seq_step){.kv = kv[0], .n = s == 0 ? BI_PROMPT : 1,
+                                           .ids = s == 0 ? prompt : &toks[s - 1], .logits = logits + s * V,
+                                           .hidden = hidden + s * m->cfg.hidden_size};
+                continue;
+            }
+            const int o = k < at ? k + 1 : k;   // others 1..15
+            const bool decode = s >= BI_STEPS - BI_ALL_DECODE || (o + s) % 2 == 0;
+            const int64_t n = decode ? 1 : 2 + (o * 7 + s * 3) % (BI_MAX_CHUNK - 1);
+            for (int64_t i = 0; i < n; i++) ids[o][i] = (int32_t)((o * 31 + s * 17 + i * 5) % V);
+            gc_seq_step q = {.kv = kv[o], .n = n, .ids = ids[o]};
+            if (o % 3 == 0 || o % 5 == 0) {   // logits: of the last row, or (o % 5) of every row
+                q.logits = scratch + sc * V;
+                q.logits_all = o % 5 == 0;
+                sc += q.logits_all ? n : 1;
+            }
+            st[n_st++] = q;
+        }
+        gc_status r = gc_engine_forward(e, st, n_st);
+        if (r != GC_OK) fail_msg("batch-invariant step %d: %s", s, gc_last_error());
+        if (!mixed) {   // greedy: the argmax of its own logits
+            int32_t best = 0;
+            for (int64_t v = 1; v < V; v++)
+                if (logits[s * V + v] > logits[s * V + best]) best = (int32_t)v;
+            toks[s] = best;
+        }
+    }
+    for (int o = 0; o < BI_SEQS; o++) gc_kv_free(kv[o]);
+    free(scratch);
+    gc_engine_free(e);
+}
+
+static void test_batch_invariant(void **st) {
+    (void)st;
+    NEED_GPU();
+    gc_model *m;
+    assert_int_equal(gc_model_load("tests/data/tiny/qwen3", &m), GC_OK);
+    const int64_t V = m->cfg.vocab_size, D = m->cfg.hidden_size;
+    float *la = xmalloc(BI_STEPS * V * 4), *lm = xmalloc(BI_STEPS * V * 4);
+    float *ha = xmalloc(BI_STEPS * D * 4), *hm = xmalloc(BI_STEPS * D * 4);
+    int32_t toks[BI_STEPS];
+    static const int kvs[] = {GC_KV_DEFAULT, GC_KV_Q8};
+    for (int mode = 0; mode < 3; mode++) {   // on (bf16 KV), on (q8 KV), off (bf16 KV)
+        const bool on = mode < 2;
+        const int kv = kvs[mode == 1];
+        bi_run(m, on, kv, la, ha, toks, false);
+        bi_run(m, on, kv, lm, hm, toks, true);
+        double worst = 0;
+        int differ = 0;
+        for (int s = 0; s < BI_STEPS; s++) {
+            const bool same = memcmp(la + s * V, lm + s * V, (size_t)V * 4) == 0 &&
+                              memcmp(ha + s * D, hm + s * D, (size_t)D * 4) == 0;
+            double d = 0;
+            for (int64_t v = 0; v < V; v++) d = fmax(d, fabs((double)la[s * V + v] - lm[s * V + v]));
+            worst = fmax(worst, d);
+            differ += !same;
+            if (on && !same)
+                fail_msg("batch-invariant (%s KV): step %d differs alone and among 16 (max |dlogit| %.3g)",
+                         mode == 1 ? "q8" : "bf16", s, d);
+        }
+        print_message("batch-invariant %s (%s KV): %d of %d steps differ alone vs among 16, max |dlogit| %.3g\n",
+                      on ? "on" : "off", mode == 1 ? "q8" : "bf16", differ, BI_STEPS, worst);
+    }
+    free(la); free(lm); free(ha); free(hm);
+    gc_model_free(m);
+}
+
 // Out of KV memory is an error value and leaves the caches as they were.
 static void test_pool_limit(void **st) {
     (void)st;
@@ -1109,6 +1268,41 @@ static void test_realign(void **st) {
     gc_rows_free(src);
     gc_rows_free(dst);
     free(wa_t); free(h); free(out); free(ref);
+    gc_engine_free(e);
+    gc_model_free(m);
+}
+
+// Realignment in batch-invariant mode: a row realigned among 16 is, bit for
+// bit, the row realigned alone (one cuBLAS call per row).
+static void test_batch_invariant_realign(void **st) {
+    (void)st;
+    NEED_GPU();
+    gc_model *m;
+    assert_int_equal(gc_model_load("tests/data/tiny/qwen3", &m), GC_OK);
+    gc_engine_params p = gc_engine_default_params();
+    p.device = GC_DEVICE_CUDA;
+    p.cuda.batch_invariant = true;
+    gc_engine *e;
+    assert_int_equal(gc_engine_new(m, &p, &e), GC_OK);
+    const int64_t D = m->cfg.hidden_size, n = 16;
+    double *wa_t = xmalloc(D * D * 8);
+    float *h = xmalloc(n * D * 4), *all = xmalloc(n * D * 4), *one = xmalloc(D * 4);
+    for (int64_t i = 0; i < D * D; i++) wa_t[i] = urand() * 0.2;
+    fill(h, n * D, 3.0f);
+    gc_rows *src, *dst;
+    assert_int_equal(gc_rows_new(e, n, &src), GC_OK);
+    assert_int_equal(gc_rows_new(e, n, &dst), GC_OK);
+    assert_int_equal(gc_rows_set(src, 0, n, h), GC_OK);
+    assert_int_equal(e->be->realign_rows(e->be_state, 7, wa_t, D, 7.5, src->data, n, dst->data), GC_OK);
+    assert_int_equal(gc_rows_get(dst, 0, n, all), GC_OK);
+    for (int64_t r = 0; r < n; r += 5) {
+        assert_int_equal(e->be->realign_rows(e->be_state, 7, wa_t, D, 7.5, src->data + r * D, 1, dst->data), GC_OK);
+        assert_int_equal(gc_rows_get(dst, 0, 1, one), GC_OK);
+        assert_memory_equal(one, all + r * D, (size_t)D * 4);
+    }
+    gc_rows_free(src);
+    gc_rows_free(dst);
+    free(wa_t); free(h); free(all); free(one);
     gc_engine_free(e);
     gc_model_free(m);
 }
@@ -1295,6 +1489,7 @@ int main(void) {
         cmocka_unit_test(test_rmsnorm),
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_skinny),
+        cmocka_unit_test(test_skinny_invariant),
         cmocka_unit_test(test_swiglu),
         cmocka_unit_test(test_qkv),
         cmocka_unit_test(test_qkv_q8),
@@ -1307,10 +1502,12 @@ int main(void) {
         cmocka_unit_test(test_latent_vs_cpu),
         cmocka_unit_test(test_cache_ops_vs_cpu),
         cmocka_unit_test(test_engine_switches),
+        cmocka_unit_test(test_batch_invariant),
         cmocka_unit_test(test_kv_q8_vs_cpu),
         cmocka_unit_test(test_kv_q8_decode_paths),
         cmocka_unit_test(test_pool_limit),
         cmocka_unit_test(test_realign),
+        cmocka_unit_test(test_batch_invariant_realign),
         cmocka_unit_test(test_engine_draws),
         cmocka_unit_test(test_greedy_random_model),
         cmocka_unit_test(test_greedy_smol),

@@ -236,6 +236,10 @@ static gc_status ctx_init(const gc_backend_env *env, gc_cuda_ctx *c) {
     c->dbg = env->cuda;
     if (c->dbg.skinny_max_t > 16) c->dbg.skinny_max_t = 16;
     if (c->dbg.attn_blocks_per_sm < 1) c->dbg.attn_blocks_per_sm = 1;
+    if (c->dbg.batch_invariant) {   // the engine refuses steps past max_position, so no tile sees more keys
+        c->bi_chunk = gc_attn_fixed_chunk(cf->max_position);
+        c->bi_splits = (cf->max_position + c->bi_chunk - 1) / c->bi_chunk;
+    }
     if (c->dbg.profile) {
         for (int i = 0; i < CU_PROF_EV; i++) CU_TRY(cudaEventCreate(&c->prof_ev[i]));
         c->prof = true;
@@ -537,10 +541,15 @@ static gc_status realign_device(struct cu_realign *r, const float *src, int64_t 
             prod = r->e;
         }
         // prodᵀ (D, n) = W_aᵀ · srcᵀ; r->w read as column-major (D, D) is W_a.
+        // Batch-invariant mode: one row per call, so that cuBLAS picks the
+        // same algorithm for a row whatever n is (it may choose by n).
         const float one = 1.0f, zero = 0.0f;
+        const int64_t per = c->dbg.batch_invariant ? 1 : n;
         CUBLAS_TRY(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));
-        cublasStatus_t bs = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)D, (int)n, (int)D, &one, r->w, (int)D,
-                                        src, (int)D, &zero, prod, (int)D);
+        cublasStatus_t bs = CUBLAS_STATUS_SUCCESS;
+        for (int64_t r0 = 0; r0 < n && bs == CUBLAS_STATUS_SUCCESS; r0 += per)
+            bs = cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)D, (int)per, (int)D, &one, r->w, (int)D,
+                             src + r0 * D, (int)D, &zero, prod + r0 * D, (int)D);
         CUBLAS_TRY(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
         if (bs != CUBLAS_STATUS_SUCCESS) return gc_cublas_fail(bs, "cublasSgemm (realign)");
     } else if (src != dst) {

@@ -172,11 +172,34 @@ typedef struct plan {
 
 #define MP(c, off, type) ((type)((c)->meta.d + (c)->meta.off))
 
+// Batch-invariant linear: row r of y depends on row r of x alone. Rows go
+// in chunks of at most 16 (a step of T rows: ceil(T/16) launches) through
+// one fixed skinny configuration whose arithmetic per row does not depend on
+// T or on the row's place in the chunk (gck_skinny_invariant, skinny.h says
+// why). Shapes the skinny GEMM refuses (N % 16, K % 64, 16-byte alignment)
+// go through cuBLAS one row per call: M = 1 on every call, so the same
+// algorithm for every row whatever the step holds; slow, but invariant.
+static gc_status linear_invariant(gc_cuda_ctx *c, int64_t T, float *y, const bf16_t *x, const bf16_t *W, int64_t N,
+                                  int64_t K, bool acc) {
+    const bool skinny = N % 16 == 0 && K % 64 == 0 && !(((uintptr_t)x | (uintptr_t)W) & 15);
+    for (int64_t r0 = 0; r0 < T; r0 += 16) {
+        const int64_t nr = imin(16, T - r0);
+        if (skinny) {
+            CU_TRY(gck_skinny_invariant(c->stream, y + r0 * N, x + r0 * K, W, (int)nr, (int)N, (int)K, acc,
+                                        CU_BI_SKINNY_VARIANT));
+            continue;
+        }
+        for (int64_t r = r0; r < r0 + nr; r++) GC_TRY(gc_cu_gemm(c->blas, y + r * N, x + r * K, 1, W, N, K, acc));
+    }
+    return GC_OK;
+}
+
 // y (T, N) = x · Wᵀ (+= when acc), x bf16 rows (T, K): the skinny GEMM
 // (skinny.cu, its shape rule) for steps of at most dbg.skinny_max_t rows on
-// the shapes it takes, else cuBLAS.
+// the shapes it takes, else cuBLAS; in batch-invariant mode linear_invariant.
 static gc_status linear(gc_cuda_ctx *c, const plan *p, float *y, const bf16_t *x, const bf16_t *W, int64_t N,
                         int64_t K, bool acc) {
+    if (c->dbg.batch_invariant) return linear_invariant(c, p->T, y, x, W, N, K, acc);
     if (p->T <= c->dbg.skinny_max_t && N % 16 == 0 && K % 64 == 0) {
         CU_TRY(gck_skinny(c->stream, y, x, W, (int)p->T, (int)N, (int)K, acc, 0));
         return GC_OK;
@@ -288,34 +311,30 @@ static gc_status upload_meta(gc_cuda_ctx *c, const size_t *off, const size_t *us
 }
 
 
-void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t *items,
-                       int64_t *groups, int64_t *parts) {
+void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t fixed,
+                       int64_t *items, int64_t *groups, int64_t *parts) {
     for (int64_t q0 = 0; q0 < n; q0 += qt) {
-        const int64_t vis = ctx_first + imin(q0 + qt, n);
-        int64_t ns = imin(want, cdiv(vis, 64));
-        const int64_t chunk = cdiv(cdiv(vis, ns), 64) * 64;
-        ns = cdiv(vis, chunk);
-        *items += KV * ns;
-        if (ns > 1) { *groups += KV; *parts += KV * ns; }
+        const gc_attn_split sp = gc_attn_split_of(ctx_first + imin(q0 + qt, n), want, fixed);
+        *items += KV * sp.ns;
+        if (sp.merge) { *groups += KV; *parts += KV * sp.ns; }
     }
 }
 
 void gc_cu_build_items(const gck_span *spans, int64_t sp0, int64_t sp_end, int seq, int64_t n, int64_t ctx_first,
-                       int64_t qt, int64_t KV, int64_t want, gck_item *items, int64_t *it, gck_group *groups,
-                       int64_t *gr, int64_t *part) {
+                       int64_t qt, int64_t KV, int64_t want, int64_t fixed, gck_item *items, int64_t *it,
+                       gck_group *groups, int64_t *gr, int64_t *part) {
     for (int64_t q0 = 0; q0 < n; q0 += qt) {
         const int64_t nq = imin(qt, n - q0), vis = ctx_first + q0 + nq;
-        int64_t ns = imin(want, cdiv(vis, 64));
-        const int64_t chunk = cdiv(cdiv(vis, ns), 64) * 64;
-        ns = cdiv(vis, chunk);
+        const gc_attn_split sp = gc_attn_split_of(vis, want, fixed);
         for (int64_t kh = 0; kh < KV; kh++) {
-            const int64_t g = ns > 1 ? (*gr)++ : -1;
+            const int64_t g = sp.merge ? (*gr)++ : -1;
             if (g >= 0)
                 groups[g] = (gck_group){.seq = seq, .kh = (int32_t)kh, .q0 = (int32_t)q0, .nq = (int32_t)nq,
-                                        .part0 = (int32_t)*part, .nsplit = (int32_t)ns};
+                                        .part0 = (int32_t)*part, .nsplit = (int32_t)sp.ns};
             int64_t si = sp0;   // spans are sorted by start: walk forward
-            for (int64_t k = 0; k < ns; k++) {
-                const int64_t lo = k * chunk, hi = imin(vis, lo + chunk);
+            for (int64_t k = 0; k < sp.ns; k++) {
+                int64_t lo, hi;
+                gc_attn_split_range(sp, k, vis, &lo, &hi);
                 while (si + 1 < sp_end && spans[si].start + spans[si].n <= lo) si++;
                 int64_t sj = si;
                 while (sj < sp_end && spans[sj].start < hi) sj++;
@@ -339,7 +358,10 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
     const int64_t G = c->H / c->KV, L = c->L;
     int64_t n_span = 0, n_mod = 0, n_out = 0, n_hid = 0, n_emb = 0;
     bool decode = true, any_argmax = false, any_draw = false;
-    int tile_m = 16;
+    // Batch-invariant mode: the attention's tile size depends on the model
+    // only (16 query rows when the G heads of a position fit, else 64).
+    const bool bi = c->dbg.batch_invariant;
+    int tile_m = bi && G > 16 ? 64 : 16;
     for (int s = 0; s < n_steps; s++) {
         const gc_seq_step *q = &st[s];
         const gc_plan_seq *kv = &pl->seqs[s];
@@ -354,7 +376,7 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
         n_hid += so[s].n_hid;
         if (!q->ids) n_emb += q->n;   // embeds or in_rows
         if (q->n != 1) decode = false;
-        if (q->n * G > 16) tile_m = 64;
+        if (!bi && q->n * G > 16) tile_m = 64;
         any_argmax |= q->argmax != NULL;
         any_draw |= q->argmax && q->draw && q->draw->temperature > 0.0f;
     }
@@ -363,10 +385,16 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
     for (int s = 0; s < n_steps; s++) n_base += c->KV * cdiv(st[s].n, qt);
     const bool graph = c->dbg.graphs && decode && !c->prof;
     gck_set_pdl(T <= c->dbg.pdl_max_t);   // this thread's launches (and a graph captured now) from here on
-    // Split long contexts so that about attn_blocks_per_sm blocks per multiprocessor run.
-    const int64_t want = imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->dbg.attn_blocks_per_sm * c->n_sm, n_base)));
+    // Split long contexts so that about attn_blocks_per_sm blocks per
+    // multiprocessor run; in batch-invariant mode at fixed multiples of
+    // c->bi_chunk (attn_split.h), want then being the most splits a tile of
+    // this engine can have.
+    const int64_t want =
+        bi ? c->bi_splits : imax(1, imin(CU_MAX_SPLIT, cdiv((int64_t)c->dbg.attn_blocks_per_sm * c->n_sm, n_base)));
+    const int64_t fixed = bi ? c->bi_chunk : 0;
     int64_t n_items = 0, n_groups = 0, n_parts = 0;
-    for (int s = 0; s < n_steps; s++) gc_cu_count_items(st[s].n, pl->seqs[s].ctx, qt, c->KV, want, &n_items, &n_groups, &n_parts);
+    for (int s = 0; s < n_steps; s++)
+        gc_cu_count_items(st[s].n, pl->seqs[s].ctx, qt, c->KV, want, fixed, &n_items, &n_groups, &n_parts);
     // A graph is replayed while contexts grow, so it launches the most blocks
     // any step of it can need (n_base · want; those past *n_items exit).
     const int grid = (int)(graph ? n_base * want : n_items);
@@ -425,7 +453,7 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
         }
         seqs[s] = (gck_seq){.row0 = (int32_t)r0, .n = (int32_t)q->n, .ctx_first = (int32_t)kv->ctx,
                             .span0 = (int32_t)sp0, .n_spans = (int32_t)(sp - sp0)};
-        gc_cu_build_items(spans, sp0, sp, s, q->n, kv->ctx, qt, c->KV, want, items, &it, groups, &gr, &part);
+        gc_cu_build_items(spans, sp0, sp, s, q->n, kv->ctx, qt, c->KV, want, fixed, items, &it, groups, &gr, &part);
         for (int64_t i = 0; i < so[s].n_out; i++) out_rows[so[s].out0 + i] = (int32_t)(r - so[s].n_out + i);
         for (int64_t i = 0; i < so[s].n_hid; i++) hid_rows[so[s].hid0 + i] = (int32_t)(r - so[s].n_hid + i);
     }
@@ -442,8 +470,12 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
     gc_cu_prof_mark(c, -1);
 
     // ---- layers ----
-    const int attn =
-        decode && tile_m == 16 && c->dbg.decode_attention && G <= 8 && (c->hd == 64 || c->hd == 128) ? 1 : tile_m;
+    // The one-query decode kernel only when every sequence adds one position
+    // (never in batch-invariant mode: whether it runs would depend on the
+    // other sequences of the step).
+    const int attn = !bi && decode && tile_m == 16 && c->dbg.decode_attention && G <= 8 && (c->hd == 64 || c->hd == 128)
+                         ? 1
+                         : tile_m;
     plan p = {.T = T, .n_seq = n_steps, .n_out = n_out, .n_hid = n_hid, .tile_m = tile_m, .attn = attn, .grid = grid};
     GC_TRY(run_step(c, &p, graph));
 

@@ -46,7 +46,11 @@ typedef struct cu_graph {
     cudaGraphExec_t exec;
 } cu_graph;
 
-enum { CU_MAX_GRAPHS = 8, CU_MAX_SPLIT = GCK_MAX_SPLIT, CU_PROF_EV = 1024, CU_PROF_KINDS = 13 };
+// CU_BI_SKINNY_VARIANT: the skinny configuration every GEMM of the
+// batch-invariant mode runs (gck_skinny_invariant): 32 rows per warp, 4
+// chunks in flight, 4 warps, in every preference list of skinny.cu's shape
+// rule (second for T <= 8 and for wide N, third for long K).
+enum { CU_MAX_GRAPHS = 8, CU_MAX_SPLIT = GCK_MAX_SPLIT, CU_PROF_EV = 1024, CU_PROF_KINDS = 13, CU_BI_SKINNY_VARIANT = 3 };
 
 typedef struct gc_cuda_ctx {
     int device, n_sm;
@@ -96,6 +100,10 @@ typedef struct gc_cuda_ctx {
     // gc_engine_params.cuda (gcache/engine.h says what each switch does),
     // copied from gc_backend_env at init; skinny_max_t clamped to 16, attn_blocks_per_sm to >= 1.
     gc_cuda_debug dbg;
+    // dbg.batch_invariant: the attention's fixed split length for contexts of
+    // up to max_position keys (gc_attn_fixed_chunk) and the most splits a
+    // tile can then have, cdiv(max_position, bi_chunk) <= CU_MAX_SPLIT; 0 when off.
+    int64_t bi_chunk, bi_splits;
     // Profiling (dbg.profile): CUDA events recorded by gc_cu_prof_mark, device
     // time per kind of launch, printed to stderr when the engine is freed.
     bool prof;
@@ -130,13 +138,15 @@ void gc_cu_prof_collect(gc_cuda_ctx *c);
 void gc_cu_prof_print(gc_cuda_ctx *c);
 
 // Attention work items of one sequence with n new positions after ctx_first
-// cached ones: query tiles of qt positions × KV heads × up to `want` context
-// splits of whole 64-position tiles. count_items adds to the totals;
-// build_items appends (spans sp0 .. sp_end-1 are the sequence's, by start).
-void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t *items,
-                       int64_t *groups, int64_t *parts);
+// cached ones: query tiles of qt positions × KV heads × the context splits
+// of gc_attn_split_of(vis, want, fixed) (attn_split.h: fixed 0, the balanced
+// rule aiming at `want` splits; fixed > 0, splits of that many keys at
+// multiples of it). count_items adds to the totals; build_items appends
+// (spans sp0 .. sp_end-1 are the sequence's, by start).
+void gc_cu_count_items(int64_t n, int64_t ctx_first, int64_t qt, int64_t KV, int64_t want, int64_t fixed,
+                       int64_t *items, int64_t *groups, int64_t *parts);
 void gc_cu_build_items(const gck_span *spans, int64_t sp0, int64_t sp_end, int seq, int64_t n, int64_t ctx_first,
-                       int64_t qt, int64_t KV, int64_t want, gck_item *items, int64_t *it, gck_group *groups,
-                       int64_t *gr, int64_t *part);
+                       int64_t qt, int64_t KV, int64_t want, int64_t fixed, gck_item *items, int64_t *it,
+                       gck_group *groups, int64_t *gr, int64_t *part);
 
 #endif

@@ -5,6 +5,7 @@
 #define GC_BACKEND_CUDA_KERNELS_H
 #include <cuda_runtime_api.h>
 #include <stdint.h>
+#include "backend/cuda/attn_split.h"   // GCK_MAX_SPLIT, the split rules
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,8 +47,6 @@ typedef struct gck_item {
     int32_t part, group;
     int32_t pad[2];
 } gck_item;
-
-#define GCK_MAX_SPLIT 16   // context splits per work item at most
 
 typedef struct gck_group {
     int32_t seq, kh, q0, nq, part0, nsplit, pad[2];

@@ -386,6 +386,23 @@ cudaError_t tc_run(const tc_cfg &c, bool launch, tc_plan *pl, cudaStream_t s, fl
     return cudaErrorInvalidValue;
 }
 
+// tc_run with the 16-token kernel (NT = 2) whatever T is: one kernel per
+// configuration, so its occupancy, and the cluster size tc_launch derives
+// from it, do not change between T <= 8 and T > 8 (gck_skinny_invariant).
+cudaError_t tc_run16(const tc_cfg &c, cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N,
+                     int K, int accumulate) {
+#define GCK_TC16(RT_, U_, KW_)                                                                                    \
+    if (c.rt == RT_ && c.u == U_ && c.kw == KW_) return tc_launch<RT_, 2, U_, KW_>(true, nullptr, s, y, x, W, T, N, K, accumulate);
+    GCK_TC16(1, 8, 4)
+    GCK_TC16(1, 4, 8)
+    GCK_TC16(2, 4, 4)
+    GCK_TC16(4, 2, 4)
+    GCK_TC16(2, 4, 8)
+    GCK_TC16(4, 2, 8)
+#undef GCK_TC16
+    return cudaErrorInvalidValue;
+}
+
 // The default. A preference list by shape, from the H200 measurements of
 // the kernel lab's program (dev/cuda/skinny_gemm.cu, then
 // bench/cuda/skinny_bench.cu): T ≤ 8 → 16 rows/warp × 8 warps; T > 8 → 64
@@ -431,4 +448,12 @@ extern "C" cudaError_t gck_skinny(cudaStream_t s, float *y, const uint16_t *x, c
     if (variant < 0 || variant >= GCK_SKINNY_NVARIANTS) return cudaErrorInvalidValue;
     if (variant >= 1) return tc_run(k_fixed[variant - 1], true, nullptr, s, y, x, W, T, N, K, accumulate);
     return auto_run(s, y, x, W, T, N, K, accumulate);
+}
+
+extern "C" cudaError_t gck_skinny_invariant(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T,
+                                            int N, int K, int accumulate, int variant) {
+    if (!y || !x || !W || T < 1 || T > 16 || N <= 0 || K <= 0 || N % 16 || K % 64) return cudaErrorInvalidValue;
+    if (((uintptr_t)x | (uintptr_t)W) & 15) return cudaErrorInvalidValue;
+    if (variant < 1 || variant >= GCK_SKINNY_NVARIANTS) return cudaErrorInvalidValue;
+    return tc_run16(k_fixed[variant - 1], s, y, x, W, T, N, K, accumulate);
 }

@@ -34,6 +34,22 @@ extern "C" {
 cudaError_t gck_skinny(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
                        int accumulate, int variant);
 
+// The batch-invariant form of fixed variant 1..6 (same requirements): row
+// t of y depends on row t of x alone, bit for bit, whatever T is and
+// wherever the row sits among the T. gck_skinny(variant >= 1) picks its
+// kernel by T (8 token columns for T <= 8, 16 above); the two kernels have
+// their own occupancy, and the number of blocks that split K (a cluster of
+// cs blocks, summed in rank order) comes from it, so one row's sum could be
+// cut differently at T = 8 and T = 9. This form launches the 16-column
+// kernel for every T: cs depends on N, K, that kernel's occupancy and the SM
+// count only, and each output element is the same sequence of f32 mma
+// accumulations (chunks c ≡ slot mod S in increasing order, then the
+// warps' partials in index order, then the cluster ranks' in rank order);
+// columns past T read zeros and are not stored. Costs the 16-column
+// kernel's time at T <= 8. What the engine's batch-invariant mode runs.
+cudaError_t gck_skinny_invariant(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K,
+                                 int accumulate, int variant);
+
 // Short description of a variant (static string; "?" when out of range).
 const char *gck_skinny_variant_name(int variant);
 
