@@ -372,16 +372,15 @@ const char *const k_names[GCK_SKINNY_NVARIANTS] = {
     "regs ksplit rt4 u2 kw8",
 };
 
+// The configurations (rows per thread, chunks in flight, warps along K) that
+// are instantiated, in k_fixed's order: X(RT, U, KW) for each.
+#define GCK_TC_CONFIGS(X) X(1, 8, 4) X(1, 4, 8) X(2, 4, 4) X(4, 2, 4) X(2, 4, 8) X(4, 2, 8)
+
 cudaError_t tc_run(const tc_cfg &c, bool launch, tc_plan *pl, cudaStream_t s, float *y, const uint16_t *x,
                    const uint16_t *W, int T, int N, int K, int accumulate) {
 #define GCK_TC(RT_, U_, KW_)                                                                                      \
     if (c.rt == RT_ && c.u == U_ && c.kw == KW_) return tc_launch_nt<RT_, U_, KW_>(launch, pl, s, y, x, W, T, N, K, accumulate);
-    GCK_TC(1, 8, 4)
-    GCK_TC(1, 4, 8)
-    GCK_TC(2, 4, 4)
-    GCK_TC(4, 2, 4)
-    GCK_TC(2, 4, 8)
-    GCK_TC(4, 2, 8)
+    GCK_TC_CONFIGS(GCK_TC)
 #undef GCK_TC
     return cudaErrorInvalidValue;
 }
@@ -393,12 +392,7 @@ cudaError_t tc_run16(const tc_cfg &c, cudaStream_t s, float *y, const uint16_t *
                      int K, int accumulate) {
 #define GCK_TC16(RT_, U_, KW_)                                                                                    \
     if (c.rt == RT_ && c.u == U_ && c.kw == KW_) return tc_launch<RT_, 2, U_, KW_>(true, nullptr, s, y, x, W, T, N, K, accumulate);
-    GCK_TC16(1, 8, 4)
-    GCK_TC16(1, 4, 8)
-    GCK_TC16(2, 4, 4)
-    GCK_TC16(4, 2, 4)
-    GCK_TC16(2, 4, 8)
-    GCK_TC16(4, 2, 8)
+    GCK_TC_CONFIGS(GCK_TC16)
 #undef GCK_TC16
     return cudaErrorInvalidValue;
 }
