@@ -13,6 +13,15 @@ CUB=$(dirname "$(find /usr/local/cuda*/ /opt /usr/lib -name 'libcublas.so.13*' 2
 export LD_LIBRARY_PATH=$PWD/.carry/gpu/lib:$CUB:${LD_LIBRARY_PATH:-}
 export GC_CACHE_DIR=/tmp/gc_models/cache PYTHONUNBUFFERED=1
 M=/tmp/gc_models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+M_SHA256=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+# The model arrives in pieces (bench/cuda/split_model.sh, one call each): join them once and
+# keep the file only if its sha256 is the GGUF's.
+if [ ! -f "$M" ] && compgen -G "/tmp/gc_models/parts/q*" > /dev/null; then
+  cat /tmp/gc_models/parts/q* > "$M.part"
+  if echo "$M_SHA256  $M.part" | sha256sum -c --quiet; then mv "$M.part" "$M"
+  else echo "evidence: the joined pieces are not the GGUF (sha256); a piece is missing or damaged"; rm -f "$M.part"; exit 1; fi
+fi
+[ -f "$M" ] || { echo "evidence: no $M (carry the pieces first: bench/cuda/split_model.sh)"; exit 1; }
 RUNS=/tmp/gc_runs; mkdir -p "$RUNS"
 deadline=$(( $(date +%s) + ${BUDGET_S:-540} ))
 if [ ! -f "$RUNS/preflight.txt" ]; then   # the device path against the CPU path, once
