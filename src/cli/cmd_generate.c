@@ -9,10 +9,9 @@
 
 typedef struct gen_opts {
     const char *model, *prompt, *system;
-    bool chat, think, no_think, quiet, ignore_eos, exact;
+    bool chat, think, no_think, quiet, ignore_eos;
     long long max_tokens, top_k, seed;
-    int device, threads, kv_dtype;
-    gc_cuda_debug cuda;   // the --cuda-* switches (cli_device.h)
+    gc_engine_params engine;   // --device, --threads, --exact, --kv and the --cuda-* switches
     double temperature, top_p;
     const char *stop[GC_MAX_STOP];
     int n_stop;
@@ -54,8 +53,8 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
     memset(o, 0, sizeof *o);
     o->max_tokens = 256;
     o->top_p = 1.0;
-    o->device = cli_default_device();
-    o->cuda = gc_engine_default_params().cuda;
+    o->engine = gc_engine_default_params();
+    o->engine.device = cli_default_device();
     for (int i = 1; i < argc; i++) {
         int r;
         if (strcmp(argv[i], "--help") == 0) { gen_help(cmd); return 1; }
@@ -73,11 +72,11 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
         OPT(cli_opt_flag(argv, &i, "--no-think", &o->no_think));
         OPT(cli_opt_flag(argv, &i, "--quiet", &o->quiet));
         OPT(cli_opt_flag(argv, &i, "--ignore-eos", &o->ignore_eos));
-        OPT(cli_opt_device(argc, argv, &i, &o->device));
-        OPT(cli_opt_threads(argc, argv, &i, &o->threads));
-        OPT(cli_opt_flag(argv, &i, "--exact", &o->exact));
-        OPT(cli_opt_kv(argc, argv, &i, &o->kv_dtype));
-        OPT(cli_opt_cuda_debug(argc, argv, &i, &o->cuda));
+        OPT(cli_opt_device(argc, argv, &i, &o->engine.device));
+        OPT(cli_opt_threads(argc, argv, &i, &o->engine.n_threads));
+        OPT(cli_opt_flag(argv, &i, "--exact", &o->engine.exact));
+        OPT(cli_opt_kv(argc, argv, &i, &o->engine.kv_dtype));
+        OPT(cli_opt_cuda_debug(argc, argv, &i, &o->engine.cuda));
         const char *stop;
         if ((r = cli_opt_str(argc, argv, &i, "--stop", &stop)) < 0) return 2;
         if (r) {
@@ -91,17 +90,6 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
     if (!o->model) return cli_usage_error(cmd, "--model is required");
     if (o->think && o->no_think) return cli_usage_error(cmd, "--think and --no-think exclude each other");
     return 0;
-}
-
-// The model and an engine as the options say; 0, or 1 after printing why.
-static int open_engine(const char *cmd, const gen_opts *o, gc_model **m, gc_engine **e) {
-    gc_engine_params p = gc_engine_default_params();
-    p.device = o->device;
-    p.n_threads = o->threads;
-    p.exact = o->exact;
-    p.kv_dtype = o->kv_dtype;
-    p.cuda = o->cuda;
-    return cli_open_params(cmd, o->model, &p, m, e);
 }
 
 static gc_gen_params gen_params(const gen_opts *o) {
@@ -139,7 +127,7 @@ int cmd_generate(int argc, char **argv) {
     if (!o.prompt) return cli_usage_error("generate", "--prompt is required");
     gc_model *m;
     gc_engine *e;
-    if (open_engine("generate", &o, &m, &e)) return 1;
+    if (cli_open_params("generate", o.model, &o.engine, &m, &e)) return 1;
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     int rc = 0;
     char *text = NULL;
@@ -184,7 +172,7 @@ int cmd_chat(int argc, char **argv) {
     if (pr) return pr == 1 ? 0 : pr;
     gc_model *m;
     gc_engine *e;
-    if (open_engine("chat", &o, &m, &e)) return 1;
+    if (cli_open_params("chat", o.model, &o.engine, &m, &e)) return 1;
     const gc_tokenizer *tok = gc_model_tokenizer(m);
     gc_kv *kv = NULL;
     int rc = 0;
