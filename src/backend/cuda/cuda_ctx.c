@@ -238,7 +238,7 @@ static gc_status ctx_init(const gc_backend_env *env, gc_cuda_ctx *c) {
     if (c->dbg.attn_blocks_per_sm < 1) c->dbg.attn_blocks_per_sm = 1;
     if (c->dbg.batch_invariant) {   // the engine refuses steps past max_position, so no tile sees more keys
         c->bi_chunk = gc_attn_fixed_chunk(cf->max_position);
-        c->bi_splits = (cf->max_position + c->bi_chunk - 1) / c->bi_chunk;
+        c->bi_splits = gc_attn_split_of(cf->max_position, 1, c->bi_chunk).ns;
     }
     if (c->dbg.profile) {
         for (int i = 0; i < CU_PROF_EV; i++) CU_TRY(cudaEventCreate(&c->prof_ev[i]));

@@ -435,19 +435,24 @@ extern "C" const char *gck_skinny_variant_name(int variant) {
     return variant >= 0 && variant < GCK_SKINNY_NVARIANTS ? k_names[variant] : "?";
 }
 
+// The skinny GEMM's shape rule (skinny.h): 1..16 rows, N a multiple of 16,
+// K of 64, x and W 16-byte aligned.
+static bool skinny_args_ok(const float *y, const uint16_t *x, const uint16_t *W, int T, int N, int K) {
+    return y && x && W && T >= 1 && T <= 16 && N > 0 && K > 0 && N % 16 == 0 && K % 64 == 0 &&
+           !(((uintptr_t)x | (uintptr_t)W) & 15);
+}
+
 extern "C" cudaError_t gck_skinny(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T, int N,
                                   int K, int accumulate, int variant) {
-    if (!y || !x || !W || T < 1 || T > 16 || N <= 0 || K <= 0 || N % 16 || K % 64) return cudaErrorInvalidValue;
-    if (((uintptr_t)x | (uintptr_t)W) & 15) return cudaErrorInvalidValue;
-    if (variant < 0 || variant >= GCK_SKINNY_NVARIANTS) return cudaErrorInvalidValue;
+    if (!skinny_args_ok(y, x, W, T, N, K) || variant < 0 || variant >= GCK_SKINNY_NVARIANTS)
+        return cudaErrorInvalidValue;
     if (variant >= 1) return tc_run(k_fixed[variant - 1], true, nullptr, s, y, x, W, T, N, K, accumulate);
     return auto_run(s, y, x, W, T, N, K, accumulate);
 }
 
 extern "C" cudaError_t gck_skinny_invariant(cudaStream_t s, float *y, const uint16_t *x, const uint16_t *W, int T,
                                             int N, int K, int accumulate, int variant) {
-    if (!y || !x || !W || T < 1 || T > 16 || N <= 0 || K <= 0 || N % 16 || K % 64) return cudaErrorInvalidValue;
-    if (((uintptr_t)x | (uintptr_t)W) & 15) return cudaErrorInvalidValue;
-    if (variant < 1 || variant >= GCK_SKINNY_NVARIANTS) return cudaErrorInvalidValue;
+    if (!skinny_args_ok(y, x, W, T, N, K) || variant < 1 || variant >= GCK_SKINNY_NVARIANTS)
+        return cudaErrorInvalidValue;
     return tc_run16(k_fixed[variant - 1], s, y, x, W, T, N, K, accumulate);
 }
