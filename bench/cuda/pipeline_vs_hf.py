@@ -93,6 +93,7 @@ import torch
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from make_bench_models import build, save  # noqa: E402
+from pipeline_floor import pipeline_floor_s_per_question  # noqa: E402
 
 # The issue's targets per row.
 TARGETS = {
@@ -359,9 +360,22 @@ class Bench:
         sync(a.device)
         self.bw = 2 * x.numel() * 2 / ((time.perf_counter() - t) / 20)   # bytes/s, read + write
         del x, y
+        # bf16 GEMM rate (cuBLAS through torch, a large square product): the
+        # prefill side of the pipeline floors (pipeline_floor.py)
+        n = 8192 if a.device == "cuda" else 512
+        p, q = (torch.randn(n, n, dtype=torch.bfloat16, device=a.device) for _ in range(2))
+        for _ in range(3):
+            r = p @ q
+        sync(a.device)
+        t = time.perf_counter()
+        for _ in range(10):
+            r = p @ q
+        sync(a.device)
+        self.gemm = 2 * n ** 3 / ((time.perf_counter() - t) / 10)   # FLOP/s
+        del p, q, r
         self.card = card
         self.log({"part": "ceilings", "card": card, "nvidia_smi": smi, "copy_TB_s": self.bw / 1e12,
-                  "torch": torch.__version__})
+                  "gemm_bf16_TFLOP_s": self.gemm / 1e12, "torch": torch.__version__})
 
     def setup_model(self):
         a = self.a
@@ -379,6 +393,11 @@ class Bench:
         self.questions = [json.loads(l)["question"] for l in open(a.dataset, encoding="utf-8") if l.strip()]
         cfg = self.model.config
         self.weight_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        # parameters a token's GEMMs multiply: all but the input-embedding table
+        # (with tied embeddings the LM head is that table: one row per logits row,
+        # left out of the prefill FLOPs, its bytes counted in weight_bytes)
+        emb = self.model.get_input_embeddings().weight
+        self.gemm_params = sum(p.numel() for p in self.model.parameters() if p is not emb)
         # bf16 K and V of every layer per position
         self.kv_bytes = cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * cfg.head_dim * 2
         self.wa, self.target = realignment(self.model)
@@ -462,10 +481,13 @@ class Bench:
         recs = [json.loads(l) for l in open(os.path.join(d, "results.jsonl")) if l.strip()]
         s = sum(r["seconds"] for r in recs)
         out_tok = sum(r["agents"][-1]["out_tokens"] for r in recs) / max(len(recs), 1)
+        floor = pipeline_floor_s_per_question(recs, B, {"weight_bytes": self.weight_bytes, "kv_bytes": self.kv_bytes,
+                                                        "params": self.gemm_params, "bw": self.bw, "gemm": self.gemm})
         self.log({"side": "gcache", "method": method, "batch": B, "questions": len(recs), "seconds": s,
                   "s_per_question": s / len(recs), "questions_per_s": len(recs) / s, "mean_answer_tokens": out_tok,
-                  "wall_s_with_load": time.perf_counter() - t, **self.same_prompts(method, recs)})
-        return s / len(recs), len(recs), out_tok
+                  "floor_s_per_question": floor, "wall_s_with_load": time.perf_counter() - t,
+                  **self.same_prompts(method, recs)})
+        return s / len(recs), len(recs), out_tok, floor
 
     def same_prompts(self, method, recs):
         """Whether HF's prompts have gcache's token counts (every agent of
@@ -517,8 +539,10 @@ class Bench:
         if warm:   # the realignment matrix is computed once and cached on disk
             self.gcache_run("latentmas", 1, 1, 240)
         g = self.gcache_run(method, B, gc_n, gc_timeout)
-        self.cell(row, "gcache", f"{g[0]:.3f} s/q, {1 / g[0]:.1f} q/s ({g[1]} q, {g[2]:.0f} answer tok/q)"
-                  if g else "failed / cut (see JSON lines)")
+        if g:
+            self.rows.setdefault(row, {})["floor"] = f"floor {g[3]:.3f} s/q, {1 / g[3]:.1f} q/s (gcache's steps)"
+        self.cell(row, "gcache", f"{g[0]:.3f} s/q, {1 / g[0]:.1f} q/s ({g[1]} q, {g[2]:.0f} answer tok/q; "
+                  f"{100 * g[3] / g[0]:.0f} % of floor)" if g else "failed / cut (see JSON lines)")
         if hf_n:
             self.hf_cell(row, method, B, hf_n, hf_timeout)
 
