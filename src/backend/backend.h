@@ -146,6 +146,28 @@ typedef struct gc_step_plan {
     int max_spans;                    // max over s of seqs[s].n_spans (at least 1)
 } gc_step_plan;
 
+// One stored position for kv_wsum: position idx (0 <= idx < GC_KV_BLOCK)
+// of a block, read through the per-layer K/V scales of row `mod` of the
+// plan's scale table (a span's k_scale / v_scale), or -1 for none.
+typedef struct gc_kv_pos {
+    void *data;      // the block's storage
+    int32_t idx;
+    int32_t mod;     // -1, or a row of gc_kv_wsum_plan.scales (ignored in dst)
+} gc_kv_pos;
+
+// A weighted sum of cache positions as plain data (gc_kv_wsum): position p
+// (< n_pos) of the new cache, in every layer and both planes, element by
+// element from the n_parts sources src[i * n_pos + p] (part i's position p).
+typedef struct gc_kv_wsum_plan {
+    int64_t n_pos;
+    int n_parts;
+    const float *w;           // (n_parts) weights
+    const gc_kv_pos *dst;     // (n_pos) fresh slots: none is also a source position
+    const gc_kv_pos *src;     // (n_parts, n_pos)
+    const float *scales;      // (n_mods, n_layers, 2): a row's K (0) and V (1) read scale per layer; NULL if n_mods = 0
+    int n_mods;
+} gc_kv_wsum_plan;
+
 typedef struct gc_backend {
     const char *name;
     gc_device device;
@@ -173,6 +195,16 @@ typedef struct gc_backend {
     // unchanged instead of requantizing.
     gc_status (*kv_read_bytes)(void *state, const void *data, size_t off, size_t n, void *dst);
     gc_status (*kv_write_bytes)(void *state, void *data, size_t off, size_t n, const void *src);
+    // Optional (NULL: gc_kv_wsum sums on the host through kv_get / kv_set).
+    // For every position p, layer l, plane k of the plan and element j of
+    // its row: x_i = stored value of source i as f32 (kv_get's value) times
+    // its scale (one f32 product, 1 when mod = -1); a_0 = +0, a_{i+1} =
+    // fmaf(w[i], x_i, a_i) in part order; dst := a_{n_parts} stored as
+    // kv_set stores it (bf16: round to nearest even; q8: each row of hd by
+    // gc_kv_q8_quantize). That is the host route's arithmetic, so both give
+    // the same bits. May be queued (CUDA: on the engine's stream, which every
+    // later KV access and step follows); the plan's arrays may go on return.
+    gc_status (*kv_wsum)(void *state, const gc_kv_wsum_plan *plan);
 
     // ---- one step ----
     // Runs the plan's rows through the model and fills the steps' outputs

@@ -1,6 +1,7 @@
 // The q8 KV format's one quantization rule (layout: backend/backend.h),
 // shared by the CPU backend and the CUDA backend's host side; the CUDA
-// kernels that write KV rows follow the same formulas (kernels.cu).
+// kernels that write KV rows follow the same formulas (q8_store_row in
+// backend/cuda/common.cuh).
 #ifndef GC_BACKEND_KV_Q8_H
 #define GC_BACKEND_KV_Q8_H
 #include <stdint.h>

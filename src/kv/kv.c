@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 #include "core/error.h"
 #include "core/vec.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -346,10 +347,11 @@ gc_status gc_kv_clone(const gc_kv *kv, gc_kv **out) {
     return GC_OK;
 }
 
-// Per layer, each part's last Lmin positions come out of the backend as f32
-// (scales applied), are summed in part order (a[j] = Σ_i w_i · part_i[j],
-// from 0), and go back into the reserved slots (runs of consecutive slots
-// per copy; the backend stores them at its precision).
+// The host route, for a backend without kv_wsum: per layer, each part's
+// last Lmin positions come out of the backend as f32 (scales applied), are
+// summed in part order (a[j] = fmaf(w_i, part_i[j], a[j]) from 0, kv_wsum's
+// rule in backend/backend.h), and go back into the reserved slots (runs of
+// consecutive slots per copy; the backend stores them at its precision).
 static gc_status wsum_layers(gc_kv *const *parts, const float *w, int n, int64_t Lmin, gc_kv_pool *pool,
                           const gc_kv_slot *slots) {
     const int64_t row = pool->row;
@@ -362,8 +364,8 @@ static gc_status wsum_layers(gc_kv *const *parts, const float *w, int n, int64_t
         for (int i = 0; st == GC_OK && i < n; i++) {
             st = read_range(parts[i], l, parts[i]->len - Lmin, Lmin, tk, tv);
             for (int64_t j = 0; st == GC_OK && j < Lmin * row; j++) {
-                ak[j] += w[i] * tk[j];
-                av[j] += w[i] * tv[j];
+                ak[j] = fmaf(w[i], tk[j], ak[j]);
+                av[j] = fmaf(w[i], tv[j], av[j]);
             }
         }
         for (int64_t p = 0; st == GC_OK && p < Lmin;) {
@@ -378,6 +380,63 @@ static gc_status wsum_layers(gc_kv *const *parts, const float *w, int n, int64_t
         }
     }
     free(ak); free(av); free(tk); free(tv);
+    return st;
+}
+
+// Spans of kv among positions [p0, p0 + n) that carry K or V scales.
+static int scaled_spans(const gc_kv *kv, int64_t p0, int64_t n) {
+    int count = 0;
+    int64_t pos = 0;
+    for (int i = 0; i < kv->n_spans && pos < p0 + n; pos += kv->spans[i++].n)
+        if (pos + kv->spans[i].n > p0 && (kv->spans[i].k_scale || kv->spans[i].v_scale)) count++;
+    return count;
+}
+
+// Positions [p0, p0 + n) of kv as backend positions out (n), walking its
+// spans as read_range does; a span with scales adds its row (n_layers, 2)
+// to the scale table (row *n_mods, then counted).
+static void table_range(const gc_kv *kv, int64_t p0, int64_t n, gc_kv_pos *out, float *scales, int *n_mods) {
+    const int64_t L = kv->pool->n_layers;
+    int64_t pos = 0;
+    for (int i = 0; i < kv->n_spans && pos < p0 + n; pos += kv->spans[i++].n) {
+        const gc_kv_span *s = &kv->spans[i];
+        int64_t a = pos > p0 ? pos : p0, b = pos + s->n < p0 + n ? pos + s->n : p0 + n;
+        if (b <= a) continue;
+        int32_t mod = -1;
+        if (s->k_scale || s->v_scale) {
+            mod = (*n_mods)++;
+            for (int64_t l = 0; l < L; l++) {
+                scales[(mod * L + l) * 2] = s->k_scale ? s->k_scale[l] : 1.0f;
+                scales[(mod * L + l) * 2 + 1] = s->v_scale ? s->v_scale[l] : 1.0f;
+            }
+        }
+        for (int64_t p = a; p < b; p++)
+            out[p - p0] = (gc_kv_pos){.data = s->b->data, .idx = (int32_t)(s->off + (p - pos)), .mod = mod};
+    }
+}
+
+// The backend route (gc_backend.kv_wsum): one plan of every slot and every
+// part's last Lmin positions.
+static gc_status wsum_backend(gc_kv *const *parts, const float *w, int n, int64_t Lmin, gc_kv_pool *pool,
+                              const gc_kv_slot *slots) {
+    int mods = 0;
+    for (int i = 0; i < n; i++) mods += scaled_spans(parts[i], parts[i]->len - Lmin, Lmin);
+    gc_kv_pos *dst = malloc((size_t)(n + 1) * (size_t)Lmin * sizeof *dst);
+    float *scales = mods ? malloc((size_t)mods * (size_t)pool->n_layers * 2 * sizeof(float)) : NULL;
+    if (!dst || (mods && !scales)) {
+        free(dst); free(scales);
+        return gc_fail(GC_ERR_OOM, "out of memory");
+    }
+    gc_kv_pos *src = dst + Lmin;
+    for (int64_t p = 0; p < Lmin; p++) dst[p] = (gc_kv_pos){.data = slots[p].b->data, .idx = slots[p].idx, .mod = -1};
+    int n_mods = 0;
+    for (int i = 0; i < n; i++)
+        table_range(parts[i], parts[i]->len - Lmin, Lmin, src + (size_t)i * (size_t)Lmin, scales, &n_mods);
+    const gc_kv_wsum_plan plan = {
+        .n_pos = Lmin, .n_parts = n, .w = w, .dst = dst, .src = src, .scales = scales, .n_mods = n_mods};
+    gc_status st = pool->be->kv_wsum(pool->be_state, &plan);
+    free(dst);
+    free(scales);
     return st;
 }
 
@@ -397,7 +456,8 @@ gc_status gc_kv_wsum(gc_kv *const *parts, const float *w, int n, gc_kv **out) {
     gc_kv_slot *slots = malloc((size_t)Lmin * sizeof *slots);
     gc_status st = slots ? GC_OK : gc_fail(GC_ERR_OOM, "out of memory");
     if (st == GC_OK) st = gc_kv_reserve_append(r, Lmin, slots);
-    if (st == GC_OK) st = wsum_layers(parts, w, n, Lmin, pool, slots);
+    if (st == GC_OK && pool->be->kv_wsum) st = wsum_backend(parts, w, n, Lmin, pool, slots);
+    else if (st == GC_OK) st = wsum_layers(parts, w, n, Lmin, pool, slots);
     if (st == GC_OK) gc_kv_commit(r, Lmin);
     free(slots);
     if (st != GC_OK) { gc_kv_free(r); return st; }

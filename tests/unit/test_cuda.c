@@ -5,6 +5,9 @@
 //   engine:  trace programs on the tiny conformance fixtures vs their
 //            float64 references; batched steps with cache operations (fork,
 //            scale/gate, concat, wsum, clone, save/load) vs the CPU engine;
+//            the weighted-sum kernel (gc_kv_wsum on bf16 and q8 blocks) vs
+//            the host route on the same engine, bit for bit, and vs the
+//            f32 sum of the parts' rows within the format's rounding;
 //            greedy decoding vs the CPU engine (a token may differ only where
 //            the CPU's own margin is within the measured CPU/GPU logit noise),
 //            on the fixtures, on $GC_CUDA_TEST_MODEL (a random-weight model of
@@ -37,6 +40,7 @@
 #include "format/quant.h"
 #include "backend/kv_q8.h"
 #include "core/file.h"
+#include "wsum_fixture.h"
 
 static const double KTOL = 1e-2;   // kernels: bf16 operands, f32 accumulation
 
@@ -938,6 +942,34 @@ static void test_kv_q8_vs_cpu(void **st) {
     g_kv = GC_KV_DEFAULT;
 }
 
+// gc_kv_wsum through the device's kv_wsum kernel, bf16 and q8 KV, on
+// fixtures of head_dim 32 (2 KV heads), 16 (2) and 16 (1): the same bits as
+// the host route (kv_get / kv_set) on the same engine and as itself run
+// again; within 1 bf16 ulp / one q8 step of the f32 sum of the parts'
+// gc_kv_read rows (wsum_fixture.h: parts of 45, 39 and 37 positions starting
+// inside blocks, per-layer scales, a gate; then 7 parts of 600+ positions,
+// a plan larger than the first upload buffer).
+static void test_kv_wsum_device(void **st) {
+    (void)st;
+    NEED_GPU();
+    const char *dirs[] = {"tests/data/tiny/qwen3", "tests/data/tiny/qwen2", "tests/data/tiny/llama"};
+    const gc_kv_dtype kinds[2] = {GC_KV_BF16, GC_KV_Q8};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 3; i++) {
+            gc_model *m;
+            assert_int_equal(gc_model_load(dirs[i], &m), GC_OK);
+            g_kv = kinds[k];
+            gc_engine *e = engine_on(m, GC_DEVICE_CUDA);
+            char what[128];
+            snprintf(what, sizeof what, "cuda %s %s", gc_kv_dtype_name(kinds[k]), dirs[i]);
+            wsum_check(e, what);
+            assert_int_equal(e->pool.live_blocks, 0);
+            gc_engine_free(e);
+            gc_model_free(m);
+        }
+    g_kv = GC_KV_DEFAULT;
+}
+
 // On a real model (GC_SMOL_GGUF, else GC_CUDA_TEST_MODEL; skipped without):
 // the decode kernel and the tile-16 kernel read the same q8 blocks alike;
 // q8 against bf16 on the device differs (the option acts) but stays close;
@@ -1505,6 +1537,7 @@ int main(void) {
         cmocka_unit_test(test_batch_invariant),
         cmocka_unit_test(test_kv_q8_vs_cpu),
         cmocka_unit_test(test_kv_q8_decode_paths),
+        cmocka_unit_test(test_kv_wsum_device),
         cmocka_unit_test(test_pool_limit),
         cmocka_unit_test(test_realign),
         cmocka_unit_test(test_batch_invariant_realign),

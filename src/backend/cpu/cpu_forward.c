@@ -10,6 +10,7 @@
 #include "gcache/sampler.h"
 #include "backend/cpu/ops.h"
 #include "backend/cpu/qgemm.h"
+#include "backend/cpu/kv_wsum.h"
 #include "format/quant.h"
 #include "backend/kv_q8.h"
 #include "core/error.h"
@@ -103,6 +104,12 @@ static gc_status kv_write_bytes(void *state, void *data, size_t off, size_t n, c
     (void)state;
     memcpy((unsigned char *)data + off, src, n);
     return GC_OK;
+}
+
+static gc_status kv_wsum(void *state, const gc_kv_wsum_plan *plan) {
+    const cpu_state *st = state;
+    const gc_model_config *c = &st->env.m->cfg;
+    return gc_cpu_kv_wsum(plan, st->dtype, c->n_layers, c->n_kv_heads * c->head_dim, st->hd, st->block_elems);
 }
 
 // Row idx of the K (kind 0) or V (kind 1) plane of layer l of an f32 block,
@@ -474,6 +481,7 @@ const gc_backend gc_backend_cpu = {
     .kv_copy = kv_copy,
     .kv_read_bytes = kv_read_bytes,
     .kv_write_bytes = kv_write_bytes,
+    .kv_wsum = kv_wsum,
     .run_step = run_step,
     .rows_new = rows_new,
     .rows_free = rows_free,

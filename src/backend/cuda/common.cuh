@@ -1,5 +1,6 @@
 // Device-side helpers shared by the CUDA backend's kernel files: bf16
-// conversions, warp constants, and programmatic dependent launch (PDL).
+// conversions, warp constants, the q8 KV row quantizer, and programmatic
+// dependent launch (PDL).
 //
 // PDL (sm_90): a kernel launched with gck_launch may start while the
 // kernel before it in the stream is still running; it must call
@@ -23,6 +24,23 @@ typedef __nv_bfloat16 bf16;
 
 static __device__ __forceinline__ float bf2f(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
 static __device__ __forceinline__ uint16_t f2bf(float f) { return __bfloat16_as_ushort(__float2bfloat16_rn(f)); }
+
+// The q8 rule of backend/kv_q8.h (gc_kv_q8_quantize, the same f32
+// operations: IEEE division, clamp, round to nearest even) on one row of hd
+// floats in buf, by one warp: int8 values to q, the row's scale to *scale.
+// The one device copy of the rule: every kernel that stores q8 rows calls it
+// (kernels.cu: new keys and values; kv_wsum.cu: weighted sums).
+static __device__ inline void q8_store_row(const float *buf, int hd, int8_t *q, float *scale, int lane) {
+    float amax = 0.0f;
+    for (int d = lane; d < hd; d += 32) amax = fmaxf(amax, fabsf(buf[d]));
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, o));
+    const float s = amax / 127.0f;
+    for (int d = lane; d < hd; d += 32) {
+        const float v = s > 0.0f ? fminf(fmaxf(buf[d] / s, -127.0f), 127.0f) : 0.0f;
+        q[d] = (int8_t)__float2int_rn(v);
+    }
+    if (lane == 0) *scale = s;
+}
 
 static __device__ __forceinline__ void gck_pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

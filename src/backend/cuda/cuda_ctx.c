@@ -176,6 +176,7 @@ static void ctx_free(gc_cuda_ctx *c) {
     cudaFree(c->rows_bf); cudaFree(c->hid); cudaFree(c->logits); cudaFree(c->amax); cudaFreeHost(c->amax_h);
     cudaFree(c->draws); cudaFreeHost(c->draws_h);
     realign_free(c->ra);
+    gc_cu_kv_wsum_free(c);
     cudaFree(c->part_o); cudaFree(c->part_ml); cudaFree(c->counters);
     cudaFree(c->meta.d); cudaFreeHost(c->meta.h);
     if (c->blas) cublasDestroy(c->blas);
@@ -589,6 +590,7 @@ const gc_backend gc_backend_cuda = {
     .kv_copy = cu_kv_copy,
     .kv_read_bytes = cu_kv_read_bytes,
     .kv_write_bytes = cu_kv_write_bytes,
+    .kv_wsum = gc_cu_kv_wsum,
     .run_step = gc_cu_run_step,
     .rows_new = cu_rows_new,
     .rows_free = cu_rows_free,

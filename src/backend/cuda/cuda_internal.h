@@ -94,6 +94,10 @@ typedef struct gc_cuda_ctx {
     cu_meta meta;
     struct cu_realign *ra;    // the realignment map last used through gc_backend_cuda.realign_rows (cuda_ctx.c)
     uint64_t ra_key;          // ... and the key it was made for
+    // kv_wsum's plan upload (cuda_kv_wsum.c): a pinned host buffer and its
+    // device twin, cap bytes each; ev follows the last copy out of h, which
+    // must be done before h is written again.
+    struct { unsigned char *h, *d; size_t cap; cudaEvent_t ev; } wsum;
     uint64_t gen;             // bumped whenever a buffer a graph uses moves
     uint64_t clock;
     cu_graph graphs[CU_MAX_GRAPHS];
@@ -124,6 +128,10 @@ gc_status gc_cu_gemm(cublasHandle_t h, float *y, const bf16_t *x, int64_t T, con
 // Device allocation with a clear message; *p NULL on failure.
 gc_status gc_cu_malloc(void **p, size_t bytes, const char *what);
 void gc_cu_free_graphs(gc_cuda_ctx *c);
+// gc_backend_cuda's kv_wsum (cuda_kv_wsum.c): the plan uploaded, one kernel
+// queued on the stream; and what it keeps, freed with the context.
+gc_status gc_cu_kv_wsum(void *state, const gc_kv_wsum_plan *plan);
+void gc_cu_kv_wsum_free(gc_cuda_ctx *c);
 // gc_backend_cuda's run_step (cuda_forward.c): one step plan on the device.
 gc_status gc_cu_run_step(void *state, const gc_step_plan *plan);
 // Profiling marks: with c->prof, the device time since the previous mark is

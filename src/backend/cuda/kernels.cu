@@ -114,21 +114,6 @@ extern "C" cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_
     return cudaGetLastError();
 }
 
-// The q8 rule of backend/kv_q8.h (gc_kv_q8_quantize, the same f32
-// operations: IEEE division, clamp, round to nearest even) on one row of hd
-// floats in buf, by one warp: int8 values to q, the row's scale to *scale.
-static __device__ void q8_store_row(const float *buf, int hd, int8_t *q, float *scale, int lane) {
-    float amax = 0.0f;
-    for (int d = lane; d < hd; d += 32) amax = fmaxf(amax, fabsf(buf[d]));
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(FULL_MASK, amax, o));
-    const float s = amax / 127.0f;
-    for (int d = lane; d < hd; d += 32) {
-        const float v = s > 0.0f ? fminf(fmaxf(buf[d] / s, -127.0f), 127.0f) : 0.0f;
-        q[d] = (int8_t)__float2int_rn(v);
-    }
-    if (lane == 0) *scale = s;
-}
-
 // Grid (row, head group of 8): one warp per head, through a per-warp smem
 // row so RoPE can pair any two dimensions. q8_scale_off > 0: the blocks are
 // q8 (int8 values at the element offsets, the row scales from byte

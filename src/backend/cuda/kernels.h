@@ -118,6 +118,25 @@ typedef struct gck_draw {
 cudaError_t gck_sample(cudaStream_t s, int32_t *out, const float *x, const gck_draw *draws, int n, int V);
 // e (n, D) *= target / max(‖e_i‖, 1e-6), row-wise (norm in double).
 cudaError_t gck_rescale_rows(cudaStream_t s, float *e, int n, int D, double target);
+// A KV position for gck_kv_wsum: slot idx (< 16 = GC_KV_BLOCK) of the
+// block at device address base, read through row mod of the scale table
+// (-1: none).
+typedef struct gck_kv_pos {
+    uint64_t base;
+    int32_t idx, mod;
+} gck_kv_pos;
+// The weighted sum of KV positions (gc_backend.kv_wsum's rule,
+// backend/backend.h), everything in device memory (kv_wsum.cu): for p <
+// n_pos, every layer and plane, the row at dst[p] := a_{n_parts}, a_0 = +0,
+// a_{i+1} = fmaf(w[i], x_i · scale, a_i), x_i the stored value of
+// src[i · n_pos + p] (n_parts, n_pos) and scale = scales[(mod · n_layers +
+// layer) · 2 + plane] (1 when mod = -1). bf16 blocks when q8_scale_off is
+// 0, else q8 (the f32 row scales from byte q8_scale_off = the block's
+// element count on; the sum quantized by q8_store_row). hd <= 256. One warp
+// per (position, layer, plane, KV head) row of hd values, 8 warps a block.
+cudaError_t gck_kv_wsum(cudaStream_t s, const gck_kv_pos *dst, const gck_kv_pos *src, const float *w,
+                        const float *scales, int n_parts, int64_t n_pos, int n_layers, int KV, int hd,
+                        size_t q8_scale_off);
 // out (n) bf16 = in (n) f32, round to nearest even.
 cudaError_t gck_to_bf16(cudaStream_t s, uint16_t *out, const float *in, size_t n);
 
