@@ -23,7 +23,21 @@ multiply (without the embedding table). Attention FLOPs, norms, sampling and
 launch costs are left out, so the floor is a lower bound on this schedule: no
 implementation of it can run faster on that card. A schedule that overlaps
 the agents of different questions could in principle beat it only by sharing
-weight reads between phases, which gcache's step already does within a step."""
+weight reads between phases, which gcache's step already does within a step.
+
+From the command line, the floor of a `gcache run` folder on a card:
+
+  python3 bench/cuda/pipeline_floor.py RUN_DIR --model HF_FOLDER --bw 4.25e12 --gemm 790e12
+
+(the batch comes from RUN_DIR/run.json; the model's shapes from its
+config.json, its weight bytes from its *.safetensors files; KV bytes per
+position for the run's cache format: bf16, or q8 with one f32 scale per
+head_dim values). Prints the floor and how close the run came to it."""
+import argparse
+import glob
+import json
+import os
+import sys
 
 
 def step_floor_s(new_rows, ctx_sum, m):
@@ -67,3 +81,61 @@ def pipeline_floor_s_per_question(recs, batch, m):
             raise ValueError(f"pipeline floor: question {r.get('id')!r} has no agents")
     s = sum(batch_floor_s(recs[i:i + batch], m) for i in range(0, len(recs), batch))
     return s / len(recs)
+
+
+def model_costs(folder, kv_format):
+    """weight_bytes, kv_bytes (per cached position) and params (GEMM
+    parameters per token) of an HF model folder."""
+    cfg_path = os.path.join(folder, "config.json")
+    try:
+        cfg = json.load(open(cfg_path, encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{cfg_path}: {e}") from None
+    need = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+            "vocab_size")
+    for k in need:
+        if not isinstance(cfg.get(k), int) or cfg[k] <= 0:
+            raise ValueError(f"{cfg_path}: '{k}' is missing or not a positive integer")
+    L, D, H, KV, F = (cfg[k] for k in need[:5])
+    hd = cfg.get("head_dim") or D // H
+    params = L * (D * (H + 2 * KV) * hd + H * hd * D + 3 * D * F)
+    files = glob.glob(os.path.join(folder, "*.safetensors"))
+    if files:
+        weight_bytes = sum(os.path.getsize(f) for f in files)
+    else:   # bf16 weights: the layers, the embedding, and an untied LM head
+        weight_bytes = 2 * (params + cfg["vocab_size"] * D * (1 if cfg.get("tie_word_embeddings") else 2))
+    per_pos = L * 2 * KV * hd   # K and V values of one position, every layer
+    kv_bytes = {"bf16": 2 * per_pos, "f32": 4 * per_pos, "q8": per_pos + 4 * per_pos // hd}.get(kv_format)
+    if kv_bytes is None:
+        raise ValueError(f"KV format '{kv_format}' is not one of bf16, f32, q8")
+    return {"weight_bytes": weight_bytes, "kv_bytes": kv_bytes, "params": params}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="The floor of a gcache run folder on a card (see the module's text).")
+    ap.add_argument("run", help="a `gcache run --out` folder (results.jsonl, run.json)")
+    ap.add_argument("--model", required=True, help="the HF model folder the run used (config.json, *.safetensors)")
+    ap.add_argument("--bw", type=float, required=True, help="the card's copy bandwidth, bytes/s (e.g. 4.25e12)")
+    ap.add_argument("--gemm", type=float, required=True, help="the card's bf16 GEMM rate, FLOP/s (e.g. 790e12)")
+    ap.add_argument("--batch", type=int, help="questions per batch (default: run.json's)")
+    a = ap.parse_args(argv)
+    try:
+        info = json.load(open(os.path.join(a.run, "run.json"), encoding="utf-8")).get("info", {})
+        recs = [json.loads(l) for l in open(os.path.join(a.run, "results.jsonl"), encoding="utf-8") if l.strip()]
+        batch = a.batch or info.get("batch")
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"{a.run}/run.json: no batch size (give --batch)")
+        m = model_costs(a.model, info.get("kv", "bf16"))
+        m.update(bw=a.bw, gemm=a.gemm)
+        floor = pipeline_floor_s_per_question(recs, batch, m)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"pipeline_floor: {e}", file=sys.stderr)
+        return 1
+    took = sum(r.get("seconds", 0.0) for r in recs) / len(recs)
+    print(json.dumps({"questions": len(recs), "batch": batch, "floor_s_per_question": floor,
+                      "s_per_question": took, "percent_of_floor": 100 * floor / took if took > 0 else None, **m}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -51,3 +51,25 @@ def test_bad_records_are_refused():
     with pytest.raises(ValueError, match="'out_tokens' is not a count"):
         pipeline_floor_s_per_question([{"id": "q", "agents": [{"role": "j", "cache_in": 0, "prompt_tokens": 3,
                                                                   "latent_steps": 0}]}], 1, M)
+
+
+def test_command_line_on_a_run_folder(tmp_path, capsys):
+    from pipeline_floor import main, model_costs
+    tiny = ROOT / "tests" / "data" / "tiny" / "qwen3"   # L 2, D 64, 4 heads of 32, 2 KV heads, F 128
+    m = model_costs(str(tiny), "bf16")
+    assert m["params"] == 2 * (64 * (4 + 4) * 32 + 4 * 32 * 64 + 3 * 64 * 128)
+    assert m["kv_bytes"] == 2 * 2 * 2 * 32 * 2
+    assert model_costs(str(tiny), "q8")["kv_bytes"] == 2 * 2 * 2 * 32 + 4 * 2 * 2 * 2
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text('{"info": {"batch": 2, "kv": "bf16"}}')
+    recs = [{"id": str(i), "seconds": 0.5, "agents": [agent(0, 10, 3, 20)]} for i in range(3)]
+    (run / "results.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in recs))
+    assert main([str(run), "--model", str(tiny), "--bw", "1e9", "--gemm", "1e12"]) == 0
+    out = __import__("json").loads(capsys.readouterr().out)
+    want = pipeline_floor_s_per_question(recs, 2, {**m, "bw": 1e9, "gemm": 1e12})
+    assert out["floor_s_per_question"] == pytest.approx(want)
+    assert out["percent_of_floor"] == pytest.approx(100 * want / 0.5)
+    (run / "run.json").write_text('{"info": {}}')
+    assert main([str(run), "--model", str(tiny), "--bw", "1e9", "--gemm", "1e12"]) == 1
+    assert "no batch size" in capsys.readouterr().err
