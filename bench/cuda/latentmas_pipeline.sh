@@ -15,9 +15,13 @@ D=.carry/data/gsm8k-160.jsonl
 common="--task gsm8k --dataset $D --model $M --device cuda --latent-steps 10 --max-tokens 256 --agent-max-tokens 256 --temperature 0 --profile"
 # warm-up (realignment matrix computed once and cached on disk)
 $G run --method latentmas $common --max-samples 1 --batch 1 --out $OUT/warm > $OUT/warm.log 2>&1
-for spec in "latentmas 1 4" "latentmas 16 32" "latentmas 128 128" "textmas 16 32" "single 16 32"; do
+# gcache-concat / gcache-wsum: G-cache FullConnected with concatenated vs weighted-sum cache fusion
+for spec in "latentmas 1 4" "latentmas 16 32" "latentmas 128 128" "textmas 16 32" "single 16 32" "gcache-concat 16 32" \
+            "gcache-wsum 16 32"; do
   set -- $spec
-  /usr/bin/time -f "$1 batch $2: %e s wall" $G run --method $1 $common --batch $2 --max-samples $3 --out $OUT/$1-b$2 \
-    > $OUT/$1-b$2.log 2>&1
+  case $1 in gcache-*) m="--method gcache --topology FullConnected --fuse ${1#gcache-}";; *) m="--method $1";; esac
+  t0=$SECONDS
+  $G run $m $common --batch $2 --max-samples $3 --out $OUT/$1-b$2 > $OUT/$1-b$2.log 2>&1
+  echo "$1 batch $2: $((SECONDS - t0)) s wall"
   tail -n 8 $OUT/$1-b$2.log
 done
