@@ -393,11 +393,11 @@ class Bench:
         self.questions = [json.loads(l)["question"] for l in open(a.dataset, encoding="utf-8") if l.strip()]
         cfg = self.model.config
         self.weight_bytes = sum(p.numel() * p.element_size() for p in self.model.parameters())
-        # parameters a token's GEMMs multiply: all but the input-embedding table
-        # (with tied embeddings the LM head is that table: one row per logits row,
-        # left out of the prefill FLOPs, its bytes counted in weight_bytes)
-        emb = self.model.get_input_embeddings().weight
-        self.gemm_params = sum(p.numel() for p in self.model.parameters() if p is not emb)
+        # parameters a token's GEMMs multiply: all but the embedding table and the
+        # LM head (it multiplies only the rows that want logits, one per prefill;
+        # its bytes are in weight_bytes)
+        skip = {id(self.model.get_input_embeddings().weight), id(self.model.get_output_embeddings().weight)}
+        self.gemm_params = sum(p.numel() for p in self.model.parameters() if id(p) not in skip)
         # bf16 K and V of every layer per position
         self.kv_bytes = cfg.num_hidden_layers * 2 * cfg.num_key_value_heads * cfg.head_dim * 2
         self.wa, self.target = realignment(self.model)
