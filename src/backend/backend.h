@@ -164,7 +164,7 @@ typedef struct gc_kv_wsum_plan {
     const float *w;           // (n_parts) weights
     const gc_kv_pos *dst;     // (n_pos) fresh slots: none is also a source position
     const gc_kv_pos *src;     // (n_parts, n_pos)
-    const float *scales;      // (n_mods, n_layers, 2): a row's K (0) and V (1) read scale per layer; NULL if n_mods = 0
+    const float *scales;      // (n_mods, n_layers, 2): a row's K (0) and V (1) read scale per layer (not read if n_mods = 0)
     int n_mods;
 } gc_kv_wsum_plan;
 
@@ -195,14 +195,14 @@ typedef struct gc_backend {
     // unchanged instead of requantizing.
     gc_status (*kv_read_bytes)(void *state, const void *data, size_t off, size_t n, void *dst);
     gc_status (*kv_write_bytes)(void *state, void *data, size_t off, size_t n, const void *src);
-    // Optional (NULL: gc_kv_wsum sums on the host through kv_get / kv_set).
-    // For every position p, layer l, plane k of the plan and element j of
+    // gc_kv_wsum's sum (a backend without it cannot fuse caches by weighted
+    // sum: gc_kv_wsum fails with GC_ERR_UNSUPPORTED). For every position p, layer l, plane k of the plan and element j of
     // its row: x_i = stored value of source i as f32 (kv_get's value) times
     // its scale (one f32 product, 1 when mod = -1); a_0 = +0, a_{i+1} =
     // fmaf(w[i], x_i, a_i) in part order; dst := a_{n_parts} stored as
     // kv_set stores it (bf16: round to nearest even; q8: each row of hd by
-    // gc_kv_q8_quantize). That is the host route's arithmetic, so both give
-    // the same bits. May be queued (CUDA: on the engine's stream, which every
+    // gc_kv_q8_quantize), so every backend gives the bits of that f32 sum of
+    // kv_get's values stored by kv_set. May be queued (CUDA: on the engine's stream, which every
     // later KV access and step follows); the plan's arrays may go on return.
     gc_status (*kv_wsum)(void *state, const gc_kv_wsum_plan *plan);
 

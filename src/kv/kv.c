@@ -3,7 +3,6 @@
 #include "engine/engine.h"
 #include "core/error.h"
 #include "core/vec.h"
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,51 +346,6 @@ gc_status gc_kv_clone(const gc_kv *kv, gc_kv **out) {
     return GC_OK;
 }
 
-// The host route, for a backend without kv_wsum: per layer, each part's
-// last Lmin positions come out of the backend as f32 (scales applied), are
-// summed in part order (a[j] = fmaf(w_i, part_i[j], a[j]) from 0, kv_wsum's
-// rule in backend/backend.h), and go back into the reserved slots (runs of
-// consecutive slots per copy; the backend stores them at its precision).
-static gc_status wsum_layers(gc_kv *const *parts, const float *w, int n, int64_t Lmin, gc_kv_pool *pool,
-                          const gc_kv_slot *slots) {
-    const int64_t row = pool->row;
-    const size_t sz = (size_t)(Lmin * row) * sizeof(float);
-    float *ak = malloc(sz), *av = malloc(sz), *tk = malloc(sz), *tv = malloc(sz);
-    gc_status st = (ak && av && tk && tv) ? GC_OK : gc_fail(GC_ERR_OOM, "out of memory");
-    for (int64_t l = 0; st == GC_OK && l < pool->n_layers; l++) {
-        memset(ak, 0, sz);
-        memset(av, 0, sz);
-        for (int i = 0; st == GC_OK && i < n; i++) {
-            st = read_range(parts[i], l, parts[i]->len - Lmin, Lmin, tk, tv);
-            for (int64_t j = 0; st == GC_OK && j < Lmin * row; j++) {
-                ak[j] = fmaf(w[i], tk[j], ak[j]);
-                av[j] = fmaf(w[i], tv[j], av[j]);
-            }
-        }
-        for (int64_t p = 0; st == GC_OK && p < Lmin;) {
-            int64_t q = p + 1;
-            while (q < Lmin && slots[q].b == slots[p].b && slots[q].idx == slots[q - 1].idx + 1) q++;
-            st = pool->be->kv_set(pool->be_state, slots[p].b->data, gc_kv_plane_off(pool, l, 0, slots[p].idx),
-                                  (size_t)((q - p) * row), ak + p * row);
-            if (st == GC_OK)
-                st = pool->be->kv_set(pool->be_state, slots[p].b->data, gc_kv_plane_off(pool, l, 1, slots[p].idx),
-                                      (size_t)((q - p) * row), av + p * row);
-            p = q;
-        }
-    }
-    free(ak); free(av); free(tk); free(tv);
-    return st;
-}
-
-// Spans of kv among positions [p0, p0 + n) that carry K or V scales.
-static int scaled_spans(const gc_kv *kv, int64_t p0, int64_t n) {
-    int count = 0;
-    int64_t pos = 0;
-    for (int i = 0; i < kv->n_spans && pos < p0 + n; pos += kv->spans[i++].n)
-        if (pos + kv->spans[i].n > p0 && (kv->spans[i].k_scale || kv->spans[i].v_scale)) count++;
-    return count;
-}
-
 // Positions [p0, p0 + n) of kv as backend positions out (n), walking its
 // spans as read_range does; a span with scales adds its row (n_layers, 2)
 // to the scale table (row *n_mods, then counted).
@@ -415,15 +369,16 @@ static void table_range(const gc_kv *kv, int64_t p0, int64_t n, gc_kv_pos *out, 
     }
 }
 
-// The backend route (gc_backend.kv_wsum): one plan of every slot and every
-// part's last Lmin positions.
+// The sum as one plan for the backend's kv_wsum: every reserved slot and
+// every part's last Lmin positions. The scale table has room for a row per
+// span of every part (an upper bound on the spans with scales).
 static gc_status wsum_backend(gc_kv *const *parts, const float *w, int n, int64_t Lmin, gc_kv_pool *pool,
                               const gc_kv_slot *slots) {
-    int mods = 0;
-    for (int i = 0; i < n; i++) mods += scaled_spans(parts[i], parts[i]->len - Lmin, Lmin);
+    int64_t spans = 0;
+    for (int i = 0; i < n; i++) spans += parts[i]->n_spans;
     gc_kv_pos *dst = malloc((size_t)(n + 1) * (size_t)Lmin * sizeof *dst);
-    float *scales = mods ? malloc((size_t)mods * (size_t)pool->n_layers * 2 * sizeof(float)) : NULL;
-    if (!dst || (mods && !scales)) {
+    float *scales = malloc((size_t)spans * (size_t)pool->n_layers * 2 * sizeof(float));
+    if (!dst || !scales) {
         free(dst); free(scales);
         return gc_fail(GC_ERR_OOM, "out of memory");
     }
@@ -449,6 +404,8 @@ gc_status gc_kv_wsum(gc_kv *const *parts, const float *w, int n, gc_kv **out) {
         GC_TRY(check_idle(parts[i]));
         if (parts[i]->len < Lmin) Lmin = parts[i]->len;
     }
+    if (!parts[0]->pool->be->kv_wsum)
+        return gc_fail(GC_ERR_UNSUPPORTED, "wsum: the %s backend has no weighted sum", parts[0]->pool->be->name);
     gc_kv *r;
     GC_TRY(gc_kv_new(parts[0]->e, &r));
     if (Lmin == 0) { *out = r; return GC_OK; }
@@ -456,8 +413,7 @@ gc_status gc_kv_wsum(gc_kv *const *parts, const float *w, int n, gc_kv **out) {
     gc_kv_slot *slots = malloc((size_t)Lmin * sizeof *slots);
     gc_status st = slots ? GC_OK : gc_fail(GC_ERR_OOM, "out of memory");
     if (st == GC_OK) st = gc_kv_reserve_append(r, Lmin, slots);
-    if (st == GC_OK && pool->be->kv_wsum) st = wsum_backend(parts, w, n, Lmin, pool, slots);
-    else if (st == GC_OK) st = wsum_layers(parts, w, n, Lmin, pool, slots);
+    if (st == GC_OK) st = wsum_backend(parts, w, n, Lmin, pool, slots);
     if (st == GC_OK) gc_kv_commit(r, Lmin);
     free(slots);
     if (st != GC_OK) { gc_kv_free(r); return st; }

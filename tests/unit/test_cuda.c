@@ -6,8 +6,8 @@
 //            float64 references; batched steps with cache operations (fork,
 //            scale/gate, concat, wsum, clone, save/load) vs the CPU engine;
 //            the weighted-sum kernel (gc_kv_wsum on bf16 and q8 blocks) vs
-//            the host route on the same engine, bit for bit, and vs the
-//            f32 sum of the parts' rows within the format's rounding;
+//            the f32 sum of the parts' rows stored as the format stores it,
+//            bit for bit;
 //            greedy decoding vs the CPU engine (a token may differ only where
 //            the CPU's own margin is within the measured CPU/GPU logit noise),
 //            on the fixtures, on $GC_CUDA_TEST_MODEL (a random-weight model of
@@ -944,11 +944,11 @@ static void test_kv_q8_vs_cpu(void **st) {
 
 // gc_kv_wsum through the device's kv_wsum kernel, bf16 and q8 KV, on
 // fixtures of head_dim 32 (2 KV heads), 16 (2) and 16 (1): the same bits as
-// the host route (kv_get / kv_set) on the same engine and as itself run
-// again; within 1 bf16 ulp / one q8 step of the f32 sum of the parts'
-// gc_kv_read rows (wsum_fixture.h: parts of 45, 39 and 37 positions starting
-// inside blocks, per-layer scales, a gate; then 7 parts of 600+ positions,
-// a plan larger than the first upload buffer).
+// itself run again and as the f32 sum of the parts' gc_kv_read rows stored
+// the way kv_set stores it, and within 1 bf16 ulp / one q8 step of that sum
+// (wsum_fixture.h: parts of 45, 39 and 37 positions starting inside blocks,
+// per-layer scales, a gate; then 7 parts of 600+ positions, a plan larger
+// than the first upload buffer).
 static void test_kv_wsum_device(void **st) {
     (void)st;
     NEED_GPU();

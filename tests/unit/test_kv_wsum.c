@@ -1,7 +1,7 @@
-// gc_kv_wsum on the CPU backend's kv_wsum op (f32 and q8 KV) against the
-// host route and a sum of gc_kv_read rows (wsum_fixture.h says what is
-// compared), on fixtures with one and two KV heads and head sizes 12, 16 and
-// 32; and the op's plan checks.
+// gc_kv_wsum on the CPU backend's kv_wsum op (f32 and q8 KV) against
+// itself and the sum of gc_kv_read rows as the format stores it
+// (wsum_fixture.h says what is compared), on fixtures with one and two KV
+// heads and head sizes 12, 16 and 32.
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,8 +1,7 @@
-// The CPU backend's kv_wsum: the host route's arithmetic (src/kv/kv.c,
-// wsum_layers) straight on the blocks, without a kv_get / kv_set copy per
-// layer and part. The CPU implements the optional op, though summing
-// through kv_get / kv_set would be as exact, so that the position table
-// gc_kv_wsum builds for a backend is exercised on every machine, GPU or not.
+// The CPU backend's kv_wsum: the rule of backend/backend.h (f32 fmaf in
+// part order of kv_get's values times their scales, stored as kv_set
+// stores) straight on the blocks, without a kv_get / kv_set copy per layer
+// and part.
 #include "backend/cpu/kv_wsum.h"
 #include "backend/kv_q8.h"
 #include "core/error.h"

@@ -1,7 +1,8 @@
 // The weighted sum of KV positions on the device (gck_kv_wsum, kernels.h):
-// the arithmetic of gc_kv_wsum's host route, written so that nvcc cannot
-// reassociate or contract it differently (explicit __fmul_rn / __fmaf_rn),
-// hence the same bits as summing through kv_get / kv_set.
+// the arithmetic of gc_backend.kv_wsum's rule (backend/backend.h), written
+// so that nvcc cannot reassociate or contract it differently (explicit
+// __fmul_rn / __fmaf_rn), hence the bits of summing kv_get's values on the
+// host and storing them with kv_set.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/kernels.h"
 
