@@ -245,7 +245,7 @@ class gc_run_params(Structure):
                 ("train_iters", c_int64), ("batch_size", c_int), ("train_offset", c_int64), ("lr", c_double),
                 ("edge_temperature", c_double), ("baseline", c_bool), ("reward", c_char_p),
                 ("eval_policy", c_char_p), ("out", c_char_p), ("resume", c_bool), ("trace", c_char_p),
-                ("profile", c_bool), ("checkpoint", c_char_p), ("gen_mode", c_int), ("env_file", c_char_p),
+                ("profile", c_bool), ("prefill_rows", c_int), ("checkpoint", c_char_p), ("gen_mode", c_int), ("env_file", c_char_p),
                 ("api_concurrency", c_int),
                 ("model_handle", gc_model_p), ("engine_handle", gc_engine_p), ("realignment", gc_realign_p),
                 ("questions", gc_dataset_p), ("policy", gc_policy_p), ("on_record", gc_run_record_fn),

@@ -124,7 +124,7 @@ static const field_entry fields[] = {
     F(gc_run_params, train_iters) F(gc_run_params, batch_size) F(gc_run_params, train_offset) F(gc_run_params, lr)
     F(gc_run_params, edge_temperature) F(gc_run_params, baseline) F(gc_run_params, reward)
     F(gc_run_params, eval_policy) F(gc_run_params, out) F(gc_run_params, resume) F(gc_run_params, trace)
-    F(gc_run_params, profile) F(gc_run_params, checkpoint) F(gc_run_params, gen_mode) F(gc_run_params, env_file)
+    F(gc_run_params, profile) F(gc_run_params, prefill_rows) F(gc_run_params, checkpoint) F(gc_run_params, gen_mode) F(gc_run_params, env_file)
     F(gc_run_params, api_concurrency) F(gc_run_params, model_handle) F(gc_run_params, engine_handle)
     F(gc_run_params, realignment) F(gc_run_params, questions) F(gc_run_params, policy) F(gc_run_params, on_record)
     F(gc_run_params, on_progress) F(gc_run_params, on_note) F(gc_run_params, user)

@@ -18,8 +18,9 @@ static void run_help(void) {
            "  --out DIR             results folder (default runs/<task>-<method>)\n"
            "  --max-samples N       at most N questions, N >= 1 (default: all of them)\n"
            "  --offset N            skip the first N questions of the file\n"
-           "  --batch N             questions run together in one engine batch (default 8); a step feeds\n"
-           "                        at most 512 prompt rows, longer prompts enter over several steps\n"
+           "  --batch N             questions run together in one engine batch (default 8)\n"
+           "  --prefill-rows N      prompt rows one engine step feeds at most; the batch's prompts enter\n"
+           "                        over several steps (default 512)\n"
            "  --seed S              sampling seed (default 0)\n"
            "  --resume              skip questions already in OUT/results.jsonl\n"
            "  --strict              a malformed dataset record is fatal (default: reported, skipped)\n"
@@ -164,6 +165,7 @@ static int parse(int argc, char **argv, gc_run_params *o) {
         OPT(cli_opt_str(argc, argv, &i, "--eval-policy", &o->eval_policy));
         OPT(cli_opt_str(argc, argv, &i, "--env-file", &o->env_file));
         OPT_INT("--api-concurrency", 1, 64, o->api_concurrency);
+        OPT_INT("--prefill-rows", 1, 1 << 24, o->prefill_rows);
         static const char *const gen_modes[] = {"local", "api_hint", "hybrid"};
         static const char *const gates[] = {"learned", "on", "off"};
         int k = 0;

@@ -91,9 +91,10 @@ gc_status gc_run_params_check(const gc_run_params *p) {
         return gc_fail(GC_ERR_INVALID_ARG, "unknown generation mode or gates value");
     if (p->batch < 1 || (p->max_samples < 1 && p->max_samples != -1) || p->offset < 0 || p->max_tokens < 1 ||
         p->agent_max_tokens < 1 || p->latent_steps < 0 || p->top_k < 0 || !(p->temperature >= 0) ||
-        !(p->top_p > 0 && p->top_p <= 1) || p->api_concurrency < 1)
+        !(p->top_p > 0 && p->top_p <= 1) || p->api_concurrency < 1 || p->prefill_rows < 0)
         return gc_fail(GC_ERR_INVALID_ARG, "a run needs batch >= 1, max_samples >= 1 (or -1: all), offset >= 0, "
-                                           "max_tokens >= 1, latent_steps >= 0, temperature >= 0, top_p in (0, 1]");
+                                           "max_tokens >= 1, latent_steps >= 0, temperature >= 0, top_p in (0, 1], "
+                                           "api_concurrency >= 1, prefill_rows >= 0");
     if (p->resume && !p->out) return gc_fail(GC_ERR_INVALID_ARG, "resume needs an output folder");
     if (p->gates != GC_RUN_GATES_LEARNED && !graph)
         return gc_fail(GC_ERR_INVALID_ARG, "forced layer gates are for the agent graph (method gcache) in cache mode");
@@ -294,7 +295,8 @@ static gc_status open_all(gc_run *r) {
     GC_TRY(r->p.prompts ? gc_prompts_load(r->p.prompts, &r->ps) : gc_prompts_for_task(r->p.task, &r->ps));
     GC_TRY(run_graph_setup(r));
     GC_TRY(make_label(r));
-    r->sp.prefill_rows = GC_SCHED_PREFILL_ROWS;
+    r->sp.prefill_rows = r->p.prefill_rows > 0 ? r->p.prefill_rows
+                         : r->e && gc_engine_device(r->e) == GC_DEVICE_CUDA ? GC_RUN_CUDA_PREFILL_ROWS : GC_SCHED_PREFILL_ROWS;
     r->sp.profile = r->p.profile;
     r->sp.sampling = gc_sampler_default_params();
     r->sp.sampling.temperature = (float)r->p.temperature;

@@ -168,6 +168,7 @@ cJSON *run_manifest_new(const gc_run *r) {
     if (o->engine.cuda.batch_invariant) cJSON_AddTrueToObject(info, "cuda_batch_invariant");
     cJSON_AddStringToObject(info, "kv", gc_kv_dtype_name(r->e ? gc_engine_kv_dtype(r->e) : (gc_kv_dtype)o->engine.kv_dtype));
     cJSON_AddNumberToObject(info, "batch", (double)o->batch);
+    cJSON_AddNumberToObject(info, "prefill_rows", (double)r->sp.prefill_rows);
     cJSON_AddNumberToObject(info, "threads", r->e ? (double)gc_engine_n_threads(r->e) : 0.0);
     cJSON_AddItemToObject(m, "info", info);
     return m;

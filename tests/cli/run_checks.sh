@@ -118,4 +118,23 @@ grep "training the policy" "$T/e3" | grep -Eq "[0-9.]+ (s/it|it/s)" && ! grep "t
 mkdir -p "$T/nolog"
 expect_fail "file not found: $T/nolog/train_log.jsonl" "$BIN" graph --checkpoint "$T/nolog" --out "$T/x.svg" && ok
 
+# --prefill-rows reaches the scheduler: 7 rows per step feed each agent's
+# ~250-token prompt over many steps (the profile's count of steps with prompt
+# rows), run.json records it, and the answers equal those of the default.
+for r in 7 512; do
+  "$BIN" run --method latentmas --task gsm8k --dataset $DATA "${M[@]}" "${small[@]}" --latent-steps 1 --max-samples 2 \
+      --batch 2 --prefill-rows $r --profile --out "$T/pr$r" >/dev/null 2>"$T/pr$r.err" || bad "--prefill-rows $r: $(cat "$T/pr$r.err")"
+done
+python3 - "$T" <<'PY' && ok || bad "--prefill-rows 7 vs 512"
+import json, re, sys
+t = sys.argv[1]
+def prompt_steps(r):   # "sched: ... (N steps; K of them with prompt rows: ...)"
+    return sum(int(m) for m in re.findall(r"(\d+) of them with prompt rows", open(f"{t}/pr{r}.err").read()))
+assert prompt_steps(7) > 4 * prompt_steps(512) > 0, (prompt_steps(7), prompt_steps(512))
+assert json.load(open(f"{t}/pr7/run.json"))["info"]["prefill_rows"] == 7
+out = lambda r: [(x["id"], x["output"]) for x in map(json.loads, open(f"{t}/pr{r}/results.jsonl"))]
+assert out(7) == out(512), (out(7), out(512))
+PY
+expect_fail "prefill-rows" "$BIN" run --method latentmas --task gsm8k --dataset $DATA "${M[@]}" --prefill-rows 0 && ok
+
 finish

@@ -87,6 +87,10 @@ static void test_params_check(void **state) {
     p.task = "humaneval";
     assert_int_equal(gc_run_params_check(&p), GC_ERR_INVALID_ARG);
     assert_non_null(strstr(gc_last_error(), "code tasks"));
+    p = base(&s);
+    p.prefill_rows = -1;
+    assert_int_equal(gc_run_params_check(&p), GC_ERR_INVALID_ARG);
+    assert_non_null(strstr(gc_last_error(), "prefill_rows"));
 }
 
 // No output folder: three records through the callback, one evaluation phase.
@@ -108,6 +112,44 @@ static void test_run_without_files(void **state) {
     gc_results_summary sum;
     assert_false(gc_run_summary(r, &sum));   // no folder, no summary.json
     gc_run_free(r);
+}
+
+// The records' outputs, concatenated (timing fields left out).
+typedef struct outputs { char text[4096]; size_t len; } outputs;
+
+static bool keep_output(void *user, const char *record) {
+    outputs *o = user;
+    const char *a = strstr(record, "\"output\":"), *b = a ? strstr(a, ",\"method\":") : NULL;
+    assert_non_null(b);
+    assert_true(o->len + (size_t)(b - a) + 1 < sizeof o->text);
+    memcpy(o->text + o->len, a, (size_t)(b - a));
+    o->len += (size_t)(b - a);
+    o->text[o->len++] = '\n';
+    return true;
+}
+
+// Prompts fed 7 rows per engine step (each agent's ~250-token prompt over
+// dozens of steps, the batch's two questions sharing each step's rows) give
+// the records of prompts fed whole: the CPU engine's chunked prefill is exact.
+static void test_prefill_rows(void **state) {
+    (void)state;
+    outputs o[2] = {{{0}, 0}, {{0}, 0}};
+    for (int k = 0; k < 2; k++) {
+        seen s = {0};
+        gc_run_params p = base(&s);
+        p.max_tokens = 6;
+        p.prefill_rows = k ? 7 : 0;
+        p.on_record = keep_output;
+        p.user = &o[k];
+        p.on_progress = NULL;
+        gc_run *r;
+        assert_int_equal(gc_run_open(&p, &r), GC_OK);
+        assert_int_equal(gc_run_execute(r), GC_OK);
+        gc_run_free(r);
+    }
+    assert_true(o[0].len > 20);
+    o[0].text[o[0].len] = o[1].text[o[1].len] = '\0';
+    assert_string_equal(o[0].text, o[1].text);
 }
 
 // A caller's model and questions stay the caller's; on_record can stop the run.
@@ -190,6 +232,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_check),
         cmocka_unit_test(test_run_without_files),
+        cmocka_unit_test(test_prefill_rows),
         cmocka_unit_test(test_borrowed_and_stopped),
         cmocka_unit_test(test_train_steps),
     };
