@@ -85,6 +85,11 @@ const gc_model *gc_engine_model(const gc_engine *e);
 int gc_engine_n_threads(const gc_engine *e);
 // Where the engine runs.
 gc_device gc_engine_device(const gc_engine *e);
+// Prompt rows per engine step that a batch run feeds by default on this
+// engine's device (gc_run_params.prefill_rows 0): 512 on the CPU,
+// GC_CUDA_PROMPT_ROWS on CUDA.
+int gc_engine_prompt_rows(const gc_engine *e);
+#define GC_CUDA_PROMPT_ROWS 512
 // "cpu" or "cuda" (what the CLI's --device takes); "unknown" for any other value.
 const char *gc_device_name(gc_device d);
 // The KV format the engine stores (never GC_KV_DEFAULT: resolved at gc_engine_new).

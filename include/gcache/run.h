@@ -72,9 +72,6 @@ typedef void (*gc_run_progress_fn)(void *user, const gc_run_progress *p);
 // Notes for the user: dataset warnings, "resuming: 3 questions already done", ...
 typedef void (*gc_run_note_fn)(void *user, const char *note);
 
-// Prompt rows per engine step of a run on CUDA (bench/cuda/prefill_rows.sh).
-#define GC_RUN_CUDA_PREFILL_ROWS GC_SCHED_PREFILL_ROWS
-
 // Defaults (gc_run_default_params) in parentheses; they are `gcache run`'s.
 typedef struct gc_run_params {
     // ---- what runs ----
@@ -124,8 +121,7 @@ typedef struct gc_run_params {
     bool profile;             // each scheduler batch prints its seconds in the engine and in the scheduler
                               // to stderr (gc_sched_params.profile; false)
     int prefill_rows;         // prompt rows one engine step feeds at most (gc_sched_params.prefill_rows);
-                              // 0: the device's default, GC_SCHED_PREFILL_ROWS on the CPU,
-                              // GC_RUN_CUDA_PREFILL_ROWS on CUDA (0)
+                              // 0: the engine's default, gc_engine_prompt_rows (0)
     const char *checkpoint;   // folder of policy.ckpt + train_log.jsonl (NULL: out; neither: no files)
     // ---- API answers ----
     gc_run_gen_mode gen_mode; // (LOCAL)

@@ -173,6 +173,8 @@ typedef struct gc_backend {
     gc_device device;
     gc_kv_dtype kv_native;  // the KV format it stores by default (f32 CPU, bf16 CUDA); every backend
                             // also stores GC_KV_Q8, and init reads the engine's choice from env->kv_dtype
+    int prompt_rows;        // prompt rows per engine step that a batch run feeds by default
+                            // (gc_engine_prompt_rows): where its steps reach their rate
 
     // Makes the backend's state for an engine described by env (weights
     // uploaded, streams made); *state may be NULL for a backend that needs

@@ -81,6 +81,8 @@ int gc_engine_n_threads(const gc_engine *e) { return gc_pool_size(e->threads); }
 
 gc_device gc_engine_device(const gc_engine *e) { return e->be->device; }
 
+int gc_engine_prompt_rows(const gc_engine *e) { return e->be->prompt_rows; }
+
 const char *gc_device_name(gc_device d) {
     switch (d) {
     case GC_DEVICE_CPU: return "cpu";

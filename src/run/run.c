@@ -296,7 +296,7 @@ static gc_status open_all(gc_run *r) {
     GC_TRY(run_graph_setup(r));
     GC_TRY(make_label(r));
     r->sp.prefill_rows = r->p.prefill_rows > 0 ? r->p.prefill_rows
-                         : r->e && gc_engine_device(r->e) == GC_DEVICE_CUDA ? GC_RUN_CUDA_PREFILL_ROWS : GC_SCHED_PREFILL_ROWS;
+                         : r->e ? gc_engine_prompt_rows(r->e) : GC_SCHED_PREFILL_ROWS;
     r->sp.profile = r->p.profile;
     r->sp.sampling = gc_sampler_default_params();
     r->sp.sampling.temperature = (float)r->p.temperature;

@@ -581,6 +581,7 @@ const gc_backend gc_backend_cuda = {
     .name = "cuda",
     .device = GC_DEVICE_CUDA,
     .kv_native = GC_KV_BF16,
+    .prompt_rows = GC_CUDA_PROMPT_ROWS,
     .init = cu_init,
     .free = cu_release,
     .kv_block_new = cu_kv_block_new,

@@ -71,6 +71,7 @@ const gc_backend gc_backend_cuda = {
     .name = "cuda",
     .device = GC_DEVICE_CUDA,
     .kv_native = GC_KV_BF16,
+    .prompt_rows = GC_CUDA_PROMPT_ROWS,
     .init = stub_init,
     .free = stub_free,
     .kv_block_new = stub_kv_block_new,
