@@ -27,6 +27,6 @@ for l in sys.stdin:
     if m: e += float(m[1]); n += int(m[2]); k += int(m[3]); p += float(m[4])
 print(f"engine {e:.3f} s over {n:.0f} steps, {k:.0f} with prompt rows: {p:.3f} s")'
 }
-for r in 512 2048 4096 16384; do run latentmas 128 128 $r; done
+for r in 512 4096 16384; do run latentmas 128 128 $r; done
 for r in 512 4096; do run latentmas 16 32 $r; done
 for r in 512 4096; do run textmas 16 32 $r; done

@@ -86,10 +86,14 @@ int gc_engine_n_threads(const gc_engine *e);
 // Where the engine runs.
 gc_device gc_engine_device(const gc_engine *e);
 // Prompt rows per engine step that a batch run feeds by default on this
-// engine's device (gc_run_params.prefill_rows 0): 512 on the CPU,
-// GC_CUDA_PROMPT_ROWS on CUDA.
+// engine's device (gc_run_params.prefill_rows 0): 512 on the CPU (its
+// products run at one rate past a few dozen rows), GC_CUDA_PROMPT_ROWS on
+// CUDA, where a 512-row step leaves most of the card idle (cuBLAS tiles a
+// 512-row product into a few dozen blocks: 26k rows/s in such steps against
+// 57-62k in steps of 8192 rows on an H100, Qwen3-4B shape) while 4096 rows of
+// f32 activations stay a few hundred MB. bench/RESULTS.md, "What stands in the way".
 int gc_engine_prompt_rows(const gc_engine *e);
-#define GC_CUDA_PROMPT_ROWS 512
+#define GC_CUDA_PROMPT_ROWS 4096
 // "cpu" or "cuda" (what the CLI's --device takes); "unknown" for any other value.
 const char *gc_device_name(gc_device d);
 // The KV format the engine stores (never GC_KV_DEFAULT: resolved at gc_engine_new).

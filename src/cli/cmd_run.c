@@ -20,7 +20,7 @@ static void run_help(void) {
            "  --offset N            skip the first N questions of the file\n"
            "  --batch N             questions run together in one engine batch (default 8)\n"
            "  --prefill-rows N      prompt rows one engine step feeds at most; the batch's prompts enter\n"
-           "                        over several steps (default 512)\n"
+           "                        over several steps (default 512 on the CPU, 4096 on CUDA)\n"
            "  --seed S              sampling seed (default 0)\n"
            "  --resume              skip questions already in OUT/results.jsonl\n"
            "  --strict              a malformed dataset record is fatal (default: reported, skipped)\n"
