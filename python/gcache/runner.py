@@ -154,7 +154,7 @@ def run(model: Model, method: str, task: str, *, questions: Optional[Sequence[Ma
         agent_max_tokens: int = 256, topology: str = "FullConnected", agents: int = 4, rounds: int = 1,
         text_mode: bool = False, fuse: str = "concat", score_answer: bool = False,
         policy: Optional[Policy] = None, eval_policy: str = "greedy", gates: str = "learned",
-        on_record: Optional[Callable[[Record], None]] = None) -> List[Record]:
+        prefill_rows: int = 0, on_record: Optional[Callable[[Record], None]] = None) -> List[Record]:
     """Runs a method on questions and returns one record per question, the
     records ``gcache run`` writes to results.jsonl (same fields and values;
     "wall_s" and "seconds" are this run's timings).
@@ -171,8 +171,10 @@ def run(model: Model, method: str, task: str, *, questions: Optional[Sequence[Ma
     questions: records in the task's dataset format (e.g. gsm8k {"question",
     "answer"}); or dataset: a file path or a :class:`Dataset`. Questions
     [offset, offset + max_samples) run, ``batch`` at a time in one scheduler
-    batch. Defaults are the CLI's (temperature 0.6, top_p 0.95, max_tokens
-    512). on_record(record) is called as each finishes."""
+    batch; an engine step feeds at most ``prefill_rows`` prompt rows (0: the
+    device's default, 512 on the CPU and 4096 on CUDA). Defaults are the CLI's
+    (temperature 0.6, top_p 0.95, max_tokens 512). on_record(record) is called
+    as each finishes."""
     if method not in _MAS_METHODS + ("gcache",):
         raise InvalidArgumentError(f"unknown method '{method}' (single, textmas, latentmas, gcache)",
                                    "GC_ERR_INVALID_ARG")
@@ -186,7 +188,8 @@ def run(model: Model, method: str, task: str, *, questions: Optional[Sequence[Ma
                      max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k, think=think,
                      prompts=prompts, mode=mode, latent_steps=latent_steps, agent_max_tokens=agent_max_tokens,
                      topology=topology, agents=agents, rounds=rounds, text_mode=text_mode, fuse=fuse,
-                     score_answer=score_answer, eval_policy=eval_policy, **{"pass": pass_mode})
+                     score_answer=score_answer, eval_policy=eval_policy, prefill_rows=prefill_rows,
+                     **{"pass": pass_mode})
     if policy is not None and method == "gcache":
         params.p.policy = policy._h()
     r = None

@@ -37,6 +37,16 @@ def test_latentmas_records_equal_cli(tiny_chat, tmp_path):
     assert tiny_chat.live_blocks == 0
 
 
+def test_prefill_rows(tiny_chat):
+    # 5 prompt rows per step: every agent's prompt enters over dozens of steps; the CPU's records do not change
+    kw = dict(dataset=GSM8K_MINI, max_samples=2, latent_steps=1, max_tokens=6, batch=2, temperature=0)
+    a = gcache.run(tiny_chat, "latentmas", "gsm8k", **kw)
+    b = gcache.run(tiny_chat, "latentmas", "gsm8k", prefill_rows=5, **kw)
+    assert [r["output"] for r in a] == [r["output"] for r in b]
+    with pytest.raises(gcache.InvalidArgumentError, match="prefill_rows"):
+        gcache.run(tiny_chat, "latentmas", "gsm8k", prefill_rows=-1, **kw)
+
+
 def test_records_from_a_list_of_questions(tiny_chat):
     rows = [json.loads(line) for line in GSM8K_MINI.read_text().splitlines()[:2]]
     a = gcache.run(tiny_chat, "textmas", "gsm8k", questions=rows, max_tokens=4, agent_max_tokens=4)
