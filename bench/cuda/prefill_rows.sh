@@ -21,11 +21,11 @@ run() {   # run METHOD BATCH QUESTIONS ROWS
   # engine seconds and seconds on steps with prompt rows, summed over the batches
   grep -h 'sched:' "$OUT/$tag.log" | python3 -c '
 import re, sys
-e = p = n = k = 0.0
+e = p = n = k = r = 0.0
 for l in sys.stdin:
-    m = re.search(r"sched: ([0-9.]+) s in the engine \((\d+) steps; (\d+) of them with prompt rows: ([0-9.]+) s\)", l)
-    if m: e += float(m[1]); n += int(m[2]); k += int(m[3]); p += float(m[4])
-print(f"engine {e:.3f} s over {n:.0f} steps, {k:.0f} with prompt rows: {p:.3f} s")'
+    m = re.search(r"sched: ([0-9.]+) s in the engine \((\d+) steps; (\d+) of them with prompt rows: ([0-9.]+) s for (\d+) rows\)", l)
+    if m: e += float(m[1]); n += int(m[2]); k += int(m[3]); p += float(m[4]); r += int(m[5])
+print(f"engine {e:.3f} s over {n:.0f} steps, {k:.0f} with prompt rows: {p:.3f} s, {r / max(p, 1e-9):,.0f} rows/s")'
 }
 for r in 512 4096 16384; do run latentmas 128 128 $r; done
 for r in 512 4096; do run latentmas 16 32 $r; done

@@ -60,6 +60,7 @@ typedef struct run {
     double t_fwd, t_host; // seconds in the engine / in the scheduler (printed with gc_sched_params.profile)
     double t_fwd_rows;    // ... in the engine on steps with a prompt chunk (n > 1 rows for some node)
     int64_t n_fwd, n_fwd_rows; // engine steps, and those of them with a prompt chunk
+    int64_t rows_fwd_rows;     // rows of those steps (prompt and one-row nodes alike)
 } run;
 
 gc_sched_params gc_sched_default_params(void) {
@@ -430,12 +431,13 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
             }
         if (m == 0) break;
         bool chunk = false;   // a step where some node feeds several rows (not a one-row-per-node step)
-        for (int k = 0; k < m; k++) chunk |= steps[k].n > 1;
+        int64_t rows = 0;
+        for (int k = 0; k < m; k++) chunk |= steps[k].n > 1, rows += steps[k].n;
         const double tf0 = now_s();
         if ((st = gc_engine_forward(e, steps, m)) != GC_OK) break;
         const double tf1 = now_s();
         R.n_fwd++;
-        if (chunk) { R.n_fwd_rows++; R.t_fwd_rows += tf1 - tf0; }
+        if (chunk) { R.n_fwd_rows++; R.t_fwd_rows += tf1 - tf0; R.rows_fwd_rows += rows; }
         for (int k = 0; st == GC_OK && k < m; k++) {
             nstate *s = &R.st[who[k][0]][who[k][1]];
             if (!who[k][2]) st = after_forward(&R, who[k][0], who[k][1]);
@@ -476,9 +478,10 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
     gc_rows_free(R.emb);
     if (p->profile)
         fprintf(stderr,
-                "sched: %.3f s in the engine (%lld steps; %lld of them with prompt rows: %.3f s), %.3f s in the "
-                "scheduler after steps, %.3f s in all\n",
-                R.t_fwd, (long long)R.n_fwd, (long long)R.n_fwd_rows, R.t_fwd_rows, R.t_host, now_s() - R.t0);
+                "sched: %.3f s in the engine (%lld steps; %lld of them with prompt rows: %.3f s for %lld rows), "
+                "%.3f s in the scheduler after steps, %.3f s in all\n",
+                R.t_fwd, (long long)R.n_fwd, (long long)R.n_fwd_rows, R.t_fwd_rows, (long long)R.rows_fwd_rows,
+                R.t_host, now_s() - R.t0);
     return st;
 }
 
