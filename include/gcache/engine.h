@@ -86,8 +86,8 @@ int gc_engine_n_threads(const gc_engine *e);
 // Where the engine runs.
 gc_device gc_engine_device(const gc_engine *e);
 // Prompt rows per engine step that a batch run feeds by default on this
-// engine's device (gc_run_params.prefill_rows 0): 512 on the CPU (its
-// products run at one rate past a few dozen rows), GC_CUDA_PROMPT_ROWS on
+// engine's device (gc_run_params.prefill_rows 0): 512 on the CPU (the
+// scheduler's default, GC_SCHED_PREFILL_ROWS), GC_CUDA_PROMPT_ROWS on
 // CUDA, where a 512-row step leaves most of the card idle (cuBLAS tiles a
 // 512-row product into a few dozen blocks: 26k rows/s in such steps against
 // 57-62k in steps of 8192 rows on an H100, Qwen3-4B shape) while 4096 rows of
