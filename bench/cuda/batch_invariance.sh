@@ -12,8 +12,7 @@ source "$(dirname "$0")/env.sh"
 export GC_CACHE_DIR=$MODELS/cache
 G=$BIN/gcache
 D=.carry/data/gsm8k-160.jsonl
-ensure_model qwen3-0.6b
-cp .carry/data/tokenizer.json "$MODELS/qwen3-0.6b/"
+ensure_model_tok qwen3-0.6b
 # run TAG MODEL [gcache run options]: one greedy pipeline run; prints its accuracy line and wall time
 run() {
   local tag=$1 model=$2 t0=$SECONDS; shift 2
@@ -44,8 +43,7 @@ for meth in ("latentmas", "gcache"):
             print(f"batch 16 vs 1, {meth}, {mode}: no comparison ({e})")
 PY
 # the cost, on the Qwen3-4B shape
-ensure_model qwen3-4b
-cp .carry/data/tokenizer.json "$MODELS/qwen3-4b/"
+ensure_model_tok qwen3-4b
 for B in 1 16; do
   bench_decode qwen3-4b $B default
   bench_decode qwen3-4b $B invariant --cuda-batch-invariant

@@ -20,8 +20,7 @@ grep -E "^\[  (PASSED|FAILED|  SKIPPED|SKIPPED) |FAILED|rel err [0-9.e+-]+$|gree
 grep -E "batch-invariant|skinny invariant" "$OUT/test_cuda.log" || true
 
 M=$MODELS/qwen3-0.6b
-ensure_model qwen3-0.6b
-cp .carry/data/tokenizer.json "$M/"
+ensure_model_tok qwen3-0.6b
 G=$BIN/gcache
 D=.carry/data/gsm8k-160.jsonl
 gen() { $G generate --device cuda --model $M --prompt "Once upon a time" --max-tokens 24 --temperature 0.9 --top-p 0.95 --top-k 200 --seed $1 --quiet; }

@@ -13,6 +13,12 @@ export PYTHONUNBUFFERED=1
 ensure_model() {
   [ -d "$MODELS/$1" ] || python3 bench/cuda/hf_bench.py --models "$1" --save "$MODELS" --no-hf 2>&1 | tail -1
 }
+# ensure_model_tok NAME: the same with Qwen's real tokenizer (carried in
+# .carry/data), so that `gcache run` prompts have their real lengths.
+ensure_model_tok() {
+  ensure_model "$1"
+  cp .carry/data/tokenizer.json "$MODELS/$1/"
+}
 # bench_decode MODEL BATCH TAG [OPTION...]: one `gcache bench` point
 # (512-token prompts, 128 new tokens, median of 3 repetitions) with the extra
 # `gcache bench` options given (e.g. the --cuda-* switches); the JSON line,

@@ -7,8 +7,7 @@
 source "$(dirname "$0")/env.sh"
 export GC_CACHE_DIR=$MODELS/cache
 M=$MODELS/qwen3-4b
-ensure_model qwen3-4b
-cp .carry/data/tokenizer.json "$M/"
+ensure_model_tok qwen3-4b
 G=$BIN/gcache
 D=.carry/data/gsm8k-160.jsonl
 # --profile: each batch prints its seconds in the engine and in the scheduler.

@@ -8,7 +8,8 @@ rate in FLOP/s). Questions i·B … i·B+B−1 form a batch that moves through t
 agents together, as gcache's scheduler runs them (lockstep schedule). Per
 agent of a batch:
 
-  one prefill step   all the batch's prompt tokens as rows
+  one prefill step   all the batch's prompt tokens as rows (gcache feeds them
+                     in steps of at most prefill_rows; one step is the least)
   latent steps       one row per question each
   decode steps       step k has a row for each question with out_tokens > k
 

@@ -7,8 +7,7 @@
 source "$(dirname "$0")/env.sh"
 export GC_CACHE_DIR=$MODELS/cache
 M=$MODELS/qwen3-4b
-ensure_model qwen3-4b
-cp .carry/data/tokenizer.json "$M/"
+ensure_model_tok qwen3-4b
 common=(--task gsm8k --dataset .carry/data/gsm8k-160.jsonl --model "$M" --device cuda --latent-steps 10
         --max-tokens 256 --agent-max-tokens 256 --temperature 0 --profile)
 # warm-up (the realignment matrix, computed once and cached on disk)
