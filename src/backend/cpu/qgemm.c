@@ -102,7 +102,7 @@ typedef struct job {
     bool direct;
     qg_kernel_fn kern;
     void (*pack)(gc_dtype, const uint8_t *, size_t, int, int64_t, uint8_t *, void *);
-    void (*gemv)(gc_dtype, const uint8_t *, size_t, int, const qg_vact *, int, float *, int64_t, const float *);
+    void (*gemv)(gc_dtype, const uint8_t *, size_t, int, const qg_vact *, int, float *, int64_t, const float *, int);
     int tile;
     uint8_t *q;
     float *d, *s;
@@ -144,15 +144,18 @@ static void gemv_part(void *ctx, int64_t g0, int64_t g1, int tid) {
     for (int64_t g = g0; g < g1; g++) {
         int64_t n0 = g * QG_ROWS;
         int rows = (int)(j->N - n0 < QG_ROWS ? j->N - n0 : QG_ROWS);
+        // This chunk's next rows, started by the last call on these (qg_ahead).
+        const int64_t nn = g + 1 < g1 ? j->N - n0 - rows : 0;
         for (int64_t t0 = 0; t0 < j->T; t0 += QG_GEMV_MAX_C) {
             int C = (int)(j->T - t0 < QG_GEMV_MAX_C ? j->T - t0 : QG_GEMV_MAX_C);
+            const int ahead = t0 + C < j->T ? 0 : (int)(nn < QG_ROWS ? nn : QG_ROWS);
             qg_vact va = j->va;
             va.q += t0 * j->K;
             va.d += t0 * nb;
             if (va.s) va.s += t0 * nb * j->f.ng;
             va.sum16 += t0 * (j->K / 16);
             j->gemv(j->dt, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, &va, C, j->y + t0 * j->N + n0, j->N,
-                    j->bias ? j->bias + n0 : NULL);
+                    j->bias ? j->bias + n0 : NULL, ahead);
         }
     }
 }

@@ -19,6 +19,7 @@
 #ifndef GC_BACKEND_CPU_QGEMV_H
 #define GC_BACKEND_CPU_QGEMV_H
 #include "backend/cpu/qgemm_panel.h"
+#include <xmmintrin.h>
 
 // Activation rows for the direct products: a = round(x/d) as signed int8
 // (the panels store a + 128), quantized exactly as for the panels.
@@ -64,12 +65,36 @@ static inline int qg_gemv_zero_point(gc_dtype t) {
 }
 static inline bool qg_gemv_super(gc_dtype t) { return t == GC_DT_Q4_K || t == GC_DT_Q5_K || t == GC_DT_Q6_K; }
 
+// The rows a call starts for its caller while its own rows run: the first
+// QG_HEAD bytes of each of n rows from p (stride rb) into L2, `per` bytes of
+// them at step i of the call's steps. The kernels' own prefetch runs 256
+// bytes ahead within each row, so without this every call's first steps
+// wait on memory (qgemv_avx512.c's rows16 has the measurements). Prefetching
+// never faults and changes no result.
+enum { QG_HEAD = 512 };
+typedef struct qg_ahead {
+    const char *p;
+    size_t rb, head, bytes, per;
+} qg_ahead;
+static inline qg_ahead qg_ahead_of(const uint8_t *p, size_t rb, int n, int64_t steps) {
+    const size_t head = rb < QG_HEAD ? rb : QG_HEAD;
+    qg_ahead a = {(const char *)p, rb, head, (size_t)n * head, 0};
+    if (steps > 0) a.per = ((a.bytes + (size_t)steps - 1) / (size_t)steps + 63) & ~(size_t)63;
+    return a;
+}
+static inline void qg_ahead_step(const qg_ahead *a, int64_t i) {
+    for (size_t o = (size_t)i * a->per, e = o + a->per; o < e && o < a->bytes; o += 64)
+        _mm_prefetch(a->p + o / a->head * a->rb + o % a->head, _MM_HINT_T1);
+}
+
 // y[c*ldy + r] = Σ_k W[r][k] x[c][k] (+ bias[r]) for c < C (1..QG_GEMV_MAX_C)
 // and r < rows (1..16), W's rows starting at w with stride row_bytes.
+// ahead: how many rows after these (w + rows·row_bytes on) the caller reads
+// next, 0..16; their heads are prefetched during this call (qg_ahead).
 void qg_gemv_avx2(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
-                  int64_t ldy, const float *bias);
+                  int64_t ldy, const float *bias, int ahead);
 // The same with AVX-512 F/BW/VL/VNNI (only on CPUs that have it).
 void qg_gemv_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
-                    int64_t ldy, const float *bias);
+                    int64_t ldy, const float *bias, int ahead);
 
 #endif

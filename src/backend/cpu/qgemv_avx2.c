@@ -179,8 +179,9 @@ INLINE void block(const gc_dtype t, const int C, const rows_ctx *x, const uint8_
     }
 }
 
+// ahead: rows after these 8 whose heads go into L2 meanwhile (qgemv_avx512.c's rows16 says why).
 INLINE void rows8(const gc_dtype t, const int C, const uint8_t *w, size_t rb, int rows, const qg_vact *a, float *y,
-                  int64_t ldy, const float *bias) {
+                  int64_t ldy, const float *bias, int ahead) {
     rows_ctx x;
     int32_t idx[ROWS8];
     UNROLL
@@ -202,11 +203,13 @@ INLINE void rows8(const gc_dtype t, const int C, const uint8_t *w, size_t rb, in
     _Alignas(32) float dg[16][8], mg[8][8];
     const int64_t nb = a->nb;
     const size_t bb = (size_t)qg_gemv_block_bytes(t);
+    const qg_ahead nx = qg_ahead_of(w + (size_t)rows * rb, rb, ahead, qg_gemv_super(t) ? nb / 8 : (nb + 1) / 2);
     if (qg_gemv_super(t)) {
         for (int64_t u = 0; u < nb / 8; u++) {
             UNROLL
             for (int r = 0; r < ROWS8; r++)   // two super-blocks ahead (see qgemv_avx512.c)
                 for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)x.wr[r] + (u + 2) * bb + o, _MM_HINT_T0);
+            qg_ahead_step(&nx, u);
             super_scales(t, w + u * bb, x.gidx, dg, mg);
             UNROLL
             for (int j = 0; j < 8; j++) block(t, C, &x, w, u * bb, j, 8 * u + j, dg, mg, acc);
@@ -216,6 +219,7 @@ INLINE void rows8(const gc_dtype t, const int C, const uint8_t *w, size_t rb, in
             if (b % 2 == 0) {   // 256 bytes ahead, once per 2 blocks (at most 68 bytes)
                 UNROLL
                 for (int r = 0; r < ROWS8; r++) _mm_prefetch((const char *)x.wr[r] + (size_t)b * bb + 256, _MM_HINT_T0);
+                qg_ahead_step(&nx, b / 2);
             }
             block(t, C, &x, w, (size_t)b * bb, 0, b, dg, mg, acc);
         }
@@ -235,22 +239,22 @@ INLINE void rows8(const gc_dtype t, const int C, const uint8_t *w, size_t rb, in
 // unoptimised build, where inlined locals are not shared).
 #define ROWS_FN(T, C)                                                                                                  \
     static __attribute__((noinline)) void rows_##T##_##C(const uint8_t *w, size_t rb, int rows, const qg_vact *a, float *y, \
-                                                         int64_t ldy, const float *bias) {                              \
-        rows8(GC_DT_##T, C, w, rb, rows, a, y, ldy, bias);                                                             \
+                                                         int64_t ldy, const float *bias, int ahead) {                \
+        rows8(GC_DT_##T, C, w, rb, rows, a, y, ldy, bias, ahead);                                                      \
     }
 #define ROWS_FNS(T) ROWS_FN(T, 1) ROWS_FN(T, 2) ROWS_FN(T, 3) ROWS_FN(T, 4)
 ROWS_FNS(Q8_0) ROWS_FNS(Q4_0) ROWS_FNS(Q4_1) ROWS_FNS(Q5_0) ROWS_FNS(Q5_1) ROWS_FNS(Q4_K) ROWS_FNS(Q5_K) ROWS_FNS(Q6_K)
 
-typedef void (*rows_fn)(const uint8_t *, size_t, int, const qg_vact *, float *, int64_t, const float *);
+typedef void (*rows_fn)(const uint8_t *, size_t, int, const qg_vact *, float *, int64_t, const float *, int);
 #define CASE(T)                                                                                   \
     case GC_DT_##T: {                                                                             \
         static const rows_fn f[4] = {rows_##T##_1, rows_##T##_2, rows_##T##_3, rows_##T##_4};     \
-        f[C - 1](w, row_bytes, rows, a, y, ldy, bias);                                            \
+        f[C - 1](w, row_bytes, rows, a, y, ldy, bias, ahead);                                     \
         break;                                                                                    \
     }
 
 static void gemv8(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
-                  int64_t ldy, const float *bias) {
+                  int64_t ldy, const float *bias, int ahead) {
     switch (t) {
         CASE(Q8_0) CASE(Q4_0) CASE(Q4_1) CASE(Q5_0) CASE(Q5_1) CASE(Q4_K) CASE(Q5_K) CASE(Q6_K)
     default: break;
@@ -259,9 +263,13 @@ static void gemv8(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, cons
 
 bool qg_gemv_supports(gc_dtype t) { return qg_gemv_block_bytes(t) > 0; }
 
+// Two calls of 8 rows: each starts the 8 rows after it (the group's second
+// half, then the caller's next rows).
 void qg_gemv_avx2(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
-                  int64_t ldy, const float *bias) {
-    for (int r0 = 0; r0 < rows; r0 += ROWS8)
-        gemv8(t, w + (size_t)r0 * row_bytes, row_bytes, rows - r0 < ROWS8 ? rows - r0 : ROWS8, a, C, y + r0, ldy,
-              bias ? bias + r0 : NULL);
+                  int64_t ldy, const float *bias, int ahead) {
+    for (int r0 = 0; r0 < rows; r0 += ROWS8) {
+        const int n = rows - r0 < ROWS8 ? rows - r0 : ROWS8, after = rows - r0 - n + ahead;
+        gemv8(t, w + (size_t)r0 * row_bytes, row_bytes, n, a, C, y + r0, ldy, bias ? bias + r0 : NULL,
+              after < ROWS8 ? after : ROWS8);
+    }
 }

@@ -246,8 +246,16 @@ INLINE void step(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t
 // super-blocks) ahead measured 5-25 % faster than leaving it to the hardware
 // on weights streamed from memory (bench/qgemm_timing.c). Prefetches past a
 // row's end only touch the next row or unmapped lines, which never faults.
+// That alone leaves every call starting cold: a row of 0.6-4 KB is only
+// 14-19 steps long, so the first steps of each group of 16 rows wait on
+// memory. So the steps also bring the first 512 bytes of each of the next
+// `ahead` rows into L2 (qg_ahead): +23 % batch-1 decode on Qwen2.5-0.5B at
+// one thread, +18 % at two, +40 % on SmolLM2-135M (bench/RESULTS.md).
+// Measured and left: the next rows whole (as good on short rows, 10-20 %
+// slower on rows of 2.7-4 KB, where the in-row prefetch keeps up and the
+// extra requests only compete), and into L1 (hint T0: half the gain).
 INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, int rows, const qg_vact *a, float *y,
-                   int64_t ldy, const float *bias) {
+                   int64_t ldy, const float *bias, int ahead) {
     rows_ctx x;
     int32_t idx[QG_ROWS];
     UNROLL
@@ -269,11 +277,13 @@ INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, i
     _Alignas(64) float dg[16][16], mg[8][16];
     const int64_t nb = a->nb;
     const size_t bb = (size_t)qg_gemv_block_bytes(t);
+    const qg_ahead nx = qg_ahead_of(w + (size_t)rows * rb, rb, ahead, qg_gemv_super(t) ? nb / 8 : nb / 2);
     if (qg_gemv_super(t)) {
         for (int64_t u = 0; u < nb / 8; u++) {
             UNROLL
             for (int r = 0; r < QG_ROWS; r++)   // two super-blocks ahead
                 for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)x.wr[r] + (u + 2) * bb + o, _MM_HINT_T0);
+            qg_ahead_step(&nx, u);
             super_scales(t, w + u * bb, x.gidx, dg, mg);
             UNROLL
             for (int j = 0; j < 4; j++) step(t, C, &x, w, u * bb, j, 4 * u + j, false, dg, mg, acc);
@@ -282,6 +292,7 @@ INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, i
         for (int64_t s = 0; s < nb / 2; s++) {
             UNROLL
             for (int r = 0; r < QG_ROWS; r++) _mm_prefetch((const char *)x.wr[r] + 2 * s * bb + 256, _MM_HINT_T0);
+            qg_ahead_step(&nx, s);
             step(t, C, &x, w, 2 * s * bb, 0, s, false, dg, mg, acc);
         }
         if (nb & 1) step(t, C, &x, w, (size_t)(nb - 1) * bb, 0, nb / 2, true, dg, mg, acc);
@@ -297,22 +308,23 @@ INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, i
 // unoptimised build, where inlined locals are not shared).
 #define ROWS_FN(T, C)                                                                                                  \
     static TARGET __attribute__((noinline)) void rows_##T##_##C(const uint8_t *w, size_t rb, int rows, const qg_vact *a, \
-                                                                float *y, int64_t ldy, const float *bias) {            \
-        rows16(GC_DT_##T, C, w, rb, rows, a, y, ldy, bias);                                                            \
+                                                                float *y, int64_t ldy, const float *bias,               \
+                                                                int ahead) {                                           \
+        rows16(GC_DT_##T, C, w, rb, rows, a, y, ldy, bias, ahead);                                                     \
     }
 #define ROWS_FNS(T) ROWS_FN(T, 1) ROWS_FN(T, 2) ROWS_FN(T, 3) ROWS_FN(T, 4)
 ROWS_FNS(Q8_0) ROWS_FNS(Q4_0) ROWS_FNS(Q4_1) ROWS_FNS(Q5_0) ROWS_FNS(Q5_1) ROWS_FNS(Q4_K) ROWS_FNS(Q5_K) ROWS_FNS(Q6_K)
 
-typedef void (*rows_fn)(const uint8_t *, size_t, int, const qg_vact *, float *, int64_t, const float *);
+typedef void (*rows_fn)(const uint8_t *, size_t, int, const qg_vact *, float *, int64_t, const float *, int);
 #define CASE(T)                                                                                   \
     case GC_DT_##T: {                                                                             \
         static const rows_fn f[4] = {rows_##T##_1, rows_##T##_2, rows_##T##_3, rows_##T##_4};     \
-        f[C - 1](w, row_bytes, rows, a, y, ldy, bias);                                            \
+        f[C - 1](w, row_bytes, rows, a, y, ldy, bias, ahead);                                     \
         break;                                                                                    \
     }
 
 TARGET void qg_gemv_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
-                           int64_t ldy, const float *bias) {
+                           int64_t ldy, const float *bias, int ahead) {
     switch (t) {
         CASE(Q8_0) CASE(Q4_0) CASE(Q4_1) CASE(Q5_0) CASE(Q5_1) CASE(Q4_K) CASE(Q5_K) CASE(Q6_K)
     default: break;
