@@ -2,7 +2,8 @@
 # gcache's CPU engine vs llama.cpp, back to back on the same GGUF and the same
 # threads: prefill of 128 and 512 tokens and decode of 128 tokens at batch 1
 # (both), the exact f32 path beside the fast one, and gcache's batched decode
-# of 8 and 32 sequences. /proc/loadavg is printed before every measurement.
+# of 8 and 32 sequences, after the machine's memory read rate (the decode
+# floor's denominator). /proc/loadavg is printed before every measurement.
 #
 # llama.cpp comes from llama-cpp-python built for this comparison in a venv of
 # its own (not part of the build; about 4 minutes on 2 cores). GGML_NATIVE=OFF
@@ -36,6 +37,11 @@ if [ -n "$PY" ] && "$PY" -c 'import llama_cpp' 2>/dev/null; then have_lc=1; fi
 
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "# model $MODEL, threads $THREADS, reps $REPS (median)"
+# The floor: memory read rate at these threads (bench/mem_read.c); batch-1 decode
+# tok/s <= rate / bytes of weights a step reads (all but token_embd).
+load "mem_read $THREADS"
+mkdir -p "$(dirname "$BIN")"
+cc -O2 -mavx2 -pthread bench/mem_read.c -o "$(dirname "$BIN")/mem_read" && "$(dirname "$BIN")/mem_read" "$THREADS"
 for P in 128 512; do
   gc --prompt-tokens $P --gen-tokens "$GEN"
   [ $have_lc = 1 ] && lc --prompt-tokens $P --gen-tokens "$GEN"
