@@ -249,8 +249,8 @@ INLINE void step(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t
 // That alone leaves every call starting cold: a row of 0.6-4 KB is only
 // 14-19 steps long, so the first steps of each group of 16 rows wait on
 // memory. So the steps also bring the first 512 bytes of each of the next
-// `ahead` rows into L2 (qg_ahead): +23 % batch-1 decode on Qwen2.5-0.5B at
-// one thread, +18 % at two, +40 % on SmolLM2-135M (bench/RESULTS.md).
+// `ahead` rows into L2 (qg_ahead): +21 % batch-1 decode on Qwen2.5-0.5B at
+// one thread, +20 % at two, +40 % on SmolLM2-135M (bench/RESULTS.md).
 // Measured and left: the next rows whole (as good on short rows, 10-20 %
 // slower on rows of 2.7-4 KB, where the in-row prefetch keeps up and the
 // extra requests only compete), and into L1 (hint T0: half the gain).
