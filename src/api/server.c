@@ -139,8 +139,11 @@ static void client_left_locked(gc_server *S, srv_job *j) {
 
 // Waits until j is done, or has run its first step when until_started.
 // False when the client left meanwhile (the job is then cancelled).
-static bool wait_job(gc_server *S, srv_job *j, int fd, bool until_started) {
+// *err: j's error status if it is done with one, else 0, read under mu: a
+// streaming job that has only started is still written by the engine thread.
+static bool wait_job(gc_server *S, srv_job *j, int fd, bool until_started, unsigned *err) {
     bool gone = false;
+    *err = 0;
     pthread_mutex_lock(&S->mu);
     while (j->state != SRV_DONE && !(until_started && j->started)) {
         struct timespec ts;
@@ -152,6 +155,7 @@ static bool wait_job(gc_server *S, srv_job *j, int fd, bool until_started) {
             break;
         }
     }
+    if (j->state == SRV_DONE) *err = j->err_status;
     pthread_mutex_unlock(&S->mu);
     return !gone;
 }
@@ -472,9 +476,9 @@ static enum MHD_Result handle_chat(gc_server *S, struct MHD_Connection *c, conn 
         return send_error_ra(c, status, retry, "%s", msg);
     }
     const int fd = conn_fd(c);
-    if (!wait_job(S, j, fd, j->stream)) return MHD_NO;   // the client left: close
-    if (j->state == SRV_DONE && j->err_status)
-        return send_error(c, j->err_status, "%s", j->err_msg);
+    unsigned err;
+    if (!wait_job(S, j, fd, j->stream, &err)) return MHD_NO;   // the client left: close
+    if (err) return send_error(c, err, "%s", j->err_msg);       // done: err_msg is final
     if (j->stream) return send_stream(S, c, cn, include_usage);
     struct MHD_Response *resp;
     cJSON *o = completion_obj(S, j);
