@@ -432,7 +432,10 @@ gc_status gc_sched_run(gc_engine *e, const gc_tokenizer *tok, gc_qgraph *const *
         if (m == 0) break;
         bool chunk = false;   // a step where some node feeds several rows (not a one-row-per-node step)
         int64_t rows = 0;
-        for (int k = 0; k < m; k++) chunk |= steps[k].n > 1, rows += steps[k].n;
+        for (int k = 0; k < m; k++) {
+            chunk |= steps[k].n > 1;
+            rows += steps[k].n;
+        }
         const double tf0 = now_s();
         if ((st = gc_engine_forward(e, steps, m)) != GC_OK) break;
         const double tf1 = now_s();
