@@ -82,7 +82,7 @@ gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64
     T_RUN(t_buf(&t, &dx, (size_t)(T * D) * 4, x));
     T_RUN(t_buf(&t, &dw, (size_t)D * 4, w));
     T_RUN(t_buf(&t, &dout, (size_t)(T * D) * 2, NULL));
-    T_RUN(t_sync(&t, gck_rmsnorm(t.s, dout, NULL, dx, dw, NULL, (int)T, (int)D, (float)eps)));
+    T_RUN(t_sync(&t, gck_rmsnorm(t.s, dout, NULL, dx, dw, NULL, (int)T, (int)D, (float)eps, NULL)));
     T_RUN(t_get_bf16(out, dout, (size_t)(T * D)));
     t_close(&t);
     return GC_OK;
@@ -129,7 +129,7 @@ gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F)
     T_RUN(t_open(&t));
     T_RUN(t_buf(&t, &dg, (size_t)(T * 2 * F) * 4, gu));
     T_RUN(t_buf(&t, &dout, (size_t)(T * F) * 2, NULL));
-    T_RUN(t_sync(&t, gck_swiglu(t.s, dout, dg, (int)T, (int)F)));
+    T_RUN(t_sync(&t, gck_swiglu(t.s, dout, dg, (int)T, (int)F, NULL)));
     T_RUN(t_get_bf16(out, dout, (size_t)(T * F)));
     t_close(&t);
     return GC_OK;
@@ -170,7 +170,7 @@ gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const
     if (s == GC_OK) s = t_sync(&t, gck_rope_table(t.s, dcos, dsin, dpos, dinv, (int)T, (int)half));
     if (s == GC_OK)
         s = t_sync(&t, gck_qkv_post(t.s, dqkv, db, dqn, dkn, dcos, dsin, dq, dbase, didx, 0, (int)T, (int)H, (int)KV,
-                                    (int)hd, (float)eps, neox, kv_q8 ? (size_t)blk : 0));
+                                    (int)hd, (float)eps, neox, kv_q8 ? (size_t)blk : 0, NULL));
     if (s == GC_OK) s = t_get_bf16(q, dq, (size_t)(T * H * hd));
     if (s == GC_OK) {
         cudaError_t e = cudaMemcpy(hb, dblocks, (size_t)(nb * bbytes), cudaMemcpyDeviceToHost);
