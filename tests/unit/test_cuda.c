@@ -1023,6 +1023,22 @@ static void test_kv_q8_decode_paths(void **st) {
     gc_model_free(m);
 }
 
+// The L2 streamer's schedule (l2_stream.cu) with the signal count held
+// still: segment s is fetched once s signals have come, skipped once s + 2
+// have (its GEMM is over), and the streamer gives up after its timeout when
+// the next signal never comes (50 ms), instead of spinning.
+static void test_l2_stream_schedule(void **st) {
+    (void)st;
+    NEED_GPU();
+    uint32_t s[3];
+    assert_int_equal(gc_cuda_test_l2_stream(s, 5, 7, 2), GC_OK);   // 7 >= s + 2 for every s < 5
+    assert_int_equal(s[0], 0); assert_int_equal(s[1], 5); assert_int_equal(s[2], 0);
+    assert_int_equal(gc_cuda_test_l2_stream(s, 5, 2, 3), GC_OK);   // 0 skipped; 1, 2 fetched; 3 waits
+    assert_int_equal(s[0], 2); assert_int_equal(s[1], 1); assert_int_equal(s[2], 1);
+    assert_int_equal(gc_cuda_test_l2_stream(s, 4, 3, 1), GC_OK);   // 0, 1 skipped; 2, 3 fetched
+    assert_int_equal(s[0], 2); assert_int_equal(s[1], 2); assert_int_equal(s[2], 0);
+}
+
 // The engine's CUDA switches (gc_engine_params.cuda) on the same batched
 // prefill + 12 decode steps: graph replay, programmatic dependent launch,
 // profiling (graphs off, events around every launch) and the L2 streamer
@@ -1536,6 +1552,7 @@ int main(void) {
         cmocka_unit_test(test_greedy_fixtures),
         cmocka_unit_test(test_latent_vs_cpu),
         cmocka_unit_test(test_cache_ops_vs_cpu),
+        cmocka_unit_test(test_l2_stream_schedule),
         cmocka_unit_test(test_engine_switches),
         cmocka_unit_test(test_batch_invariant),
         cmocka_unit_test(test_kv_q8_vs_cpu),
