@@ -50,10 +50,6 @@ typedef struct gc_cuda_debug {
                              // model and context splits at fixed multiples (decode_attention and
                              // attn_blocks_per_sm ignored), realignment row by row. Slower; for
                              // measurements where batch 1 and batch N must give the same bits
-    int l2_stream_mb;        // decode steps replayed from a graph run the L2 streamer beside it: a side
-                             // kernel that brings the first l2_stream_mb MB of each weight matrix (the
-                             // start of every row) into L2 one GEMM ahead (0 = off)
-    int l2_stream_blocks;    // the streamer's blocks of 256 threads (values below 1 count as 1)
 } gc_cuda_debug;
 
 // How the KV cache stores its elements. DEFAULT: the device's own (f32 on

@@ -71,8 +71,7 @@ class gc_cpu_debug(Structure):
 
 class gc_cuda_debug(Structure):
     _fields_ = [("graphs", c_bool), ("decode_attention", c_bool), ("pdl_max_t", c_int), ("attn_blocks_per_sm", c_int),
-                ("skinny_max_t", c_int), ("profile", c_bool), ("batch_invariant", c_bool), ("l2_stream_mb", c_int),
-                ("l2_stream_blocks", c_int)]
+                ("skinny_max_t", c_int), ("profile", c_bool), ("batch_invariant", c_bool)]
 
 
 class gc_engine_params(Structure):

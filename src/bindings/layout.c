@@ -39,7 +39,7 @@ static const field_entry fields[] = {
     F(gc_cpu_debug, qgemm_avx2)
     F(gc_cuda_debug, graphs) F(gc_cuda_debug, decode_attention) F(gc_cuda_debug, pdl_max_t)
     F(gc_cuda_debug, attn_blocks_per_sm) F(gc_cuda_debug, skinny_max_t) F(gc_cuda_debug, profile)
-    F(gc_cuda_debug, batch_invariant) F(gc_cuda_debug, l2_stream_mb) F(gc_cuda_debug, l2_stream_blocks)
+    F(gc_cuda_debug, batch_invariant)
     F(gc_engine_params, n_threads) F(gc_engine_params, kv_pool_bytes) F(gc_engine_params, device)
     F(gc_engine_params, exact) F(gc_engine_params, cpu) F(gc_engine_params, cuda) F(gc_engine_params, kv_dtype)
 

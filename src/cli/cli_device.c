@@ -64,10 +64,7 @@ const char *const cli_cuda_debug_help =
     "  --cuda-skinny-max-t N        the skinny GEMM for GEMMs of <= N rows, else cuBLAS (default 16; 0: cuBLAS)\n"
     "  --cuda-profile               device time per kind of launch (graphs off), printed to stderr at exit\n"
     "  --cuda-batch-invariant       every row's result independent of the rest of the step: batch 1 and\n"
-    "                               batch N give the same bits (slower; fixed GEMM and attention splits)\n"
-    "  --cuda-l2-stream MB          decode graphs run the L2 streamer: the first MB of each weight matrix\n"
-    "                               fetched into L2 one GEMM ahead (default 0: off)\n"
-    "  --cuda-l2-stream-blocks N    the streamer's blocks of 256 threads (default 4)\n";
+    "                               batch N give the same bits (slower; fixed GEMM and attention splits)\n";
 
 int cli_opt_cuda_debug(int argc, char **argv, int *i, gc_cuda_debug *d) {
     long long v;
@@ -90,14 +87,6 @@ int cli_opt_cuda_debug(int argc, char **argv, int *i, gc_cuda_debug *d) {
     }
     if ((r = cli_opt_int(argc, argv, i, "--cuda-skinny-max-t", 0, 16, &v)) != 0) {
         if (r > 0) d->skinny_max_t = (int)v;
-        return r;
-    }
-    if ((r = cli_opt_int(argc, argv, i, "--cuda-l2-stream", 0, 1024, &v)) != 0) {
-        if (r > 0) d->l2_stream_mb = (int)v;
-        return r;
-    }
-    if ((r = cli_opt_int(argc, argv, i, "--cuda-l2-stream-blocks", 1, 1024, &v)) != 0) {
-        if (r > 0) d->l2_stream_blocks = (int)v;
         return r;
     }
     if ((r = cli_opt_flag(argv, i, "--cuda-profile", &d->profile)) != 0) return r;

@@ -28,8 +28,7 @@ int cli_open_params(const char *cmd, const char *path, const gc_engine_params *p
 // Matches one of the CUDA switches (gc_cuda_debug) like cli_opt_device:
 // --cuda-graphs 0|1, --cuda-decode-attention 0|1, --cuda-pdl-max-t N,
 // --cuda-attn-blocks-per-sm N, --cuda-skinny-max-t N (0..16), --cuda-profile,
-// --cuda-batch-invariant, --cuda-l2-stream MB, --cuda-l2-stream-blocks N.
-// bench, run, generate and chat take them; the CPU
+// --cuda-batch-invariant. bench, run, generate and chat take them; the CPU
 // device ignores them.
 int cli_opt_cuda_debug(int argc, char **argv, int *i, gc_cuda_debug *d);
 // Usage lines of those options, for --help.

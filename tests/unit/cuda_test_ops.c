@@ -82,7 +82,7 @@ gc_status gc_cuda_test_rmsnorm(float *out, const float *x, const float *w, int64
     T_RUN(t_buf(&t, &dx, (size_t)(T * D) * 4, x));
     T_RUN(t_buf(&t, &dw, (size_t)D * 4, w));
     T_RUN(t_buf(&t, &dout, (size_t)(T * D) * 2, NULL));
-    T_RUN(t_sync(&t, gck_rmsnorm(t.s, dout, NULL, dx, dw, NULL, (int)T, (int)D, (float)eps, NULL)));
+    T_RUN(t_sync(&t, gck_rmsnorm(t.s, dout, NULL, dx, dw, NULL, (int)T, (int)D, (float)eps)));
     T_RUN(t_get_bf16(out, dout, (size_t)(T * D)));
     t_close(&t);
     return GC_OK;
@@ -129,7 +129,7 @@ gc_status gc_cuda_test_swiglu(float *out, const float *gu, int64_t T, int64_t F)
     T_RUN(t_open(&t));
     T_RUN(t_buf(&t, &dg, (size_t)(T * 2 * F) * 4, gu));
     T_RUN(t_buf(&t, &dout, (size_t)(T * F) * 2, NULL));
-    T_RUN(t_sync(&t, gck_swiglu(t.s, dout, dg, (int)T, (int)F, NULL)));
+    T_RUN(t_sync(&t, gck_swiglu(t.s, dout, dg, (int)T, (int)F)));
     T_RUN(t_get_bf16(out, dout, (size_t)(T * F)));
     t_close(&t);
     return GC_OK;
@@ -170,7 +170,7 @@ gc_status gc_cuda_test_qkv(float *q, float *k, float *v, const float *qkv, const
     if (s == GC_OK) s = t_sync(&t, gck_rope_table(t.s, dcos, dsin, dpos, dinv, (int)T, (int)half));
     if (s == GC_OK)
         s = t_sync(&t, gck_qkv_post(t.s, dqkv, db, dqn, dkn, dcos, dsin, dq, dbase, didx, 0, (int)T, (int)H, (int)KV,
-                                    (int)hd, (float)eps, neox, kv_q8 ? (size_t)blk : 0, NULL));
+                                    (int)hd, (float)eps, neox, kv_q8 ? (size_t)blk : 0));
     if (s == GC_OK) s = t_get_bf16(q, dq, (size_t)(T * H * hd));
     if (s == GC_OK) {
         cudaError_t e = cudaMemcpy(hb, dblocks, (size_t)(nb * bbytes), cudaMemcpyDeviceToHost);
@@ -337,31 +337,6 @@ gc_status gc_cuda_test_sample(int32_t *out, const float *x, const gc_token_draw 
     return GC_OK;
 }
 
-gc_status gc_cuda_test_l2_stream(uint32_t stats[3], int n_seg, uint32_t signals, int blocks) {
-    // Segments of 100 rows of 640 bytes each (a row length that is not a
-    // multiple of the streamer's 256-byte lines) over one buffer; the budget
-    // covers whole rows.
-    enum { ROWS = 100, ROW_BYTES = 640 };
-    tctx t;
-    void *dw, *dsegs, *dcnt;
-    gck_l2_seg *h = malloc((size_t)(n_seg > 0 ? n_seg : 1) * sizeof *h);
-    if (!h) return gc_fail(GC_ERR_OOM, "out of memory");
-    gc_status st = t_open(&t);
-    if (st == GC_OK) st = t_buf(&t, &dw, (size_t)n_seg * ROWS * ROW_BYTES, NULL);
-    for (int i = 0; st == GC_OK && i < n_seg; i++)
-        h[i] = (gck_l2_seg){(uint64_t)(uintptr_t)dw + (uint64_t)i * ROWS * ROW_BYTES, ROWS, ROW_BYTES};
-    if (st == GC_OK) st = t_buf(&t, &dsegs, (size_t)n_seg * sizeof *h, h);
-    const uint32_t cnt[5] = {signals, 0, 0, 0, 0};
-    if (st == GC_OK) st = t_buf(&t, &dcnt, sizeof cnt, cnt);
-    free(h);
-    if (st != GC_OK) { t_close(&t); return st; }
-    T_RUN(t_sync(&t, gck_l2_stream(t.s, dsegs, n_seg, dcnt, 0, 1 << 20, blocks, (uint32_t *)dcnt + 1)));
-    cudaError_t e = cudaMemcpy(stats, (uint32_t *)dcnt + 1, 3 * sizeof(uint32_t), cudaMemcpyDeviceToHost);
-    t_close(&t);
-    if (e != cudaSuccess) return gc_cu_fail(e, "cudaMemcpy");
-    return GC_OK;
-}
-
 int gc_cuda_skinny_variants(void) { return GCK_SKINNY_NVARIANTS; }
 
 #else
@@ -407,10 +382,6 @@ gc_status gc_cuda_test_argmax(int32_t *out, const float *x, int64_t n, int64_t V
 }
 gc_status gc_cuda_test_sample(int32_t *out, const float *x, const struct gc_token_draw *draws, int64_t n, int64_t V) {
     (void)out; (void)x; (void)draws; (void)n; (void)V;
-    return NO_CUDA;
-}
-gc_status gc_cuda_test_l2_stream(uint32_t stats[3], int n_seg, uint32_t signals, int blocks) {
-    (void)stats; (void)n_seg; (void)signals; (void)blocks;
     return NO_CUDA;
 }
 int gc_cuda_skinny_variants(void) { return 0; }

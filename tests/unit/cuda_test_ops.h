@@ -42,10 +42,6 @@ gc_status gc_cuda_test_attention(float *out, const float *q, const float *k, con
                                  int64_t ctx_first, const int64_t *seg_n, const float *seg_ks, const float *seg_vs,
                                  const uint8_t *seg_hidden, int n_segs, int64_t H, int64_t KV, int64_t hd,
                                  int max_split, int tile_m, bool kv_q8);
-// The L2 streamer (gck_l2_stream) alone over n_seg segments, with the
-// count of signals fixed at `signals` (base 0) for the whole run: stats =
-// segments fetched, skipped, timeouts.
-gc_status gc_cuda_test_l2_stream(uint32_t stats[3], int n_seg, uint32_t signals, int blocks);
 // Number of skinny-GEMM variants (skinny_variant 0 .. n - 1 above); 0 without CUDA.
 int gc_cuda_skinny_variants(void);
 // argmax of each of n rows of V floats (ties → lowest index).

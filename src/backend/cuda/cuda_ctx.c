@@ -162,12 +162,6 @@ static void realign_free(struct cu_realign *r);
 static void ctx_free(gc_cuda_ctx *c) {
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
-    if (c->l2_stream) {
-        cudaStreamSynchronize(c->l2_stream);
-        uint32_t n[5];
-        if (cudaMemcpy(n, c->l2_cnt, sizeof n, cudaMemcpyDeviceToHost) == cudaSuccess)
-            fprintf(stderr, "[cuda] L2 streamer: %u segments fetched, %u skipped, %u timeouts\n", n[1], n[2], n[3]);
-    }
     gc_cu_prof_print(c);
     for (int i = 0; c->prof && i < CU_PROF_EV; i++) cudaEventDestroy(c->prof_ev[i]);
     gc_cu_free_graphs(c);
@@ -184,8 +178,6 @@ static void ctx_free(gc_cuda_ctx *c) {
     realign_free(c->ra);
     gc_cu_kv_wsum_free(c);
     cudaFree(c->part_o); cudaFree(c->part_ml); cudaFree(c->counters);
-    cudaFree(c->l2_cnt); cudaFree(c->l2_segs);
-    if (c->l2_stream) cudaStreamDestroy(c->l2_stream);
     cudaFree(c->meta.d); cudaFreeHost(c->meta.h);
     if (c->blas) cublasDestroy(c->blas);
     cudaFree(c->blas_ws);
@@ -220,35 +212,6 @@ static gc_status upload_layer(gc_cuda_ctx *c, const gc_layer_weights *W, cu_laye
     }
     CU_TRY(cudaStreamSynchronize(c->stream));
     c->weight_bytes += (size_t)(NQKV * D + D * qd + 3 * F * D) * 2;
-    return GC_OK;
-}
-
-// The L2 streamer's stream, count and segment table (cuda_internal.h).
-static gc_status l2_stream_init(gc_cuda_ctx *c) {
-    if (c->dbg.l2_stream_blocks < 1) c->dbg.l2_stream_blocks = 1;
-    const int n = (int)(4 * c->L + 1);
-    gck_l2_seg *h = malloc((size_t)n * sizeof *h);
-    if (!h) return gc_fail(GC_ERR_OOM, "out of memory");
-    const int64_t NQKV = c->qd + 2 * c->kvd;
-    for (int64_t l = 0; l < c->L; l++) {
-        const cu_layer *y = &c->layers[l];
-        h[4 * l + 0] = (gck_l2_seg){(uint64_t)(uintptr_t)y->wqkv, NQKV, c->D * 2};
-        h[4 * l + 1] = (gck_l2_seg){(uint64_t)(uintptr_t)y->wo, c->D, c->qd * 2};
-        h[4 * l + 2] = (gck_l2_seg){(uint64_t)(uintptr_t)y->wgu, 2 * c->F, c->D * 2};
-        h[4 * l + 3] = (gck_l2_seg){(uint64_t)(uintptr_t)y->wdown, c->D, c->F * 2};
-    }
-    h[4 * c->L] = (gck_l2_seg){(uint64_t)(uintptr_t)c->lm_head, c->V, c->D * 2};
-    gc_status st = gc_cu_malloc((void **)&c->l2_segs, (size_t)n * sizeof *h, "L2 streamer segments");
-    if (st == GC_OK) st = gc_cu_malloc((void **)&c->l2_cnt, 5 * sizeof(uint32_t), "L2 streamer count");
-    cudaError_t e = cudaSuccess;
-    if (st == GC_OK) e = cudaMemcpy(c->l2_segs, h, (size_t)n * sizeof *h, cudaMemcpyHostToDevice);
-    if (st == GC_OK && e == cudaSuccess) e = cudaMemset(c->l2_cnt, 0, 5 * sizeof(uint32_t));
-    if (st == GC_OK && e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->l2_stream, cudaStreamNonBlocking);
-    free(h);
-    if (st != GC_OK) return st;
-    if (e != cudaSuccess) return gc_cu_fail(e, "L2 streamer setup");
-    c->n_l2_segs = n;
-    c->l2_base = 0;
     return GC_OK;
 }
 
@@ -307,7 +270,6 @@ static gc_status ctx_init(const gc_backend_env *env, gc_cuda_ctx *c) {
     for (int64_t l = 0; l < c->L; l++) GC_TRY(upload_layer(c, &m->layers[l], &c->layers[l], l));
     CU_TRY(cudaStreamSynchronize(c->stream));
     c->next_chunk_blocks = 8;
-    if (c->dbg.l2_stream_mb > 0) GC_TRY(l2_stream_init(c));
     return GC_OK;
 }
 

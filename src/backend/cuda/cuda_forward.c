@@ -168,7 +168,6 @@ typedef struct plan {
     int64_t T, n_seq, n_out, n_hid;
     int tile_m, grid;
     int attn;   // gck_attention's kernel: tile_m, or 1 for the one-query decode kernel
-    bool l2;    // a graph step with the L2 streamer beside it: the kernels raise c->l2_cnt
 } plan;
 
 #define MP(c, off, type) ((type)((c)->meta.d + (c)->meta.off))
@@ -222,37 +221,34 @@ static gc_status launch_step(gc_cuda_ctx *c, const plan *p) {
         .n_layers = (int)c->L, .H = (int)c->H, .KV = (int)c->KV, .hd = (int)c->hd, .kv_q8 = c->kv_q8,
         .scale = (float)(1.0 / sqrt((double)c->hd)),
     };
-    // The kernel right before each GEMM counts it for the L2 streamer.
-    uint32_t *sig = p->l2 ? c->l2_cnt : NULL;
     for (int64_t l = 0; l < c->L; l++) {
         const cu_layer *Ly = &c->layers[l];
-        CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->attn_norm, NULL, T, D, c->eps, sig));
+        CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->attn_norm, NULL, T, D, c->eps));
         gc_cu_prof_mark(c, 1);
         GC_TRY(linear(c, p, c->qkv, c->xn, Ly->wqkv, NQKV, D, false));
         gc_cu_prof_mark(c, 2);
         CU_TRY(gck_qkv_post(c->stream, c->qkv, Ly->bqkv, Ly->q_norm, Ly->k_norm, c->cos_t, c->sin_t, c->q,
                             MP(c, o_slot_base, const uint64_t *), MP(c, o_slot_idx, const int32_t *), (int)l, T,
-                            (int)c->H, (int)c->KV, (int)c->hd, c->eps, c->neox, c->kv_q8 ? c->kv_block_elems : 0,
-                            sig));
+                            (int)c->H, (int)c->KV, (int)c->hd, c->eps, c->neox, c->kv_q8 ? c->kv_block_elems : 0));
         gc_cu_prof_mark(c, 3);
         a.layer = (int)l;
         CU_TRY(gck_attention(c->stream, p->attn, &a, p->grid));
         gc_cu_prof_mark(c, 4);
         GC_TRY(linear(c, p, c->x, c->att, Ly->wo, D, c->qd, true));
         gc_cu_prof_mark(c, 5);
-        CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->ffn_norm, NULL, T, D, c->eps, sig));
+        CU_TRY(gck_rmsnorm(c->stream, c->xn, NULL, c->x, Ly->ffn_norm, NULL, T, D, c->eps));
         gc_cu_prof_mark(c, 1);
         GC_TRY(linear(c, p, c->gu, c->xn, Ly->wgu, 2 * F, D, false));
         gc_cu_prof_mark(c, 6);
-        CU_TRY(gck_swiglu(c->stream, c->act, c->gu, T, F, sig));
+        CU_TRY(gck_swiglu(c->stream, c->act, c->gu, T, F));
         gc_cu_prof_mark(c, 7);
         GC_TRY(linear(c, p, c->x, c->act, Ly->wdown, D, F, true));
         gc_cu_prof_mark(c, 8);
     }
     CU_TRY(gck_rmsnorm(c->stream, c->rows_bf, NULL, c->x, c->final_norm, MP(c, o_out_rows, const int32_t *),
-                       (int)p->n_out, D, c->eps, NULL));
+                       (int)p->n_out, D, c->eps));
     CU_TRY(gck_rmsnorm(c->stream, NULL, c->hid, c->x, c->final_norm, MP(c, o_hid_rows, const int32_t *),
-                       (int)p->n_hid, D, c->eps, NULL));
+                       (int)p->n_hid, D, c->eps));
     gc_cu_prof_mark(c, 9);
     return GC_OK;
 }
@@ -294,15 +290,6 @@ static gc_status run_step(gc_cuda_ctx *c, const plan *p, bool graph) {
         g = victim;
     }
     g->last_use = ++c->clock;
-    if (p->l2) {
-        // The streamer first (its own stream), so that it is resident when
-        // the graph starts; the LM head is its last segment when the step
-        // has logits to make.
-        const int n_seg = c->n_l2_segs - (p->n_out > 0 ? 0 : 1);
-        CU_TRY(gck_l2_stream(c->l2_stream, c->l2_segs, n_seg, c->l2_cnt, c->l2_base,
-                             (long long)c->dbg.l2_stream_mb << 20, c->dbg.l2_stream_blocks, c->l2_cnt + 1));
-        c->l2_base += (uint32_t)(4 * c->L);
-    }
     CU_TRY(cudaGraphLaunch(g->exec, c->stream));
     return GC_OK;
 }
@@ -489,8 +476,7 @@ static gc_status forward(gc_cuda_ctx *c, const gc_step_plan *pl, seq_out *so) {
     const int attn = !bi && decode && tile_m == 16 && c->dbg.decode_attention && G <= 8 && (c->hd == 64 || c->hd == 128)
                          ? 1
                          : tile_m;
-    plan p = {.T = T, .n_seq = n_steps, .n_out = n_out, .n_hid = n_hid, .tile_m = tile_m, .attn = attn, .grid = grid,
-              .l2 = graph && c->l2_stream && T <= 16 && T <= c->dbg.skinny_max_t};
+    plan p = {.T = T, .n_seq = n_steps, .n_out = n_out, .n_hid = n_hid, .tile_m = tile_m, .attn = attn, .grid = grid};
     GC_TRY(run_step(c, &p, graph));
 
     // ---- outputs ----
@@ -562,10 +548,8 @@ gc_status gc_cu_run_step(void *state, const gc_step_plan *pl) {
     if (status != GC_OK) {
         // Leave the device usable: finish what was queued, reset the split counters.
         cudaStreamSynchronize(c->stream);
-        if (c->l2_stream) cudaStreamSynchronize(c->l2_stream);   // the streamer gives up without signals
         cudaGetLastError();
         if (c->counters) cudaMemset(c->counters, 0, (size_t)c->cap_counters * sizeof(int32_t));
-        if (c->l2_cnt && cudaMemset(c->l2_cnt, 0, sizeof(uint32_t)) == cudaSuccess) c->l2_base = 0;
     }
     free(so);
     return status;

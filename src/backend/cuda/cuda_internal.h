@@ -108,17 +108,6 @@ typedef struct gc_cuda_ctx {
     // up to max_position keys (gc_attn_fixed_chunk) and the most splits a
     // tile can then have, cdiv(max_position, bi_chunk) <= CU_MAX_SPLIT; 0 when off.
     int64_t bi_chunk, bi_splits;
-    // The L2 streamer (dbg.l2_stream_mb > 0; l2_stream.cu says what it does):
-    // its stream; l2_cnt[0] the count of GEMMs the step's kernels raise,
-    // l2_cnt[1..4] the streamer's stats (gck_l2_stream); the weight matrices in the order a step
-    // reads them (4 per layer: q/k/v, o, gate/up, down; then the LM head);
-    // and the count before the step now running (steps with the streamer
-    // raise it by 4·L).
-    cudaStream_t l2_stream;
-    uint32_t *l2_cnt;
-    gck_l2_seg *l2_segs;
-    int n_l2_segs;
-    uint32_t l2_base;
     // Profiling (dbg.profile): CUDA events recorded by gc_cu_prof_mark, device
     // time per kind of launch, printed to stderr when the engine is freed.
     bool prof;

@@ -32,12 +32,6 @@ static __device__ float row_rstd(const float *x, int D, float eps, double *sh) {
 
 static inline unsigned cdiv(long long a, long long b) { return (unsigned)((a + b - 1) / b); }
 
-// The L2 streamer's count (kernels.h): one thread of the grid adds 1, after
-// the PDL wait, so the kernels before this one have finished.
-static __device__ __forceinline__ void signal_once(uint32_t *signal, bool first) {
-    if (signal && first) atomicAdd(signal, 1u);
-}
-
 // ---------------------------------------------------------------- elementwise
 
 __global__ void embed_kernel(float *x, const uint16_t *embd, const int32_t *ids, const float *emb_in, int D) {
@@ -79,9 +73,8 @@ extern "C" cudaError_t gck_rope_table(cudaStream_t s, float *cos_t, float *sin_t
 }
 
 __global__ void rmsnorm_kernel(uint16_t *out_bf, float *out_f, const float *x, const float *w, const int32_t *rows,
-                               int D, float eps, uint32_t *signal) {
+                               int D, float eps) {
     gck_pdl_enter();
-    signal_once(signal, blockIdx.x == 0 && threadIdx.x == 0);
     __shared__ double sh[32];
     const int i = blockIdx.x;
     const float *xr = x + (size_t)(rows ? rows[i] : i) * D;
@@ -115,9 +108,9 @@ __global__ void rmsnorm_kernel(uint16_t *out_bf, float *out_f, const float *x, c
 }
 
 extern "C" cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_f, const float *x, const float *w,
-                                   const int32_t *rows, int n, int D, float eps, uint32_t *signal) {
+                                   const int32_t *rows, int n, int D, float eps) {
     if (n <= 0) return cudaSuccess;
-    gck_launch(rmsnorm_kernel, n, D >= 2048 ? 512 : 256, 0, s, out_bf, out_f, x, w, rows, D, eps, signal);
+    gck_launch(rmsnorm_kernel, n, D >= 2048 ? 512 : 256, 0, s, out_bf, out_f, x, w, rows, D, eps);
     return cudaGetLastError();
 }
 
@@ -129,9 +122,8 @@ __global__ void __launch_bounds__(256) qkv_post_kernel(const float *qkv, const f
                                                        const float *kn, const float *cos_t, const float *sin_t,
                                                        uint16_t *q_out, const uint64_t *slot_base,
                                                        const int32_t *slot_idx, int layer, int H, int KV, int hd,
-                                                       float eps, int neox, size_t q8_scale_off, uint32_t *signal) {
+                                                       float eps, int neox, size_t q8_scale_off) {
     gck_pdl_enter();
-    signal_once(signal, blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0);
     extern __shared__ float qkv_sm[];
     const int r = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int j = blockIdx.y * 8 + warp;   // this warp's head: q heads, then k, then v
@@ -192,19 +184,18 @@ __global__ void __launch_bounds__(256) qkv_post_kernel(const float *qkv, const f
 extern "C" cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const float *bias, const float *qn,
                                     const float *kn, const float *cos_t, const float *sin_t, uint16_t *q_out,
                                     const uint64_t *slot_base, const int32_t *slot_idx, int layer, int T, int H, int KV,
-                                    int hd, float eps, int neox, size_t q8_scale_off, uint32_t *signal) {
+                                    int hd, float eps, int neox, size_t q8_scale_off) {
     if (T <= 0) return cudaSuccess;
     const dim3 grid((unsigned)T, (unsigned)((H + 2 * KV + 7) / 8));
     gck_launch(qkv_post_kernel, grid, 256, (size_t)8 * hd * sizeof(float), s, qkv, bias, qn, kn, cos_t, sin_t, q_out,
-               slot_base, slot_idx, layer, H, KV, hd, eps, neox, q8_scale_off, signal);
+               slot_base, slot_idx, layer, H, KV, hd, eps, neox, q8_scale_off);
     return cudaGetLastError();
 }
 
 static __device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
-__global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F, uint32_t *signal) {
+__global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F) {
     gck_pdl_enter();
-    signal_once(signal, blockIdx.x == 0 && threadIdx.x == 0);
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long)T * F) return;
     const long long r = i / F, j = i % F;
@@ -213,9 +204,8 @@ __global__ void swiglu_kernel(uint16_t *out, const float *gu, int T, int F, uint
 }
 
 // Four elements per thread with 16-byte loads (F % 4 == 0).
-__global__ void swiglu4_kernel(uint16_t *out, const float *gu, int T, int F, uint32_t *signal) {
+__global__ void swiglu4_kernel(uint16_t *out, const float *gu, int T, int F) {
     gck_pdl_enter();
-    signal_once(signal, blockIdx.x == 0 && threadIdx.x == 0);
     const long long i = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * 4;
     if (i >= (long long)T * F) return;
     const long long r = i / F, j = i % F;
@@ -226,10 +216,10 @@ __global__ void swiglu4_kernel(uint16_t *out, const float *gu, int T, int F, uin
     *(ushort4 *)(out + i) = o;
 }
 
-extern "C" cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F, uint32_t *signal) {
+extern "C" cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F) {
     if (T <= 0) return cudaSuccess;
-    if (F % 4 == 0) gck_launch(swiglu4_kernel, cdiv((long long)T * F / 4, 256), 256, 0, s, out, gu, T, F, signal);
-    else gck_launch(swiglu_kernel, cdiv((long long)T * F, 256), 256, 0, s, out, gu, T, F, signal);
+    if (F % 4 == 0) gck_launch(swiglu4_kernel, cdiv((long long)T * F / 4, 256), 256, 0, s, out, gu, T, F);
+    else gck_launch(swiglu_kernel, cdiv((long long)T * F, 256), 256, 0, s, out, gu, T, F);
     return cudaGetLastError();
 }
 

@@ -83,13 +83,10 @@ cudaError_t gck_embed(cudaStream_t s, float *x, const uint16_t *embd, const int3
 // cos/sin (T, half): angle = (float)pos · inv_freq in f32, cos/sin in double.
 cudaError_t gck_rope_table(cudaStream_t s, float *cos_t, float *sin_t, const int32_t *pos, const float *inv_freq, int T,
                            int half);
-// Every kernel below that takes `signal` adds 1 to *signal (when it is not
-// NULL) once the kernels before it have finished: the count the L2 streamer
-// (gck_l2_stream) follows.
 // RMSNorm of n rows of x (D): row i of the outputs is x[rows ? rows[i] : i];
 // out_bf (n, D) bf16 and/or out_f (n, D) f32 (either may be NULL).
 cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_f, const float *x, const float *w,
-                        const int32_t *rows, int n, int D, float eps, uint32_t *signal);
+                        const int32_t *rows, int n, int D, float eps);
 // q/k/v epilogue: qkv (T, (H+2KV)·hd) f32 (+ bias), per-head RMSNorm of q, k
 // (qn/kn may be NULL), RoPE; q to q_out (T, H·hd) bf16, k/v into the KV block
 // at slot_base[r] (device address), slot slot_idx[r], layer `layer`: bf16
@@ -99,9 +96,9 @@ cudaError_t gck_rmsnorm(cudaStream_t s, uint16_t *out_bf, float *out_f, const fl
 cudaError_t gck_qkv_post(cudaStream_t s, const float *qkv, const float *bias, const float *qn, const float *kn,
                          const float *cos_t, const float *sin_t, uint16_t *q_out, const uint64_t *slot_base,
                          const int32_t *slot_idx, int layer, int T, int H, int KV, int hd, float eps, int neox,
-                         size_t q8_scale_off, uint32_t *signal);
+                         size_t q8_scale_off);
 // out (T, F) bf16 = silu(gu[:, :F]) · gu[:, F:].
-cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F, uint32_t *signal);
+cudaError_t gck_swiglu(cudaStream_t s, uint16_t *out, const float *gu, int T, int F);
 // Paged attention; tile_m 16 (decode: few query rows per KV head) or 64, or
 // 1: the decode kernel for items of one query position (G <= 8, hd 64 or
 // 128), built and merged like tile 16 (gck_attention_decode_ok says when).
@@ -140,20 +137,6 @@ typedef struct gck_kv_pos {
 cudaError_t gck_kv_wsum(cudaStream_t s, const gck_kv_pos *dst, const gck_kv_pos *src, const float *w,
                         const float *scales, int n_parts, int64_t n_pos, int n_layers, int KV, int hd,
                         size_t q8_scale_off);
-// One weight matrix for the L2 streamer: `rows` rows of row_bytes bytes from
-// device address base.
-typedef struct gck_l2_seg {
-    uint64_t base;
-    long long rows, row_bytes;
-} gck_l2_seg;
-// The L2 streamer (l2_stream.cu says what and why): `blocks` blocks that,
-// for s = 0 .. n_seg-1 in order, fetch into L2 the first budget / rows bytes
-// of every row of segs[s] once *cnt - base >= s, skipping the segment once
-// *cnt - base >= s + 2; they stop after 50 ms without a signal. Loads only,
-// besides stats (4 counters): segments fetched, skipped, timeouts (and
-// stats[3], written only when an impossible value comes up: it keeps the loads).
-cudaError_t gck_l2_stream(cudaStream_t s, const gck_l2_seg *segs, int n_seg, const uint32_t *cnt, uint32_t base,
-                          long long budget, int blocks, uint32_t *stats);
 // out (n) bf16 = in (n) f32, round to nearest even.
 cudaError_t gck_to_bf16(cudaStream_t s, uint16_t *out, const float *in, size_t n);
 
