@@ -649,7 +649,11 @@ def run_row(b, a, row):
                 "latentmas-b16": ("latentmas", 16, 32, 16, 90, 90),
                 "latentmas-b128": ("latentmas", 128, 128, 0, 120, 0),   # HF at b128 runs last
                 "textmas-b16": ("textmas", 16, 32, 16, 150, 150)}[row]
-        b.pipeline_row(row, *spec, warm=row == "latentmas-b1")
+        # The first LatentMAS row warms up (computes and caches W_a) whichever
+        # rows --rows names: a row run alone would otherwise spend its timeout on it.
+        warm = spec[0] == "latentmas" and not getattr(b, "warmed", False)
+        b.warmed = getattr(b, "warmed", False) or warm
+        b.pipeline_row(row, *spec, warm=warm)
 
 
 if __name__ == "__main__":
