@@ -37,6 +37,23 @@ gc_qgemm_isa gc_qgemm_best_isa(void) {
     return (gc_qgemm_isa)b;
 }
 
+// The direct products' next-row prefetch (qgemv.h) on rows over
+// QG_WHOLE_ROW bytes: whole rows on AMD, where the first QG_HEAD bytes leave
+// the rest of each row to the in-row prefetch and it falls behind (an AMD
+// EPYC with AVX-512, one thread: Q4_K rows of 2.7 KB 9.3 → 12.4 GB/s, Q6_K
+// 4 KB 8.2 → 13.0; bench/RESULTS.md), the first QG_HEAD bytes elsewhere (on
+// the Intel Xeon that RESULTS measured, whole long rows were 10-20 % slower).
+bool qg_ahead_whole_rows(void) {
+    static int whole = 0;   // 0: not known yet; 1: no; 2: yes (every thread finds the same)
+    int w = __atomic_load_n(&whole, __ATOMIC_RELAXED);
+    if (!w) {
+        __builtin_cpu_init();
+        w = __builtin_cpu_is("amd") ? 2 : 1;
+        __atomic_store_n(&whole, w, __ATOMIC_RELAXED);
+    }
+    return w == 2;
+}
+
 static int32_t hsum8i(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));

@@ -66,18 +66,25 @@ static inline int qg_gemv_zero_point(gc_dtype t) {
 static inline bool qg_gemv_super(gc_dtype t) { return t == GC_DT_Q4_K || t == GC_DT_Q5_K || t == GC_DT_Q6_K; }
 
 // The rows a call starts for its caller while its own rows run: the first
-// QG_HEAD bytes of each of n rows from p (stride rb) into L2, `per` bytes of
-// them at step i of the call's steps. The kernels' own prefetch runs 256
-// bytes ahead within each row, so without this every call's first steps
-// wait on memory (qgemv_avx512.c's rows16 has the measurements). Prefetching
-// never faults and changes no result.
-enum { QG_HEAD = 512 };
+// bytes of each of n rows from p (stride rb) into L2, `per` bytes of them at
+// step i of the call's steps. The kernels' own prefetch runs 256 bytes ahead
+// within each row, so without this every call's first steps wait on memory
+// (qgemv_avx512.c's rows16 has the measurements). How much of each row
+// (qg_ahead_head): rows of up to QG_WHOLE_ROW bytes whole; longer ones their
+// first QG_HEAD bytes, or whole on CPUs where that measured faster
+// (qg_ahead_whole_rows: AMD). Prefetching never faults and changes no result.
+enum { QG_HEAD = 512, QG_WHOLE_ROW = 1024 };
+// Whether longer rows are prefetched whole on this CPU (qgemm.c; AMD: yes).
+bool qg_ahead_whole_rows(void);
+static inline size_t qg_ahead_head(size_t rb) {
+    return rb <= QG_WHOLE_ROW || qg_ahead_whole_rows() ? rb : QG_HEAD;
+}
 typedef struct qg_ahead {
     const char *p;
     size_t rb, head, bytes, per;
 } qg_ahead;
 static inline qg_ahead qg_ahead_of(const uint8_t *p, size_t rb, int n, int64_t steps) {
-    const size_t head = rb < QG_HEAD ? rb : QG_HEAD;
+    const size_t head = qg_ahead_head(rb);
     qg_ahead a = {(const char *)p, rb, head, (size_t)n * head, 0};
     if (steps > 0) a.per = ((a.bytes + (size_t)steps - 1) / (size_t)steps + 63) & ~(size_t)63;
     return a;

@@ -248,12 +248,16 @@ INLINE void step(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t
 // row's end only touch the next row or unmapped lines, which never faults.
 // That alone leaves every call starting cold: a row of 0.6-4 KB is only
 // 14-19 steps long, so the first steps of each group of 16 rows wait on
-// memory. So the steps also bring the first 512 bytes of each of the next
-// `ahead` rows into L2 (qg_ahead): +21 % batch-1 decode on Qwen2.5-0.5B at
-// one thread, +20 % at two, +40 % on SmolLM2-135M (bench/RESULTS.md).
-// Measured and left: the next rows whole (as good on short rows, 10-20 %
-// slower on rows of 2.7-4 KB, where the in-row prefetch keeps up and the
-// extra requests only compete), and into L1 (hint T0: half the gain).
+// memory. So the steps also bring the start of each of the next `ahead`
+// rows into L2 (qg_ahead: the first 512 bytes): +21 % batch-1 decode on
+// Qwen2.5-0.5B at one thread, +20 % at two, +40 % on SmolLM2-135M on an
+// Intel Xeon (bench/RESULTS.md). Rows of up to 1 KB now go whole (as good
+// there; on an AMD EPYC the 952-byte rows of Qwen2.5's Q8_0 LM head stream
+// at 17.9 instead of 8.4 GB/s), and on AMD every row goes whole (there the
+// in-row prefetch falls behind on 2.7-4 KB rows: +27 % decode at one and two
+// threads). Measured and left: whole long rows on the Xeon (10-20 % slower:
+// there the in-row prefetch keeps up and the extra requests only compete),
+// and into L1 (hint T0: half the gain).
 INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, int rows, const qg_vact *a, float *y,
                    int64_t ldy, const float *bias, int ahead) {
     rows_ctx x;
