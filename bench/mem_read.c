@@ -53,20 +53,23 @@ int main(int argc, char **argv) {
     }
     const size_t bytes = mib << 20, nv = bytes / 32, share = nv / (size_t)threads / 8 * 8;
     __m256i *buf = aligned_alloc(64, bytes);
-    if (!buf) {
+    part *pt = calloc((size_t)threads, sizeof(part));
+    pthread_t *th = calloc((size_t)threads, sizeof(pthread_t));
+    double *gbs = calloc((size_t)reps, sizeof(double));
+    if (!buf || !pt || !th || !gbs) {
         fprintf(stderr, "mem_read: cannot allocate %zu MiB\n", mib);
         return 1;
     }
     for (size_t i = 0; i < nv; i++) buf[i] = _mm256_set1_epi64x((long long)i);   // touch every page
-    part *pt = calloc((size_t)threads, sizeof(part));
-    pthread_t *th = calloc((size_t)threads, sizeof(pthread_t));
-    double *gbs = calloc((size_t)reps, sizeof(double));
     uint64_t keep = 0;
     for (int r = 0; r < reps; r++) {
         const double t0 = now();
         for (int k = 0; k < threads; k++) {
             pt[k] = (part){buf + (size_t)k * share, share, 0};
-            pthread_create(&th[k], NULL, read_part, &pt[k]);
+            if (pthread_create(&th[k], NULL, read_part, &pt[k]) != 0) {
+                fprintf(stderr, "mem_read: cannot start thread %d\n", k);
+                return 1;
+            }
         }
         for (int k = 0; k < threads; k++) {
             pthread_join(th[k], NULL);
