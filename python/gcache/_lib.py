@@ -66,7 +66,7 @@ class gc_model_info(Structure):
 
 
 class gc_cpu_debug(Structure):
-    _fields_ = [("qgemm_avx2", c_bool)]
+    _fields_ = [("qgemm_avx2", c_bool), ("gguf_layout", c_bool)]
 
 
 class gc_cuda_debug(Structure):

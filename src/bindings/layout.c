@@ -36,7 +36,7 @@ static const field_entry fields[] = {
     F(gc_model_info, rope_theta) F(gc_model_info, rms_eps) F(gc_model_info, tie_embeddings)
     F(gc_model_info, weight_dtype) F(gc_model_info, n_params) F(gc_model_info, weight_bytes)
 
-    F(gc_cpu_debug, qgemm_avx2)
+    F(gc_cpu_debug, qgemm_avx2) F(gc_cpu_debug, gguf_layout)
     F(gc_cuda_debug, graphs) F(gc_cuda_debug, decode_attention) F(gc_cuda_debug, pdl_max_t)
     F(gc_cuda_debug, attn_blocks_per_sm) F(gc_cuda_debug, skinny_max_t) F(gc_cuda_debug, profile)
     F(gc_cuda_debug, batch_invariant)

@@ -13,7 +13,7 @@
 
 gc_engine_params gc_engine_default_params(void) {
     gc_engine_params p = {0};
-    p.cpu = (gc_cpu_debug){.qgemm_avx2 = false};
+    p.cpu = (gc_cpu_debug){.qgemm_avx2 = false, .gguf_layout = false};
     p.cuda = (gc_cuda_debug){.graphs = true, .decode_attention = true, .pdl_max_t = 1, .attn_blocks_per_sm = 2,
                              .skinny_max_t = 16, .profile = false, .batch_invariant = false};
     return p;

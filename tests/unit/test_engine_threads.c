@@ -3,7 +3,9 @@
 // bits for every thread count and when stepped from another host thread;
 // so does the realignment matrix. Tiny fixture models, plus SmolLM2 (Q4_1:
 // per-thread dequantisation buffers) when GC_SMOL_GGUF is set, on which the
-// CPU switch gc_engine_params.cpu.qgemm_avx2 must not change a bit either.
+// CPU switches gc_engine_params.cpu.qgemm_avx2 and .gguf_layout (the fast
+// matmul on the weights in place instead of their repacked copy) must not
+// change a bit either.
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +25,7 @@ typedef struct run {
     const gc_model *m;
     int n_threads;
     bool avx2;             // gc_engine_params.cpu.qgemm_avx2
+    bool gguf;             // gc_engine_params.cpu.gguf_layout
     int64_t lens[N_SEQ];   // prefill lengths
     float *out;            // all logits and hidden states, in a fixed order
     size_t n_out;
@@ -48,6 +51,7 @@ static void *run_main(void *arg) {
     gc_engine_params p = gc_engine_default_params();
     p.n_threads = r->n_threads;
     p.cpu.qgemm_avx2 = r->avx2;
+    p.cpu.gguf_layout = r->gguf;
     gc_engine *e = NULL;
     gc_kv *kv[N_SEQ] = {0};
     int32_t *ids = NULL;
@@ -147,23 +151,30 @@ static void test_smol(void **st) {
 }
 
 // The fast matmul on its AVX2 kernels gives the bits of the best ISA (on a
-// CPU without AVX-512 VNNI both runs take AVX2).
-static void test_smol_avx2(void **st) {
+// CPU without AVX-512 VNNI both runs take AVX2), and on the weights in the
+// file's layout those of their repacked copy (Q4_1 layers, Q8_0 LM head).
+static void test_smol_switches(void **st) {
     (void)st;
     const char *path = getenv("GC_SMOL_GGUF");
     if (!path || !*path) skip();
     gc_model *m;
     assert_int_equal(gc_model_load(path, &m), GC_OK);
-    run base = {.m = m, .n_threads = 2, .lens = {24, 9, 1}}, r = base;
-    r.avx2 = true;
+    run base = {.m = m, .n_threads = 2, .lens = {24, 9, 1}};
     run_main(&base);
-    run_main(&r);
     assert_int_equal(base.st, GC_OK);
-    assert_int_equal(r.st, GC_OK);
-    assert_int_equal(r.n_out, base.n_out);
-    assert_memory_equal(r.out, base.out, r.n_out * sizeof(float));
+    for (int v = 1; v < 4; v++) {
+        run r = base;
+        r.out = NULL;
+        r.avx2 = v & 1;
+        r.gguf = v & 2;
+        run_main(&r);
+        assert_int_equal(r.st, GC_OK);
+        assert_int_equal(r.n_out, base.n_out);
+        if (memcmp(r.out, base.out, r.n_out * sizeof(float)) != 0)
+            fail_msg("avx2 %d, GGUF layout %d: outputs differ from the defaults", r.avx2, r.gguf);
+        free(r.out);
+    }
     free(base.out);
-    free(r.out);
     gc_model_free(m);
 }
 
@@ -209,7 +220,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_models),
         cmocka_unit_test(test_smol),
-        cmocka_unit_test(test_smol_avx2),
+        cmocka_unit_test(test_smol_switches),
         cmocka_unit_test(test_realign),
         cmocka_unit_test(test_params),
     };

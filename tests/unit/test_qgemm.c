@@ -15,6 +15,7 @@
 
 #include "backend/cpu/qgemm.h"
 #include "backend/cpu/qgemv.h"
+#include "backend/cpu/qrepack.h"
 #include "format/quant.h"
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ULL;
@@ -294,6 +295,99 @@ static void test_direct_equals_panels(void **st) {
     gc_pool_free(pool);
 }
 
+// The repacked layout (qrepack.h) gives the GGUF layout's bits on both kinds
+// of kernels, on the same edges as above (N not a multiple of 16: the last
+// group's zero rows; odd block counts; T = 1..6 with a bias on odd T; both
+// ISAs; 3 threads), and unpacking a group gives its rows back byte for byte.
+static void test_repacked_equals_gguf(void **st) {
+    (void)st;
+    static const int64_t Ns[] = {1, 7, 17, 45};
+    static const int64_t Ks[] = {32, 96, 224, 256, 768};
+    const int64_t T = 6;
+    gc_pool *pool;
+    assert_int_equal(gc_pool_new(3, &pool), GC_OK);
+    int types = 0;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        if (!gc_qweight_supports(k_types[ti].t)) continue;
+        types++;
+        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+                const int64_t N = Ns[ni], K = Ks[ki];
+                if (K % gc_dtype_block_elems(k_types[ti].t)) continue;
+                gc_tensor W;
+                uint8_t *w = random_weight(&k_types[ti], N, K, &W);
+                gc_qweight R;
+                assert_int_equal(gc_qweight_repack(pool, &W, &R), GC_OK);
+                const size_t rb = W.nbytes / (size_t)N;
+                assert_int_equal(R.nbytes, (size_t)((N + 15) / 16) * 16 * rb);
+                uint8_t *back = malloc(16 * rb);
+                for (int64_t g = 0; g < (N + 15) / 16; g++) {
+                    const int rows = (int)(N - 16 * g < 16 ? N - 16 * g : 16);
+                    qg_unrepack_group(W.dtype, R.data + (size_t)g * 16 * rb, rb, 16, back);   // the padding rows too
+                    assert_memory_equal(back, w + (size_t)g * 16 * rb, (size_t)rows * rb);
+                    for (size_t i = (size_t)rows * rb; i < 16 * rb; i++)
+                        if (back[i]) fail_msg("%s N=%lld: padding byte %zu not zero", gc_dtype_name(W.dtype), (long long)N, i);
+                }
+                free(back);
+                float *x = malloc((size_t)(T * K) * sizeof(float)), *bias = malloc((size_t)N * sizeof(float));
+                float *ref = malloc((size_t)(T * N) * sizeof(float)), *y = malloc((size_t)(T * N) * sizeof(float));
+                for (int64_t i = 0; i < T * K; i++) x[i] = frand(-2, 2);
+                for (int64_t i = 0; i < N; i++) bias[i] = frand(-1, 1);
+                for (int64_t t = 1; t <= T; t++)
+                    for (int k = 0; k < g_n_isas; k++)
+                        for (size_t pi = 0; pi < sizeof k_paths / sizeof k_paths[0]; pi++) {
+                            const float *b = t % 2 ? bias : NULL;
+                            assert_int_equal(gc_qgemm_with(NULL, ref, x, t, &W, b, g_isas[k], k_paths[pi]), GC_OK);
+                            assert_int_equal(gc_qgemm_repacked(pool, y, x, t, &R, b, g_isas[k], k_paths[pi]), GC_OK);
+                            if (memcmp(ref, y, (size_t)(t * N) * sizeof(float)) != 0)
+                                fail_msg("%s N=%lld K=%lld T=%lld isa %d path %d: repacked differs", gc_dtype_name(W.dtype),
+                                         (long long)N, (long long)K, (long long)t, (int)g_isas[k], (int)k_paths[pi]);
+                        }
+                gc_qweight_free(&R);
+                assert_null(R.data);
+                free(x);
+                free(bias);
+                free(ref);
+                free(y);
+                free(w);
+            }
+    }
+    assert_int_equal(types, 8);   // every dtype of the direct products
+    gc_pool_free(pool);
+}
+
+// Each repacked dtype's fields tile its block exactly, and qg_field_pos (the
+// kernels' spelt-out offsets) is 16 × the sizes of the fields listed before.
+static void test_repack_fields(void **st) {
+    (void)st;
+    for (int t = 0; t < GC_DT_COUNT; t++) {
+        const int16_t *f;
+        const int n = qg_fields((gc_dtype)t, &f);
+        assert_int_equal(n > 0, qg_gemv_supports((gc_dtype)t));
+        if (!n) continue;
+        const size_t bb = gc_dtype_block_bytes((gc_dtype)t);
+        unsigned char cover[256] = {0};
+        size_t pos = 0;
+        for (int i = 0; i < n; i++) {
+            for (int b = f[2 * i]; b < f[2 * i] + f[2 * i + 1]; b++) {
+                assert_true((size_t)b < bb);
+                cover[b]++;
+            }
+            if (qg_field_pos((gc_dtype)t, f[2 * i]) != pos)
+                fail_msg("%s: field at %d placed at %zu, listed at %zu", gc_dtype_name((gc_dtype)t), f[2 * i],
+                         qg_field_pos((gc_dtype)t, f[2 * i]), pos);
+            pos += 16 * (size_t)f[2 * i + 1];
+        }
+        assert_int_equal(pos, 16 * bb);
+        for (size_t b = 0; b < bb; b++) assert_int_equal(cover[b], 1);
+    }
+    float w[64] = {0};
+    gc_tensor W = {.name = "f32w", .dtype = GC_DT_F32, .ndim = 2, .shape = {2, 32}, .data = w, .nbytes = sizeof w};
+    gc_qweight R;
+    assert_int_equal(gc_qweight_repack(NULL, &W, &R), GC_ERR_UNSUPPORTED);
+    assert_null(R.data);
+}
+
 static void test_unsupported(void **st) {
     (void)st;
     float w[64] = {0}, x[64] = {0}, y[2];
@@ -322,7 +416,8 @@ int main(void) {
         cmocka_unit_test(test_exact_activations), cmocka_unit_test(test_random_activations),
         cmocka_unit_test(test_blocked_equals_rows), cmocka_unit_test(test_isas_agree),
         cmocka_unit_test(test_direct_equals_panels), cmocka_unit_test(test_unsupported),
-        cmocka_unit_test(test_direct_block_sizes),
+        cmocka_unit_test(test_direct_block_sizes), cmocka_unit_test(test_repacked_equals_gguf),
+        cmocka_unit_test(test_repack_fields),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -28,7 +28,20 @@ typedef struct cpu_state {
     gc_kv_dtype dtype;     // GC_KV_F32 or GC_KV_Q8 (env.kv_dtype)
     int64_t hd;            // head_dim: elements per q8 scale
     size_t block_elems;    // elements of every block (the q8 scales start at byte block_elems)
+    // The fast matmul's repacked copies of the weights (qrepack.h), made at
+    // init: layer l's matrix i (CPU_MATS order) at packed[CPU_MATS·l + i],
+    // the LM head last. An entry with data NULL (float or other dtypes,
+    // the exact path, gc_cpu_debug.gguf_layout) multiplies the weight in place.
+    gc_qweight *packed;
+    int64_t n_packed;
 } cpu_state;
+
+// The matrices of a layer, in the order of cpu_state.packed.
+enum { CPU_WQ, CPU_WK, CPU_WV, CPU_WO, CPU_GATE, CPU_UP, CPU_DOWN, CPU_MATS };
+static const gc_tensor *layer_mat(const gc_layer_weights *L, int i) {
+    const gc_tensor *w[CPU_MATS] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+    return w[i];
+}
 
 // The q8 scales of a block: (block_elems / hd) floats after its int8 values.
 static float *q8_scales(const cpu_state *st, const void *data) {
@@ -171,11 +184,13 @@ static gc_status alloc_bufs(step_bufs *b, const gc_model_config *c, int64_t T) {
 
 // A linear layer y (T, N) = x (T, K) · Wᵀ (+ bias): the fast matmul on the
 // quantized blocks (int8 activations; on the best ISA of this CPU, or on
-// AVX2 when the engine's switch says so) unless the engine is exact or W is
-// a float weight, else the exact dequantise-then-f32 product.
+// AVX2 when the engine's switch says so; on P, W's repacked copy, when it
+// has one) unless the engine is exact or W is a float weight, else the exact
+// dequantise-then-f32 product.
 static gc_status linear(const gc_backend_env *env, float *y, const float *x, int64_t T, const gc_tensor *W,
-                        const float *bias) {
+                        const gc_qweight *P, const float *bias) {
     const gc_qgemm_isa isa = env->cpu.qgemm_avx2 ? GC_QISA_AVX2 : GC_QISA_AUTO;
+    if (!env->exact && P && P->data) return gc_qgemm_repacked(env->threads, y, x, T, P, bias, isa, GC_QPATH_AUTO);
     if (!env->exact && gc_qgemm_supports(W->dtype)) return gc_qgemm(env->threads, y, x, T, W, bias, isa);
     return gc_cpu_matmul(env->threads, y, x, T, W, bias);
 }
@@ -278,13 +293,15 @@ static gc_status run_layers(const cpu_state *cs, const gc_step_plan *plan, step_
         s = gc_fail(GC_ERR_OOM, "out of memory for attention over %lld positions", (long long)max_ctx);
         goto done;
     }
-#define MM(...) do { if ((s = linear(env, __VA_ARGS__)) != GC_OK) goto done; } while (0)
+    // y = x · W_i of layer l (with its repacked copy, if any)
+#define MM(y, x, i, W, bias) \
+    do { if ((s = linear(env, y, x, T, W, &cs->packed[CPU_MATS * l + i], bias)) != GC_OK) goto done; } while (0)
     for (int64_t l = 0; l < c->n_layers; l++) {
         const gc_layer_weights *L = &m->layers[l];
         gc_cpu_rmsnorm(tp, b->xn, b->x, L->attn_norm, T, D, c->rms_eps);
-        MM(b->q, b->xn, T, L->wq, L->bq);
-        MM(b->k, b->xn, T, L->wk, L->bk);
-        MM(b->v, b->xn, T, L->wv, L->bv);
+        MM(b->q, b->xn, CPU_WQ, L->wq, L->bq);
+        MM(b->k, b->xn, CPU_WK, L->wk, L->bk);
+        MM(b->v, b->xn, CPU_WV, L->wv, L->bv);
         if (L->q_norm) head_norm(tp, b->q, T * H, hd, L->q_norm, c->rms_eps);
         if (L->k_norm) head_norm(tp, b->k, T * KV, hd, L->k_norm, c->rms_eps);
         for (int64_t r = 0; r < T; r++) {
@@ -307,13 +324,13 @@ static gc_status run_layers(const cpu_state *cs, const gc_step_plan *plan, step_
         }
         aj.l = l;
         gc_pool_for(tp, task0[n_steps], 1, attn_tasks, &aj);
-        MM(b->tmp, b->att, T, L->wo, NULL);
+        MM(b->tmp, b->att, CPU_WO, L->wo, NULL);
         gc_cpu_add(b->x, b->tmp, T * D);
         gc_cpu_rmsnorm(tp, b->xn, b->x, L->ffn_norm, T, D, c->rms_eps);
-        MM(b->gate, b->xn, T, L->w_gate, NULL);
-        MM(b->up, b->xn, T, L->w_up, NULL);
+        MM(b->gate, b->xn, CPU_GATE, L->w_gate, NULL);
+        MM(b->up, b->xn, CPU_UP, L->w_up, NULL);
         gc_cpu_swiglu(tp, b->gate, b->gate, b->up, T * F);
-        MM(b->tmp, b->gate, T, L->w_down, NULL);
+        MM(b->tmp, b->gate, CPU_DOWN, L->w_down, NULL);
         gc_cpu_add(b->x, b->tmp, T * D);
     }
 #undef MM
@@ -380,7 +397,7 @@ static gc_status run_step(void *state, const gc_step_plan *plan) {
                 int64_t first = st[s].logits && st[s].logits_all ? 0 : st[s].n - 1;
                 for (int64_t i = first; i < st[s].n; i++, k++) memcpy(rows + k * D, b.xn + (r + i) * D, (size_t)D * sizeof(float));
             }
-            status = linear(env, lg, rows, n_out, m->lm_head, NULL);
+            status = linear(env, lg, rows, n_out, m->lm_head, &cs->packed[cs->n_packed - 1], NULL);
             k = 0;
             for (int s = 0; s < n_steps && status == GC_OK; s++) {
                 if (!st[s].logits && !st[s].argmax) continue;
@@ -448,25 +465,50 @@ static gc_status realign_rows(void *state, uint64_t key, const double *wa_t, int
     return GC_OK;
 }
 
+static void release(void *state);
+
 // The state: the engine's description (the forward pass works on its model
-// and threads) and the KV format.
+// and threads), the KV format, and the fast matmul's repacked weights.
 static gc_status init(const gc_backend_env *env, void **state) {
     *state = NULL;
     const gc_model_config *c = &env->m->cfg;
     if (env->kv_dtype != GC_KV_F32 && env->kv_dtype != GC_KV_Q8)
         return gc_fail(GC_ERR_UNSUPPORTED, "the CPU stores the KV cache as f32 or q8, not %s",
                        gc_kv_dtype_name(env->kv_dtype));
-    cpu_state *st = malloc(sizeof *st);
+    cpu_state *st = calloc(1, sizeof *st);
     if (!st) return gc_fail(GC_ERR_OOM, "out of memory");
     st->env = *env;
     st->dtype = env->kv_dtype;
     st->hd = c->head_dim;
     st->block_elems = (size_t)c->n_layers * 2 * GC_KV_BLOCK * (size_t)(c->n_kv_heads * c->head_dim);
+    st->n_packed = c->n_layers * CPU_MATS + 1;
+    if (!(st->packed = calloc((size_t)st->n_packed, sizeof *st->packed))) {
+        free(st);
+        return gc_fail(GC_ERR_OOM, "out of memory");
+    }
     *state = st;
+    if (env->exact || env->cpu.gguf_layout) return GC_OK;
+    for (int64_t i = 0; i < st->n_packed; i++) {
+        const gc_tensor *W = i + 1 < st->n_packed ? layer_mat(&env->m->layers[i / CPU_MATS], (int)(i % CPU_MATS))
+                                                  : env->m->lm_head;
+        if (!gc_qweight_supports(W->dtype)) continue;
+        gc_status s = gc_qweight_repack(env->threads, W, &st->packed[i]);
+        if (s != GC_OK) {
+            release(st);
+            *state = NULL;
+            return s;
+        }
+    }
     return GC_OK;
 }
 
-static void release(void *state) { free(state); }
+static void release(void *state) {
+    cpu_state *st = state;
+    if (!st) return;
+    for (int64_t i = 0; i < st->n_packed && st->packed; i++) gc_qweight_free(&st->packed[i]);
+    free(st->packed);
+    free(st);
+}
 
 const gc_backend gc_backend_cpu = {
     .name = "cpu",

@@ -13,10 +13,12 @@
 #include "backend/cpu/qgemm.h"
 #include "backend/cpu/qgemm_panel.h"
 #include "backend/cpu/qgemv.h"
+#include "backend/cpu/qrepack.h"
 #include "core/error.h"
 #include "format/quant.h"
 #include <immintrin.h>
 #include <stdlib.h>
+#include <string.h>
 
 bool gc_qgemm_supports(gc_dtype t) {
     qg_fmt f;
@@ -114,18 +116,19 @@ typedef struct job {
     float *y;
     const float *bias;
     const uint8_t *w;
+    bool il;              // w in the repacked layout (qrepack.h)
     size_t row_bytes;
     int64_t T, N, K;
     bool direct;
     qg_kernel_fn kern;
     void (*pack)(gc_dtype, const uint8_t *, size_t, int, int64_t, uint8_t *, void *);
-    void (*gemv)(gc_dtype, const uint8_t *, size_t, int, const qg_vact *, int, float *, int64_t, const float *, int);
+    void (*gemv)(gc_dtype, bool, const uint8_t *, size_t, int, const qg_vact *, int, float *, int64_t, const float *, int);
     int tile;
     uint8_t *q;
     float *d, *s;
     int32_t *sum16;
-    uint8_t *work;        // panels, per thread: a panel, then the packer's scratch
-    size_t panel_bytes, work_bytes;
+    uint8_t *work;        // panels, per thread: a panel, the packer's scratch, then (il) 16 rows
+    size_t panel_bytes, scratch_bytes, work_bytes;
 } job;
 
 static void quant_part(void *ctx, int64_t r0, int64_t r1, int tid) {
@@ -141,10 +144,16 @@ static void quant_part(void *ctx, int64_t r0, int64_t r1, int tid) {
 static void gemm_part(void *ctx, int64_t p0, int64_t p1, int tid) {
     job *j = ctx;
     uint8_t *panel = j->work + (size_t)tid * j->work_bytes, *scratch = panel + j->panel_bytes;
+    uint8_t *rows16 = scratch + j->scratch_bytes;
     for (int64_t p = p0; p < p1; p++) {
         int64_t n0 = p * QG_ROWS;
         int rows = (int)(j->N - n0 < QG_ROWS ? j->N - n0 : QG_ROWS);
-        j->pack(j->dt, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, j->K, panel, scratch);
+        const uint8_t *w = j->w + (size_t)n0 * j->row_bytes;
+        if (j->il) {   // the group back in the GGUF layout: a copy next to the unpacking that follows
+            qg_unrepack_group(j->dt, w, j->row_bytes, rows, rows16);
+            w = rows16;
+        }
+        j->pack(j->dt, w, j->row_bytes, rows, j->K, panel, scratch);
         for (int64_t t0 = 0; t0 < j->T; t0 += j->tile) {
             int C = (int)(j->T - t0 < j->tile ? j->T - t0 : j->tile);
             j->kern(panel, &j->f, &j->a, t0, C, j->y + t0 * j->N + n0, j->N, j->bias ? j->bias + n0 : NULL, rows);
@@ -171,7 +180,7 @@ static void gemv_part(void *ctx, int64_t g0, int64_t g1, int tid) {
             va.d += t0 * nb;
             if (va.s) va.s += t0 * nb * j->f.ng;
             va.sum16 += t0 * (j->K / 16);
-            j->gemv(j->dt, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, &va, C, j->y + t0 * j->N + n0, j->N,
+            j->gemv(j->dt, j->il, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, &va, C, j->y + t0 * j->N + n0, j->N,
                     j->bias ? j->bias + n0 : NULL, ahead);
         }
     }
@@ -181,9 +190,10 @@ gc_status gc_qgemm(gc_pool *pool, float *y, const float *x, int64_t T, const gc_
     return gc_qgemm_with(pool, y, x, T, W, bias, isa, GC_QPATH_AUTO);
 }
 
-gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias,
-                        gc_qgemm_isa isa, gc_qgemm_path path) {
-    job j = {.dt = W->dtype, .x = x, .y = y, .bias = bias, .w = W->data, .T = T, .N = W->shape[0], .K = W->shape[1]};
+// W's data in the GGUF layout (il false) or repacked (il true, at w).
+static gc_status qgemm_run(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const uint8_t *w,
+                           bool il, const float *bias, gc_qgemm_isa isa, gc_qgemm_path path) {
+    job j = {.dt = W->dtype, .x = x, .y = y, .bias = bias, .w = w, .il = il, .T = T, .N = W->shape[0], .K = W->shape[1]};
     if (!qg_fmt_of(j.dt, &j.f))
         return gc_fail(GC_ERR_UNSUPPORTED, "fast matmul: tensor '%s' of type %s", W->name ? W->name : "?", gc_dtype_name(j.dt));
     if (T <= 0) return GC_OK;
@@ -203,7 +213,8 @@ gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, cons
         j.sum16 = malloc((size_t)(T * (j.K / 16)) * sizeof(int32_t));
     } else {
         j.panel_bytes = (size_t)nb * qg_block_bytes(&j.f);
-        j.work_bytes = j.panel_bytes + ((qg_pack_scratch_bytes(j.K) + 63) & ~(size_t)63);
+        j.scratch_bytes = (qg_pack_scratch_bytes(j.K) + 63) & ~(size_t)63;
+        j.work_bytes = j.panel_bytes + j.scratch_bytes + (il ? (QG_ROWS * j.row_bytes + 63) & ~(size_t)63 : 0);
         j.work = aligned_alloc(64, (size_t)nth * j.work_bytes);
     }
     if (!j.q || !j.d || (j.f.min && !j.s) || (j.direct ? !j.sum16 : !j.work)) {
@@ -222,4 +233,51 @@ gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, cons
     free(j.sum16);
     free(j.work);
     return GC_OK;
+}
+
+gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias,
+                        gc_qgemm_isa isa, gc_qgemm_path path) {
+    return qgemm_run(pool, y, x, T, W, W->data, false, bias, isa, path);
+}
+
+typedef struct repack_job {
+    const gc_tensor *W;
+    size_t rb;
+    uint8_t *dst;
+} repack_job;
+
+static void repack_part(void *ctx, int64_t g0, int64_t g1, int tid) {
+    const repack_job *r = ctx;
+    (void)tid;
+    qg_repack_groups(r->W->dtype, r->W->data, r->W->shape[0], r->rb, g0, g1, r->dst);
+}
+
+bool gc_qweight_supports(gc_dtype t) {
+    const int16_t *f;
+    return qg_gemv_supports(t) && qg_fields(t, &f) > 0;
+}
+
+gc_status gc_qweight_repack(gc_pool *pool, const gc_tensor *W, gc_qweight *out) {
+    *out = (gc_qweight){0};
+    if (W->ndim != 2 || !gc_qweight_supports(W->dtype))
+        return gc_fail(GC_ERR_UNSUPPORTED, "repacking: tensor '%s' of type %s", W->name ? W->name : "?", gc_dtype_name(W->dtype));
+    const int64_t N = W->shape[0];
+    const size_t rb = W->nbytes / (size_t)N, bytes = qg_repacked_bytes(N, rb);
+    uint8_t *d = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!d) return gc_fail(GC_ERR_OOM, "out of memory repacking tensor '%s' (%zu bytes)", W->name ? W->name : "?", bytes);
+    repack_job r = {W, rb, d};
+    gc_pool_for(pool, (N + 15) / 16, 64, repack_part, &r);
+    *out = (gc_qweight){.src = W, .data = d, .nbytes = bytes};
+    return GC_OK;
+}
+
+void gc_qweight_free(gc_qweight *q) {
+    if (!q) return;
+    free(q->data);
+    *q = (gc_qweight){0};
+}
+
+gc_status gc_qgemm_repacked(gc_pool *pool, float *y, const float *x, int64_t T, const gc_qweight *W, const float *bias,
+                            gc_qgemm_isa isa, gc_qgemm_path path) {
+    return qgemm_run(pool, y, x, T, W->src, W->data, true, bias, isa, path);
 }

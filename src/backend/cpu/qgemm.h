@@ -40,4 +40,23 @@ enum { GC_QGEMM_DIRECT_T = 4 };   // direct products measured faster up to T = 4
 gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias,
                         gc_qgemm_isa isa, gc_qgemm_path path);
 
+// A weight of a direct-product dtype (qg_gemv_supports) copied into the
+// repacked layout (qrepack.h: each group of 16 rows one stream, each block
+// field of the 16 rows side by side, so their scales are one load instead
+// of a gather). Same bytes, so the same products, bit for bit, in both
+// layouts. The CPU backend makes one per matmul weight at init.
+typedef struct gc_qweight {
+    const gc_tensor *src;   // the GGUF-layout tensor it copies (dtype, shape, name); not owned
+    uint8_t *data;          // nbytes, 64-byte aligned; owned
+    size_t nbytes;
+} gc_qweight;
+// True for the dtypes with a repacked layout.
+bool gc_qweight_supports(gc_dtype t);
+// Fails with GC_ERR_UNSUPPORTED for a dtype without the layout, GC_ERR_OOM.
+gc_status gc_qweight_repack(gc_pool *pool, const gc_tensor *W, gc_qweight *out);
+void gc_qweight_free(gc_qweight *q);   // leaves *q zeroed; NULL or zeroed: nothing
+// gc_qgemm_with on a repacked weight: the same results, bit for bit.
+gc_status gc_qgemm_repacked(gc_pool *pool, float *y, const float *x, int64_t T, const gc_qweight *W, const float *bias,
+                            gc_qgemm_isa isa, gc_qgemm_path path);
+
 #endif

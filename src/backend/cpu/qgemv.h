@@ -94,14 +94,24 @@ static inline void qg_ahead_step(const qg_ahead *a, int64_t i) {
         _mm_prefetch(a->p + o / a->head * a->rb + o % a->head, _MM_HINT_T1);
 }
 
+// The repacked layout (qrepack.h) is one stream per group of 16 rows (and
+// the groups of a thread's share follow each other), so each iteration of
+// the kernels asks for the bytes QG_IL_AHEAD further on than its own. An
+// AMD EPYC, one thread, weights streamed from memory (bench/RESULTS.md):
+// 1024 and 2048 bytes ahead did best; without, Q6_K ran at 7 instead of
+// 20 GB/s, and the T1 hint (L2 only) was slower.
+enum { QG_IL_AHEAD = 1024 };
+
 // y[c*ldy + r] = Σ_k W[r][k] x[c][k] (+ bias[r]) for c < C (1..QG_GEMV_MAX_C)
-// and r < rows (1..16), W's rows starting at w with stride row_bytes.
-// ahead: how many rows after these (w + rows·row_bytes on) the caller reads
-// next, 0..16; their heads are prefetched during this call (qg_ahead).
-void qg_gemv_avx2(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
+// and r < rows (1..16). W: il false, rows starting at w with stride
+// row_bytes (GGUF layout); il true, the repacked group at w (qrepack.h) of
+// rows of row_bytes. ahead (GGUF layout): how many rows after these (w +
+// rows·row_bytes on) the caller reads next, 0..16; their heads are
+// prefetched during this call (qg_ahead).
+void qg_gemv_avx2(gc_dtype t, bool il, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
                   int64_t ldy, const float *bias, int ahead);
 // The same with AVX-512 F/BW/VL/VNNI (only on CPUs that have it).
-void qg_gemv_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
-                    int64_t ldy, const float *bias, int ahead);
+void qg_gemv_avx512(gc_dtype t, bool il, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C,
+                    float *y, int64_t ldy, const float *bias, int ahead);
 
 #endif

@@ -16,13 +16,16 @@
 //                      fifth bits by a byte test of qh against 1<<2j / 2<<2j
 //   Q6_K               64 bytes of ql (low or high nibbles) or'ed with 2 bits
 //                      of the 32 qh bytes moved to bits 4..5
-// Scales of 16 rows come by gathers: the f16 d (and m) at a block's start, or
-// per super-block the d/dmin and the packed 6-bit sub-scales, unpacked with
-// the same arithmetic as the panel packer (so d·sc is the same f32 value).
+// Scales of 16 rows: the f16 d (and m) of a block, or per super-block the
+// d/dmin and the packed 6-bit sub-scales, unpacked with the same arithmetic
+// as the panel packer (so d·sc is the same f32 value). In the repacked
+// layout (qrepack.h, `il`) each is one load of the 16 rows' copies side by
+// side; in the GGUF layout a gather (slow on AMD).
 //
 // Compiled for AVX-512 by function attributes only; qgemm.c calls it after
 // checking the CPU.
 #include "backend/cpu/qgemv.h"
+#include "backend/cpu/qrepack.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -44,28 +47,49 @@ static inline uint32_t ld32(const uint8_t *p) {
 #define W4 0x0004000400040004LL
 #define W2 0x0002000200020002LL
 
-// The 64 codes of one step. p: the step's first block (two-block dtypes) or
-// its super-block (K-quants, j = the step's index 0..3 in it). half: only
-// the first block exists (an odd count of blocks); the rest is zero.
-INLINE __m512i codes(const gc_dtype t, const uint8_t *p, const int j, const bool half) {
+typedef struct rows_ctx {
+    const uint8_t *wr[QG_ROWS];   // GGUF layout: each row's start (rows past the end repeat the last)
+    __m512i gidx;                 // their byte offsets from the first row
+    const uint8_t *g;             // repacked layout (qrepack.h): the group
+    const int8_t *aq[QG_GEMV_MAX_C];
+    const float *ad[QG_GEMV_MAX_C], *as[QG_GEMV_MAX_C];
+    const int32_t *a16[QG_GEMV_MAX_C];
+} rows_ctx;
+
+// Row r's copy of the field at byte fo (fs bytes) of the block at byte off
+// of a row, in either layout (il: repacked, qrepack.h).
+INLINE const uint8_t *fld(const gc_dtype t, const bool il, const rows_ctx *x, int r, size_t off, int fo, int fs) {
+    return il ? x->g + 16 * off + qg_field_pos(t, fo) + (size_t)r * (size_t)fs : x->wr[r] + off + fo;
+}
+// The 16 rows' copies of that field, side by side (repacked layout only).
+INLINE const uint8_t *fld16(const gc_dtype t, const rows_ctx *x, size_t off, int fo) {
+    return x->g + 16 * off + qg_field_pos(t, fo);
+}
+
+// The 64 codes of one step of row r. off: the step's first block
+// (two-block dtypes) or its super-block (K-quants, j = the step's index
+// 0..3 in it). half: only the first block exists (an odd count of blocks);
+// the rest is zero.
+INLINE __m512i codes(const gc_dtype t, const bool il, const rows_ctx *x, int r, size_t off, const int j, const bool half) {
     const __m512i m4 = _mm512_set1_epi8(15);
+    const size_t bb = (size_t)qg_gemv_block_bytes(t);
     switch (t) {
     case GC_DT_Q8_0: {
-        __m256i lo = _mm256_loadu_si256((const __m256i *)(p + 2));
-        __m256i hi = half ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)(p + 36));
+        __m256i lo = _mm256_loadu_si256((const __m256i *)fld(t, il, x, r, off, 2, 32));
+        __m256i hi = half ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)fld(t, il, x, r, off + bb, 2, 32));
         return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
     }
     case GC_DT_Q4_0:
     case GC_DT_Q4_1:
     case GC_DT_Q5_0:
     case GC_DT_Q5_1: {
-        const int bb = qg_gemv_block_bytes(t), qo = bb - 16;
-        __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + qo)));
-        __m256i hi = half ? _mm256_setzero_si256() : _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p + bb + qo)));
+        const int qo = (int)bb - 16;
+        __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)fld(t, il, x, r, off, qo, 16)));
+        __m256i hi = half ? _mm256_setzero_si256() : _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)fld(t, il, x, r, off + bb, qo, 16)));
         __m512i c = _mm512_and_si512(_mm512_srlv_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), SH_LANES), m4);
         if (t == GC_DT_Q5_0 || t == GC_DT_Q5_1) {
             const int ho = qo - 4;
-            uint64_t h = ld32(p + ho) | (half ? 0 : (uint64_t)ld32(p + bb + ho) << 32);
+            uint64_t h = ld32(fld(t, il, x, r, off, ho, 4)) | (half ? 0 : (uint64_t)ld32(fld(t, il, x, r, off + bb, ho, 4)) << 32);
             c = _mm512_mask_add_epi8(c, _cvtu64_mask64(h), c, _mm512_set1_epi8(16));
         }
         return c;
@@ -73,10 +97,10 @@ INLINE __m512i codes(const gc_dtype t, const uint8_t *p, const int j, const bool
     case GC_DT_Q4_K:
     case GC_DT_Q5_K: {
         const int qo = t == GC_DT_Q4_K ? 16 : 48;
-        __m512i x = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p + qo + 32 * j)));
-        __m512i c = _mm512_and_si512(_mm512_srlv_epi16(x, SH_HALVES(0, W4)), m4);
+        __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(fld(t, il, x, r, off, qo + 32 * j, 32))));
+        __m512i c = _mm512_and_si512(_mm512_srlv_epi16(v, SH_HALVES(0, W4)), m4);
         if (t == GC_DT_Q5_K) {
-            __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p + 16)));
+            __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)fld(t, il, x, r, off, 16, 32)));
             __m512i bits = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 2 * j)), _mm256_set1_epi8((char)(2 << 2 * j)), 1);
             c = _mm512_mask_add_epi8(c, _mm512_test_epi8_mask(qh, bits), c, _mm512_set1_epi8(16));
         }
@@ -84,8 +108,8 @@ INLINE __m512i codes(const gc_dtype t, const uint8_t *p, const int j, const bool
     }
     default: {   // Q6_K: step j holds elements 64j..64j+63 of the super-block
         const int h = j / 2;
-        __m512i ql = _mm512_loadu_si512((const void *)(p + 64 * h));
-        __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p + 128 + 32 * h)));
+        __m512i ql = _mm512_loadu_si512((const void *)(fld(t, il, x, r, off, 64 * h, 64)));
+        __m512i hb = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(fld(t, il, x, r, off, 128 + 32 * h, 32))));
         __m512i lo, hi;
         if (j % 2 == 0) {   // low nibbles; fifth/sixth bits at 0..1 (first 32) and 2..3 (next 32) of qh
             lo = _mm512_and_si512(ql, m4);
@@ -104,15 +128,29 @@ INLINE __m512 f16_lanes(__m512i g, const bool high) {
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(high ? _mm512_srli_epi32(g, 16) : g));
 }
 
-// Sub-block scales of one super-block of 16 rows (rows at byte offsets gidx
-// from p): d·sc per group into dg (Q4_K/Q5_K: 8 groups of 32; Q6_K: 16 of
-// 16) and -(dmin·mn) into mg (Q4_K/Q5_K).
-INLINE void super_scales(const gc_dtype t, const uint8_t *p, __m512i gidx, float dg[16][16], float mg[8][16]) {
+// The f16 field at byte fo of the block at off, 16 rows, to f32: one load
+// repacked, a gather from the GGUF layout (the dword at fo - 2 when hi, so
+// that Q6_K's d at 208 is read without passing the block's end).
+INLINE __m512 f16_field(const gc_dtype t, const bool il, const rows_ctx *x, const uint8_t *w, size_t off, int fo, const bool hi) {
+    if (il) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)fld16(t, x, off, fo)));
+    return f16_lanes(_mm512_i32gather_epi32(x->gidx, w + off + fo - (hi ? 2 : 0), 1), hi);
+}
+// The dword field at byte fo of the block at off, 16 rows.
+INLINE __m512i dword_field(const gc_dtype t, const bool il, const rows_ctx *x, const uint8_t *w, size_t off, int fo) {
+    if (il) return _mm512_loadu_si512((const void *)fld16(t, x, off, fo));
+    return _mm512_i32gather_epi32(x->gidx, w + off + fo, 1);
+}
+
+// Sub-block scales of the super-block at byte off of the 16 rows: d·sc per
+// group into dg (Q4_K/Q5_K: 8 groups of 32; Q6_K: 16 of 16) and -(dmin·mn)
+// into mg (Q4_K/Q5_K).
+INLINE void super_scales(const gc_dtype t, const bool il, const rows_ctx *x, const uint8_t *w, size_t off,
+                         float dg[16][16], float mg[8][16]) {
     if (t == GC_DT_Q6_K) {
-        __m512 dd = f16_lanes(_mm512_i32gather_epi32(gidx, p + 206, 1), true);   // d at 208..209: the dword at 206 stays inside the block
+        __m512 dd = f16_field(t, il, x, w, off, 208, true);
         UNROLL
         for (int q = 0; q < 4; q++) {
-            __m512i s = _mm512_i32gather_epi32(gidx, p + 192 + 4 * q, 1);
+            __m512i s = dword_field(t, il, x, w, off, 192 + 4 * q);
             UNROLL
             for (int i = 0; i < 4; i++) {
                 __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(s, 24 - 8 * i), 24);
@@ -121,10 +159,16 @@ INLINE void super_scales(const gc_dtype t, const uint8_t *p, __m512i gidx, float
         }
         return;
     }
-    __m512i g = _mm512_i32gather_epi32(gidx, p, 1);
-    __m512 dd = f16_lanes(g, false), dmin = f16_lanes(g, true);
-    __m512i s0 = _mm512_i32gather_epi32(gidx, p + 4, 1), s1 = _mm512_i32gather_epi32(gidx, p + 8, 1);
-    __m512i s2 = _mm512_i32gather_epi32(gidx, p + 12, 1);
+    __m512 dd, dmin;
+    if (il) {
+        dd = f16_field(t, il, x, w, off, 0, false);
+        dmin = f16_field(t, il, x, w, off, 2, false);
+    } else {   // one gather for both
+        __m512i g = _mm512_i32gather_epi32(x->gidx, w + off, 1);
+        dd = f16_lanes(g, false);
+        dmin = f16_lanes(g, true);
+    }
+    __m512i s0 = dword_field(t, il, x, w, off, 4), s1 = dword_field(t, il, x, w, off, 8), s2 = dword_field(t, il, x, w, off, 12);
     const __m512i m6 = _mm512_set1_epi32(63), m4 = _mm512_set1_epi32(15), m2 = _mm512_set1_epi32(3);
     const __m512 neg = _mm512_set1_ps(-0.0f);
     UNROLL
@@ -145,18 +189,10 @@ INLINE void super_scales(const gc_dtype t, const uint8_t *p, __m512i gidx, float
     }
 }
 
-typedef struct rows_ctx {
-    const uint8_t *wr[QG_ROWS];   // each row's start (rows past the end repeat the last)
-    __m512i gidx;                 // their byte offsets from the first row
-    const int8_t *aq[QG_GEMV_MAX_C];
-    const float *ad[QG_GEMV_MAX_C], *as[QG_GEMV_MAX_C];
-    const int32_t *a16[QG_GEMV_MAX_C];
-} rows_ctx;
-
 // The f32 steps of block b (the panel kernel's, in its order), from the
 // integer sums Σ a·c of the block (ng = 1: S[c][0]) or of its two groups
 // (S[c][0], S[c][1]).
-INLINE void block_f32(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t *w, int64_t b, __m512i S[][2],
+INLINE void block_f32(const gc_dtype t, const bool il, const int C, const rows_ctx *x, const uint8_t *w, int64_t b, __m512i S[][2],
                       float dg[16][16], float mg[8][16], __m512 *acc) {
     const int zp = qg_gemv_zero_point(t);
     const bool mn = t == GC_DT_Q4_1 || t == GC_DT_Q5_1 || t == GC_DT_Q4_K || t == GC_DT_Q5_K;
@@ -175,7 +211,11 @@ INLINE void block_f32(const gc_dtype t, const int C, const rows_ctx *x, const ui
     if (qg_gemv_super(t)) {
         dv = _mm512_load_ps(dg[b % 8]);
         mv = _mm512_load_ps(mg[b % 8]);
-    } else {
+    } else if (il) {
+        const size_t off = (size_t)b * (size_t)qg_gemv_block_bytes(t);
+        dv = f16_field(t, il, x, w, off, 0, false);
+        if (mn) mv = f16_field(t, il, x, w, off, 2, false);
+    } else {   // one gather for d and m
         __m512i g = _mm512_i32gather_epi32(x->gidx, w + (size_t)b * (size_t)qg_gemv_block_bytes(t), 1);
         dv = f16_lanes(g, false);
         if (mn) mv = f16_lanes(g, true);
@@ -192,7 +232,7 @@ INLINE void block_f32(const gc_dtype t, const int C, const rows_ctx *x, const ui
 // One step s (elements 64s..64s+63) of the 16 rows: codes at byte offset off
 // of each row (j: the step in its super-block), products with every
 // activation row, the reduction, then the f32 steps of its blocks.
-INLINE void step(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t *w, size_t off, const int j,
+INLINE void step(const gc_dtype t, const bool il, const int C, const rows_ctx *x, const uint8_t *w, size_t off, const int j,
                  int64_t s, const bool half, float dg[16][16], float mg[8][16], __m512 *acc) {
     __m512i A[QG_GEMV_MAX_C], R2[QG_GEMV_MAX_C][4];
     UNROLL
@@ -207,7 +247,7 @@ INLINE void step(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t
         UNROLL
         for (int pr = 0; pr < 2; pr++) {
             const int r = 4 * q + 2 * pr;
-            __m512i z0 = codes(t, x->wr[r] + off, j, half), z1 = codes(t, x->wr[r + 1] + off, j, half);
+            __m512i z0 = codes(t, il, x, r, off, j, half), z1 = codes(t, il, x, r + 1, off, j, half);
             UNROLL
             for (int c = 0; c < C; c++) {
                 __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z0, A[c]);
@@ -237,8 +277,8 @@ INLINE void step(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t
             S1[c][0] = _mm512_shuffle_i32x4(xa, xb, 0xdd);
         }
     }
-    block_f32(t, C, x, w, 2 * s, S0, dg, mg, acc);
-    if (!half) block_f32(t, C, x, w, 2 * s + 1, S1, dg, mg, acc);
+    block_f32(t, il, C, x, w, 2 * s, S0, dg, mg, acc);
+    if (!half) block_f32(t, il, C, x, w, 2 * s + 1, S1, dg, mg, acc);
 }
 
 // All 16 rows of a call, step by step. The 16 rows are 16 streams read a
@@ -258,8 +298,8 @@ INLINE void step(const gc_dtype t, const int C, const rows_ctx *x, const uint8_t
 // threads). Measured and left: whole long rows on the Xeon (10-20 % slower:
 // there the in-row prefetch keeps up and the extra requests only compete),
 // and into L1 (hint T0: half the gain).
-INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, int rows, const qg_vact *a, float *y,
-                   int64_t ldy, const float *bias, int ahead) {
+INLINE void rows16(const gc_dtype t, const bool il, const int C, const uint8_t *w, size_t rb, int rows,
+                   const qg_vact *a, float *y, int64_t ldy, const float *bias, int ahead) {
     rows_ctx x;
     int32_t idx[QG_ROWS];
     UNROLL
@@ -269,6 +309,7 @@ INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, i
         idx[r] = (int32_t)((size_t)rr * rb);
     }
     x.gidx = _mm512_loadu_si512((const void *)idx);
+    x.g = w;
     __m512 acc[QG_GEMV_MAX_C];
     UNROLL
     for (int c = 0; c < C; c++) {
@@ -281,25 +322,35 @@ INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, i
     _Alignas(64) float dg[16][16], mg[8][16];
     const int64_t nb = a->nb;
     const size_t bb = (size_t)qg_gemv_block_bytes(t);
-    const qg_ahead nx = qg_ahead_of(w + (size_t)rows * rb, rb, ahead, qg_gemv_super(t) ? nb / 8 : nb / 2);
+    const qg_ahead nx = qg_ahead_of(w + (size_t)rows * rb, il ? 0 : rb, il ? 0 : ahead, qg_gemv_super(t) ? nb / 8 : nb / 2);
+    // Repacked: one stream, prefetched QG_IL_AHEAD bytes ahead of each
+    // iteration's bytes (qgemv.h).
     if (qg_gemv_super(t)) {
         for (int64_t u = 0; u < nb / 8; u++) {
+            if (il) {
+                for (size_t o = 0; o < 16 * bb; o += 64) _mm_prefetch((const char *)w + 16 * u * bb + QG_IL_AHEAD + o, _MM_HINT_T0);
+            } else {
+                UNROLL
+                for (int r = 0; r < QG_ROWS; r++)   // two super-blocks ahead
+                    for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)x.wr[r] + (u + 2) * bb + o, _MM_HINT_T0);
+                qg_ahead_step(&nx, u);
+            }
+            super_scales(t, il, &x, w, u * bb, dg, mg);
             UNROLL
-            for (int r = 0; r < QG_ROWS; r++)   // two super-blocks ahead
-                for (size_t o = 0; o < bb; o += 64) _mm_prefetch((const char *)x.wr[r] + (u + 2) * bb + o, _MM_HINT_T0);
-            qg_ahead_step(&nx, u);
-            super_scales(t, w + u * bb, x.gidx, dg, mg);
-            UNROLL
-            for (int j = 0; j < 4; j++) step(t, C, &x, w, u * bb, j, 4 * u + j, false, dg, mg, acc);
+            for (int j = 0; j < 4; j++) step(t, il, C, &x, w, u * bb, j, 4 * u + j, false, dg, mg, acc);
         }
     } else {
         for (int64_t s = 0; s < nb / 2; s++) {
-            UNROLL
-            for (int r = 0; r < QG_ROWS; r++) _mm_prefetch((const char *)x.wr[r] + 2 * s * bb + 256, _MM_HINT_T0);
-            qg_ahead_step(&nx, s);
-            step(t, C, &x, w, 2 * s * bb, 0, s, false, dg, mg, acc);
+            if (il) {
+                for (size_t o = 0; o < 32 * bb; o += 64) _mm_prefetch((const char *)w + 32 * s * bb + QG_IL_AHEAD + o, _MM_HINT_T0);
+            } else {
+                UNROLL
+                for (int r = 0; r < QG_ROWS; r++) _mm_prefetch((const char *)x.wr[r] + 2 * s * bb + 256, _MM_HINT_T0);
+                qg_ahead_step(&nx, s);
+            }
+            step(t, il, C, &x, w, 2 * s * bb, 0, s, false, dg, mg, acc);
         }
-        if (nb & 1) step(t, C, &x, w, (size_t)(nb - 1) * bb, 0, nb / 2, true, dg, mg, acc);
+        if (nb & 1) step(t, il, C, &x, w, (size_t)(nb - 1) * bb, 0, nb / 2, true, dg, mg, acc);
     }
     const __mmask16 km = (__mmask16)((1u << rows) - 1);
     __m512 bv = bias ? _mm512_maskz_loadu_ps(km, bias) : _mm512_setzero_ps();
@@ -314,7 +365,11 @@ INLINE void rows16(const gc_dtype t, const int C, const uint8_t *w, size_t rb, i
     static TARGET __attribute__((noinline)) void rows_##T##_##C(const uint8_t *w, size_t rb, int rows, const qg_vact *a, \
                                                                 float *y, int64_t ldy, const float *bias,               \
                                                                 int ahead) {                                           \
-        rows16(GC_DT_##T, C, w, rb, rows, a, y, ldy, bias, ahead);                                                     \
+        rows16(GC_DT_##T, false, C, w, rb, rows, a, y, ldy, bias, ahead);                                              \
+    }                                                                                                                  \
+    static TARGET __attribute__((noinline)) void il_##T##_##C(const uint8_t *w, size_t rb, int rows, const qg_vact *a,   \
+                                                              float *y, int64_t ldy, const float *bias, int ahead) {     \
+        rows16(GC_DT_##T, true, C, w, rb, rows, a, y, ldy, bias, ahead);                                               \
     }
 #define ROWS_FNS(T) ROWS_FN(T, 1) ROWS_FN(T, 2) ROWS_FN(T, 3) ROWS_FN(T, 4)
 ROWS_FNS(Q8_0) ROWS_FNS(Q4_0) ROWS_FNS(Q4_1) ROWS_FNS(Q5_0) ROWS_FNS(Q5_1) ROWS_FNS(Q4_K) ROWS_FNS(Q5_K) ROWS_FNS(Q6_K)
@@ -322,13 +377,14 @@ ROWS_FNS(Q8_0) ROWS_FNS(Q4_0) ROWS_FNS(Q4_1) ROWS_FNS(Q5_0) ROWS_FNS(Q5_1) ROWS_
 typedef void (*rows_fn)(const uint8_t *, size_t, int, const qg_vact *, float *, int64_t, const float *, int);
 #define CASE(T)                                                                                   \
     case GC_DT_##T: {                                                                             \
-        static const rows_fn f[4] = {rows_##T##_1, rows_##T##_2, rows_##T##_3, rows_##T##_4};     \
-        f[C - 1](w, row_bytes, rows, a, y, ldy, bias, ahead);                                     \
+        static const rows_fn f[2][4] = {{rows_##T##_1, rows_##T##_2, rows_##T##_3, rows_##T##_4}, \
+                                        {il_##T##_1, il_##T##_2, il_##T##_3, il_##T##_4}};        \
+        f[il][C - 1](w, row_bytes, rows, a, y, ldy, bias, ahead);                                 \
         break;                                                                                    \
     }
 
-TARGET void qg_gemv_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C, float *y,
-                           int64_t ldy, const float *bias, int ahead) {
+TARGET void qg_gemv_avx512(gc_dtype t, bool il, const uint8_t *w, size_t row_bytes, int rows, const qg_vact *a, int C,
+                           float *y, int64_t ldy, const float *bias, int ahead) {
     switch (t) {
         CASE(Q8_0) CASE(Q4_0) CASE(Q4_1) CASE(Q5_0) CASE(Q5_1) CASE(Q4_K) CASE(Q5_K) CASE(Q6_K)
     default: break;
