@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     gc_qweight R;
     if (gc_qweight_repack(pool, &W, &R) != GC_OK) return 1;
     printf("%s N=%lld K=%lld (%.1f MB) threads %d\n", gc_dtype_name(t), (long long)N, (long long)K, nbytes / 1e6, threads);
-    static const int Ts[] = {1, 2, 3, 4, 8};
+    static const int Ts[] = {1, 2, 3, 4, 8, 16, 32};
     for (int isa = GC_QISA_AVX2; isa <= GC_QISA_AVX512; isa++) {
         if (isa == GC_QISA_AVX512 && gc_qgemm_best_isa() != GC_QISA_AVX512) break;
         for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)

@@ -121,14 +121,14 @@ typedef struct job {
     int64_t T, N, K;
     bool direct;
     qg_kernel_fn kern;
-    void (*pack)(gc_dtype, const uint8_t *, size_t, int, int64_t, uint8_t *, void *);
+    void (*pack)(gc_dtype, bool, const uint8_t *, size_t, int, int64_t, uint8_t *, void *);
     void (*gemv)(gc_dtype, bool, const uint8_t *, size_t, int, const qg_vact *, int, float *, int64_t, const float *, int);
     int tile;
     uint8_t *q;
     float *d, *s;
     int32_t *sum16;
-    uint8_t *work;        // panels, per thread: a panel, the packer's scratch, then (il) 16 rows
-    size_t panel_bytes, scratch_bytes, work_bytes;
+    uint8_t *work;        // panels, per thread: a panel, then the packer's scratch
+    size_t panel_bytes, work_bytes;
 } job;
 
 static void quant_part(void *ctx, int64_t r0, int64_t r1, int tid) {
@@ -144,16 +144,10 @@ static void quant_part(void *ctx, int64_t r0, int64_t r1, int tid) {
 static void gemm_part(void *ctx, int64_t p0, int64_t p1, int tid) {
     job *j = ctx;
     uint8_t *panel = j->work + (size_t)tid * j->work_bytes, *scratch = panel + j->panel_bytes;
-    uint8_t *rows16 = scratch + j->scratch_bytes;
     for (int64_t p = p0; p < p1; p++) {
         int64_t n0 = p * QG_ROWS;
         int rows = (int)(j->N - n0 < QG_ROWS ? j->N - n0 : QG_ROWS);
-        const uint8_t *w = j->w + (size_t)n0 * j->row_bytes;
-        if (j->il) {   // the group back in the GGUF layout: a copy next to the unpacking that follows
-            qg_unrepack_group(j->dt, w, j->row_bytes, rows, rows16);
-            w = rows16;
-        }
-        j->pack(j->dt, w, j->row_bytes, rows, j->K, panel, scratch);
+        j->pack(j->dt, j->il, j->w + (size_t)n0 * j->row_bytes, j->row_bytes, rows, j->K, panel, scratch);
         for (int64_t t0 = 0; t0 < j->T; t0 += j->tile) {
             int C = (int)(j->T - t0 < j->tile ? j->T - t0 : j->tile);
             j->kern(panel, &j->f, &j->a, t0, C, j->y + t0 * j->N + n0, j->N, j->bias ? j->bias + n0 : NULL, rows);
@@ -213,8 +207,7 @@ static gc_status qgemm_run(gc_pool *pool, float *y, const float *x, int64_t T, c
         j.sum16 = malloc((size_t)(T * (j.K / 16)) * sizeof(int32_t));
     } else {
         j.panel_bytes = (size_t)nb * qg_block_bytes(&j.f);
-        j.scratch_bytes = (qg_pack_scratch_bytes(j.K) + 63) & ~(size_t)63;
-        j.work_bytes = j.panel_bytes + j.scratch_bytes + (il ? (QG_ROWS * j.row_bytes + 63) & ~(size_t)63 : 0);
+        j.work_bytes = j.panel_bytes + ((qg_pack_scratch_bytes(j.K) + 63) & ~(size_t)63);
         j.work = aligned_alloc(64, (size_t)nth * j.work_bytes);
     }
     if (!j.q || !j.d || (j.f.min && !j.s) || (j.direct ? !j.sum16 : !j.work)) {

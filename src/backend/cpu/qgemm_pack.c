@@ -18,6 +18,7 @@
 #include "backend/cpu/qgemm_panel.h"
 #include "format/quant.h"
 #include "backend/cpu/qblock_avx2.h"
+#include "backend/cpu/qrepack.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -28,35 +29,45 @@ static float f16(const uint8_t *p) { return _cvtsh_ss((unsigned short)(p[0] | p[
 
 // ---- decoders of one dtype block of one row: q (be values), d and m per group ----
 
-INLINE void dec_q8_0(const uint8_t *b, int8_t *q, float *d, float *m) {
+// Where a decoder finds its block: b, a block in the GGUF layout (il false),
+// or (il true, the dtypes of qrepack.h) the block of a repacked group, whose
+// field fo of row r is at qg_field_pos(fo) + r·fs from b.
+typedef struct qv {
+    const uint8_t *b;
+    int r;
+    bool il;
+} qv;
+#define AT(v, T, fo, fs) ((v).il ? (v).b + qg_field_pos(GC_DT_##T, fo) + (size_t)(v).r * (fs) : (v).b + (fo))
+
+INLINE void dec_q8_0(qv v, int8_t *q, float *d, float *m) {
     (void)m;
-    d[0] = f16(b);
-    memcpy(q, b + 2, 32);
+    d[0] = f16(AT(v, Q8_0, 0, 2));
+    memcpy(q, AT(v, Q8_0, 2, 32), 32);
 }
 
-INLINE void dec_q4_0(const uint8_t *b, int8_t *q, float *d, float *m) {
+INLINE void dec_q4_0(qv v, int8_t *q, float *d, float *m) {
     (void)m;
-    d[0] = f16(b);
-    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(qb_nibbles32(b + 2), _mm256_set1_epi8(8)));
+    d[0] = f16(AT(v, Q4_0, 0, 2));
+    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(qb_nibbles32(AT(v, Q4_0, 2, 16)), _mm256_set1_epi8(8)));
 }
 
-INLINE void dec_q4_1(const uint8_t *b, int8_t *q, float *d, float *m) {
-    d[0] = f16(b);
-    m[0] = f16(b + 2);
-    _mm256_storeu_si256((__m256i *)q, qb_nibbles32(b + 4));
+INLINE void dec_q4_1(qv v, int8_t *q, float *d, float *m) {
+    d[0] = f16(AT(v, Q4_1, 0, 2));
+    m[0] = f16(AT(v, Q4_1, 2, 2));
+    _mm256_storeu_si256((__m256i *)q, qb_nibbles32(AT(v, Q4_1, 4, 16)));
 }
 
-INLINE void dec_q5_0(const uint8_t *b, int8_t *q, float *d, float *m) {
+INLINE void dec_q5_0(qv v, int8_t *q, float *d, float *m) {
     (void)m;
-    d[0] = f16(b);
-    __m256i v = _mm256_or_si256(qb_nibbles32(b + 6), qb_bits32(b + 2));
-    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(v, _mm256_set1_epi8(16)));
+    d[0] = f16(AT(v, Q5_0, 0, 2));
+    __m256i x = _mm256_or_si256(qb_nibbles32(AT(v, Q5_0, 6, 16)), qb_bits32(AT(v, Q5_0, 2, 4)));
+    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(x, _mm256_set1_epi8(16)));
 }
 
-INLINE void dec_q5_1(const uint8_t *b, int8_t *q, float *d, float *m) {
-    d[0] = f16(b);
-    m[0] = f16(b + 2);
-    _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(qb_nibbles32(b + 8), qb_bits32(b + 4)));
+INLINE void dec_q5_1(qv v, int8_t *q, float *d, float *m) {
+    d[0] = f16(AT(v, Q5_1, 0, 2));
+    m[0] = f16(AT(v, Q5_1, 2, 2));
+    _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(qb_nibbles32(AT(v, Q5_1, 8, 16)), qb_bits32(AT(v, Q5_1, 4, 4))));
 }
 
 // 6-bit scale and min of sub-block j of a Q4_K/Q5_K super-block (packing in quant.c).
@@ -71,13 +82,18 @@ INLINE void k_scale_min(const uint8_t *s, int j, int *sc, int *mn) {
 }
 
 // Q4_K (five = false) and Q5_K: 8 sub-blocks of 32, q unsigned, offset -dmin·mn.
-INLINE void dec_k45(const uint8_t *b, int8_t *q, float *d, float *m, bool five) {
-    float dd = f16(b), dmin = f16(b + 2);
-    const uint8_t *sc = b + 4, *qs = b + (five ? 48 : 16);
-    const __m256i lo = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
-    __m256i qh = five ? _mm256_loadu_si256((const __m256i *)(b + 16)) : _mm256_setzero_si256();
+#define AT45(v, fo, fs) (five ? AT(v, Q5_K, fo, fs) : AT(v, Q4_K, fo, fs))
+INLINE void dec_k45(qv v, int8_t *q, float *d, float *m, const bool five) {
+    float dd = f16(AT45(v, 0, 2)), dmin = f16(AT45(v, 2, 2));
+    uint8_t sc[12];   // the packed sub-scales: three dwords, apart when repacked
     UNROLL
-    for (int c = 0; c < 4; c++, qs += 32) {
+    for (int i = 0; i < 3; i++) memcpy(sc + 4 * i, AT45(v, 4 + 4 * i, 4), 4);
+    const int qo = five ? 48 : 16;
+    const __m256i lo = _mm256_set1_epi8(15), sixteen = _mm256_set1_epi8(16);
+    __m256i qh = five ? _mm256_loadu_si256((const __m256i *)AT45(v, 16, 32)) : _mm256_setzero_si256();
+    UNROLL
+    for (int c = 0; c < 4; c++) {
+        const uint8_t *qs = AT45(v, qo + 32 * c, 32);
         UNROLL
         for (int h = 0; h < 2; h++) {
             int s, n;
@@ -97,22 +113,26 @@ INLINE void dec_k45(const uint8_t *b, int8_t *q, float *d, float *m, bool five) 
     }
 }
 
-INLINE void dec_q4_k(const uint8_t *b, int8_t *q, float *d, float *m) { dec_k45(b, q, d, m, false); }
-INLINE void dec_q5_k(const uint8_t *b, int8_t *q, float *d, float *m) { dec_k45(b, q, d, m, true); }
+#undef AT45
+INLINE void dec_q4_k(qv v, int8_t *q, float *d, float *m) { dec_k45(v, q, d, m, false); }
+INLINE void dec_q5_k(qv v, int8_t *q, float *d, float *m) { dec_k45(v, q, d, m, true); }
 
 // Q6_K: 16 groups of 16, q = 6 bits - 32, scale d·scales[g].
-INLINE void dec_q6_k(const uint8_t *b, int8_t *q, float *d, float *m) {
+INLINE void dec_q6_k(qv v, int8_t *q, float *d, float *m) {
     (void)m;
-    float dd = f16(b + 208);
-    const int8_t *sc = (const int8_t *)(b + 192);
+    float dd = f16(AT(v, Q6_K, 208, 2));
+    int8_t sc[16];   // four dwords, apart when repacked
+    UNROLL
+    for (int i = 0; i < 4; i++) memcpy(sc + 4 * i, AT(v, Q6_K, 192 + 4 * i, 4), 4);
     UNROLL
     for (int g = 0; g < 16; g++) d[g] = dd * (float)sc[g];
     const __m256i lo = _mm256_set1_epi8(15), three = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
     UNROLL
     for (int half = 0; half < 2; half++, q += 128) {
-        __m256i l0 = _mm256_loadu_si256((const __m256i *)(b + 64 * half));
-        __m256i l1 = _mm256_loadu_si256((const __m256i *)(b + 64 * half + 32));
-        __m256i hb = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * half));
+        const uint8_t *ql = AT(v, Q6_K, 64 * half, 64);
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)AT(v, Q6_K, 128 + 32 * half, 32));
         __m256i r[4] = {_mm256_and_si256(l0, lo), _mm256_and_si256(l1, lo), _mm256_and_si256(_mm256_srli_epi16(l0, 4), lo),
                         _mm256_and_si256(_mm256_srli_epi16(l1, 4), lo)};
         UNROLL
@@ -125,7 +145,8 @@ INLINE void dec_q6_k(const uint8_t *b, int8_t *q, float *d, float *m) {
 }
 
 // Q2_K: 16 groups of 16, q 2 bits, scale d·sc and offset -dmin·mn per group.
-INLINE void dec_q2_k(const uint8_t *b, int8_t *q, float *d, float *m) {
+INLINE void dec_q2_k(qv v, int8_t *q, float *d, float *m) {   // GGUF layout only
+    const uint8_t *b = v.b;
     float dd = f16(b + 80), dmin = f16(b + 82);
     UNROLL
     for (int g = 0; g < 16; g++) {
@@ -144,7 +165,8 @@ INLINE void dec_q2_k(const uint8_t *b, int8_t *q, float *d, float *m) {
 
 // Q3_K: 16 groups of 16, q in -4..3 (4 taken off where the high bit is
 // clear), scale d·(sc-32).
-INLINE void dec_q3_k(const uint8_t *b, int8_t *q, float *d, float *m) {
+INLINE void dec_q3_k(qv v, int8_t *q, float *d, float *m) {   // GGUF layout only
+    const uint8_t *b = v.b;
     (void)m;
     float dd = f16(b + 108);
     const uint8_t *s = b + 96;
@@ -176,14 +198,16 @@ INLINE __m256i iq4_codes(__m256i nib) {
     return _mm256_shuffle_epi8(kv, nib);
 }
 
-INLINE void dec_iq4_nl(const uint8_t *b, int8_t *q, float *d, float *m) {
+INLINE void dec_iq4_nl(qv v, int8_t *q, float *d, float *m) {   // GGUF layout only
+    const uint8_t *b = v.b;
     (void)m;
     d[0] = f16(b);
     _mm256_storeu_si256((__m256i *)q, iq4_codes(qb_nibbles32(b + 2)));
 }
 
 // IQ4_XS: 8 sub-blocks of 32 with scale d·(ls-32).
-INLINE void dec_iq4_xs(const uint8_t *b, int8_t *q, float *d, float *m) {
+INLINE void dec_iq4_xs(qv v, int8_t *q, float *d, float *m) {   // GGUF layout only
+    const uint8_t *b = v.b;
     (void)m;
     float dd = f16(b);
     unsigned sh = b[2] | b[3] << 8;
@@ -227,7 +251,7 @@ bool qg_fmt_of(gc_dtype t, qg_fmt *f) {
     }
 }
 
-typedef void (*dec_fn)(const uint8_t *b, int8_t *q, float *d, float *m);
+typedef void (*dec_fn)(qv v, int8_t *q, float *d, float *m);
 // acc + the sum of each 4-byte group of v (signed bytes) in its 32-bit lane.
 typedef __m256i (*sum_fn)(__m256i acc, __m256i v);
 
@@ -261,9 +285,11 @@ INLINE void transpose8(const __m256i in[8], __m256i out[8]) {
 // The generic packer: be elements per dtype block of bb bytes, groups of
 // 32/ng elements, `dec` decoding one block of one row. Rows are decoded one
 // after the other into scratch (one linear pass over the panel's contiguous
-// rows, which the hardware prefetcher follows), then interleaved.
-INLINE void pack_with(dec_fn dec, sum_fn sum4, int be, size_t bb, qg_fmt f, const uint8_t *w, size_t row_bytes,
-                      int rows, int64_t K, uint8_t *panel, void *scratch) {
+// rows, which the hardware prefetcher follows; repacked (il), the first row
+// brings the group's lines in and the others find them in cache), then
+// interleaved.
+INLINE void pack_with(dec_fn dec, sum_fn sum4, int be, size_t bb, qg_fmt f, const bool il, const uint8_t *w,
+                      size_t row_bytes, int rows, int64_t K, uint8_t *panel, void *scratch) {
     const int64_t ngr = K / 32 * f.ng;   // groups per row
     int8_t *q = scratch;                 // [16][K]
     float *d = (float *)(q + QG_ROWS * K), *m = d + QG_ROWS * ngr;   // [16][ngr] each
@@ -279,14 +305,18 @@ INLINE void pack_with(dec_fn dec, sum_fn sum4, int be, size_t bb, qg_fmt f, cons
             continue;
         }
         const uint8_t *wr = w + (size_t)r * row_bytes;
-        // Ask for the same row of the next panel now: decode steps (T = 1)
-        // stream the weights once, and the decode work between loads keeps
-        // the hardware prefetcher from running far enough ahead on its own.
-        // (Past the weight's end this only hints at unmapped lines; prefetches
-        // never fault.)
+        // Ask for the same row of the next panel now (repacked: the r-th
+        // sixteenth of the next group): decode steps (T = 1) stream the
+        // weights once, and the decode work between loads keeps the hardware
+        // prefetcher from running far enough ahead on its own. (Past the
+        // weight's end this only hints at unmapped lines; prefetches never
+        // fault.)
         const char *nx = (const char *)wr + QG_ROWS * row_bytes;
         for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T0);
-        for (int64_t j = 0; j < K / be; j++) dec(wr + (size_t)j * bb, qr + j * be, dr + j * gpb, mr + j * gpb);
+        for (int64_t j = 0; j < K / be; j++) {
+            const qv v = il ? (qv){w + 16 * (size_t)j * bb, r, true} : (qv){wr + (size_t)j * bb, 0, false};
+            dec(v, qr + j * be, dr + j * gpb, mr + j * gpb);
+        }
     }
     for (int64_t s = 0; s < K / QG_BLK; s++) {
         uint8_t *p = panel + (size_t)s * stride;
@@ -322,26 +352,32 @@ INLINE void pack_with(dec_fn dec, sum_fn sum4, int be, size_t bb, qg_fmt f, cons
 // q [16][K] plus d and m [16][K/16] (at most two groups per 32 elements).
 size_t qg_pack_scratch_bytes(int64_t K) { return (size_t)(QG_ROWS * K) + 2 * (size_t)(QG_ROWS * (K / 16)) * sizeof(float); }
 
-// The packers of every dtype with a decoder and a lane-sum function.
-#define PACK_CASES(Q50, SUM)                                                                                              \
-    switch (t) {                                                                                                      \
-    case GC_DT_Q8_0: pack_with(dec_q8_0, SUM, 32, 34, FMT_Q8_0, w, row_bytes, rows, K, panel, scratch); break;        \
-    case GC_DT_Q4_0: pack_with(dec_q4_0, SUM, 32, 18, FMT_Q4_0, w, row_bytes, rows, K, panel, scratch); break;        \
-    case GC_DT_Q4_1: pack_with(dec_q4_1, SUM, 32, 20, FMT_Q4_1, w, row_bytes, rows, K, panel, scratch); break;        \
-    case GC_DT_Q4_K: pack_with(dec_q4_k, SUM, 256, 144, FMT_Q4_K, w, row_bytes, rows, K, panel, scratch); break;      \
-    case GC_DT_Q5_K: pack_with(dec_q5_k, SUM, 256, 176, FMT_Q5_K, w, row_bytes, rows, K, panel, scratch); break;      \
-    case GC_DT_Q6_K: pack_with(dec_q6_k, SUM, 256, 210, FMT_Q6_K, w, row_bytes, rows, K, panel, scratch); break;      \
-    case GC_DT_Q5_0: pack_with(Q50, SUM, 32, 22, FMT_Q5_0, w, row_bytes, rows, K, panel, scratch); break;             \
-    case GC_DT_Q5_1: pack_with(dec_q5_1, SUM, 32, 24, FMT_Q5_1, w, row_bytes, rows, K, panel, scratch); break;        \
-    case GC_DT_Q2_K: pack_with(dec_q2_k, SUM, 256, 84, FMT_Q2_K, w, row_bytes, rows, K, panel, scratch); break;       \
-    case GC_DT_Q3_K: pack_with(dec_q3_k, SUM, 256, 110, FMT_Q3_K, w, row_bytes, rows, K, panel, scratch); break;      \
-    case GC_DT_IQ4_NL: pack_with(dec_iq4_nl, SUM, 32, 18, FMT_IQ4_NL, w, row_bytes, rows, K, panel, scratch); break;  \
-    case GC_DT_IQ4_XS: pack_with(dec_iq4_xs, SUM, 256, 136, FMT_IQ4_XS, w, row_bytes, rows, K, panel, scratch); break; \
-    default: break;                                                                                                   \
+// The packers of every dtype with a decoder and a lane-sum function; IL:
+// the repacked layout (only the dtypes of qrepack.h get there).
+#define PACK_ONE(DEC, SUM, BE, BB, FMT, IL) pack_with(DEC, SUM, BE, BB, FMT, IL, w, row_bytes, rows, K, panel, scratch)
+#define PACK_CASES(Q50, SUM, IL)                                                                       \
+    switch (t) {                                                                                       \
+    case GC_DT_Q8_0: PACK_ONE(dec_q8_0, SUM, 32, 34, FMT_Q8_0, IL); break;                             \
+    case GC_DT_Q4_0: PACK_ONE(dec_q4_0, SUM, 32, 18, FMT_Q4_0, IL); break;                             \
+    case GC_DT_Q4_1: PACK_ONE(dec_q4_1, SUM, 32, 20, FMT_Q4_1, IL); break;                             \
+    case GC_DT_Q4_K: PACK_ONE(dec_q4_k, SUM, 256, 144, FMT_Q4_K, IL); break;                           \
+    case GC_DT_Q5_K: PACK_ONE(dec_q5_k, SUM, 256, 176, FMT_Q5_K, IL); break;                           \
+    case GC_DT_Q6_K: PACK_ONE(dec_q6_k, SUM, 256, 210, FMT_Q6_K, IL); break;                           \
+    case GC_DT_Q5_0: PACK_ONE(Q50, SUM, 32, 22, FMT_Q5_0, IL); break;                                  \
+    case GC_DT_Q5_1: PACK_ONE(dec_q5_1, SUM, 32, 24, FMT_Q5_1, IL); break;                             \
+    case GC_DT_Q2_K: if (!IL) PACK_ONE(dec_q2_k, SUM, 256, 84, FMT_Q2_K, false); break;                \
+    case GC_DT_Q3_K: if (!IL) PACK_ONE(dec_q3_k, SUM, 256, 110, FMT_Q3_K, false); break;               \
+    case GC_DT_IQ4_NL: if (!IL) PACK_ONE(dec_iq4_nl, SUM, 32, 18, FMT_IQ4_NL, false); break;           \
+    case GC_DT_IQ4_XS: if (!IL) PACK_ONE(dec_iq4_xs, SUM, 256, 136, FMT_IQ4_XS, false); break;         \
+    default: break;                                                                                    \
     }
 
-void qg_pack(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel, void *scratch) {
-    PACK_CASES(dec_q5_0, sum4_avx2)
+void qg_pack(gc_dtype t, bool il, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel,
+             void *scratch) {
+    if (il)
+        PACK_CASES(dec_q5_0, sum4_avx2, true)
+    else
+        PACK_CASES(dec_q5_0, sum4_avx2, false)
 }
 
 // The same panels with AVX-512: VPDPBUSD for the lane sums, mask registers
@@ -352,17 +388,20 @@ static inline __attribute__((always_inline)) T512 __m256i sum4_avx512(__m256i ac
     return _mm256_dpbusd_epi32(acc, _mm256_set1_epi8(1), v);
 }
 
-static inline __attribute__((always_inline)) T512 void dec_q5_0_avx512(const uint8_t *b, int8_t *q, float *d, float *m) {
+static inline __attribute__((always_inline)) T512 void dec_q5_0_avx512(qv v, int8_t *q, float *d, float *m) {
     (void)m;
-    d[0] = f16(b);
+    d[0] = f16(AT(v, Q5_0, 0, 2));
     uint32_t h;
-    memcpy(&h, b + 2, 4);
-    __m256i v = _mm256_sub_epi8(qb_nibbles32(b + 6), _mm256_set1_epi8(16));
-    v = _mm256_mask_add_epi8(v, (__mmask32)h, v, _mm256_set1_epi8(16));
-    _mm256_storeu_si256((__m256i *)q, v);
+    memcpy(&h, AT(v, Q5_0, 2, 4), 4);
+    __m256i x = _mm256_sub_epi8(qb_nibbles32(AT(v, Q5_0, 6, 16)), _mm256_set1_epi8(16));
+    x = _mm256_mask_add_epi8(x, (__mmask32)h, x, _mm256_set1_epi8(16));
+    _mm256_storeu_si256((__m256i *)q, x);
 }
 
-T512 void qg_pack_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel,
+T512 void qg_pack_avx512(gc_dtype t, bool il, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel,
                          void *scratch) {
-    PACK_CASES(dec_q5_0_avx512, sum4_avx512)
+    if (il)
+        PACK_CASES(dec_q5_0_avx512, sum4_avx512, true)
+    else
+        PACK_CASES(dec_q5_0_avx512, sum4_avx512, false)
 }

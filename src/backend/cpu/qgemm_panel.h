@@ -46,12 +46,15 @@ typedef struct qg_act {
 // The format of a dtype's panels; false for dtypes without a packer.
 bool qg_fmt_of(gc_dtype t, qg_fmt *f);
 
-// Unpacks `rows` (1..16) rows of a (·, K) weight starting at w (row stride
-// row_bytes) into a panel of K/32 blocks (64-byte aligned); rows past `rows`
-// are zero. scratch: qg_pack_scratch_bytes(K) bytes.
-void qg_pack(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel, void *scratch);
+// Unpacks `rows` (1..16) rows of a (·, K) weight into a panel of K/32
+// blocks (64-byte aligned); rows past `rows` are zero. The rows: il false,
+// from w on with stride row_bytes (GGUF layout); il true, the repacked group
+// at w (qrepack.h) of rows of row_bytes. scratch: qg_pack_scratch_bytes(K)
+// bytes.
+void qg_pack(gc_dtype t, bool il, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel,
+             void *scratch);
 // The same, bit for bit, with AVX-512 F/BW/VL/VNNI (only on CPUs that have it).
-void qg_pack_avx512(gc_dtype t, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel,
+void qg_pack_avx512(gc_dtype t, bool il, const uint8_t *w, size_t row_bytes, int rows, int64_t K, uint8_t *panel,
                     void *scratch);
 size_t qg_pack_scratch_bytes(int64_t K);
 

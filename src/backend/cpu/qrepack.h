@@ -84,8 +84,4 @@ static inline size_t qg_repacked_bytes(int64_t N, size_t rb) { return (size_t)((
 // the groups g0..g1-1 of dst (the whole repacked buffer).
 void qg_repack_groups(gc_dtype t, const uint8_t *w, int64_t N, size_t rb, int64_t g0, int64_t g1, uint8_t *dst);
 
-// The inverse for one group: its first `rows` rows back in the GGUF layout,
-// row r at dst + r·rb (the panel packer reads them from there).
-void qg_unrepack_group(gc_dtype t, const uint8_t *group, size_t rb, int rows, uint8_t *dst);
-
 #endif
