@@ -96,11 +96,12 @@ static inline void qg_ahead_step(const qg_ahead *a, int64_t i) {
 
 // The repacked layout (qrepack.h) is one stream per group of 16 rows (and
 // the groups of a thread's share follow each other), so each iteration of
-// the kernels asks for the bytes QG_IL_AHEAD further on than its own. An
-// AMD EPYC, one thread, weights streamed from memory (bench/RESULTS.md):
-// 1024 and 2048 bytes ahead did best; without, Q6_K ran at 7 instead of
-// 20 GB/s, and the T1 hint (L2 only) was slower.
-enum { QG_IL_AHEAD = 1024 };
+// the kernels asks L2 for the bytes QG_IL_AHEAD further on than its own.
+// An AMD EPYC, one thread, weights streamed from memory (bench/RESULTS.md):
+// into L2 4 KB ahead beat into L1 1 KB ahead (Q8_0 at T = 4 19.5 against
+// 13.2 GB/s, Q6_K 11.1 against 8.2; T = 1 as good or better) and L2 8-32 KB
+// ahead with L1 0.5-1 KB ahead; without any, Q6_K fell to 7 GB/s.
+enum { QG_IL_AHEAD = 4096 };
 
 // y[c*ldy + r] = Σ_k W[r][k] x[c][k] (+ bias[r]) for c < C (1..QG_GEMV_MAX_C)
 // and r < rows (1..16). W: il false, rows starting at w with stride

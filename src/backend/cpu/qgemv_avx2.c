@@ -243,12 +243,12 @@ INLINE void rows8(const gc_dtype t, const bool il, const int C, const uint8_t *w
     const int64_t nb = a->nb;
     const size_t bb = (size_t)qg_gemv_block_bytes(t);
     const qg_ahead nx = qg_ahead_of(w + (size_t)rows * rb, il ? 0 : rb, il ? 0 : ahead, qg_gemv_super(t) ? nb / 8 : (nb + 1) / 2);
-    // Repacked: one stream, prefetched QG_IL_AHEAD bytes ahead (qgemv.h) by
+    // Repacked: one stream, prefetched into L2 QG_IL_AHEAD bytes ahead (qgemv.h) by
     // the group's first call (the second reads the same bytes again).
     if (qg_gemv_super(t)) {
         for (int64_t u = 0; u < nb / 8; u++) {
             if (il && r0 == 0) {
-                for (size_t o = 0; o < 16 * bb; o += 64) _mm_prefetch((const char *)w + 16 * u * bb + QG_IL_AHEAD + o, _MM_HINT_T0);
+                for (size_t o = 0; o < 16 * bb; o += 64) _mm_prefetch((const char *)w + 16 * u * bb + QG_IL_AHEAD + o, _MM_HINT_T1);
             } else if (!il) {
                 UNROLL
                 for (int r = 0; r < ROWS8; r++)   // two super-blocks ahead (see qgemv_avx512.c)
@@ -262,7 +262,7 @@ INLINE void rows8(const gc_dtype t, const bool il, const int C, const uint8_t *w
     } else {
         for (int64_t b = 0; b < nb; b++) {
             if (b % 2 == 0 && il && r0 == 0) {
-                for (size_t o = 0; o < 32 * bb; o += 64) _mm_prefetch((const char *)w + 16 * b * bb + QG_IL_AHEAD + o, _MM_HINT_T0);
+                for (size_t o = 0; o < 32 * bb; o += 64) _mm_prefetch((const char *)w + 16 * b * bb + QG_IL_AHEAD + o, _MM_HINT_T1);
             } else if (b % 2 == 0 && !il) {   // 256 bytes ahead, once per 2 blocks (at most 68 bytes)
                 UNROLL
                 for (int r = 0; r < ROWS8; r++) _mm_prefetch((const char *)x.wr[r] + (size_t)b * bb + 256, _MM_HINT_T0);

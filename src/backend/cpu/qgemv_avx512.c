@@ -323,12 +323,12 @@ INLINE void rows16(const gc_dtype t, const bool il, const int C, const uint8_t *
     const int64_t nb = a->nb;
     const size_t bb = (size_t)qg_gemv_block_bytes(t);
     const qg_ahead nx = qg_ahead_of(w + (size_t)rows * rb, il ? 0 : rb, il ? 0 : ahead, qg_gemv_super(t) ? nb / 8 : nb / 2);
-    // Repacked: one stream, prefetched QG_IL_AHEAD bytes ahead of each
+    // Repacked: one stream, prefetched into L2 QG_IL_AHEAD bytes ahead of each
     // iteration's bytes (qgemv.h).
     if (qg_gemv_super(t)) {
         for (int64_t u = 0; u < nb / 8; u++) {
             if (il) {
-                for (size_t o = 0; o < 16 * bb; o += 64) _mm_prefetch((const char *)w + 16 * u * bb + QG_IL_AHEAD + o, _MM_HINT_T0);
+                for (size_t o = 0; o < 16 * bb; o += 64) _mm_prefetch((const char *)w + 16 * u * bb + QG_IL_AHEAD + o, _MM_HINT_T1);
             } else {
                 UNROLL
                 for (int r = 0; r < QG_ROWS; r++)   // two super-blocks ahead
@@ -342,7 +342,7 @@ INLINE void rows16(const gc_dtype t, const bool il, const int C, const uint8_t *
     } else {
         for (int64_t s = 0; s < nb / 2; s++) {
             if (il) {
-                for (size_t o = 0; o < 32 * bb; o += 64) _mm_prefetch((const char *)w + 32 * s * bb + QG_IL_AHEAD + o, _MM_HINT_T0);
+                for (size_t o = 0; o < 32 * bb; o += 64) _mm_prefetch((const char *)w + 32 * s * bb + QG_IL_AHEAD + o, _MM_HINT_T1);
             } else {
                 UNROLL
                 for (int r = 0; r < QG_ROWS; r++) _mm_prefetch((const char *)x.wr[r] + 2 * s * bb + 256, _MM_HINT_T0);
