@@ -1,5 +1,6 @@
 // Driver of the fast matmul: quantizes the activations once per call, then
-// either (T ≤ GC_QGEMM_DIRECT_T, decode steps) the pool's threads take runs of 16
+// either (T ≤ GC_QGEMM_DIRECT_T, or GC_QGEMM_DIRECT_T_REPACKED on repacked
+// weights: decode steps) the pool's threads take runs of 16
 // weight rows and dot each weight block straight from its stored form
 // (qgemv_avx2.c / qgemv_avx512.c), or they take runs of 16-row weight
 // panels, unpack each panel once (qgemm_pack.c) and run it against every
@@ -193,7 +194,7 @@ static gc_status qgemm_run(gc_pool *pool, float *y, const float *x, int64_t T, c
     if (T <= 0) return GC_OK;
     j.row_bytes = W->nbytes / (size_t)j.N;
     if (isa == GC_QISA_AUTO || gc_qgemm_best_isa() == GC_QISA_AVX2) isa = gc_qgemm_best_isa();
-    j.direct = qg_gemv_supports(j.dt) && (path == GC_QPATH_DIRECT || (path == GC_QPATH_AUTO && T <= GC_QGEMM_DIRECT_T));
+    j.direct = qg_gemv_supports(j.dt) && (path == GC_QPATH_DIRECT || (path == GC_QPATH_AUTO && T <= (il ? GC_QGEMM_DIRECT_T_REPACKED : GC_QGEMM_DIRECT_T)));
     j.kern = isa == GC_QISA_AVX512 ? qg_kernel_avx512 : qg_kernel_avx2;
     j.pack = isa == GC_QISA_AVX512 ? qg_pack_avx512 : qg_pack;
     j.gemv = isa == GC_QISA_AVX512 ? qg_gemv_avx512 : qg_gemv_avx2;

@@ -34,9 +34,14 @@ gc_status gc_qgemm(gc_pool *pool, float *y, const float *x, int64_t T, const gc_
 //   DIRECT  each weight block decoded in registers and dotted with the
 //           activation rows right away (decode at batch 1), for the dtypes
 //           of qg_gemv_supports (qgemv.h); the others take the panels;
-//   AUTO    DIRECT for T <= GC_QGEMM_DIRECT_T, else PANELS.
+//   AUTO    DIRECT for T <= GC_QGEMM_DIRECT_T (GGUF layout) or
+//           GC_QGEMM_DIRECT_T_REPACKED (gc_qgemm_repacked), else PANELS.
 typedef enum gc_qgemm_path { GC_QPATH_AUTO = 0, GC_QPATH_PANELS, GC_QPATH_DIRECT } gc_qgemm_path;
-enum { GC_QGEMM_DIRECT_T = 4 };   // direct products measured faster up to T = 4 (bench/qgemm_timing.c)
+// Measured (bench/qgemm_timing.c, bench/RESULTS.md): the direct products
+// beat the panels up to T = 4 on the GGUF layout, and up to T = 8 on the
+// repacked one (batched decode of 6-8 sequences +40 %; at T = 16 the
+// panels win or tie).
+enum { GC_QGEMM_DIRECT_T = 4, GC_QGEMM_DIRECT_T_REPACKED = 8 };
 gc_status gc_qgemm_with(gc_pool *pool, float *y, const float *x, int64_t T, const gc_tensor *W, const float *bias,
                         gc_qgemm_isa isa, gc_qgemm_path path);
 
