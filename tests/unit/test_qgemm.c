@@ -247,20 +247,30 @@ static void test_isas_agree(void **st) {
     }
 }
 
-// The direct products give the panels' bits (qgemv.h: the same integer sums
-// and the same f32 steps per output), at the edges of their loops: N not a
-// multiple of 16 (or of 8, AVX2's row group; N = 1), an odd count of 32-blocks
-// (K = 32, 96, 224: the half step of the AVX-512 kernel), super-block types at
-// K = 256 and 768, T = 1..6 (tiles of 4 and a ragged rest), a bias, 3 threads.
-// Compared across ISAs too: AVX2's direct products equal AVX-512's.
-static void test_direct_equals_panels(void **st) {
-    (void)st;
+// One case of the loop edges below: a random (N, K) weight of one dtype, T
+// activation rows and a bias, on a pool of 3 threads.
+typedef struct edge_case {
+    const gc_tensor *W;
+    const float *x, *bias;
+    int64_t N, K, T;
+    gc_pool *pool;
+} edge_case;
+
+// Runs fn on the loop edges of the kernels, for every dtype of k_types
+// (repacked: only those with a repacked layout; returns how many dtypes ran):
+// N not a multiple of 16 (or of 8, AVX2's row group; N = 1), an odd count of
+// 32-blocks (K = 32, 96, 224: the half step of the AVX-512 kernel), super-block
+// types at K = 256 and 768, T = 6 rows of activations.
+static int for_edge_cases(bool repacked, void (*fn)(const edge_case *)) {
     static const int64_t Ns[] = {1, 7, 17, 45};
     static const int64_t Ks[] = {32, 96, 224, 256, 768};
     const int64_t T = 6;
     gc_pool *pool;
     assert_int_equal(gc_pool_new(3, &pool), GC_OK);
-    for (int ti = 0; ti < N_TYPES; ti++)
+    int types = 0;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        if (repacked && !gc_qweight_supports(k_types[ti].t)) continue;
+        types++;
         for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
             for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
                 const int64_t N = Ns[ni], K = Ks[ki];
@@ -268,31 +278,47 @@ static void test_direct_equals_panels(void **st) {
                 gc_tensor W;
                 uint8_t *w = random_weight(&k_types[ti], N, K, &W);
                 float *x = malloc((size_t)(T * K) * sizeof(float)), *bias = malloc((size_t)N * sizeof(float));
-                float *ref = malloc((size_t)(T * N) * sizeof(float)), *y = malloc((size_t)(T * N) * sizeof(float));
-                float *y2 = malloc((size_t)(T * N) * sizeof(float));
                 for (int64_t i = 0; i < T * K; i++) x[i] = frand(-2, 2);
                 for (int64_t i = 0; i < N; i++) bias[i] = frand(-1, 1);
-                for (int64_t t = 1; t <= T; t++)
-                    for (int k = 0; k < g_n_isas; k++) {
-                        const float *b = t % 2 ? bias : NULL;
-                        assert_int_equal(gc_qgemm_with(NULL, ref, x, t, &W, b, g_isas[k], GC_QPATH_PANELS), GC_OK);
-                        assert_int_equal(gc_qgemm_with(pool, y, x, t, &W, b, g_isas[k], GC_QPATH_DIRECT), GC_OK);
-                        if (memcmp(ref, y, (size_t)(t * N) * sizeof(float)) != 0)
-                            fail_msg("%s N=%lld K=%lld T=%lld isa %d: direct products differ from the panels",
-                                     gc_dtype_name(k_types[ti].t), (long long)N, (long long)K, (long long)t, (int)g_isas[k]);
-                        if (k == 1) {
-                            assert_int_equal(gc_qgemm_with(NULL, y2, x, t, &W, b, GC_QISA_AVX2, GC_QPATH_DIRECT), GC_OK);
-                            assert_memory_equal(y, y2, (size_t)(t * N) * sizeof(float));
-                        }
-                    }
+                fn(&(edge_case){.W = &W, .x = x, .bias = bias, .N = N, .K = K, .T = T, .pool = pool});
                 free(x);
                 free(bias);
-                free(ref);
-                free(y);
-                free(y2);
                 free(w);
             }
+    }
     gc_pool_free(pool);
+    return types;
+}
+
+// The direct products give the panels' bits (qgemv.h: the same integer sums
+// and the same f32 steps per output) on every edge case, T = 1..6 (tiles of
+// 4 and a ragged rest), a bias on odd T, 3 threads. Compared across ISAs
+// too: AVX2's direct products equal AVX-512's.
+static void direct_equals_panels(const edge_case *e) {
+    const int64_t N = e->N;
+    float *ref = malloc((size_t)(e->T * N) * sizeof(float)), *y = malloc((size_t)(e->T * N) * sizeof(float));
+    float *y2 = malloc((size_t)(e->T * N) * sizeof(float));
+    for (int64_t t = 1; t <= e->T; t++)
+        for (int k = 0; k < g_n_isas; k++) {
+            const float *b = t % 2 ? e->bias : NULL;
+            assert_int_equal(gc_qgemm_with(NULL, ref, e->x, t, e->W, b, g_isas[k], GC_QPATH_PANELS), GC_OK);
+            assert_int_equal(gc_qgemm_with(e->pool, y, e->x, t, e->W, b, g_isas[k], GC_QPATH_DIRECT), GC_OK);
+            if (memcmp(ref, y, (size_t)(t * N) * sizeof(float)) != 0)
+                fail_msg("%s N=%lld K=%lld T=%lld isa %d: direct products differ from the panels",
+                         gc_dtype_name(e->W->dtype), (long long)N, (long long)e->K, (long long)t, (int)g_isas[k]);
+            if (k == 1) {
+                assert_int_equal(gc_qgemm_with(NULL, y2, e->x, t, e->W, b, GC_QISA_AVX2, GC_QPATH_DIRECT), GC_OK);
+                assert_memory_equal(y, y2, (size_t)(t * N) * sizeof(float));
+            }
+        }
+    free(ref);
+    free(y);
+    free(y2);
+}
+
+static void test_direct_equals_panels(void **st) {
+    (void)st;
+    assert_int_equal(for_edge_cases(false, direct_equals_panels), N_TYPES);
 }
 
 // Every byte of the repacked copy where qrepack.h's layout puts it: row r's
@@ -325,56 +351,35 @@ static void check_layout(const gc_tensor *W, const gc_qweight *R) {
 }
 
 // The repacked layout (qrepack.h) gives the GGUF layout's bits on both kinds
-// of kernels, on the same edges as above (N not a multiple of 16: the last
-// group's zero rows; odd block counts; T = 1..6 with a bias on odd T; both
-// ISAs; 3 threads), with every byte where the layout says.
+// of kernels on every edge case (N not a multiple of 16: the last group's
+// zero rows), T = 1..6 with a bias on odd T, both ISAs, 3 threads; and every
+// byte is where the layout says.
+static void repacked_equals_gguf(const edge_case *e) {
+    const int64_t N = e->N;
+    gc_qweight R;
+    assert_int_equal(gc_qweight_repack(e->pool, e->W, &R), GC_OK);
+    assert_int_equal(R.nbytes, (size_t)((N + 15) / 16) * 16 * (e->W->nbytes / (size_t)N));
+    check_layout(e->W, &R);
+    float *ref = malloc((size_t)(e->T * N) * sizeof(float)), *y = malloc((size_t)(e->T * N) * sizeof(float));
+    for (int64_t t = 1; t <= e->T; t++)
+        for (int k = 0; k < g_n_isas; k++)
+            for (size_t pi = 0; pi < sizeof k_paths / sizeof k_paths[0]; pi++) {
+                const float *b = t % 2 ? e->bias : NULL;
+                assert_int_equal(gc_qgemm_with(NULL, ref, e->x, t, e->W, b, g_isas[k], k_paths[pi]), GC_OK);
+                assert_int_equal(gc_qgemm_repacked(e->pool, y, e->x, t, &R, b, g_isas[k], k_paths[pi]), GC_OK);
+                if (memcmp(ref, y, (size_t)(t * N) * sizeof(float)) != 0)
+                    fail_msg("%s N=%lld K=%lld T=%lld isa %d path %d: repacked differs", gc_dtype_name(e->W->dtype),
+                             (long long)N, (long long)e->K, (long long)t, (int)g_isas[k], (int)k_paths[pi]);
+            }
+    gc_qweight_free(&R);
+    assert_null(R.data);
+    free(ref);
+    free(y);
+}
+
 static void test_repacked_equals_gguf(void **st) {
     (void)st;
-    static const int64_t Ns[] = {1, 7, 17, 45};
-    static const int64_t Ks[] = {32, 96, 224, 256, 768};
-    const int64_t T = 6;
-    gc_pool *pool;
-    assert_int_equal(gc_pool_new(3, &pool), GC_OK);
-    int types = 0;
-    for (int ti = 0; ti < N_TYPES; ti++) {
-        if (!gc_qweight_supports(k_types[ti].t)) continue;
-        types++;
-        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
-            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
-                const int64_t N = Ns[ni], K = Ks[ki];
-                if (K % gc_dtype_block_elems(k_types[ti].t)) continue;
-                gc_tensor W;
-                uint8_t *w = random_weight(&k_types[ti], N, K, &W);
-                gc_qweight R;
-                assert_int_equal(gc_qweight_repack(pool, &W, &R), GC_OK);
-                const size_t rb = W.nbytes / (size_t)N;
-                assert_int_equal(R.nbytes, (size_t)((N + 15) / 16) * 16 * rb);
-                check_layout(&W, &R);
-                float *x = malloc((size_t)(T * K) * sizeof(float)), *bias = malloc((size_t)N * sizeof(float));
-                float *ref = malloc((size_t)(T * N) * sizeof(float)), *y = malloc((size_t)(T * N) * sizeof(float));
-                for (int64_t i = 0; i < T * K; i++) x[i] = frand(-2, 2);
-                for (int64_t i = 0; i < N; i++) bias[i] = frand(-1, 1);
-                for (int64_t t = 1; t <= T; t++)
-                    for (int k = 0; k < g_n_isas; k++)
-                        for (size_t pi = 0; pi < sizeof k_paths / sizeof k_paths[0]; pi++) {
-                            const float *b = t % 2 ? bias : NULL;
-                            assert_int_equal(gc_qgemm_with(NULL, ref, x, t, &W, b, g_isas[k], k_paths[pi]), GC_OK);
-                            assert_int_equal(gc_qgemm_repacked(pool, y, x, t, &R, b, g_isas[k], k_paths[pi]), GC_OK);
-                            if (memcmp(ref, y, (size_t)(t * N) * sizeof(float)) != 0)
-                                fail_msg("%s N=%lld K=%lld T=%lld isa %d path %d: repacked differs", gc_dtype_name(W.dtype),
-                                         (long long)N, (long long)K, (long long)t, (int)g_isas[k], (int)k_paths[pi]);
-                        }
-                gc_qweight_free(&R);
-                assert_null(R.data);
-                free(x);
-                free(bias);
-                free(ref);
-                free(y);
-                free(w);
-            }
-    }
-    assert_int_equal(types, 8);   // every dtype of the direct products
-    gc_pool_free(pool);
+    assert_int_equal(for_edge_cases(true, repacked_equals_gguf), 8);   // every dtype of the direct products
 }
 
 // Each repacked dtype's fields tile its block exactly, and qg_field_pos (the
