@@ -55,6 +55,19 @@ int cli_open_on(const char *cmd, const char *path, int device, int n_threads, bo
     return cli_open_params(cmd, path, &p, m, e);
 }
 
+const char *const cli_cpu_debug_help =
+    "CPU switches (gc_engine_params.cpu; the same results either way):\n"
+    "  --cpu-avx2                   the fast path on its AVX2 kernels where the CPU has AVX-512 VNNI\n"
+    "  --cpu-gguf-layout            the fast path reads quantized weights in place, in the file's layout,\n"
+    "                               instead of a copy repacked at load (less memory, slower decode)\n";
+
+int cli_opt_cpu_debug(int argc, char **argv, int *i, gc_cpu_debug *d) {
+    (void)argc;
+    int r;
+    if ((r = cli_opt_flag(argv, i, "--cpu-avx2", &d->qgemm_avx2)) != 0) return r;
+    return cli_opt_flag(argv, i, "--cpu-gguf-layout", &d->gguf_layout);
+}
+
 const char *const cli_cuda_debug_help =
     "CUDA switches, for measurements (gc_engine_params.cuda; defaults are what the engine is tuned for):\n"
     "  --cuda-graphs 0|1            replay decode steps as a captured CUDA graph (default 1)\n"

@@ -33,5 +33,11 @@ int cli_open_params(const char *cmd, const char *path, const gc_engine_params *p
 int cli_opt_cuda_debug(int argc, char **argv, int *i, gc_cuda_debug *d);
 // Usage lines of those options, for --help.
 extern const char *const cli_cuda_debug_help;
+// Matches one of the CPU switches (gc_cpu_debug) like cli_opt_device:
+// --cpu-avx2, --cpu-gguf-layout. bench, run, generate and chat take them;
+// the CUDA device ignores them.
+int cli_opt_cpu_debug(int argc, char **argv, int *i, gc_cpu_debug *d);
+// Usage lines of those options, for --help.
+extern const char *const cli_cpu_debug_help;
 
 #endif

@@ -1,5 +1,5 @@
 // gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B] [--device cuda|cpu] [--threads N] [--exact]
-//              [--kv q8] [--cpu-avx2] [--cpu-gguf-layout]
+//              [--kv q8] [--cpu-avx2] [--cpu-gguf-layout] (cli_device.h)
 //              [--cuda-* switches (cli_device.h)]
 #include "cli/cli.h"
 #include "cli/cli_device.h"
@@ -20,8 +20,8 @@ int cmd_bench(int argc, char **argv) {
         int r;
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: gcache bench --model PATH [--prompt-tokens N] [--gen-tokens N] [--reps R] [--batch B]\n"
-                   "                    [--device cuda|cpu] [--threads N] [--exact] [--kv q8] [--cpu-avx2]\n"
-                   "                    [--cpu-gguf-layout] [--cuda-* switches]\n\n"
+                   "                    [--device cuda|cpu] [--threads N] [--exact] [--kv q8] [--cpu-* switches]\n"
+                   "                    [--cuda-* switches]\n\n"
                    "Prefill of N tokens and greedy decode of M tokens on B sequences at once,\n"
                    "repeated R times; prints the median tokens/s of each as JSON.\n"
                    "Token ids are fixed pseudo-random ids, so any model can be measured.\n"
@@ -30,13 +30,9 @@ int cmd_bench(int argc, char **argv) {
                    "--exact: the CPU's exact f32 path (default: int8 activations on the quantized blocks).\n"
                    "--kv q8: KV cache as int8 with a scale per position and KV head (default: f32 on the CPU,\n"
                    "bf16 on CUDA); the JSON gives the format and the KV bytes per token.\n"
-                   "--cpu-avx2: the CPU's fast path on its AVX2 kernels even where the CPU has AVX-512 VNNI\n"
-                   "(the same results; for comparing their speed).\n"
-                   "--cpu-gguf-layout: the CPU's fast path reads the quantized weights in place in the file's\n"
-                   "layout instead of a copy repacked at load (the same results, less memory, slower decode).\n"
-                   "%s\n"
+                   "\n%s\n%s\n"
                    "example: gcache bench --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --prompt-tokens 128 --gen-tokens 64\n",
-                   cli_cuda_debug_help);
+                   cli_cpu_debug_help, cli_cuda_debug_help);
             return 0;
         }
 #define OPT(call) if ((r = (call)) < 0) return 2; if (r) continue;
@@ -48,8 +44,7 @@ int cmd_bench(int argc, char **argv) {
         OPT(cli_opt_device(argc, argv, &i, &ep.device));
         OPT(cli_opt_threads(argc, argv, &i, &ep.n_threads));
         OPT(cli_opt_flag(argv, &i, "--exact", &ep.exact));
-        OPT(cli_opt_flag(argv, &i, "--cpu-avx2", &ep.cpu.qgemm_avx2));
-        OPT(cli_opt_flag(argv, &i, "--cpu-gguf-layout", &ep.cpu.gguf_layout));
+        OPT(cli_opt_cpu_debug(argc, argv, &i, &ep.cpu));
         OPT(cli_opt_kv(argc, argv, &i, &ep.kv_dtype));
         OPT(cli_opt_cuda_debug(argc, argv, &i, &ep.cuda));
 #undef OPT

@@ -43,9 +43,9 @@ static void gen_help(const char *cmd) {
            "  --exact             the CPU's exact f32 path (default: int8 activations on the quantized blocks)\n"
            "  --kv q8             KV cache as int8 with a scale per position and KV head (default: f32 on the\n"
            "                      CPU, bf16 on CUDA)\n\n"
-           "%s\n"
+           "%s\n%s\n"
            "example: gcache %s --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf%s\n",
-           GC_MAX_STOP, cli_cuda_debug_help, cmd, strcmp(cmd, "generate") == 0 ? " --chat --prompt 'Name three primes.'" : "");
+           GC_MAX_STOP, cli_cpu_debug_help, cli_cuda_debug_help, cmd, strcmp(cmd, "generate") == 0 ? " --chat --prompt 'Name three primes.'" : "");
 }
 
 // Returns 0 ok, 1 help shown, 2 usage error.
@@ -77,6 +77,7 @@ static int parse(const char *cmd, int argc, char **argv, gen_opts *o) {
         OPT(cli_opt_flag(argv, &i, "--exact", &o->engine.exact));
         OPT(cli_opt_kv(argc, argv, &i, &o->engine.kv_dtype));
         OPT(cli_opt_cuda_debug(argc, argv, &i, &o->engine.cuda));
+        OPT(cli_opt_cpu_debug(argc, argv, &i, &o->engine.cpu));
         const char *stop;
         if ((r = cli_opt_str(argc, argv, &i, "--stop", &stop)) < 0) return 2;
         if (r) {

@@ -84,12 +84,12 @@ static void run_help(void) {
            "                        topology and fuser: greedy (default: every yes/no choice taken when\n"
            "                        p >= 1/2, fusion weights at their means) or sample (drawn from the\n"
            "                        policy without dropout, seeded by --seed and the question's index)\n\n"
-           "%s\n"
+           "%s\n%s\n"
            "example: gcache run --method latentmas --task gsm8k --dataset ../shared/data/gsm8k/test.jsonl \\\n"
            "           --model .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf --max-samples 50 --latent-steps 10\n"
            "         API_BASE_URL=http://127.0.0.1:8080/v1 API_MODEL=gcache gcache run --method latentmas \\\n"
            "           --gen-mode hybrid --task gsm8k --dataset test.jsonl --model MODEL --max-samples 20\n",
-           cli_cuda_debug_help);
+           cli_cpu_debug_help, cli_cuda_debug_help);
 }
 
 // Matches option `name` with one of `names` (n of them) at argv[*i], as the
@@ -153,6 +153,7 @@ static int parse(int argc, char **argv, gc_run_params *o) {
         OPT(cli_opt_flag(argv, &i, "--exact", &o->engine.exact));
         OPT(cli_opt_kv(argc, argv, &i, &o->engine.kv_dtype));
         OPT(cli_opt_cuda_debug(argc, argv, &i, &o->engine.cuda));
+        OPT(cli_opt_cpu_debug(argc, argv, &i, &o->engine.cpu));
         OPT(cli_opt_flag(argv, &i, "--resume", &o->resume));
         OPT(cli_opt_flag(argv, &i, "--profile", &o->profile));
         OPT(cli_opt_flag(argv, &i, "--strict", &o->strict));
