@@ -258,7 +258,11 @@ gc_status gc_qweight_repack(gc_pool *pool, const gc_tensor *W, gc_qweight *out) 
     const int64_t N = W->shape[0];
     const size_t rb = W->nbytes / (size_t)N, bytes = qg_repacked_bytes(N, rb);
     uint8_t *d = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!d) return gc_fail(GC_ERR_OOM, "out of memory repacking tensor '%s' (%zu bytes)", W->name ? W->name : "?", bytes);
+    if (!d)
+        return gc_fail(GC_ERR_OOM,
+                       "out of memory repacking tensor '%s' (%zu bytes); gc_engine_params.cpu.gguf_layout "
+                       "(--cpu-gguf-layout) multiplies the weights in place, without the copy",
+                       W->name ? W->name : "?", bytes);
     repack_job r = {W, rb, d};
     gc_pool_for(pool, (N + 15) / 16, 64, repack_part, &r);
     *out = (gc_qweight){.src = W, .data = d, .nbytes = bytes};
