@@ -19,7 +19,6 @@
 #include "format/quant.h"
 #include <immintrin.h>
 #include <stdlib.h>
-#include <string.h>
 
 bool gc_qgemm_supports(gc_dtype t) {
     qg_fmt f;

@@ -1,7 +1,7 @@
 // AVX2 direct products (qgemv.h): 8 weight rows at a time, one block of 32
 // elements of each row per ymm; in the repacked layout (qrepack.h, `il`)
-// the two halves of a group of 16, their scales loaded instead of gathered. Per block each row's codes c are decoded in
-// element order, VPMADDUBSW (u8 code × i8 activation → i16 pairs) and
+// the two halves of a group of 16, their scales loaded instead of gathered.
+// Per block each row's codes c are decoded in element order, VPMADDUBSW (u8 code × i8 activation → i16 pairs) and
 // VPMADDWD by ones leave 8 partial sums of 4 products, and the 8 rows'
 // vectors are reduced together (transpose-and-add) to one ymm per block or
 // per group of 16, row r in lane r; then the panel kernel's f32 steps

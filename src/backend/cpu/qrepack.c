@@ -7,7 +7,9 @@
 // One group's rows (≤ 16) from the GGUF layout (stride rb) at src into the
 // group at dst (rows past `rows` zero). Inlined once per dtype with its
 // loops unrolled, so that every field's offset and size is a constant and
-// each copy one or two moves instead of a call.
+// each copy one or two moves instead of a call to memcpy: this runs for
+// every weight at engine start, and the plain loop with calls took a short
+// Qwen2.5-0.5B `gcache bench` from 0.47 to 0.86 s.
 static inline __attribute__((always_inline)) void move_group(const gc_dtype t, const uint8_t *src, uint8_t *dst,
                                                              size_t rb, int rows) {
     const int16_t *f;
